@@ -1,0 +1,345 @@
+/*
+ * main.c - smartrelayd: read the configuration, bind, drop privileges,
+ * open the spool, run the event loop, and tear down in reverse order.
+ *
+ * Signals are events on the loop (never async handlers): SIGTERM and
+ * SIGINT drain gracefully, SIGHUP and SIGUSR1 are acknowledged (reload
+ * and flush arrive with the relay and operations work).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "conf.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "spool.h"
+#include "util.h"
+
+#define MAIN_STOP_GRACE_SECS	10	/* bound on a graceful stop */
+
+struct main_state {
+	struct event_base	*base;
+	struct conf		*conf;
+	struct spool		*spool;
+	struct listener		*listener;
+	struct session_ctx	 sessions;
+	struct event		*ev_spool;
+	struct event		*ev_sig[5];
+	struct event		*ev_stop_timer;
+};
+
+static void
+main_usage(void)
+{
+	fprintf(stderr, "usage: smartrelayd [-dn] [-f file]\n"
+	    "  -f file  configuration file (default %s)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       stay in the foreground, log to stderr\n",
+	    CONF_DEFAULT_PATH);
+	exit(EX_USAGE);
+}
+
+static void
+main_spool_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*m = arg;
+
+	(void)fd;
+	(void)what;
+	spool_dispatch(m->spool);
+}
+
+static void
+main_drained_cb(void *arg)
+{
+	struct main_state	*m = arg;
+
+	event_base_loopexit(m->base, NULL);
+}
+
+static void
+main_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*m = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("smartrelayd stop: sessions still open after %ds, closing",
+	    MAIN_STOP_GRACE_SECS);
+	event_base_loopexit(m->base, NULL);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state	*m = arg;
+	struct timeval		 tv = { MAIN_STOP_GRACE_SECS, 0 };
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (m->sessions.stopping)
+			return;
+		log_info("smartrelayd stopping signal=%s sessions=%u",
+		    sig == SIGTERM ? "TERM" : "INT", m->sessions.nsessions);
+#ifdef HAVE_LIBSYSTEMD
+		sd_notify(0, "STOPPING=1");
+#endif
+		listener_free(m->listener);
+		m->listener = NULL;
+		evtimer_add(m->ev_stop_timer, &tv);
+		session_stop_all(&m->sessions);
+		break;
+	case SIGHUP:
+		log_notice("smartrelayd reload is not supported yet; "
+		    "restart to apply a new configuration");
+		break;
+	case SIGUSR1:
+		log_notice("smartrelayd flush: no relay worker in this "
+		    "version; mail stays queued");
+		break;
+	default:
+		break;
+	}
+}
+
+/* When started as root with a user configured: prepare the spool for
+ * that user, then (after binding) become it. */
+static int
+main_lookup_user(const struct conf *conf, struct passwd **pw)
+{
+	*pw = NULL;
+	if (geteuid() != 0 || conf->user[0] == '\0')
+		return 0;
+	errno = 0;
+	if ((*pw = getpwnam(conf->user)) == NULL) {
+		log_errx("smartrelayd user \"%s\" does not exist: create it "
+		    "(useradd --system %s) or set user = \"\"", conf->user,
+		    conf->user);
+		return -1;
+	}
+	if (mkdir(conf->spool, 0700) == -1 && errno != EEXIST) {
+		log_warn("smartrelayd cannot create spool %s", conf->spool);
+		return -1;
+	}
+	if (chown(conf->spool, (*pw)->pw_uid, (*pw)->pw_gid) == -1) {
+		log_warn("smartrelayd cannot chown spool %s", conf->spool);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+main_drop_privileges(const struct passwd *pw)
+{
+	if (pw == NULL)
+		return 0;
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_warn("smartrelayd cannot drop privileges to %s",
+		    pw->pw_name);
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		log_errx("smartrelayd privileges could be regained");
+		return -1;
+	}
+	log_info("smartrelayd running as user=%s", pw->pw_name);
+	return 0;
+}
+
+/* The relay needs credentials; say plainly what is missing. */
+static void
+main_check_credentials(const struct conf *conf)
+{
+	if (conf->upstream.username[0] == '\0' ||
+	    access(conf->upstream.password_file, R_OK) == -1) {
+		log_notice("relay waiting for credentials: set "
+		    "upstream.username to your Gmail address and put the app "
+		    "password in %s (mode 0600, readable by the daemon's "
+		    "user); mail is accepted and stays queued meanwhile",
+		    conf->upstream.password_file);
+		return;
+	}
+	log_notice("relay not available in this version: mail is accepted "
+	    "and stays queued in %s", conf->spool);
+}
+
+static void
+main_queue_count_cb(const struct spool_env *env, void *arg)
+{
+	(void)env;
+	(void)arg;
+}
+
+static int
+main_setup_events(struct main_state *m)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	size_t			 i;
+
+	m->ev_spool = event_new(m->base, spool_notify_fd(m->spool),
+	    EV_READ | EV_PERSIST, main_spool_cb, m);
+	m->ev_stop_timer = evtimer_new(m->base, main_stop_timer_cb, m);
+	if (m->ev_spool == NULL || m->ev_stop_timer == NULL ||
+	    event_add(m->ev_spool, NULL) == -1)
+		return -1;
+	for (i = 0; i < nitems(sigs); i++) {
+		m->ev_sig[i] = evsignal_new(m->base, sigs[i], main_signal_cb,
+		    m);
+		if (m->ev_sig[i] == NULL || event_add(m->ev_sig[i], NULL) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+main_teardown(struct main_state *m)
+{
+	size_t	i;
+
+	listener_free(m->listener);
+	/* Commits in flight finish (and answer) before sessions go. */
+	if (m->spool != NULL)
+		spool_close(m->spool);
+	session_free_all(&m->sessions);
+	for (i = 0; i < nitems(m->ev_sig); i++)
+		if (m->ev_sig[i] != NULL)
+			event_free(m->ev_sig[i]);
+	if (m->ev_spool != NULL)
+		event_free(m->ev_spool);
+	if (m->ev_stop_timer != NULL)
+		event_free(m->ev_stop_timer);
+	if (m->base != NULL)
+		event_base_free(m->base);
+	conf_free(m->conf);
+}
+
+/* Detaches from the terminal unless -d was given. */
+static int
+main_daemonize(void)
+{
+	int	fd;
+
+	if (daemon(0, 1) == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		return -1;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct main_state	 m;
+	struct passwd		*pw;
+	const char		*path = CONF_DEFAULT_PATH;
+	char			 errbuf[4096];
+	enum log_level		 level;
+	bool			 check_only = false, foreground = false;
+	long			 nqueued;
+	int			 ch, rc = EX_OK;
+
+	while ((ch = getopt(argc, argv, "df:nh")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = true;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		default:
+			main_usage();
+		}
+	}
+	if (optind != argc)
+		main_usage();
+
+	memset(&m, 0, sizeof(m));
+	if ((m.conf = conf_load(path, errbuf, sizeof(errbuf))) == NULL) {
+		fprintf(stderr, "%s", errbuf);
+		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
+			fputc('\n', stderr);
+		return EX_CONFIG;
+	}
+	if (check_only) {
+		fprintf(stderr, "%s: configuration OK\n", path);
+		conf_free(m.conf);
+		return EX_OK;
+	}
+	if (log_level_parse(m.conf->log_level, &level) == -1)
+		level = LOG_LEVEL_INFO;
+	/* Once detached, stderr leads nowhere: use syslog then. */
+	log_init(m.conf->log_syslog || !foreground, level, "smartrelayd");
+	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread exists: fork keeps only the calling thread. */
+	if (!foreground && main_daemonize() == -1)
+		fatal("smartrelayd daemon");
+
+	if (main_lookup_user(m.conf, &pw) == -1)
+		return EX_NOUSER;
+	if ((m.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	session_ctx_init(&m.sessions);
+	m.sessions.base = m.base;
+	m.sessions.conf = m.conf;
+	m.sessions.drained = main_drained_cb;
+	m.sessions.drained_arg = &m;
+	if ((m.listener = listener_new(&m.sessions)) == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (main_drop_privileges(pw) == -1) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if ((m.spool = spool_open(m.conf->spool)) == NULL) {
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	m.sessions.spool = m.spool;
+	if (main_setup_events(&m) == -1) {
+		log_errx("smartrelayd cannot set up events");
+		rc = EX_OSERR;
+		goto out;
+	}
+	nqueued = spool_scan(m.spool, main_queue_count_cb, NULL);
+	main_check_credentials(m.conf);
+	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
+	    PACKAGE_VERSION, nqueued, m.conf->spool);
+#ifdef HAVE_LIBSYSTEMD
+	sd_notifyf(0, "READY=1\nSTATUS=queue=%ld", nqueued);
+#endif
+	event_base_dispatch(m.base);
+	log_info("smartrelayd stopped accepted=%lu", m.sessions.accepted);
+out:
+	main_teardown(&m);
+	return rc;
+}

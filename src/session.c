@@ -1,0 +1,787 @@
+/*
+ * session.c - server-side SMTP state machine (RFC 5321), one per client.
+ *
+ * Input is taken line by line (line.c) and either dispatched as a command
+ * through one table that decides what is allowed in which state, or,
+ * during DATA, decoded (smtp.c) and streamed to the spool.  After the
+ * end of data the session stops reading until the spool's worker reports
+ * the commit, so no pipelined command is answered before that 250.
+ * Invariant: session_close() is the only place a session is freed.
+ */
+#include "config.h"
+
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "cidr.h"
+#include "conf.h"
+#include "line.h"
+#include "log.h"
+#include "smtp.h"
+#include "spool.h"
+#include "util.h"
+
+#define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
+#define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
+#define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
+
+enum session_state {
+	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
+	SESSION_READY,		/* HELO done, no transaction */
+	SESSION_MAIL,		/* MAIL accepted */
+	SESSION_RCPT,		/* at least one RCPT accepted */
+	SESSION_DATA,		/* receiving message lines */
+	SESSION_COMMIT,		/* waiting for the spool to sync */
+	SESSION_QUIT,		/* flushing the last reply, then close */
+};
+
+static const char *const session_state_name[] = {
+	[SESSION_GREETED] = "greeted",
+	[SESSION_READY] = "ready",
+	[SESSION_MAIL] = "mail",
+	[SESSION_RCPT] = "rcpt",
+	[SESSION_DATA] = "data",
+	[SESSION_COMMIT] = "commit",
+	[SESSION_QUIT] = "quit",
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct session_ctx	*ctx;
+	struct bufferevent	*bev;		/* owns the socket */
+	enum session_state	 state;
+	unsigned int		 sid;		/* for log lines */
+	struct sockaddr_storage	 peer;
+	char			 addr[64];	/* numeric peer address */
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	bool			 esmtp;
+	unsigned int		 errors;
+	bool			 closed;	/* waiting for a commit only */
+	const char		*close_reason;
+
+	/* The transaction. */
+	struct smtp_mail	 mail;
+	char			**rcpts;
+	size_t			 nrcpt;
+	struct spool_msg	*msg;
+	bool			 msg_ioerr;	/* a spool write failed */
+	struct smtp_data	 data;
+
+	struct line_reader	 cmd_reader;
+	struct line_reader	 data_reader;
+	char			 line[SESSION_DATA_LINE_MAX + 1];
+};
+
+static void	session_process(struct session *);
+static void	session_close(struct session *, const char *reason);
+
+static void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (log_is_debug())
+		log_debug("session state sid=%08x %s->%s", s->sid,
+		    session_state_name[s->state], session_state_name[st]);
+	s->state = st;
+}
+
+/* Queues one reply line; CRLF is added here and nowhere else. */
+static void
+session_reply(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Counts a client error; past the limit the client is shown the door,
+ * so a script kiddie cannot keep a slot busy with garbage forever. */
+static void
+session_error(struct session *s)
+{
+	if (++s->errors < SESSION_ERRORS_MAX)
+		return;
+	session_reply(s, "421 4.7.0 %s Error: too many errors",
+	    s->ctx->conf->hostname);
+	s->close_reason = "errors";
+	session_set_state(s, SESSION_QUIT);
+}
+
+static void
+session_set_timeout(struct session *s, uint64_t secs)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* Forgets the transaction (RSET, HELO, after DATA). */
+static void
+session_reset(struct session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	memset(&s->mail, 0, sizeof(s->mail));
+	if (s->msg != NULL) {
+		spool_abort(s->msg);
+		s->msg = NULL;
+	}
+	s->msg_ioerr = false;
+}
+
+static void
+session_helo(struct session *s, const char *args, bool esmtp)
+{
+	const struct conf	*conf = s->ctx->conf;
+
+	if (smtp_parse_helo(args, s->helo, sizeof(s->helo)) != SMTP_OK) {
+		session_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		session_error(s);
+		return;
+	}
+	/* RFC 5321 4.1.4: a new HELO/EHLO resets the transaction. */
+	session_reset(s);
+	s->esmtp = esmtp;
+	session_set_state(s, SESSION_READY);
+	if (!esmtp) {
+		session_reply(s, "250 %s", conf->hostname);
+		return;
+	}
+	session_reply(s, "250-%s", conf->hostname);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %llu",
+	    (unsigned long long)conf->max_message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+session_cmd_helo(struct session *s, const char *args)
+{
+	session_helo(s, args, false);
+}
+
+static void
+session_cmd_ehlo(struct session *s, const char *args)
+{
+	session_helo(s, args, true);
+}
+
+static void
+session_cmd_mail(struct session *s, const char *args)
+{
+	switch (smtp_parse_mail(args, s->ctx->conf->max_message_size,
+	    &s->mail)) {
+	case SMTP_OK:
+		session_set_state(s, SESSION_MAIL);
+		session_reply(s, "250 2.1.0 Ok");
+		return;
+	case SMTP_EADDR:
+		session_reply(s, "501 5.1.7 Bad sender address syntax");
+		break;
+	case SMTP_EPARAM:
+		session_reply(s, "555 5.5.4 Unsupported MAIL parameter");
+		break;
+	case SMTP_ETOOBIG:
+		session_reply(s, "552 5.3.4 Message size exceeds fixed "
+		    "maximum message size");
+		break;
+	default:
+		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		break;
+	}
+	memset(&s->mail, 0, sizeof(s->mail));
+	session_error(s);
+}
+
+static void
+session_cmd_rcpt(struct session *s, const char *args)
+{
+	struct smtp_rcpt	rcpt;
+	size_t			i;
+
+	switch (smtp_parse_rcpt(args, &rcpt)) {
+	case SMTP_OK:
+		break;
+	case SMTP_EADDR:
+		session_reply(s, "501 5.1.3 Bad recipient address syntax");
+		session_error(s);
+		return;
+	case SMTP_EPARAM:
+		session_reply(s, "555 5.5.4 Unsupported RCPT parameter");
+		session_error(s);
+		return;
+	default:
+		session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		session_error(s);
+		return;
+	}
+	/* A duplicate is accepted but delivered once, as Postfix does. */
+	for (i = 0; i < s->nrcpt; i++)
+		if (strcmp(s->rcpts[i], rcpt.path) == 0) {
+			session_reply(s, "250 2.1.5 Ok");
+			return;
+		}
+	if (s->nrcpt >= s->ctx->conf->max_recipients) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
+	s->rcpts[s->nrcpt++] = xstrdup(rcpt.path);
+	session_set_state(s, SESSION_RCPT);
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/* Writes the trace header (RFC 5321 4.4) that starts every message. */
+static int
+session_write_received(struct session *s)
+{
+	const struct conf	*conf = s->ctx->conf;
+	char			 date[64], hdr[1024];
+	struct tm		 tm;
+	time_t			 now = time(NULL);
+	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
+	int			 n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (s->nrcpt == 1)
+		n = snprintf(hdr, sizeof(hdr),
+		    "Received: from %s ([%s%s])\r\n\tby %s (smartrelay) "
+		    "with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo, v6,
+		    s->addr, conf->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    spool_msg_id(s->msg), s->rcpts[0], date);
+	else
+		n = snprintf(hdr, sizeof(hdr),
+		    "Received: from %s ([%s%s])\r\n\tby %s (smartrelay) "
+		    "with %s id %s;\r\n\t%s\r\n", s->helo, v6, s->addr,
+		    conf->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    spool_msg_id(s->msg), date);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	return spool_msg_write(s->msg, hdr, (size_t)n);
+}
+
+static void
+session_cmd_data(struct session *s, const char *args)
+{
+	const struct conf	*conf = s->ctx->conf;
+	size_t			 i;
+
+	if (*args != '\0') {
+		session_reply(s, "501 5.5.4 Syntax: DATA");
+		session_error(s);
+		return;
+	}
+	s->msg = spool_msg_new(s->ctx->spool, s->mail.path, s->addr, s->helo);
+	if (s->msg == NULL) {
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	for (i = 0; i < s->nrcpt; i++)
+		if (spool_msg_add_rcpt(s->msg, s->rcpts[i]) == -1)
+			s->msg_ioerr = true;
+	if (session_write_received(s) == -1)
+		s->msg_ioerr = true;
+	smtp_data_init(&s->data, conf->max_message_size,
+	    conf->bare_lf == CONF_BARE_LF_REJECT, spool_msg_size(s->msg));
+	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
+	session_set_timeout(s, conf->data_timeout);
+	session_set_state(s, SESSION_DATA);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+session_cmd_rset(struct session *s, const char *args)
+{
+	(void)args;
+	session_reset(s);
+	session_set_state(s, SESSION_READY);
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+session_cmd_noop(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+session_cmd_quit(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "221 2.0.0 Bye");
+	s->close_reason = "quit";
+	session_set_state(s, SESSION_QUIT);
+}
+
+static void
+session_cmd_vrfy(struct session *s, const char *args)
+{
+	(void)args;
+	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
+	session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
+	    "message and attempt delivery");
+}
+
+static void
+session_cmd_help(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY HELP");
+}
+
+static void
+session_cmd_notimpl(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "502 5.5.1 Command not implemented");
+	session_error(s);
+}
+
+#define IN(st)		(1u << (st))
+#define COMMANDS	(IN(SESSION_GREETED) | IN(SESSION_READY) | \
+			 IN(SESSION_MAIL) | IN(SESSION_RCPT))
+
+static const struct session_cmd {
+	enum smtp_verb	 verb;
+	unsigned int	 allowed;	/* IN() mask of states */
+	const char	*refusal;	/* 503 text when not allowed */
+	void		(*handle)(struct session *, const char *args);
+} session_cmds[] = {
+	{ SMTP_VERB_HELO, COMMANDS, NULL, session_cmd_helo },
+	{ SMTP_VERB_EHLO, COMMANDS, NULL, session_cmd_ehlo },
+	{ SMTP_VERB_MAIL, IN(SESSION_READY),
+	    NULL, session_cmd_mail },
+	{ SMTP_VERB_RCPT, IN(SESSION_MAIL) | IN(SESSION_RCPT),
+	    "need MAIL command", session_cmd_rcpt },
+	{ SMTP_VERB_DATA, IN(SESSION_RCPT),
+	    NULL, session_cmd_data },
+	{ SMTP_VERB_RSET, COMMANDS, NULL, session_cmd_rset },
+	{ SMTP_VERB_NOOP, COMMANDS, NULL, session_cmd_noop },
+	{ SMTP_VERB_QUIT, COMMANDS, NULL, session_cmd_quit },
+	{ SMTP_VERB_VRFY, COMMANDS, NULL, session_cmd_vrfy },
+	{ SMTP_VERB_HELP, COMMANDS, NULL, session_cmd_help },
+	{ SMTP_VERB_STARTTLS, COMMANDS, NULL, session_cmd_notimpl },
+	{ SMTP_VERB_AUTH, COMMANDS, NULL, session_cmd_notimpl },
+};
+
+/* The 503 text when <verb> comes at the wrong time. */
+static const char *
+session_refusal(const struct session *s, enum smtp_verb verb)
+{
+	switch (verb) {
+	case SMTP_VERB_MAIL:
+		return s->state == SESSION_GREETED ?
+		    "send HELO/EHLO first" : "nested MAIL command";
+	case SMTP_VERB_RCPT:
+		return s->state == SESSION_GREETED ?
+		    "send HELO/EHLO first" : "need MAIL command";
+	case SMTP_VERB_DATA:
+		if (s->state == SESSION_GREETED)
+			return "send HELO/EHLO first";
+		return s->state == SESSION_MAIL ?
+		    "need RCPT command" : "need MAIL command";
+	default:
+		return "bad sequence of commands";
+	}
+}
+
+static void
+session_dispatch(struct session *s, const char *line, size_t len)
+{
+	const struct session_cmd	*cmd = NULL;
+	const char			*args;
+	enum smtp_verb			 verb;
+	size_t				 i;
+
+	if (!smtp_line_is_clean(line, len)) {
+		session_reply(s, "500 5.5.2 Error: invalid characters in "
+		    "command");
+		session_error(s);
+		return;
+	}
+	verb = smtp_parse_verb(line, &args);
+	for (i = 0; i < nitems(session_cmds) && cmd == NULL; i++)
+		if (session_cmds[i].verb == verb)
+			cmd = &session_cmds[i];
+	if (cmd == NULL) {
+		session_reply(s, "500 5.5.2 Error: command not recognized");
+		session_error(s);
+	} else if ((cmd->allowed & IN(s->state)) == 0) {
+		session_reply(s, "503 5.5.1 Error: %s",
+		    session_refusal(s, verb));
+		session_error(s);
+	} else
+		cmd->handle(s, args);
+}
+
+/* Runs on the loop thread when the spool has synced (or failed). */
+static void
+session_commit_done_cb(const char *id, int err, void *arg)
+{
+	struct session	*s = arg;
+	char		 esc[SMTP_ADDR_BUFSZ * 4 + 4];
+
+	if (err == 0) {
+		s->ctx->accepted++;
+		log_info("session queued id=%s from=<%s> nrcpt=%zu size=%llu "
+		    "client=%s sid=%08x", id,
+		    str_log_escape(s->mail.path, strlen(s->mail.path), esc,
+		    sizeof(esc)), s->nrcpt,
+		    (unsigned long long)s->data.size, s->addr, s->sid);
+		if (s->ctx->committed != NULL)
+			s->ctx->committed(id, s->ctx->committed_arg);
+	} else {
+		errno = err;
+		log_warn("session commit failed sid=%08x client=%s", s->sid,
+		    s->addr);
+	}
+	if (s->closed) {
+		/* The client went away; the message stays queued. */
+		session_reset(s);
+		session_set_state(s, SESSION_READY);
+		session_close(s, s->close_reason);
+		return;
+	}
+	if (err == 0)
+		session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+	else
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+	session_reset(s);
+	session_set_state(s, SESSION_READY);
+	if (s->ctx->stopping) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->ctx->conf->hostname);
+		s->close_reason = "shutdown";
+		session_set_state(s, SESSION_QUIT);
+	}
+	session_set_timeout(s, s->ctx->conf->command_timeout);
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* The end of data: answer an error now, or hand the message to the
+ * spool and wait (reading paused) for the sync. */
+static void
+session_data_end(struct session *s)
+{
+	const struct conf	*conf = s->ctx->conf;
+
+	session_set_timeout(s, conf->command_timeout);
+	if (s->data.err != SMTP_DATA_OK) {
+		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
+		    s->sid, s->addr, smtp_data_err_reply(s->data.err));
+		session_reply(s, "%s", smtp_data_err_reply(s->data.err));
+		session_reset(s);
+		session_set_state(s, SESSION_READY);
+		return;
+	}
+	if (s->msg_ioerr) {
+		log_warnx("session spool write failed sid=%08x client=%s",
+		    s->sid, s->addr);
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reset(s);
+		session_set_state(s, SESSION_READY);
+		return;
+	}
+	session_set_state(s, SESSION_COMMIT);
+	bufferevent_disable(s->bev, EV_READ);
+	spool_commit_start(s->msg, session_commit_done_cb, s);
+	s->msg = NULL;
+}
+
+/* Feeds one decoded line to the spool.  Returns false at end of data. */
+static bool
+session_data_line(struct session *s, size_t len, bool crlf)
+{
+	const char	*out;
+	size_t		 outlen;
+
+	if (smtp_data_line(&s->data, s->line, len, crlf, &out, &outlen) ==
+	    SMTP_DATA_END)
+		return false;
+	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
+		return true;
+	if (spool_msg_write(s->msg, out, outlen) == -1 ||
+	    spool_msg_write(s->msg, "\r\n", 2) == -1)
+		s->msg_ioerr = true;
+	return true;
+}
+
+/* Consumes buffered input until it runs out or the state says stop. */
+static void
+session_process(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	size_t		 len;
+	bool		 crlf;
+
+	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT) {
+		if (evbuffer_get_length(out) > SESSION_OUTPUT_MAX) {
+			/* The client is not reading our replies: wait for
+			 * the write callback before taking more input. */
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (s->state == SESSION_DATA) {
+			switch (line_get(&s->data_reader, in, s->line, &len,
+			    &crlf)) {
+			case LINE_AGAIN:
+				return;
+			case LINE_TOOLONG:
+				smtp_data_overlong(&s->data, crlf);
+				break;
+			case LINE_OK:
+				if (!session_data_line(s, len, crlf))
+					session_data_end(s);
+				break;
+			}
+			continue;
+		}
+		switch (line_get(&s->cmd_reader, in, s->line, &len, &crlf)) {
+		case LINE_AGAIN:
+			return;
+		case LINE_TOOLONG:
+			session_reply(s, "500 5.5.2 Error: line too long");
+			session_error(s);
+			break;
+		case LINE_OK:
+			session_dispatch(s, s->line, len);
+			break;
+		}
+	}
+	if (s->state == SESSION_QUIT) {
+		/* Whatever else the client pipelined is not read. */
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(out) == 0)
+			session_close(s, s->close_reason);
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process(arg);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->state == SESSION_QUIT) {
+		session_close(s, s->close_reason);
+		return;
+	}
+	if (s->state != SESSION_COMMIT &&
+	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("session timeout sid=%08x client=%s state=%s",
+		    s->sid, s->addr, session_state_name[s->state]);
+		if (s->state == SESSION_QUIT || (what & BEV_EVENT_WRITING)) {
+			session_close(s, "timeout");
+			return;
+		}
+		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->ctx->conf->hostname);
+		s->close_reason = "timeout";
+		session_set_state(s, SESSION_QUIT);
+		bufferevent_disable(s->bev, EV_READ);
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && s->state != SESSION_QUIT &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
+		/* The client half-closed: let our last replies out. */
+		s->close_reason = "eof";
+		session_set_state(s, SESSION_QUIT);
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
+}
+
+static void
+session_close(struct session *s, const char *reason)
+{
+	struct session_ctx	*ctx = s->ctx;
+
+	if (s->bev != NULL) {
+		log_info("session disconnect sid=%08x client=%s reason=%s",
+		    s->sid, s->addr, reason ? reason : "unknown");
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	if (s->state == SESSION_COMMIT) {
+		/* The spool still holds a pointer to us: the commit
+		 * callback finishes the job. */
+		s->closed = true;
+		s->close_reason = reason;
+		return;
+	}
+	session_reset(s);
+	TAILQ_REMOVE(&ctx->sessions, s, entry);
+	ctx->nsessions--;
+	free(s);
+	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
+		ctx->drained(ctx->drained_arg);
+}
+
+void
+session_ctx_init(struct session_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	TAILQ_INIT(&ctx->sessions);
+}
+
+int
+session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	static unsigned int	 next_sid;
+	struct session		*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->ctx = ctx;
+	if (next_sid == 0)
+		next_sid = (unsigned int)time(NULL) * 2654435761u;
+	s->sid = next_sid++;
+	if (salen > sizeof(s->peer))
+		salen = sizeof(s->peer);
+	memcpy(&s->peer, sa, salen);
+	cidr_addr_str(sa, s->addr, sizeof(s->addr));
+	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
+	s->bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_warnx("session bufferevent_socket_new failed");
+		evutil_closesocket(fd);
+		free(s);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	ctx->nsessions++;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	session_set_timeout(s, ctx->conf->command_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->state = SESSION_GREETED;
+	log_info("session connect sid=%08x client=%s", s->sid, s->addr);
+	session_reply(s, "220 %s ESMTP smartrelay", ctx->conf->hostname);
+	return 0;
+}
+
+/* Compares the addresses (not ports) of two peers. */
+static bool
+session_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in	*a4, *b4;
+	const struct sockaddr_in6	*a6, *b6;
+
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)(const void *)a;
+		b4 = (const struct sockaddr_in *)(const void *)b;
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (b->sa_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)(const void *)a;
+		b6 = (const struct sockaddr_in6 *)(const void *)b;
+		return memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+unsigned int
+session_count_from(const struct session_ctx *ctx, const struct sockaddr *sa)
+{
+	const struct session	*s;
+	unsigned int		 n = 0;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry)
+		if (!s->closed && session_same_addr(&s->peer, sa))
+			n++;
+	return n;
+}
+
+void
+session_stop_all(struct session_ctx *ctx)
+{
+	struct session	*s, *next;
+
+	ctx->stopping = true;
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SESSION_COMMIT || s->state == SESSION_QUIT)
+			continue;
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    ctx->conf->hostname);
+		s->close_reason = "shutdown";
+		session_set_state(s, SESSION_QUIT);
+		bufferevent_disable(s->bev, EV_READ);
+	}
+	if (ctx->nsessions == 0 && ctx->drained != NULL)
+		ctx->drained(ctx->drained_arg);
+}
+
+void
+session_free_all(struct session_ctx *ctx)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL) {
+		if (s->bev != NULL) {
+			bufferevent_free(s->bev);
+			s->bev = NULL;
+		}
+		session_reset(s);
+		TAILQ_REMOVE(&ctx->sessions, s, entry);
+		ctx->nsessions--;
+		free(s);
+	}
+}

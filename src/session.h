@@ -1,0 +1,63 @@
+/*
+ * session.h - the server side of SMTP, one session per client.
+ *
+ * A session reads commands and message lines from its bufferevent,
+ * answers them (pipelined input is honoured), streams DATA into the
+ * spool and answers 250 only after the spool reports the commit.  It
+ * knows nothing of the relay: the two meet only at the spool.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct conf;
+struct spool;
+struct session;
+
+/* What all sessions share.  Owned by main.c, which fills the first
+ * fields; the session module maintains the list and count. */
+struct session_ctx {
+	struct event_base	*base;
+	const struct conf	*conf;
+	struct spool		*spool;
+	/* Told about each committed message (the queue's "new mail"
+	 * hook); may be NULL. */
+	void			(*committed)(const char *id, void *arg);
+	void			*committed_arg;
+	/* Called when the last session closed after session_stop_all(). */
+	void			(*drained)(void *arg);
+	void			*drained_arg;
+
+	TAILQ_HEAD(, session)	 sessions;
+	unsigned int		 nsessions;
+	bool			 stopping;
+	unsigned long		 accepted;	/* messages queued, all time */
+};
+
+/* Prepares <ctx>: empty session list.  The caller sets the callbacks. */
+void		session_ctx_init(struct session_ctx *ctx);
+
+/* Starts a session on connected socket <fd> (non-blocking, owned by the
+ * session from now on) from peer <sa>.  Sends the greeting.  Returns 0,
+ * or -1 after closing <fd>. */
+int		session_new(struct session_ctx *ctx, int fd,
+		    const struct sockaddr *sa, socklen_t salen);
+
+/* Number of open sessions whose peer address equals that of <sa>. */
+unsigned int	session_count_from(const struct session_ctx *ctx,
+		    const struct sockaddr *sa);
+
+/* Graceful stop: sessions waiting for a commit get their answer first;
+ * all others are told 421 and closed.  ctx->drained runs once none is
+ * left (possibly before this returns). */
+void		session_stop_all(struct session_ctx *ctx);
+
+/* Closes every session at once, without replies (final teardown). */
+void		session_free_all(struct session_ctx *ctx);
+
+#endif /* SESSION_H */

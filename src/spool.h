@@ -1,0 +1,135 @@
+/*
+ * spool.h - the durable on-disk queue.
+ *
+ * Layout under the spool directory:
+ *   tmp/     files being written; emptied at startup
+ *   queue/   committed messages: <id>.msg (data, written once) and
+ *            <id>.env (envelope, rewritten atomically as delivery goes)
+ *   failed/  messages kept for a human after permanent failure
+ *   corrupt/ files set aside at startup because they could not be read
+ *
+ * A message exists once its envelope is in queue/: the envelope is
+ * renamed in after the data, and the directory is fsynced before the
+ * commit reports success.  No sockets, no event loop: the asynchronous
+ * commit runs on a worker thread and reports back through a pipe fd the
+ * caller watches.
+ */
+#ifndef SPOOL_H
+#define SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_ID_LEN	16		/* hex digits */
+
+struct spool;				/* one spool directory */
+struct spool_msg;			/* one message being written */
+
+enum spool_rcpt_state {
+	SPOOL_RCPT_PENDING,
+	SPOOL_RCPT_SENT,
+	SPOOL_RCPT_FAILED,
+};
+
+struct spool_rcpt {
+	char			*addr;
+	enum spool_rcpt_state	 state;
+	char			*dsn;		/* "5.1.1", or NULL */
+	char			*reply;		/* last upstream reply, or NULL */
+};
+
+/* The envelope of a committed message.  Strings are owned by the
+ * envelope and freed by spool_env_cleanup(). */
+struct spool_env {
+	char			 id[SPOOL_ID_LEN + 1];
+	char			*sender;	/* "" is the null sender */
+	char			*client;	/* client address, "127.0.0.1" */
+	char			*helo;
+	int64_t			 arrival;	/* unix time */
+	uint64_t		 size;		/* data file octets */
+	unsigned int		 attempts;
+	int64_t			 next_attempt;	/* unix time, 0 = now */
+	bool			 held;
+	char			*last_error;	/* or NULL */
+	struct spool_rcpt	*rcpts;
+	size_t			 nrcpt;
+};
+
+/* Opens <dir>, creating it (mode 0700) and its subdirectories if needed,
+ * removes everything in tmp/, deletes data files in queue/ that have no
+ * envelope (an interrupted commit: the client never got 250), and moves
+ * unreadable or truncated envelopes, and envelopes without data, to
+ * corrupt/ with a log line.  Starts the commit worker.  Returns NULL
+ * after logging the reason. */
+struct spool	*spool_open(const char *dir);
+
+/* Stops the commit worker (waiting for commits in flight and running
+ * their callbacks with the result) and frees the spool. */
+void		 spool_close(struct spool *);
+
+/* Calls <cb> once for every committed envelope, in no set order.  The
+ * envelope is borrowed for the duration of the call.  Returns the
+ * number of envelopes, or -1 if the directory could not be read. */
+long		 spool_scan(struct spool *,
+		    void (*cb)(const struct spool_env *, void *), void *arg);
+
+/* Starts a message from <sender> ("" is the null sender), received from
+ * <client> which said <helo>.  Creates the data file in tmp/.  The
+ * caller owns the result until spool_commit*() or spool_abort() consumes
+ * it.  Returns NULL (errno set, logged) on failure, e.g. ENOSPC. */
+struct spool_msg *spool_msg_new(struct spool *, const char *sender,
+		    const char *client, const char *helo);
+const char	*spool_msg_id(const struct spool_msg *);
+int		 spool_msg_add_rcpt(struct spool_msg *, const char *rcpt);
+
+/* Appends data.  Buffered; returns -1 once any write has failed (errno
+ * of the first failure is kept and the commit will fail). */
+int		 spool_msg_write(struct spool_msg *, const void *, size_t);
+uint64_t	 spool_msg_size(const struct spool_msg *);
+
+/* Commits synchronously: flush and fsync the data, write and fsync the
+ * envelope, rename both into queue/, fsync queue/.  Returns 0 only when
+ * answering 250 is safe, -1 otherwise (errno set; ENOSPC/EDQUOT mean the
+ * disk is full).  Consumes <msg> in both cases: on failure nothing of it
+ * stays behind. */
+int		 spool_commit(struct spool_msg *msg);
+
+/* Commits on the worker thread.  Messages committed together share one
+ * directory fsync.  <done> runs later, on the thread that calls
+ * spool_dispatch(), with the message id and 0 or an errno value.
+ * Consumes <msg>. */
+typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
+void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
+		    void *arg);
+
+/* The fd that becomes readable when commits have finished; the caller
+ * then calls spool_dispatch(), which runs their callbacks. */
+int		 spool_notify_fd(const struct spool *);
+void		 spool_dispatch(struct spool *);
+
+/* Drops an uncommitted message and its temporary file. */
+void		 spool_abort(struct spool_msg *);
+
+/* Reads the envelope of committed message <id> into <env>.  Returns 0,
+ * or -1 (missing or corrupt; logged). */
+int		 spool_env_load(struct spool *, const char *id,
+		    struct spool_env *env);
+
+/* Rewrites an envelope atomically (tmp, fsync, rename, fsync queue/). */
+int		 spool_env_save(struct spool *, const struct spool_env *env);
+void		 spool_env_cleanup(struct spool_env *);
+
+/* Path of the data file of <id> in queue/, into <buf>.  Returns 0 or -1
+ * if it did not fit. */
+int		 spool_data_path(const struct spool *, const char *id,
+		    char *buf, size_t bufsz);
+
+/* Removes a delivered message (envelope first, then data, then fsync of
+ * queue/).  Returns 0 or -1. */
+int		 spool_remove(struct spool *, const char *id);
+
+/* Moves a message to failed/ for a human to inspect.  Returns 0 or -1. */
+int		 spool_move_failed(struct spool *, const char *id);
+
+#endif /* SPOOL_H */

@@ -1,0 +1,204 @@
+/*
+ * util.c - allocation that never fails, bounded strings, durations,
+ * clocks.  Nothing here knows about SMTP or the event loop.
+ */
+#include "config.h"
+
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n == 0 ? 1 : n);
+
+	if (p == NULL)
+		fatal("malloc %zu", n);
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void	*p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size);
+
+	if (p == NULL)
+		fatal("calloc %zu*%zu", nmemb, size);
+	return p;
+}
+
+void *
+xrealloc(void *old, size_t n)
+{
+	void	*p = realloc(old, n == 0 ? 1 : n);
+
+	if (p == NULL)
+		fatal("realloc %zu", n);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p = strdup(s);
+
+	if (p == NULL)
+		fatal("strdup");
+	return p;
+}
+
+int
+strcopy(char *dst, const char *src, size_t dstsz)
+{
+	size_t	len = strlen(src);
+
+	if (dstsz == 0)
+		return -1;
+	if (len >= dstsz) {
+		memcpy(dst, src, dstsz - 1);
+		dst[dstsz - 1] = '\0';
+		return -1;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+bool
+str_has_prefix_ci(const char *s, const char *prefix)
+{
+	return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int
+str_parse_duration(const char *s, uint64_t *out)
+{
+	uint64_t	 n = 0, mult = 1;
+	const char	*p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 's':
+		mult = 1;
+		p++;
+		break;
+	case 'm':
+		mult = 60;
+		p++;
+		break;
+	case 'h':
+		mult = 3600;
+		p++;
+		break;
+	case 'd':
+		mult = 86400;
+		p++;
+		break;
+	default:
+		return -1;
+	}
+	if (*p != '\0' || (n != 0 && n > UINT64_MAX / mult))
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+char *
+str_fmt_duration(uint64_t secs, char *buf, size_t bufsz)
+{
+	static const struct {
+		uint64_t	len;
+		char		unit;
+	} units[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+	size_t	i, off = 0;
+	int	parts = 0, n;
+
+	if (bufsz == 0)
+		return buf;
+	buf[0] = '\0';
+	if (secs == 0) {
+		snprintf(buf, bufsz, "0s");
+		return buf;
+	}
+	/* Two most significant units are plenty for a human. */
+	for (i = 0; i < nitems(units) && parts < 2; i++) {
+		if (secs < units[i].len && parts == 0)
+			continue;
+		if (secs / units[i].len == 0) {
+			parts++;
+			continue;
+		}
+		n = snprintf(buf + off, bufsz - off, "%llu%c",
+		    (unsigned long long)(secs / units[i].len), units[i].unit);
+		if (n < 0 || (size_t)n >= bufsz - off)
+			break;
+		off += (size_t)n;
+		secs %= units[i].len;
+		parts++;
+	}
+	return buf;
+}
+
+char *
+str_log_escape(const char *src, size_t srclen, char *dst, size_t dstsz)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, o = 0;
+	unsigned char		 c;
+
+	if (dstsz < 4) {
+		if (dstsz > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	for (i = 0; i < srclen; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			if (o + 1 >= dstsz - 3)
+				goto trunc;
+			dst[o++] = (char)c;
+		} else {
+			if (o + 4 >= dstsz - 3)
+				goto trunc;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 0xf];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+trunc:
+	memcpy(dst + o, "...", 4);
+	return dst;
+}
+
+uint64_t
+time_mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t
+time_wall(void)
+{
+	return (int64_t)time(NULL);
+}

@@ -1,0 +1,49 @@
+/*
+ * util.h - small helpers every module may use: allocation that never
+ * returns NULL, bounded string copies, duration/size parsing.
+ *
+ * Out-of-memory is not a recoverable condition for a mail relay: the
+ * x*alloc() family logs and exits rather than return NULL.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Allocate or die.  Results are owned by the caller (free()). */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+
+/* Copies <src> into <dst> of <dstsz> bytes, always NUL-terminating.
+ * Returns 0, or -1 if <src> did not fit (dst then holds a truncated
+ * copy). */
+int	 strcopy(char *dst, const char *src, size_t dstsz);
+
+/* Case-insensitive ASCII prefix test: true when <s> starts with <prefix>. */
+bool	 str_has_prefix_ci(const char *s, const char *prefix);
+
+/* Parses a duration: digits followed by one of s, m, h, d ("90s", "5m",
+ * "1h", "5d"); a bare number means seconds.  Stores seconds in <out>.
+ * Returns 0, or -1 on any other form, a zero-length number or overflow. */
+int	 str_parse_duration(const char *s, uint64_t *out);
+
+/* Formats <secs> compactly ("0s", "42s", "5m", "1h30m", "2d3h") into
+ * <buf>.  Returns <buf>. */
+char	*str_fmt_duration(uint64_t secs, char *buf, size_t bufsz);
+
+/* Copies <src> into <dst> for logging: bytes outside printable ASCII, '"'
+ * and '\\' become \xNN.  Always NUL-terminates; truncates with "...". */
+char	*str_log_escape(const char *src, size_t srclen, char *dst,
+	    size_t dstsz);
+
+/* Monotonic and wall clock in milliseconds / seconds. */
+uint64_t time_mono_ms(void);
+int64_t	 time_wall(void);
+
+#endif /* UTIL_H */
