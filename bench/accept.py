@@ -33,7 +33,7 @@ def start_daemon(binary, tmp):
         f.write('hostname = "bench.test"\nlisten = {"127.0.0.1:0"}\n'
                 'allow = {"127.0.0.0/8"}\nspool = "%s"\nuser = ""\n'
                 'max_clients = 1024\nmax_clients_per_ip = 1024\n'
-                'log_level = "warn"\n'
+                'log_level = "info"\n'
                 'upstream { password_file = "/nonexistent" }\n' % spool)
     log = open(os.path.join(tmp, "daemon.log"), "w+")
     proc = subprocess.Popen([binary, "-d", "-f", conf], stderr=log)

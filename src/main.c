@@ -185,7 +185,7 @@ main_check_credentials(const struct conf *conf)
 }
 
 static void
-main_queue_count_cb(const struct spool_env *env, void *arg)
+main_queue_count_cb(const struct envelope *env, void *arg)
 {
 	(void)env;
 	(void)arg;

@@ -36,6 +36,8 @@
 #define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
 #define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
 #define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
+#define SESSION_LINGER_SECS	2	/* read and drop input before close */
+#define SESSION_LINGER_MAX	(64 * 1024)
 
 enum session_state {
 	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
@@ -44,7 +46,8 @@ enum session_state {
 	SESSION_RCPT,		/* at least one RCPT accepted */
 	SESSION_DATA,		/* receiving message lines */
 	SESSION_COMMIT,		/* waiting for the spool to sync */
-	SESSION_QUIT,		/* flushing the last reply, then close */
+	SESSION_QUIT,		/* flushing the last reply */
+	SESSION_LINGER,		/* reply sent, draining input, then close */
 };
 
 static const char *const session_state_name[] = {
@@ -55,6 +58,7 @@ static const char *const session_state_name[] = {
 	[SESSION_DATA] = "data",
 	[SESSION_COMMIT] = "commit",
 	[SESSION_QUIT] = "quit",
+	[SESSION_LINGER] = "linger",
 };
 
 struct session {
@@ -69,6 +73,7 @@ struct session {
 	bool			 esmtp;
 	unsigned int		 errors;
 	bool			 closed;	/* waiting for a commit only */
+	size_t			 lingered;	/* octets dropped in LINGER */
 	const char		*close_reason;
 
 	/* The transaction. */
@@ -538,6 +543,25 @@ session_data_line(struct session *s, size_t len, bool crlf)
 	return true;
 }
 
+/* The last reply is out: half-close and drop what the client still
+ * sends for a moment before closing.  Closing with unread input makes
+ * the kernel send a reset, which can destroy that last reply (a 421
+ * after garbage, say) before the client reads it. */
+static void
+session_linger(struct session *s)
+{
+	struct timeval	tv = { SESSION_LINGER_SECS, 0 };
+
+	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
+		session_close(s, s->close_reason);
+		return;
+	}
+	session_set_state(s, SESSION_LINGER);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
 /* Consumes buffered input until it runs out or the state says stop. */
 static void
 session_process(struct session *s)
@@ -547,6 +571,13 @@ session_process(struct session *s)
 	size_t		 len;
 	bool		 crlf;
 
+	if (s->state == SESSION_LINGER) {
+		s->lingered += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (s->lingered > SESSION_LINGER_MAX)
+			session_close(s, s->close_reason);
+		return;
+	}
 	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT) {
 		if (evbuffer_get_length(out) > SESSION_OUTPUT_MAX) {
 			/* The client is not reading our replies: wait for
@@ -582,10 +613,10 @@ session_process(struct session *s)
 		}
 	}
 	if (s->state == SESSION_QUIT) {
-		/* Whatever else the client pipelined is not read. */
+		/* Whatever else the client pipelined is not answered. */
 		bufferevent_disable(s->bev, EV_READ);
 		if (evbuffer_get_length(out) == 0)
-			session_close(s, s->close_reason);
+			session_linger(s);
 	}
 }
 
@@ -603,9 +634,11 @@ session_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->state == SESSION_QUIT) {
-		session_close(s, s->close_reason);
+		session_linger(s);
 		return;
 	}
+	if (s->state == SESSION_LINGER)
+		return;
 	if (s->state != SESSION_COMMIT &&
 	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
 		bufferevent_enable(s->bev, EV_READ);
@@ -619,6 +652,10 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
+	if (s->state == SESSION_LINGER) {
+		session_close(s, s->close_reason);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("session timeout sid=%08x client=%s state=%s",
 		    s->sid, s->addr, session_state_name[s->state]);
@@ -757,7 +794,8 @@ session_stop_all(struct session_ctx *ctx)
 	ctx->stopping = true;
 	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (s->state == SESSION_COMMIT || s->state == SESSION_QUIT)
+		if (s->state == SESSION_COMMIT || s->state == SESSION_QUIT ||
+		    s->state == SESSION_LINGER)
 			continue;
 		session_reply(s, "421 4.3.2 %s Service shutting down",
 		    ctx->conf->hostname);

@@ -380,8 +380,9 @@ smtp_parse_path(const char **pp, char *out, bool postmaster)
 	return SMTP_OK;
 }
 
-/* RFC 1870: SIZE=1*20DIGIT.  Bad digits or uint64 overflow are syntax
- * errors; a declared size over the limit is SMTP_ETOOBIG. */
+/* RFC 1870: SIZE=1*20DIGIT.  Bad digits are syntax errors; a declared
+ * size over the limit is SMTP_ETOOBIG, including 20-digit values past
+ * uint64 (they are valid syntax, just very large). */
 static enum smtp_rc
 smtp_param_size(const char *v, size_t vlen, uint64_t max_size,
     uint64_t *size)
@@ -395,9 +396,7 @@ smtp_param_size(const char *v, size_t vlen, uint64_t max_size,
 		if (!smtp_is_digit((unsigned char)v[i]))
 			return SMTP_ESYNTAX;
 		d = (uint64_t)(v[i] - '0');
-		if (n > (UINT64_MAX - d) / 10)
-			return SMTP_ESYNTAX;
-		n = n * 10 + d;
+		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
 	}
 	*size = n;
 	return n > max_size ? SMTP_ETOOBIG : SMTP_OK;

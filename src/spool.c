@@ -6,35 +6,8 @@
  * envelope is only ever replaced whole, by rename(2).  The commit worker
  * thread touches only the messages handed to it and the two lists under
  * the lock; every other function runs on the caller's (main) thread.
- * No sockets and no event loop here.
- *
- * Envelope format: text, one "key value" per line, each ending in LF.
- *
- *	smartrelay-envelope 1
- *	id 0006123abcd01f2e
- *	arrival 1795000000
- *	size 1234
- *	client 127.0.0.1
- *	helo client.example
- *	sender alice@example.org
- *	attempts 0
- *	next 0
- *	held 0
- *	error some text to end of line		(optional line)
- *	rcpt pending - bob@example.org
- *	rcpt failed 5.1.1 dan@example.org 550 5.1.1 no such user here
- *	end
- *
- * Values are single tokens, except "error" and the reply that ends a
- * "rcpt" line, which run to the end of the line.  sender, rcpt
- * addresses, client and helo are xtext (RFC 3461 section 4: any byte
- * outside '!'..'~', and '+' and '=', becomes "+XX"), so they never hold
- * a space; the null sender is written "<>".  A rcpt line is
- * "rcpt STATE DSN ADDR [REPLY]", STATE pending|sent|failed, DSN "5.1.1"
- * or "-".  Control bytes in free text are written as spaces.  The last
- * line is exactly "end".  A file without it, with an unknown or repeated
- * key, a bad number, no id, sender or rcpt, or an id other than its file
- * name is corrupt.
+ * No sockets and no event loop here.  The envelope text format lives
+ * in envelope.c; this file only reads and writes envelope files.
  */
 #include "config.h"
 
@@ -52,7 +25,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,11 +36,6 @@
 #include "util.h"
 
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
-#define SPOOL_ENV_MAX	(4 * 1024 * 1024) /* largest envelope file */
-#define SPOOL_LINE_MAX	8192		/* longest envelope line */
-#define SPOOL_FIELD_MAX	1024		/* address, helo, client octets */
-#define SPOOL_TEXT_MAX	2048		/* error and reply octets kept */
-#define SPOOL_DSN_MAX	32
 #define SPOOL_NAME_MAX	(SPOOL_ID_LEN + 16)	/* "<id>.env.xxxxxxxx" */
 #define SPOOL_ID_TRIES	100
 #define SPOOL_NWORKERS	1		/* the worker loop allows more */
@@ -76,8 +43,7 @@
 struct spool_msg {
 	STAILQ_ENTRY(spool_msg)	 entry;
 	struct spool		*sp;
-	struct spool_env	 env;		/* id, sender, rcpts, ... */
-	size_t			 rcptcap;
+	struct envelope		 env;		/* id, sender, rcpts, ... */
 	int			 fd;		/* tmp/<id>.msg, or -1 */
 	char			*buf;		/* SPOOL_BUF_SIZE octets */
 	size_t			 buflen;
@@ -107,39 +73,9 @@ struct spool {
 	size_t			 nworkers;
 };
 
-/* A growing text buffer for envelopes. */
-struct spool_sb {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-};
-
-static const char *const spool_state_names[] = {
-	[SPOOL_RCPT_PENDING] = "pending",
-	[SPOOL_RCPT_SENT] = "sent",
-	[SPOOL_RCPT_FAILED] = "failed",
-};
-
-static void	spool_sb_printf(struct spool_sb *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-
 /*
- * Small helpers: names, ids, text buffers, whole writes.
+ * Small helpers: names, ids, whole writes.
  */
-
-/* Ids become file names: only exactly 16 lowercase hex digits pass, so
- * an id from a control command can never name another file. */
-static bool
-spool_id_is_valid(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; i < SPOOL_ID_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[SPOOL_ID_LEN] == '\0';
-}
 
 /* "<id><suffix>" into <buf> of SPOOL_NAME_MAX octets. */
 static char *
@@ -158,7 +94,7 @@ spool_name_parse(const char *name, char *id, const char *suffix)
 		return -1;
 	memcpy(id, name, SPOOL_ID_LEN);
 	id[SPOOL_ID_LEN] = '\0';
-	return spool_id_is_valid(id) ? 0 : -1;
+	return envelope_id_is_valid(id) ? 0 : -1;
 }
 
 /* 11 hex digits of milliseconds since the epoch (good for 557 years;
@@ -177,68 +113,6 @@ spool_id_make(struct spool *sp, char *id)
 	low = (sp->seed + atomic_fetch_add(&sp->counter, 1)) & 0xfffff;
 	snprintf(id, SPOOL_ID_LEN + 1, "%011" PRIx64 "%05x",
 	    ms & UINT64_C(0xfffffffffff), low);
-}
-
-/* Appends <len> octets, keeping the buffer NUL-terminated. */
-static void
-spool_sb_add(struct spool_sb *sb, const char *s, size_t len)
-{
-	if (sb->len + len + 1 > sb->cap) {
-		sb->cap = (sb->len + len + 1) * 2;
-		sb->p = xrealloc(sb->p, sb->cap);
-	}
-	memcpy(sb->p + sb->len, s, len);
-	sb->len += len;
-	sb->p[sb->len] = '\0';
-}
-
-static void
-spool_sb_printf(struct spool_sb *sb, const char *fmt, ...)
-{
-	char	buf[256];
-	va_list	ap;
-	int	n;
-
-	/* Only numbers and short tokens come through here. */
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		fatalx("spool_sb_printf: overflow");
-	spool_sb_add(sb, buf, (size_t)n);
-}
-
-/* Appends <s> as xtext (RFC 3461 section 4). */
-static void
-spool_sb_xtext(struct spool_sb *sb, const char *s)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p;
-	char			 enc[3];
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p >= '!' && *p <= '~' && *p != '+' && *p != '=')
-			spool_sb_add(sb, (const char *)p, 1);
-		else {
-			enc[0] = '+';
-			enc[1] = hex[*p >> 4];
-			enc[2] = hex[*p & 0xf];
-			spool_sb_add(sb, enc, 3);
-		}
-	}
-}
-
-/* Appends free text, control bytes as spaces, at most SPOOL_TEXT_MAX. */
-static void
-spool_sb_text(struct spool_sb *sb, const char *s)
-{
-	size_t		i;
-	unsigned char	c;
-
-	for (i = 0; s[i] != '\0' && i < SPOOL_TEXT_MAX; i++) {
-		c = (unsigned char)s[i];
-		spool_sb_add(sb, c < 0x20 || c == 0x7f ? " " : &s[i], 1);
-	}
 }
 
 /* write(2) may be short on a nearly full disk or past RLIMIT_FSIZE; the
@@ -260,10 +134,11 @@ spool_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Creates <dirfd>/<name> (O_EXCL) holding <sb>, fsynced and closed.
- * On failure the file is gone again and errno is that of the failure. */
+/* Creates <dirfd>/<name> (O_EXCL) holding the <len> octets at <p>,
+ * fsynced and closed.  On failure the file is gone again and errno is
+ * that of the failure. */
 static int
-spool_file_write(int dirfd, const char *name, const struct spool_sb *sb)
+spool_file_write(int dirfd, const char *name, const char *p, size_t len)
 {
 	int	fd, saved;
 
@@ -271,7 +146,7 @@ spool_file_write(int dirfd, const char *name, const struct spool_sb *sb)
 	    0600);
 	if (fd == -1)
 		return -1;
-	if (spool_write_all(fd, sb->p, sb->len) == -1 || fsync(fd) == -1) {
+	if (spool_write_all(fd, p, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlinkat(dirfd, name, 0);
@@ -303,320 +178,8 @@ spool_dir_open(int dirfd)
 }
 
 /*
- * Envelopes: writing.
+ * Envelope files.  The text itself is envelope.c's business.
  */
-
-/* The bound keeps every envelope line under SPOOL_LINE_MAX even when
- * xtext triples its length, so whatever we write loads again. */
-static bool
-spool_field_is_valid(const char *s, bool allow_empty)
-{
-	return s != NULL && (allow_empty || s[0] != '\0') &&
-	    strlen(s) <= SPOOL_FIELD_MAX;
-}
-
-/* A DSN is written only if it is a short token; anything else is "-". */
-static bool
-spool_dsn_is_valid(const char *s)
-{
-	size_t	i;
-
-	if (s == NULL || s[0] == '\0' || strcmp(s, "-") == 0)
-		return false;
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= SPOOL_DSN_MAX || s[i] < '!' || s[i] > '~')
-			return false;
-	return true;
-}
-
-/* Formats <env> into <sb>.  Returns -1 (EINVAL) for an envelope that
- * would not load again. */
-static int
-spool_env_format(const struct spool_env *env, struct spool_sb *sb)
-{
-	const struct spool_rcpt	*r;
-	size_t			 i;
-
-	if (!spool_id_is_valid(env->id) || env->arrival < 0 ||
-	    env->next_attempt < 0 || env->nrcpt == 0 ||
-	    !spool_field_is_valid(env->sender, true) ||
-	    (env->client != NULL && !spool_field_is_valid(env->client, true)) ||
-	    (env->helo != NULL && !spool_field_is_valid(env->helo, true)))
-		goto inval;
-	spool_sb_printf(sb, "smartrelay-envelope 1\nid %s\narrival %" PRId64
-	    "\nsize %" PRIu64 "\nclient ", env->id, env->arrival, env->size);
-	spool_sb_xtext(sb, env->client != NULL ? env->client : "");
-	spool_sb_add(sb, "\nhelo ", 6);
-	spool_sb_xtext(sb, env->helo != NULL ? env->helo : "");
-	spool_sb_add(sb, "\nsender ", 8);
-	if (env->sender[0] == '\0')
-		spool_sb_add(sb, "<>", 2);
-	else if (strcmp(env->sender, "<>") == 0)
-		spool_sb_add(sb, "+3C+3E", 6);	/* not the null sender */
-	else
-		spool_sb_xtext(sb, env->sender);
-	spool_sb_printf(sb, "\nattempts %u\nnext %" PRId64 "\nheld %d\n",
-	    env->attempts, env->next_attempt, env->held ? 1 : 0);
-	if (env->last_error != NULL && env->last_error[0] != '\0') {
-		spool_sb_add(sb, "error ", 6);
-		spool_sb_text(sb, env->last_error);
-		spool_sb_add(sb, "\n", 1);
-	}
-	for (i = 0; i < env->nrcpt; i++) {
-		r = &env->rcpts[i];
-		if (!spool_field_is_valid(r->addr, false) ||
-		    (unsigned int)r->state >= nitems(spool_state_names))
-			goto inval;
-		spool_sb_printf(sb, "rcpt %s %s ", spool_state_names[r->state],
-		    spool_dsn_is_valid(r->dsn) ? r->dsn : "-");
-		spool_sb_xtext(sb, r->addr);
-		if (r->reply != NULL && r->reply[0] != '\0') {
-			spool_sb_add(sb, " ", 1);
-			spool_sb_text(sb, r->reply);
-		}
-		spool_sb_add(sb, "\n", 1);
-	}
-	spool_sb_add(sb, "end\n", 4);
-	if (sb->len <= SPOOL_ENV_MAX)
-		return 0;
-inval:
-	errno = EINVAL;
-	return -1;
-}
-
-/*
- * Envelopes: reading.  Every check fails softly: garbage is "corrupt".
- */
-
-static int
-spool_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Decodes xtext <s> into a new string; NULL if malformed or empty. */
-static char *
-spool_xtext_decode(const char *s)
-{
-	char	*out, *o;
-	int	 hi, lo;
-
-	if (s[0] == '\0')
-		return NULL;
-	out = o = xmalloc(strlen(s) + 1);
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s <= ' ' || *s == 0x7f)
-			goto bad;
-		if (*s != '+') {
-			*o++ = *s;
-			continue;
-		}
-		if ((hi = spool_hexval(s[1])) == -1 ||
-		    (lo = spool_hexval(s[2])) == -1 || (hi | lo) == 0)
-			goto bad;
-		*o++ = (char)(hi << 4 | lo);
-		s += 2;
-	}
-	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-/* Digits only, at most <max>. */
-static int
-spool_parse_num(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t	n = 0, d;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		d = (uint64_t)(*s - '0');
-		if (d > max || n > (max - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	*out = n;
-	return 0;
-}
-
-/* Copies free text, turning control bytes into spaces. */
-static char *
-spool_text_dup(const char *s)
-{
-	char	*out = xstrdup(s), *p;
-
-	for (p = out; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	return out;
-}
-
-/* "STATE DSN ADDR [REPLY]" in place.  Returns NULL or why it is bad. */
-static const char *
-spool_env_rcpt(struct spool_env *env, char *v)
-{
-	struct spool_rcpt	 r = { NULL, SPOOL_RCPT_PENDING, NULL, NULL };
-	char			*dsn, *addr, *reply;
-	size_t			 i;
-
-	if ((dsn = strchr(v, ' ')) == NULL)
-		return "rcpt-syntax";
-	*dsn++ = '\0';
-	if ((addr = strchr(dsn, ' ')) == NULL)
-		return "rcpt-syntax";
-	*addr++ = '\0';
-	if ((reply = strchr(addr, ' ')) != NULL)
-		*reply++ = '\0';
-	for (i = 0; i < nitems(spool_state_names); i++)
-		if (strcmp(v, spool_state_names[i]) == 0)
-			break;
-	if (i == nitems(spool_state_names))
-		return "rcpt-state";
-	if (!spool_dsn_is_valid(dsn) && strcmp(dsn, "-") != 0)
-		return "rcpt-dsn";
-	if ((r.addr = spool_xtext_decode(addr)) == NULL)
-		return "rcpt-address";
-	r.state = (enum spool_rcpt_state)i;
-	r.dsn = strcmp(dsn, "-") == 0 ? NULL : xstrdup(dsn);
-	r.reply = reply != NULL && reply[0] != '\0' ? spool_text_dup(reply) :
-	    NULL;
-	env->rcpts = xrealloc(env->rcpts, (env->nrcpt + 1) * sizeof(r));
-	env->rcpts[env->nrcpt++] = r;
-	return NULL;
-}
-
-enum spool_key {
-	SPOOL_K_ID, SPOOL_K_ARRIVAL, SPOOL_K_SIZE, SPOOL_K_CLIENT,
-	SPOOL_K_HELO, SPOOL_K_SENDER, SPOOL_K_ATTEMPTS, SPOOL_K_NEXT,
-	SPOOL_K_HELD, SPOOL_K_ERROR, SPOOL_K_RCPT,
-};
-
-static const char *const spool_keys[] = {
-	"id", "arrival", "size", "client", "helo", "sender", "attempts",
-	"next", "held", "error", "rcpt",
-};
-
-/* Stores the value <v> of key <k>.  Returns NULL or why it is bad. */
-static const char *
-spool_env_value(struct spool_env *env, enum spool_key k, char *v)
-{
-	uint64_t	 n;
-	char		**str = k == SPOOL_K_CLIENT ? &env->client :
-			    k == SPOOL_K_HELO ? &env->helo : &env->sender;
-
-	if (k != SPOOL_K_ERROR && k != SPOOL_K_RCPT && strchr(v, ' ') != NULL)
-		return "not-a-token";
-	switch (k) {
-	case SPOOL_K_ID:
-		if (!spool_id_is_valid(v))
-			return "bad-id";
-		memcpy(env->id, v, SPOOL_ID_LEN + 1);
-		return NULL;
-	case SPOOL_K_CLIENT:
-	case SPOOL_K_HELO:
-	case SPOOL_K_SENDER:
-		if (k == SPOOL_K_SENDER && strcmp(v, "<>") == 0)
-			*str = xstrdup("");
-		else if (k != SPOOL_K_SENDER && v[0] == '\0')
-			*str = xstrdup("");
-		else if ((*str = spool_xtext_decode(v)) == NULL)
-			return "bad-xtext";
-		return NULL;
-	case SPOOL_K_ERROR:
-		env->last_error = spool_text_dup(v);
-		return NULL;
-	case SPOOL_K_RCPT:
-		return spool_env_rcpt(env, v);
-	default:
-		break;
-	}
-	if (spool_parse_num(v, k == SPOOL_K_HELD ? 1 : k == SPOOL_K_ATTEMPTS ?
-	    UINT_MAX : k == SPOOL_K_SIZE ? UINT64_MAX : INT64_MAX, &n) == -1)
-		return "bad-number";
-	if (k == SPOOL_K_ARRIVAL)
-		env->arrival = (int64_t)n;
-	else if (k == SPOOL_K_SIZE)
-		env->size = n;
-	else if (k == SPOOL_K_ATTEMPTS)
-		env->attempts = (unsigned int)n;
-	else if (k == SPOOL_K_NEXT)
-		env->next_attempt = (int64_t)n;
-	else
-		env->held = n == 1;
-	return NULL;
-}
-
-/* Parses one line (no LF, NUL-terminated, writable).  <seen> tracks
- * single-valued keys.  Returns NULL or why it is bad. */
-static const char *
-spool_env_line(struct spool_env *env, char *line, unsigned int *seen)
-{
-	char	*v;
-	size_t	 k;
-
-	if ((v = strchr(line, ' ')) != NULL)
-		*v++ = '\0';
-	else
-		v = line + strlen(line);
-	for (k = 0; k < nitems(spool_keys); k++)
-		if (strcmp(line, spool_keys[k]) == 0)
-			break;
-	if (k == nitems(spool_keys))
-		return "unknown-key";
-	if (k != SPOOL_K_RCPT) {
-		if (*seen & (1u << k))
-			return "repeated-key";
-		*seen |= 1u << k;
-	}
-	return spool_env_value(env, (enum spool_key)k, v);
-}
-
-/* Parses the envelope text <buf> of <len> octets, named <id>. */
-static const char *
-spool_env_parse(struct spool_env *env, const char *buf, size_t len,
-    const char *id, size_t *lineno)
-{
-	char		 line[SPOOL_LINE_MAX + 1];
-	const char	*p = buf, *end = buf + len, *eol, *why;
-	unsigned int	 seen = 0;
-	size_t		 n;
-
-	for (*lineno = 1; p < end; (*lineno)++, p = eol + 1) {
-		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			return "no-end";
-		if ((n = (size_t)(eol - p)) > SPOOL_LINE_MAX)
-			return "line-too-long";
-		if (memchr(p, '\0', n) != NULL)
-			return "nul-byte";
-		memcpy(line, p, n);
-		line[n] = '\0';
-		if (*lineno == 1) {
-			if (strcmp(line, "smartrelay-envelope 1") != 0)
-				return "bad-header";
-		} else if (strcmp(line, "end") == 0) {
-			if (eol + 1 != end)
-				return "data-after-end";
-			if ((seen & (1u << SPOOL_K_ID)) == 0 ||
-			    (seen & (1u << SPOOL_K_SENDER)) == 0 ||
-			    env->nrcpt == 0)
-				return "missing-key";
-			return strcmp(env->id, id) == 0 ? NULL : "id-mismatch";
-		} else if ((why = spool_env_line(env, line, &seen)) != NULL)
-			return why;
-	}
-	return "no-end";
-}
 
 /* Reads queue/<id>.env whole into a new buffer.  The size is bounded
  * before anything is allocated; a file that grows while we read it is
@@ -637,7 +200,7 @@ spool_env_read(struct spool *sp, const char *id, size_t *len)
 		saved = errno;
 	else if (!S_ISREG(st.st_mode))
 		saved = EINVAL;
-	else if (st.st_size > SPOOL_ENV_MAX)
+	else if (st.st_size > ENVELOPE_MAX)
 		saved = EFBIG;
 	if (saved != 0) {
 		close(fd);
@@ -665,14 +228,15 @@ spool_env_read(struct spool *sp, const char *id, size_t *len)
 }
 
 int
-spool_env_load(struct spool *sp, const char *id, struct spool_env *env)
+spool_env_load(struct spool *sp, const char *id, struct envelope *env)
 {
-	const char	*why;
-	char		*buf;
-	size_t		 len, lineno;
+	struct envelope_error	 err;
+	char			*buf;
+	size_t			 len;
+	int			 rc;
 
 	memset(env, 0, sizeof(*env));
-	if (!spool_id_is_valid(id)) {
+	if (!envelope_id_is_valid(id)) {
 		log_warnx("spool envelope load: invalid id");
 		errno = EINVAL;
 		return -1;
@@ -681,48 +245,24 @@ spool_env_load(struct spool *sp, const char *id, struct spool_env *env)
 		log_warn("spool envelope load id=%s", id);
 		return -1;
 	}
-	why = spool_env_parse(env, buf, len, id, &lineno);
+	rc = envelope_parse(env, buf, len, id, &err);
 	free(buf);
-	if (why != NULL) {
+	if (rc == -1) {
 		log_warnx("spool envelope corrupt id=%s line=%zu reason=%s",
-		    id, lineno, why);
-		spool_env_cleanup(env);
+		    id, err.line, err.reason);
 		errno = EINVAL;
-		return -1;
 	}
-	if (env->client == NULL)
-		env->client = xstrdup("");
-	if (env->helo == NULL)
-		env->helo = xstrdup("");
-	return 0;
-}
-
-void
-spool_env_cleanup(struct spool_env *env)
-{
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++) {
-		free(env->rcpts[i].addr);
-		free(env->rcpts[i].dsn);
-		free(env->rcpts[i].reply);
-	}
-	free(env->rcpts);
-	free(env->sender);
-	free(env->client);
-	free(env->helo);
-	free(env->last_error);
-	memset(env, 0, sizeof(*env));
+	return rc;
 }
 
 int
-spool_env_save(struct spool *sp, const struct spool_env *env)
+spool_env_save(struct spool *sp, const struct envelope *env)
 {
-	struct spool_sb	 sb = { NULL, 0, 0 };
-	char		 tmp[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX];
-	int		 tries, rc = -1, saved;
+	char	 tmp[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX], *text;
+	size_t	 len;
+	int	 tries, rc = -1, saved;
 
-	if (spool_env_format(env, &sb) == -1) {
+	if (envelope_format(env, &text, &len) == -1) {
 		log_warnx("spool envelope save id=%.*s: invalid envelope",
 		    SPOOL_ID_LEN, env->id);
 		errno = EINVAL;
@@ -733,7 +273,7 @@ spool_env_save(struct spool *sp, const struct spool_env *env)
 		snprintf(tmp, sizeof(tmp), "%.*s.env.%08x", SPOOL_ID_LEN,
 		    env->id, (sp->seed + atomic_fetch_add(&sp->counter, 1)) &
 		    0xffffffffu);
-		if ((rc = spool_file_write(sp->tmpfd, tmp, &sb)) == 0 ||
+		if ((rc = spool_file_write(sp->tmpfd, tmp, text, len)) == 0 ||
 		    errno != EEXIST)
 			break;
 	}
@@ -747,7 +287,7 @@ spool_env_save(struct spool *sp, const struct spool_env *env)
 	if (rc == -1)
 		log_warn("spool envelope save id=%s", env->id);
 done:
-	free(sb.p);
+	free(text);
 	return rc;
 }
 
@@ -764,9 +304,9 @@ spool_msg_new(struct spool *sp, const char *sender, const char *client,
 	char			 name[SPOOL_NAME_MAX];
 	int			 tries, fd = -1;
 
-	if (!spool_field_is_valid(sender, true) ||
-	    !spool_field_is_valid(client != NULL ? client : "", true) ||
-	    !spool_field_is_valid(helo != NULL ? helo : "", true)) {
+	if (!envelope_field_is_valid(sender, true) ||
+	    !envelope_field_is_valid(client != NULL ? client : "", true) ||
+	    !envelope_field_is_valid(helo != NULL ? helo : "", true)) {
 		log_warnx("spool new message: field too long");
 		errno = EINVAL;
 		return NULL;
@@ -816,23 +356,7 @@ spool_msg_id(const struct spool_msg *msg)
 int
 spool_msg_add_rcpt(struct spool_msg *msg, const char *rcpt)
 {
-	struct spool_rcpt	*r;
-
-	if (!spool_field_is_valid(rcpt, false)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (msg->env.nrcpt == msg->rcptcap) {
-		msg->rcptcap = msg->rcptcap == 0 ? 4 : msg->rcptcap * 2;
-		msg->env.rcpts = xrealloc(msg->env.rcpts,
-		    msg->rcptcap * sizeof(*r));
-	}
-	r = &msg->env.rcpts[msg->env.nrcpt++];
-	r->addr = xstrdup(rcpt);
-	r->state = SPOOL_RCPT_PENDING;
-	r->dsn = NULL;
-	r->reply = NULL;
-	return 0;
+	return envelope_add_rcpt(&msg->env, rcpt);
 }
 
 /* Writes out the buffer; a failure sticks to the message. */
@@ -888,7 +412,7 @@ spool_msg_free(struct spool_msg *msg)
 	if (msg->fd != -1)
 		close(msg->fd);
 	free(msg->buf);
-	spool_env_cleanup(&msg->env);
+	envelope_cleanup(&msg->env);
 	free(msg);
 }
 
@@ -934,9 +458,10 @@ static int
 spool_msg_stage(struct spool_msg *msg)
 {
 	struct spool	*sp = msg->sp;
-	struct spool_sb	 sb = { NULL, 0, 0 };
 	char		 data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
+	char		*text = NULL;
 	const char	*step;
+	size_t		 len;
 	int		 fd = msg->fd, err;
 
 	spool_name(data, msg->env.id, ".msg");
@@ -956,21 +481,21 @@ spool_msg_stage(struct spool_msg *msg)
 	if (err == -1)
 		goto fail;
 	step = "envelope";
-	if (spool_env_format(&msg->env, &sb) == -1 ||
-	    spool_file_write(sp->tmpfd, env, &sb) == -1)
+	if (envelope_format(&msg->env, &text, &len) == -1 ||
+	    spool_file_write(sp->tmpfd, env, text, len) == -1)
 		goto fail;
 	step = "rename";
 	if (renameat(sp->tmpfd, data, sp->queuefd, data) == -1 ||
 	    renameat(sp->tmpfd, env, sp->queuefd, env) == -1)
 		goto fail;
-	free(sb.p);
+	free(text);
 	return 0;
 fail:
 	err = errno;
 	log_warn("spool commit failed id=%s step=%s", msg->env.id, step);
 	if (fd != -1)
 		close(fd);
-	free(sb.p);
+	free(text);
 	spool_msg_unlink(msg);
 	return err;
 }
@@ -1139,7 +664,7 @@ spool_log_id(const char *name, char *id)
 	if (strlen(name) >= SPOOL_ID_LEN) {
 		memcpy(id, name, SPOOL_ID_LEN);
 		id[SPOOL_ID_LEN] = '\0';
-		if (spool_id_is_valid(id))
+		if (envelope_id_is_valid(id))
 			return id;
 	}
 	return "-";
@@ -1150,7 +675,7 @@ spool_log_id(const char *name, char *id)
 static void
 spool_recover_entry(struct spool *sp, const char *name)
 {
-	struct spool_env	 env;
+	struct envelope		 env;
 	struct stat		 st;
 	char			 id[SPOOL_ID_LEN + 1], other[SPOOL_NAME_MAX];
 	char			 esc[128];
@@ -1178,7 +703,7 @@ spool_recover_entry(struct spool *sp, const char *name)
 		why = errno == EINVAL || errno == EFBIG ? "corrupt-envelope" :
 		    NULL;
 	else
-		spool_env_cleanup(&env);
+		envelope_cleanup(&env);
 	if (why == NULL)
 		return;
 	if (renameat(sp->queuefd, name, sp->corruptfd, name) == -1) {
@@ -1339,10 +864,10 @@ spool_close(struct spool *sp)
 }
 
 long
-spool_scan(struct spool *sp, void (*cb)(const struct spool_env *, void *),
+spool_scan(struct spool *sp, void (*cb)(const struct envelope *, void *),
     void *arg)
 {
-	struct spool_env	 env;
+	struct envelope		 env;
 	struct dirent		*de;
 	DIR			*d;
 	char			 id[SPOOL_ID_LEN + 1];
@@ -1361,7 +886,7 @@ spool_scan(struct spool *sp, void (*cb)(const struct spool_env *, void *),
 		    spool_env_load(sp, id, &env) == -1)
 			continue;
 		cb(&env, arg);
-		spool_env_cleanup(&env);
+		envelope_cleanup(&env);
 		n++;
 	}
 	if (errno != 0) {
@@ -1378,7 +903,7 @@ spool_data_path(const struct spool *sp, const char *id, char *buf,
 {
 	int	n;
 
-	if (!spool_id_is_valid(id))
+	if (!envelope_id_is_valid(id))
 		return -1;
 	n = snprintf(buf, bufsz, "%s/queue/%s.msg", sp->dir, id);
 	return n < 0 || (size_t)n >= bufsz ? -1 : 0;
@@ -1390,7 +915,7 @@ spool_remove(struct spool *sp, const char *id)
 	char	data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
 	int	rc = 0;
 
-	if (!spool_id_is_valid(id)) {
+	if (!envelope_id_is_valid(id)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1422,7 +947,7 @@ spool_move_failed(struct spool *sp, const char *id)
 	char	data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
 	int	saved;
 
-	if (!spool_id_is_valid(id)) {
+	if (!envelope_id_is_valid(id)) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -21,40 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_ID_LEN	16		/* hex digits */
+#include "envelope.h"
+
+#define SPOOL_ID_LEN	ENVELOPE_ID_LEN	/* hex digits */
 
 struct spool;				/* one spool directory */
 struct spool_msg;			/* one message being written */
-
-enum spool_rcpt_state {
-	SPOOL_RCPT_PENDING,
-	SPOOL_RCPT_SENT,
-	SPOOL_RCPT_FAILED,
-};
-
-struct spool_rcpt {
-	char			*addr;
-	enum spool_rcpt_state	 state;
-	char			*dsn;		/* "5.1.1", or NULL */
-	char			*reply;		/* last upstream reply, or NULL */
-};
-
-/* The envelope of a committed message.  Strings are owned by the
- * envelope and freed by spool_env_cleanup(). */
-struct spool_env {
-	char			 id[SPOOL_ID_LEN + 1];
-	char			*sender;	/* "" is the null sender */
-	char			*client;	/* client address, "127.0.0.1" */
-	char			*helo;
-	int64_t			 arrival;	/* unix time */
-	uint64_t		 size;		/* data file octets */
-	unsigned int		 attempts;
-	int64_t			 next_attempt;	/* unix time, 0 = now */
-	bool			 held;
-	char			*last_error;	/* or NULL */
-	struct spool_rcpt	*rcpts;
-	size_t			 nrcpt;
-};
 
 /* Opens <dir>, creating it (mode 0700) and its subdirectories if needed,
  * removes everything in tmp/, deletes data files in queue/ that have no
@@ -72,7 +44,7 @@ void		 spool_close(struct spool *);
  * envelope is borrowed for the duration of the call.  Returns the
  * number of envelopes, or -1 if the directory could not be read. */
 long		 spool_scan(struct spool *,
-		    void (*cb)(const struct spool_env *, void *), void *arg);
+		    void (*cb)(const struct envelope *, void *), void *arg);
 
 /* Starts a message from <sender> ("" is the null sender), received from
  * <client> which said <helo>.  Creates the data file in tmp/.  The
@@ -111,14 +83,17 @@ void		 spool_dispatch(struct spool *);
 /* Drops an uncommitted message and its temporary file. */
 void		 spool_abort(struct spool_msg *);
 
-/* Reads the envelope of committed message <id> into <env>.  Returns 0,
- * or -1 (missing or corrupt; logged). */
+/* Reads the envelope of committed message <id> into <env>; the caller
+ * then owns it until envelope_cleanup().  Returns 0, or -1 (missing or
+ * corrupt; logged) with <env> zeroed and errno set: EINVAL for an
+ * invalid id or corrupt content, EFBIG for an oversized file. */
 int		 spool_env_load(struct spool *, const char *id,
-		    struct spool_env *env);
+		    struct envelope *env);
 
-/* Rewrites an envelope atomically (tmp, fsync, rename, fsync queue/). */
-int		 spool_env_save(struct spool *, const struct spool_env *env);
-void		 spool_env_cleanup(struct spool_env *);
+/* Rewrites an envelope atomically (tmp, fsync, rename, fsync queue/).
+ * Returns 0, or -1 (logged; errno EINVAL if envelope_format() refuses
+ * <env>). */
+int		 spool_env_save(struct spool *, const struct envelope *env);
 
 /* Path of the data file of <id> in queue/, into <buf>.  Returns 0 or -1
  * if it did not fit. */

@@ -172,7 +172,7 @@ def parse_envelope(text):
 RECEIVED_RE = re.compile(
     rb"^Received: from (?P<helo>\S+) \(\[(?P<ip>[^\]]+)\]\)\r\n"
     rb"\tby (?P<host>\S+) \(smartrelay\) with ESMTP id (?P<id>[0-9a-f]{16})"
-    rb"(?:\r\n\tfor <(?P<rcpt>[^>]*)>)?; (?P<date>[^\r\n]+)\r\n")
+    rb"(?:\r\n\tfor <(?P<rcpt>[^>]*)>)?;(?: |\r\n\t)(?P<date>[^\r\n]+)\r\n")
 
 
 def split_received(data):
@@ -247,6 +247,7 @@ class Client:
         self.sock.connect((host, port))
         self.buf = b""
         self.eof = False
+        self.reset = False      # the connection ended with an RST
         self.timeout = timeout
 
     def close(self):
@@ -274,6 +275,8 @@ class Client:
             raise Timeout("no reply from the daemon in time; got %r"
                           % self.buf[-300:])
         except ConnectionResetError:
+            # An RST: the kernel drops whatever we had not read yet.
+            self.reset = True
             chunk = b""
         if not chunk:
             self.eof = True
@@ -590,12 +593,14 @@ class DaemonTest(unittest.TestCase):
         return d
 
     def _failed(self):
-        outcome = getattr(self, "_outcome", None)
-        if outcome is None:
+        """True once this test (or one of its subtests) has failed."""
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
             return True
-        if hasattr(outcome, "success"):
-            return not outcome.success
-        return True
+        for test, _ in result.failures + result.errors:
+            if test is self or getattr(test, "test_case", None) is self:
+                return True
+        return False
 
     def _finish(self, d):
         problems = []

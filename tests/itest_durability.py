@@ -22,7 +22,7 @@ import harness  # noqa: E402
 from harness import Client, DaemonTest, TIMEOUT, wait_for  # noqa: E402
 
 NCLIENTS = 4
-ROUNDS = 5
+ROUNDS = int(os.environ.get("ITEST_ROUNDS", "10"))
 MSGID_RE = re.compile(rb"\r\nMessage-ID: <([^>]+)>\r\n")
 
 

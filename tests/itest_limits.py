@@ -4,6 +4,8 @@ enhanced code) and in the spool (nothing queued, nothing left in tmp/).
 """
 
 import os
+import random
+import ssl
 import sys
 import time
 import unittest
@@ -19,13 +21,13 @@ class LimitsTest(DaemonTest):
         self.assertEqual(d.queued_ids(), [])
         wait_for(lambda: d.listdir("tmp") == [], what="tmp/ to be empty")
 
-    def small_message_works(self, c, d):
+    def small_message_works(self, c, d, client_ip="127.0.0.1"):
         """The session goes on: a normal message is still accepted."""
         body = b"Subject: still works\r\n\r\nafter the error\r\n"
         qid = c.send_message("next@example.org", ["r@example.org"],
                              body).queued_id()
         self.assertQueued(d, qid, "next@example.org", ["r@example.org"],
-                          body)
+                          body, client_ip=client_ip)
         return qid
 
     def test_size_parameter(self):
@@ -34,10 +36,20 @@ class LimitsTest(DaemonTest):
         r = c.greet()
         self.assertIn(b"SIZE 10000", [ln[4:] for ln in r.lines[1:]])
         c.cmd("MAIL FROM:<a@example.org> SIZE=10001", "552 5.3.4")
-        c.cmd("MAIL FROM:<a@example.org> SIZE=99999999999999999999",
-              "552 5.3.4")
         c.cmd("MAIL FROM:<a@example.org> SIZE=5000", "250 2.1.0")
         c.cmd("RSET", "250 2.0.0")
+        self.small_message_works(c, d)
+
+    def test_size_parameter_20_digits(self):
+        """RFC 1870: size-value is 1*20DIGIT; past 2^64 it is still a
+        size over the limit, not a syntax error."""
+        d = self.daemon(max_message_size=10000)
+        c = self.client(d)
+        c.greet()
+        c.cmd("MAIL FROM:<a@example.org> SIZE=99999999999999999999",
+              "552 5.3.4")
+        c.cmd("MAIL FROM:<a@example.org> SIZE=18446744073709551617",
+              "552 5.3.4")
         self.small_message_works(c, d)
 
     def test_oversize_body(self):
@@ -243,14 +255,84 @@ class LimitsTest(DaemonTest):
         self.assertLessEqual(len(replies), 21, replies)
         self.assertTrue(all(s == "500 5.5.2" for s in replies[:-1]))
 
+    def test_disconnect_mid_data(self):
+        d = self.daemon()
+        c = Client(d.port)
+        c.greet()
+        c.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
+        c.cmd("RCPT TO:<r@example.org>", "250 2.1.5")
+        c.cmd("DATA", "354")
+        c.send(b"Subject: cut\r\n\r\n" + b"z" * 70000 + b"\r\npartial li")
+        mark = d.mark()
+        c.close()
+        d.wait_log(r"session disconnect sid=\S+ client=127\.0\.0\.1 ",
+                   since=mark)
+        self.assertNothingQueued(d)
+
+    def read_until_eof(self, c):
+        replies = []
+        while True:
+            r = c.reply()
+            if r is None:
+                return replies
+            replies.append(r)
+
+    def test_binary_garbage(self):
+        """Garbage ends in errors, then 421 and close.  The replies are
+        read only once the daemon has closed: the last one must still
+        arrive (a close with unread input pending sends an RST, which
+        destroys replies the client has not read yet)."""
+        d = self.daemon(command_timeout="2s")
+        rng = random.Random(1)
+        c = self.client(d)
+        c.expect("220 ")
+        mark = d.mark()
+        c.send(bytes(rng.randrange(256) for _ in range(65536)))
+        d.wait_log(r"session disconnect sid=\S+ client=127\.0\.0\.1 "
+                   r"reason=errors", since=mark)
+        replies = self.read_until_eof(c)
+        self.assertTrue(replies, "no reply to garbage")
+        self.assertTrue(all(r.code >= 400 for r in replies), replies)
+        self.assertEqual(replies[-1].status(), "421 4.7.0",
+                         "%d replies, the last %r, connection reset: %s"
+                         % (len(replies), replies[-1], c.reset))
+        self.assertNothingQueued(d)
+
+    def test_tls_client_hello_on_plain_port(self):
+        d = self.daemon(command_timeout="2s")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="relay.test")
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = out.read()
+        self.assertGreater(len(hello), 40)
+        c = self.client(d)
+        t0 = time.monotonic()
+        c.send(hello)           # a TLS client talks first
+        replies = self.read_until_eof(c)
+        # A greeting, then errors or a timeout, then the door.
+        self.assertEqual(replies[0].status()[:3], "220")
+        self.assertTrue(all(r.code >= 400 for r in replies[1:]), replies)
+        self.assertLess(time.monotonic() - t0, 25)
+        self.assertNothingQueued(d)
+
     def test_command_timeout(self):
         d = self.daemon(command_timeout="1s", data_timeout="60s")
         for partial in (b"", b"EHLO half-a-comm"):
             with self.subTest(partial=partial):
+                # The timer cannot start before the connection does, or
+                # (with a partial line) before those bytes arrive.
+                t0 = time.monotonic()
                 c = self.client(d)
                 c.expect("220 ")
-                t0 = time.monotonic()
-                c.send(partial)
+                if partial:
+                    t0 = time.monotonic()
+                    c.send(partial)
                 c.expect("421 4.4.2", timeout=20)
                 c.expect_eof(timeout=20)
                 secs = time.monotonic() - t0
@@ -270,8 +352,8 @@ class LimitsTest(DaemonTest):
         c.greet()
         c.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
         c.cmd("RCPT TO:<r@example.org>", "250 2.1.5")
-        c.cmd("DATA", "354")
         t0 = time.monotonic()
+        c.cmd("DATA", "354")
         c.send(b"Subject: stalled\r\n\r\nhalf a li")
         c.expect("421 4.4.2", timeout=20)
         c.expect_eof(timeout=20)
@@ -302,7 +384,7 @@ class LimitsTest(DaemonTest):
         b.cmd("NOOP", "250 2.0.0")
 
     def test_max_clients(self):
-        d = self.daemon(max_clients=3, max_clients_per_ip=10)
+        d = self.daemon(max_clients=3, max_clients_per_ip=3)
         held = []
         for src in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
             c = self.client(d, source=src)
@@ -319,15 +401,16 @@ class LimitsTest(DaemonTest):
                    since=mark)
         c = self.client(d, source="127.0.0.4")
         c.greet()
-        self.small_message_works(c, d)
+        self.small_message_works(c, d, client_ip="127.0.0.4")
 
     def test_allow_list(self):
         d = self.daemon(listen=["127.0.0.2:0", "127.0.0.1:0"],
                         allow=["127.0.0.1/32"])
         self.assertEqual(len(d.ports), 2)
-        for port in d.ports:
-            with self.subTest(port=port):
-                c = self.client(d, port=port, source="127.0.0.2")
+        for host, port in d.addrs:
+            port = int(port)
+            with self.subTest(listener=host):
+                c = self.client(d, port=port, host=host, source="127.0.0.2")
                 c.expect("554 5.7.1")
                 try:
                     c.send(b"EHLO x\r\nMAIL FROM:<a@b.example>\r\n"
@@ -335,7 +418,8 @@ class LimitsTest(DaemonTest):
                 except OSError:
                     pass        # already closed: fine
                 c.expect_eof()
-                ok = self.client(d, port=port, source="127.0.0.1")
+                ok = self.client(d, port=port, host=host,
+                                 source="127.0.0.1")
                 ok.expect("220 ")
                 ok.cmd("QUIT", "221 2.0.0")
         self.assertNothingQueued(d)
