@@ -20,6 +20,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #ifdef HAVE_LIBSYSTEMD
@@ -29,8 +30,10 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "queue.h"
 #include "session.h"
 #include "spool.h"
+#include "tls.h"
 #include "util.h"
 
 #define MAIN_STOP_GRACE_SECS	10	/* bound on a graceful stop */
@@ -40,6 +43,11 @@ struct main_state {
 	struct conf		*conf;
 	struct spool		*spool;
 	struct listener		*listener;
+	struct evdns_base	*dns;
+	struct tls_client	*tls;
+	struct queue		*queue;
+	bool			 queue_drained;
+	bool			 sessions_drained;
 	struct session_ctx	 sessions;
 	struct event		*ev_spool;
 	struct event		*ev_sig[5];
@@ -67,12 +75,35 @@ main_spool_cb(evutil_socket_t fd, short what, void *arg)
 	spool_dispatch(m->spool);
 }
 
+/* Stops the loop once both the sessions and the relays are done. */
 static void
-main_drained_cb(void *arg)
+main_sessions_drained_cb(void *arg)
 {
 	struct main_state	*m = arg;
 
-	event_base_loopexit(m->base, NULL);
+	m->sessions_drained = true;
+	if (m->queue_drained)
+		event_base_loopexit(m->base, NULL);
+}
+
+static void
+main_queue_drained_cb(void *arg)
+{
+	struct main_state	*m = arg;
+
+	m->queue_drained = true;
+	if (m->sessions_drained)
+		event_base_loopexit(m->base, NULL);
+}
+
+/* The session's hook: a message was committed. */
+static void
+main_committed_cb(const char *id, void *arg)
+{
+	struct main_state	*m = arg;
+
+	if (!m->sessions.stopping)
+		queue_add(m->queue, id);
 }
 
 static void
@@ -107,6 +138,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		listener_free(m->listener);
 		m->listener = NULL;
 		evtimer_add(m->ev_stop_timer, &tv);
+		queue_stop(m->queue, main_queue_drained_cb, m);
 		session_stop_all(&m->sessions);
 		break;
 	case SIGHUP:
@@ -114,8 +146,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "restart to apply a new configuration");
 		break;
 	case SIGUSR1:
-		log_notice("smartrelayd flush: no relay worker in this "
-		    "version; mail stays queued");
+		queue_flush(m->queue);
 		break;
 	default:
 		break;
@@ -172,23 +203,12 @@ static void
 main_check_credentials(const struct conf *conf)
 {
 	if (conf->upstream.username[0] == '\0' ||
-	    access(conf->upstream.password_file, R_OK) == -1) {
+	    access(conf->upstream.password_file, R_OK) == -1)
 		log_notice("relay waiting for credentials: set "
 		    "upstream.username to your Gmail address and put the app "
 		    "password in %s (mode 0600, readable by the daemon's "
 		    "user); mail is accepted and stays queued meanwhile",
 		    conf->upstream.password_file);
-		return;
-	}
-	log_notice("relay not available in this version: mail is accepted "
-	    "and stays queued in %s", conf->spool);
-}
-
-static void
-main_queue_count_cb(const struct envelope *env, void *arg)
-{
-	(void)env;
-	(void)arg;
 }
 
 static int
@@ -218,10 +238,14 @@ main_teardown(struct main_state *m)
 	size_t	i;
 
 	listener_free(m->listener);
+	queue_free(m->queue);
 	/* Commits in flight finish (and answer) before sessions go. */
 	if (m->spool != NULL)
 		spool_close(m->spool);
 	session_free_all(&m->sessions);
+	if (m->dns != NULL)
+		evdns_base_free(m->dns, 0);
+	tls_client_free(m->tls);
 	for (i = 0; i < nitems(m->ev_sig); i++)
 		if (m->ev_sig[i] != NULL)
 			event_free(m->ev_sig[i]);
@@ -310,8 +334,10 @@ main(int argc, char *argv[])
 	session_ctx_init(&m.sessions);
 	m.sessions.base = m.base;
 	m.sessions.conf = m.conf;
-	m.sessions.drained = main_drained_cb;
+	m.sessions.drained = main_sessions_drained_cb;
 	m.sessions.drained_arg = &m;
+	m.sessions.committed = main_committed_cb;
+	m.sessions.committed_arg = &m;
 	if ((m.listener = listener_new(&m.sessions)) == NULL) {
 		rc = EX_OSERR;
 		goto out;
@@ -330,8 +356,23 @@ main(int argc, char *argv[])
 		rc = EX_OSERR;
 		goto out;
 	}
-	nqueued = spool_scan(m.spool, main_queue_count_cb, NULL);
+	/* Resolution never blocks the loop, and an idle resolver keeps
+	 * no timers running. */
+	m.dns = evdns_base_new(m.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (m.dns == NULL)
+		log_warnx("smartrelayd no DNS resolver configured; only "
+		    "numeric upstream addresses will work");
+	if ((m.tls = tls_client_new(m.conf->upstream.ca_file)) == NULL) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	m.queue = queue_new(m.base, m.dns, m.conf, m.spool, m.tls);
 	main_check_credentials(m.conf);
+	if ((nqueued = queue_load(m.queue)) == -1) {
+		rc = EX_IOERR;
+		goto out;
+	}
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);
 #ifdef HAVE_LIBSYSTEMD

@@ -1,0 +1,856 @@
+/*
+ * queue.c - the scheduler between the spool and the relay connections.
+ *
+ * Every committed message has an entry: due entries wait in the ready
+ * list, deferred ones on their own timer (libevent keeps the heap).  At
+ * most upstream.connections relays run; each idle relay takes the next
+ * ready entry.  The envelope on disk is rewritten only after a
+ * transaction, and a message leaves the queue only when no recipient is
+ * pending.  Upstream-wide trouble (unreachable, credentials, quota)
+ * pauses dispatching without touching any message's retry count, and a
+ * probe timer (or SIGUSR1) tries again; the first successful login
+ * resumes the whole queue at once.
+ */
+#include "config.h"
+
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "dsn.h"
+#include "envelope.h"
+#include "log.h"
+#include "relay.h"
+#include "spool.h"
+#include "util.h"
+
+#define QUEUE_PROBE_MIN		10	/* unreachable: first retry, s */
+#define QUEUE_PROBE_MAX		60	/* ... never later than this */
+#define QUEUE_AUTH_RETRY	600	/* credentials rejected: slowly */
+#define QUEUE_QUOTA_PEAK	600	/* 450 4.2.1: peak limit */
+#define QUEUE_QUOTA_DAILY	3600	/* 550 5.4.5: rolling 24 h limit */
+#define QUEUE_HEADERS_MAX	(64 * 1024)	/* for failure reports */
+
+struct queue_entry {
+	TAILQ_ENTRY(queue_entry) all;
+	TAILQ_ENTRY(queue_entry) ready;
+	struct queue		*q;
+	char			 id[ENVELOPE_ID_LEN + 1];
+	struct event		*timer;
+	int64_t			 arrival;
+	bool			 in_ready;
+	bool			 busy;		/* with a relay */
+	bool			 held;
+};
+
+/* One upstream connection and what it carries. */
+struct queue_relay {
+	TAILQ_ENTRY(queue_relay) entry;
+	struct queue		*q;
+	struct relay		*r;
+	bool			 idle;
+	struct queue_entry	*cur;
+	struct envelope		 env;
+	enum envelope_rcpt_state *before;	/* states before the attempt */
+};
+
+struct queue {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct conf	*conf;
+	struct spool		*spool;
+	struct tls_client	*tls;
+	TAILQ_HEAD(, queue_entry) entries;
+	TAILQ_HEAD(, queue_entry) readyq;
+	TAILQ_HEAD(, queue_relay) relays;
+	unsigned long		 nentries;
+	unsigned int		 nrelays;
+	enum queue_upstream	 up;
+	char			 up_reason[512];
+	unsigned int		 probe_delay;	/* unreachable: backoff */
+	bool			 probing;	/* one trial connection */
+	struct event		*probe;		/* end of a pause */
+	struct event		*sweep;		/* next lifetime expiry */
+	bool			 stopping;
+	void			(*drained)(void *);
+	void			*drained_arg;
+};
+
+static const char *const queue_up_name[] = {
+	[QUEUE_UP_OK] = "ok",
+	[QUEUE_UP_NOCREDS] = "waiting-for-credentials",
+	[QUEUE_UP_UNAVAILABLE] = "unavailable",
+	[QUEUE_UP_AUTH_FAILED] = "credentials-rejected",
+	[QUEUE_UP_QUOTA] = "quota-exceeded",
+};
+
+static void	queue_run(struct queue *);
+static void	queue_relay_ready(struct relay *, void *);
+static void	queue_relay_done(struct relay *, struct envelope *,
+		    enum relay_status, const char *, void *);
+static void	queue_relay_closed(struct relay *, enum relay_status,
+		    const char *, void *);
+
+static const struct relay_cbs queue_relay_cbs = {
+	queue_relay_ready, queue_relay_done, queue_relay_closed,
+};
+
+uint64_t
+queue_backoff(unsigned int attempts, uint64_t retry_min, uint64_t retry_max,
+    double rnd)
+{
+	uint64_t	d = retry_min;
+	unsigned int	i;
+
+	for (i = 1; i < attempts && d < retry_max; i++)
+		d = d > retry_max / 2 ? retry_max : d * 2;
+	if (d > retry_max)
+		d = retry_max;
+	/* Jitter downwards only, so retry_max stays a true maximum. */
+	d -= (uint64_t)((double)d * 0.2 * rnd);
+	return d > 0 ? d : 1;
+}
+
+static double
+queue_random(void)
+{
+	return (double)(random() % 1000000) / 1000000.0;
+}
+
+static void
+queue_entry_ready(struct queue_entry *e)
+{
+	evtimer_del(e->timer);
+	if (!e->in_ready && !e->busy && !e->held) {
+		TAILQ_INSERT_TAIL(&e->q->readyq, e, ready);
+		e->in_ready = true;
+	}
+}
+
+static void
+queue_entry_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_entry	*e = arg;
+
+	(void)fd;
+	(void)what;
+	queue_entry_ready(e);
+	queue_run(e->q);
+}
+
+/* Schedules <e> for <when> (unix time): the ready list if due. */
+static void
+queue_entry_schedule(struct queue_entry *e, int64_t when)
+{
+	struct timeval	tv;
+	int64_t		now = time_wall();
+
+	if (when <= now) {
+		queue_entry_ready(e);
+		return;
+	}
+	tv.tv_sec = (time_t)(when - now);
+	tv.tv_usec = 0;
+	evtimer_add(e->timer, &tv);
+}
+
+static struct queue_entry *
+queue_entry_new(struct queue *q, const char *id, int64_t arrival, bool held)
+{
+	struct queue_entry	*e;
+
+	e = xcalloc(1, sizeof(*e));
+	e->q = q;
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->arrival = arrival;
+	e->held = held;
+	if ((e->timer = evtimer_new(q->base, queue_entry_timer_cb, e)) == NULL)
+		fatalx("queue evtimer_new");
+	TAILQ_INSERT_TAIL(&q->entries, e, all);
+	q->nentries++;
+	return e;
+}
+
+static void
+queue_entry_free(struct queue_entry *e)
+{
+	struct queue	*q = e->q;
+
+	if (e->in_ready)
+		TAILQ_REMOVE(&q->readyq, e, ready);
+	TAILQ_REMOVE(&q->entries, e, all);
+	q->nentries--;
+	event_free(e->timer);
+	free(e);
+}
+
+/* Sets the upstream state, logging only real changes. */
+static void
+queue_set_upstream(struct queue *q, enum queue_upstream up,
+    const char *reason, unsigned int retry)
+{
+	struct timeval	tv = { retry, 0 };
+	bool		changed = up != q->up ||
+			    strcmp(reason, q->up_reason) != 0;
+
+	q->up = up;
+	snprintf(q->up_reason, sizeof(q->up_reason), "%s", reason);
+	q->probing = false;
+	if (up == QUEUE_UP_OK) {
+		if (changed)
+			log_notice("upstream state=ok");
+		evtimer_del(q->probe);
+		q->probe_delay = 0;
+		return;
+	}
+	if (changed) {
+		if (up == QUEUE_UP_AUTH_FAILED || up == QUEUE_UP_NOCREDS)
+			log_errx("upstream state=%s reason=\"%s\" queued=%lu: "
+			    "queue paused, nothing bounces; fix the "
+			    "credentials and send SIGUSR1 (retrying every "
+			    "%us)", queue_up_name[up], reason, q->nentries,
+			    retry);
+		else
+			log_warnx("upstream state=%s reason=\"%s\" queued=%lu "
+			    "retry=%us", queue_up_name[up], reason,
+			    q->nentries, retry);
+	}
+	if (changed || !evtimer_pending(q->probe, NULL))
+		evtimer_add(q->probe, &tv);
+}
+
+/* Credentials configured and readable?  Checked before connecting so
+ * a fresh install says what it waits for instead of failing logins. */
+static bool
+queue_have_credentials(struct queue *q)
+{
+	const struct conf_upstream	*up = &q->conf->upstream;
+	char				 why[600];
+
+	if (up->username[0] != '\0' && access(up->password_file, R_OK) == 0)
+		return true;
+	snprintf(why, sizeof(why), "%s", up->username[0] == '\0' ?
+	    "upstream.username is not set" : "password file missing or "
+	    "unreadable");
+	if (up->username[0] != '\0')
+		snprintf(why, sizeof(why), "cannot read %s: %s",
+		    up->password_file, strerror(errno));
+	queue_set_upstream(q, QUEUE_UP_NOCREDS, why, QUEUE_AUTH_RETRY);
+	return false;
+}
+
+static void
+queue_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue	*q = arg;
+
+	(void)fd;
+	(void)what;
+	/* Try one connection; its ready() resumes everything. */
+	if (q->up == QUEUE_UP_NOCREDS && !queue_have_credentials(q))
+		return;
+	q->probing = true;
+	queue_run(q);
+}
+
+static void
+queue_start_relay(struct queue *q)
+{
+	struct queue_relay	*qr;
+
+	qr = xcalloc(1, sizeof(*qr));
+	qr->q = q;
+	qr->r = relay_new(q->base, q->dns, q->conf, q->tls, &queue_relay_cbs,
+	    qr);
+	if (qr->r == NULL) {
+		free(qr);
+		queue_set_upstream(q, QUEUE_UP_UNAVAILABLE,
+		    "cannot start a connection", QUEUE_PROBE_MAX);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&q->relays, qr, entry);
+	q->nrelays++;
+}
+
+static void	queue_dispatch(struct queue_relay *);
+
+/* Hands ready entries to idle relays and opens connections while there
+ * is more work than connections. */
+static void
+queue_run(struct queue *q)
+{
+	struct queue_relay	*qr, *next;
+	struct queue_entry	*e;
+	unsigned int		 waiting = 0, nready = 0;
+
+	if (q->stopping || (q->up != QUEUE_UP_OK && !q->probing))
+		return;
+	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
+		next = TAILQ_NEXT(qr, entry);
+		if (qr->idle && !TAILQ_EMPTY(&q->readyq))
+			queue_dispatch(qr);
+	}
+	TAILQ_FOREACH(qr, &q->relays, entry)
+		if (qr->cur == NULL)
+			waiting++;	/* connecting or idle */
+	TAILQ_FOREACH(e, &q->readyq, ready)
+		if (++nready > waiting)
+			break;
+	if (nready <= waiting)
+		return;
+	if (!queue_have_credentials(q))
+		return;
+	/* During a pause, a single trial connection. */
+	if (q->probing && q->nrelays > 0)
+		return;
+	while (q->nrelays < q->conf->upstream.connections &&
+	    nready > waiting) {
+		queue_start_relay(q);
+		waiting++;
+		if (q->probing)
+			break;
+	}
+}
+
+/* Gives the next ready entry to an idle relay. */
+static void
+queue_dispatch(struct queue_relay *qr)
+{
+	struct queue		*q = qr->q;
+	struct queue_entry	*e;
+	char			 path[1024];
+	size_t			 i;
+
+	while ((e = TAILQ_FIRST(&q->readyq)) != NULL) {
+		TAILQ_REMOVE(&q->readyq, e, ready);
+		e->in_ready = false;
+		if (spool_env_load(q->spool, e->id, &qr->env) == -1 ||
+		    spool_data_path(q->spool, e->id, path, sizeof(path)) ==
+		    -1) {
+			/* Logged by the spool; forget it until a restart
+			 * quarantines it. */
+			queue_entry_free(e);
+			continue;
+		}
+		e->busy = true;
+		qr->cur = e;
+		qr->idle = false;
+		qr->before = xrealloc(qr->before, qr->env.nrcpt *
+		    sizeof(*qr->before));
+		for (i = 0; i < qr->env.nrcpt; i++)
+			qr->before[i] = qr->env.rcpts[i].state;
+		relay_send(qr->r, &qr->env, path);
+		return;
+	}
+}
+
+static void
+queue_relay_ready(struct relay *r, void *arg)
+{
+	struct queue_relay	*qr = arg;
+	struct queue		*q = qr->q;
+
+	(void)r;
+	qr->idle = true;
+	if (q->up != QUEUE_UP_OK || q->probing)
+		queue_set_upstream(q, QUEUE_UP_OK, "", 0);
+	if (q->stopping)
+		return;
+	if (!TAILQ_EMPTY(&q->readyq))
+		queue_dispatch(qr);
+	/* A successful login may be the end of a pause: open the rest. */
+	queue_run(q);
+}
+
+static void	queue_finish_attempt(struct queue_relay *, enum relay_status,
+		    const char *);
+
+static void
+queue_relay_done(struct relay *r, struct envelope *env,
+    enum relay_status st, const char *reply, void *arg)
+{
+	struct queue_relay	*qr = arg;
+	struct queue		*q = qr->q;
+
+	(void)r;
+	(void)env;
+	queue_finish_attempt(qr, st, reply);
+	envelope_cleanup(&qr->env);
+	qr->cur = NULL;
+	qr->idle = true;
+	if (q->stopping) {
+		relay_free(qr->r);
+		TAILQ_REMOVE(&q->relays, qr, entry);
+		q->nrelays--;
+		free(qr->before);
+		free(qr);
+		if (q->nrelays == 0 && q->drained != NULL)
+			q->drained(q->drained_arg);
+		return;
+	}
+	if (st == RELAY_QUOTA) {
+		queue_set_upstream(q, QUEUE_UP_QUOTA, reply,
+		    strstr(reply, "5.4.5") != NULL ? QUEUE_QUOTA_DAILY :
+		    QUEUE_QUOTA_PEAK);
+		return;
+	}
+	if (q->up == QUEUE_UP_OK && !TAILQ_EMPTY(&q->readyq))
+		queue_dispatch(qr);
+}
+
+static void
+queue_relay_closed(struct relay *r, enum relay_status st,
+    const char *reason, void *arg)
+{
+	struct queue_relay	*qr = arg;
+	struct queue		*q = qr->q;
+	unsigned int		 delay;
+
+	(void)r;
+	TAILQ_REMOVE(&q->relays, qr, entry);
+	q->nrelays--;
+	free(qr->before);
+	free(qr);
+	switch (st) {
+	case RELAY_UNAVAILABLE:
+		/* Probe soon, then every minute at most: when the network
+		 * returns the queue drains within about a minute. */
+		delay = q->probe_delay == 0 ? QUEUE_PROBE_MIN :
+		    q->probe_delay * 2;
+		if (delay > QUEUE_PROBE_MAX)
+			delay = QUEUE_PROBE_MAX;
+		q->probe_delay = delay;
+		queue_set_upstream(q, QUEUE_UP_UNAVAILABLE, reason, delay);
+		break;
+	case RELAY_AUTH_FAILED:
+		q->probe_delay = QUEUE_AUTH_RETRY;
+		queue_set_upstream(q, QUEUE_UP_AUTH_FAILED, reason,
+		    QUEUE_AUTH_RETRY);
+		break;
+	default:
+		log_debug("queue relay closed reason=\"%s\"", reason);
+		break;
+	}
+	if (q->stopping) {
+		if (q->nrelays == 0 && q->drained != NULL)
+			q->drained(q->drained_arg);
+		return;
+	}
+	queue_run(q);
+}
+
+/* One log line per recipient whose state this attempt decided. */
+static void
+queue_log_rcpt(struct queue_relay *qr, const struct envelope_rcpt *rc,
+    const char *status, const char *reply)
+{
+	char	delay[32], esc[600];
+
+	str_fmt_duration((uint64_t)(time_wall() - qr->env.arrival), delay,
+	    sizeof(delay));
+	str_log_escape(reply, strlen(reply), esc, sizeof(esc));
+	log_info("delivery id=%s to=<%s> relay=%s delay=%s tries=%u dsn=%s "
+	    "status=%s (%s)", qr->env.id, rc->addr,
+	    qr->r != NULL ? relay_peer(qr->r) : "none", delay,
+	    qr->env.attempts, rc->dsn != NULL ? rc->dsn : "-", status, esc);
+}
+
+/* Reads the header section of message <id> (up to the first empty
+ * line, bounded) for the failure report.  Caller frees. */
+static char *
+queue_read_headers(struct queue *q, const char *id, size_t *len)
+{
+	char	 path[1024], *buf, *end;
+	ssize_t	 n;
+	int	 fd;
+
+	*len = 0;
+	buf = xmalloc(QUEUE_HEADERS_MAX + 1);
+	buf[0] = '\0';
+	if (spool_data_path(q->spool, id, path, sizeof(path)) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return buf;
+	n = read(fd, buf, QUEUE_HEADERS_MAX);
+	close(fd);
+	if (n <= 0)
+		return buf;
+	buf[n] = '\0';
+	if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+		end[2] = '\0';
+	else if ((end = strrchr(buf, '\n')) != NULL)
+		end[1] = '\0';	/* whole lines only */
+	*len = strlen(buf);
+	return buf;
+}
+
+/* Queues the failure report for the FAILED recipients of <env>, except
+ * for the null sender (no bounce loops).  Committed synchronously before
+ * the original moves to failed/: a crash in between can only repeat the
+ * report, never lose it. */
+static void
+queue_bounce(struct queue *q, const struct envelope *env)
+{
+	const char		*to = q->conf->queue.bounce_to;
+	struct spool_msg	*msg;
+	char			*headers, *text, id[ENVELOPE_ID_LEN + 1];
+	size_t			 hlen, tlen;
+
+	if (env->sender[0] == '\0')
+		return;
+	if (to[0] == '\0')
+		to = env->sender;
+	headers = queue_read_headers(q, env->id, &hlen);
+	if (dsn_compose(env, q->conf->hostname, to, time_wall(), headers,
+	    hlen, &text, &tlen) == -1) {
+		free(headers);
+		return;
+	}
+	free(headers);
+	msg = spool_msg_new(q->spool, "", "127.0.0.1", q->conf->hostname);
+	if (msg == NULL || spool_msg_add_rcpt(msg, to) == -1 ||
+	    spool_msg_write(msg, text, tlen) == -1) {
+		log_warnx("queue id=%s cannot queue the failure report",
+		    env->id);
+		if (msg != NULL)
+			spool_abort(msg);
+		free(text);
+		return;
+	}
+	free(text);
+	snprintf(id, sizeof(id), "%s", spool_msg_id(msg));
+	if (spool_commit(msg) == -1) {
+		log_warn("queue id=%s cannot commit the failure report",
+		    env->id);
+		return;
+	}
+	log_info("queue id=%s failure report id=%s to=<%s>", env->id, id, to);
+	queue_add(q, id);
+}
+
+/* The message has no pending recipient left: report, then remove it or
+ * keep it in failed/.  Frees the entry. */
+static void
+queue_retire(struct queue *q, struct queue_entry *e,
+    const struct envelope *env)
+{
+	size_t	i;
+	bool	failed = false;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == ENVELOPE_RCPT_FAILED)
+			failed = true;
+	if (failed) {
+		queue_bounce(q, env);
+		/* The failure report is queued; the original is kept for
+		 * a human, with the final states in its envelope. */
+		if (spool_env_save(q->spool, env) == -1 ||
+		    spool_move_failed(q->spool, env->id) == -1)
+			log_warnx("queue id=%s cannot move to failed/",
+			    env->id);
+		else
+			log_info("queue id=%s moved to failed/", env->id);
+	} else if (spool_remove(q->spool, env->id) == -1)
+		log_warn("queue id=%s cannot remove", env->id);
+	else
+		log_info("queue id=%s removed", env->id);
+	if (e != NULL)
+		queue_entry_free(e);
+}
+
+/* Past queue.lifetime: every pending recipient fails as expired. */
+static void
+queue_expire_env(struct envelope *env)
+{
+	char	reply[600];
+	size_t	i;
+
+	snprintf(reply, sizeof(reply), "delivery time expired%s%s",
+	    env->last_error != NULL ? "; last error: " : "",
+	    env->last_error != NULL ? env->last_error : "");
+	for (i = 0; i < env->nrcpt; i++) {
+		if (env->rcpts[i].state != ENVELOPE_RCPT_PENDING)
+			continue;
+		env->rcpts[i].state = ENVELOPE_RCPT_FAILED;
+		free(env->rcpts[i].dsn);
+		env->rcpts[i].dsn = xstrdup("4.4.7");
+		if (env->rcpts[i].reply == NULL)
+			env->rcpts[i].reply = xstrdup(reply);
+	}
+}
+
+static bool
+queue_env_has_pending(const struct envelope *env)
+{
+	size_t	i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == ENVELOPE_RCPT_PENDING)
+			return true;
+	return false;
+}
+
+/* Applies a transaction's results to the envelope on disk. */
+static void
+queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
+    const char *reply)
+{
+	struct queue		*q = qr->q;
+	struct queue_entry	*e = qr->cur;
+	struct envelope		*env = &qr->env;
+	struct envelope_rcpt	*rc;
+	int64_t			 now = time_wall();
+	bool			 expired;
+	size_t			 i;
+
+	e->busy = false;
+	/* A quota pause is the upstream's state, not this message's. */
+	if (st != RELAY_QUOTA)
+		env->attempts++;
+	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
+	for (i = 0; i < env->nrcpt; i++) {
+		rc = &env->rcpts[i];
+		if (rc->state == ENVELOPE_RCPT_SENT &&
+		    qr->before[i] != ENVELOPE_RCPT_SENT)
+			queue_log_rcpt(qr, rc, "sent", rc->reply ?
+			    rc->reply : "");
+		else if (rc->state == ENVELOPE_RCPT_FAILED &&
+		    qr->before[i] != ENVELOPE_RCPT_FAILED)
+			queue_log_rcpt(qr, rc, "bounced", rc->reply ?
+			    rc->reply : "");
+		else if (rc->state == ENVELOPE_RCPT_PENDING) {
+			if (st != RELAY_OK && reply[0] != '\0') {
+				free(rc->reply);
+				rc->reply = xstrdup(reply);
+			}
+			queue_log_rcpt(qr, rc, expired ? "expired" :
+			    "deferred", rc->reply ? rc->reply : reply);
+		}
+	}
+	if (queue_env_has_pending(env)) {
+		free(env->last_error);
+		env->last_error = xstrdup(reply[0] != '\0' ? reply :
+		    "some recipients deferred");
+		if (expired)
+			queue_expire_env(env);
+	}
+	if (!queue_env_has_pending(env)) {
+		queue_retire(q, e, env);
+		return;
+	}
+	env->next_attempt = st == RELAY_QUOTA ? now : now +
+	    (int64_t)queue_backoff(env->attempts, q->conf->queue.retry_min,
+	    q->conf->queue.retry_max, queue_random());
+	if (spool_env_save(q->spool, env) == -1)
+		log_warnx("queue id=%s cannot save envelope; the attempt will "
+		    "be repeated", env->id);
+	queue_entry_schedule(e, env->next_attempt);
+}
+
+/* Expires messages past queue.lifetime even while nothing can be
+ * delivered (a long outage), then arms for the next expiry. */
+static void
+queue_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue		*q = arg;
+	struct queue_entry	*e, *next;
+	struct envelope		 env;
+	int64_t			 now = time_wall(), first = 0, end;
+	struct timeval		 tv;
+
+	(void)fd;
+	(void)what;
+	for (e = TAILQ_FIRST(&q->entries); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, all);
+		end = e->arrival + (int64_t)q->conf->queue.lifetime;
+		if (e->busy || end > now) {
+			if (!e->busy && (first == 0 || end < first))
+				first = end;
+			continue;
+		}
+		if (spool_env_load(q->spool, e->id, &env) == -1)
+			continue;
+		queue_expire_env(&env);
+		for (size_t i = 0; i < env.nrcpt; i++)
+			if (env.rcpts[i].dsn != NULL &&
+			    strcmp(env.rcpts[i].dsn, "4.4.7") == 0)
+				log_info("delivery id=%s to=<%s> relay=none "
+				    "tries=%u dsn=4.4.7 status=expired (%s)",
+				    env.id, env.rcpts[i].addr, env.attempts,
+				    env.rcpts[i].reply);
+		queue_retire(q, e, &env);
+		envelope_cleanup(&env);
+	}
+	if (first != 0) {
+		tv.tv_sec = (time_t)(first - now + 1);
+		tv.tv_usec = 0;
+		evtimer_add(q->sweep, &tv);
+	}
+}
+
+/* Makes sure the sweep runs no later than <arrival> + lifetime. */
+static void
+queue_sweep_arm(struct queue *q, int64_t arrival)
+{
+	struct timeval	tv, left;
+	int64_t		in = arrival + (int64_t)q->conf->queue.lifetime -
+			    time_wall() + 1;
+
+	if (in < 1)
+		in = 1;
+	if (evtimer_pending(q->sweep, &left)) {
+		/* Pending: keep the earlier of the two. */
+		struct timeval	now;
+
+		event_base_gettimeofday_cached(q->base, &now);
+		if (left.tv_sec - now.tv_sec <= in)
+			return;
+	}
+	tv.tv_sec = (time_t)in;
+	tv.tv_usec = 0;
+	evtimer_add(q->sweep, &tv);
+}
+
+struct queue *
+queue_new(struct event_base *base, struct evdns_base *dns,
+    const struct conf *conf, struct spool *spool, struct tls_client *tls)
+{
+	struct queue	*q;
+
+	q = xcalloc(1, sizeof(*q));
+	q->base = base;
+	q->dns = dns;
+	q->conf = conf;
+	q->spool = spool;
+	q->tls = tls;
+	TAILQ_INIT(&q->entries);
+	TAILQ_INIT(&q->readyq);
+	TAILQ_INIT(&q->relays);
+	q->probe = evtimer_new(base, queue_probe_cb, q);
+	q->sweep = evtimer_new(base, queue_sweep_cb, q);
+	if (q->probe == NULL || q->sweep == NULL)
+		fatalx("queue evtimer_new");
+	srandom((unsigned int)time_wall() ^ (unsigned int)getpid());
+	return q;
+}
+
+static void
+queue_load_cb(const struct envelope *env, void *arg)
+{
+	struct queue		*q = arg;
+	struct queue_entry	*e;
+
+	if (!queue_env_has_pending(env)) {
+		/* A crash between the last delivery and the removal. */
+		queue_retire(q, NULL, env);
+		return;
+	}
+	e = queue_entry_new(q, env->id, env->arrival, env->held);
+	queue_entry_schedule(e, env->next_attempt);
+	queue_sweep_arm(q, env->arrival);
+}
+
+long
+queue_load(struct queue *q)
+{
+	long	n = spool_scan(q->spool, queue_load_cb, q);
+
+	if (n == -1)
+		return -1;
+	queue_have_credentials(q);
+	queue_run(q);
+	return (long)q->nentries;
+}
+
+void
+queue_add(struct queue *q, const char *id)
+{
+	struct queue_entry	*e;
+
+	e = queue_entry_new(q, id, time_wall(), false);
+	queue_sweep_arm(q, e->arrival);
+	queue_entry_ready(e);
+	queue_run(q);
+}
+
+void
+queue_flush(struct queue *q)
+{
+	struct queue_entry	*e;
+
+	log_info("queue flush queued=%lu upstream=%s", q->nentries,
+	    queue_up_name[q->up]);
+	TAILQ_FOREACH(e, &q->entries, all)
+		if (!e->busy)
+			queue_entry_ready(e);
+	if (q->up != QUEUE_UP_OK) {
+		evtimer_del(q->probe);
+		queue_probe_cb(-1, 0, q);
+		return;
+	}
+	queue_run(q);
+}
+
+void
+queue_stop(struct queue *q, void (*drained)(void *), void *arg)
+{
+	struct queue_relay	*qr, *next;
+
+	q->stopping = true;
+	q->drained = drained;
+	q->drained_arg = arg;
+	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
+		next = TAILQ_NEXT(qr, entry);
+		if (qr->cur != NULL)
+			continue;	/* finishes, then done() frees it */
+		relay_free(qr->r);
+		TAILQ_REMOVE(&q->relays, qr, entry);
+		q->nrelays--;
+		free(qr->before);
+		free(qr);
+	}
+	if (q->nrelays == 0 && drained != NULL)
+		drained(arg);
+}
+
+void
+queue_free(struct queue *q)
+{
+	struct queue_relay	*qr;
+	struct queue_entry	*e;
+
+	if (q == NULL)
+		return;
+	while ((qr = TAILQ_FIRST(&q->relays)) != NULL) {
+		relay_free(qr->r);
+		envelope_cleanup(&qr->env);
+		TAILQ_REMOVE(&q->relays, qr, entry);
+		free(qr->before);
+		free(qr);
+	}
+	while ((e = TAILQ_FIRST(&q->entries)) != NULL)
+		queue_entry_free(e);
+	event_free(q->probe);
+	event_free(q->sweep);
+	free(q);
+}
+
+enum queue_upstream
+queue_upstream_state(const struct queue *q)
+{
+	return q->up;
+}
+
+unsigned long
+queue_size(const struct queue *q)
+{
+	return q->nentries;
+}

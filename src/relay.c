@@ -1,0 +1,1115 @@
+/*
+ * relay.c - client-side SMTP to the smarthost (RFC 5321, RFC 3207
+ * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING).
+ *
+ * One relay is one connection.  Entering a state sends its command; the
+ * reply handler of the state picks the next one.  Invariants: AUTH is
+ * only ever sent over a verified TLS connection; after STARTTLS the
+ * plaintext input is discarded before the handshake; the message body
+ * is streamed from the spool file, dot-stuffed on the way out, with
+ * write-watermark backpressure so memory stays flat.
+ */
+#include "config.h"
+
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "cidr.h"
+#include "conf.h"
+#include "envelope.h"
+#include "line.h"
+#include "log.h"
+#include "sasl.h"
+#include "smtp.h"
+#include "tls.h"
+#include "util.h"
+
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds, connect and handshake */
+#define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
+#define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
+#define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
+#define RELAY_REPLY_LINE_MAX	2048
+#define RELAY_REPLY_TEXT_MAX	512
+#define RELAY_RCPTS_PER_TXN	100	/* Gmail's limit per transaction */
+#define RELAY_OUT_HIGH		(256 * 1024)	/* stop reading the file */
+#define RELAY_OUT_LOW		(64 * 1024)	/* resume below this */
+#define RELAY_CHUNK		(64 * 1024)
+
+enum relay_state {
+	RELAY_S_CONNECTING,
+	RELAY_S_HANDSHAKE,	/* TLS handshake (implicit or STARTTLS) */
+	RELAY_S_GREETING,
+	RELAY_S_EHLO,
+	RELAY_S_STARTTLS,
+	RELAY_S_AUTH,		/* AUTH PLAIN sent, or LOGIN's last step */
+	RELAY_S_AUTH_USER,	/* AUTH LOGIN sent, expecting 334 */
+	RELAY_S_AUTH_PASS,	/* username sent, expecting 334 */
+	RELAY_S_READY,		/* idle, waiting for relay_send() */
+	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
+	RELAY_S_BODY,		/* streaming the message */
+	RELAY_S_DOT,		/* waiting for the final reply */
+	RELAY_S_RSET,
+	RELAY_S_QUIT,
+};
+
+static const char *const relay_state_name[] = {
+	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
+	"auth-user", "auth-pass", "ready", "txn", "body", "dot", "rset",
+	"quit",
+};
+
+/* What each outstanding pipelined reply answers. */
+enum relay_expect {
+	RELAY_X_MAIL,
+	RELAY_X_RCPT,
+	RELAY_X_DATA,
+};
+
+struct relay {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct conf	*conf;
+	struct tls_client	*tls;
+	struct relay_cbs	 cbs;
+	void			*arg;
+	struct bufferevent	*bev;
+	struct event		*idle;
+	enum relay_state	 state;
+	bool			 in_tls;
+	bool			 dying;		/* closed() already decided */
+	unsigned int		 depth;		/* nested callbacks running */
+	struct event		*kick;		/* deferred completion */
+	char			 peer[300];
+
+	/* What the server's EHLO said. */
+	bool			 ext_starttls;
+	bool			 ext_pipelining;
+	uint64_t		 ext_size;
+	enum sasl_mech		 mech;
+	char			*password;	/* during AUTH only */
+
+	/* The reply being read. */
+	struct line_reader	 reader;
+	char			 line[RELAY_REPLY_LINE_MAX + 1];
+	char			 reply[RELAY_REPLY_TEXT_MAX];
+	size_t			 replylen;
+	int			 code;
+
+	/* The transaction. */
+	struct envelope		*env;
+	int			 fd;		/* data file */
+	size_t			*batch;		/* rcpt indices this txn */
+	size_t			 nbatch;
+	bool			*accepted;	/* per batch entry */
+	size_t			 next_rcpt;	/* where the next batch starts */
+	enum relay_expect	*expect;
+	size_t			 nexpect, iexpect;
+	bool			 mail_ok, data_ok;
+	enum relay_status	 txn_status;
+	char			 txn_reply[RELAY_REPLY_TEXT_MAX];
+	bool			 at_bol;	/* body: at a line start */
+	bool			 body_crlf;	/* body: last bytes were CRLF */
+};
+
+static void	relay_enter(struct relay *, enum relay_state);
+static void	relay_read_cb(struct bufferevent *, void *);
+static void	relay_write_cb(struct bufferevent *, void *);
+static void	relay_event_cb(struct bufferevent *, short, void *);
+static void	relay_fail(struct relay *, enum relay_status, const char *,
+		    ...) __attribute__((format(printf, 3, 4)));
+
+static void
+relay_set_state(struct relay *r, enum relay_state st)
+{
+	if (log_is_debug())
+		log_debug("relay state peer=%s %s->%s", r->peer,
+		    relay_state_name[r->state], relay_state_name[st]);
+	r->state = st;
+}
+
+static void
+relay_set_timeout(struct relay *r, int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	bufferevent_set_timeouts(r->bev, &tv, &tv);
+}
+
+/* Sends one command line.  <what> replaces the line in debug logs, so
+ * credentials never reach the log. */
+static void
+relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(r->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (log_is_debug())
+		log_debug("relay send peer=%s %s", r->peer, what);
+}
+
+/* The text after the code of the current reply, or "". */
+static const char *
+relay_reply_text(const struct relay *r)
+{
+	return strlen(r->reply) > 4 ? r->reply + 4 : "";
+}
+
+/* Callbacks run with a hold on the relay; the last release frees a
+ * relay that finished meanwhile, so no code touches it afterwards. */
+static void
+relay_hold(struct relay *r)
+{
+	r->depth++;
+}
+
+static void
+relay_release(struct relay *r)
+{
+	if (--r->depth == 0 && r->dying)
+		relay_free(r);
+}
+
+enum relay_status
+relay_classify(int code, const char *text)
+{
+	/* Gmail's sending limits: pause, never bounce. */
+	if ((code == 550 && strncmp(text, "5.4.5", 5) == 0) ||
+	    (code == 450 && strncmp(text, "4.2.1", 5) == 0))
+		return RELAY_QUOTA;
+	if (code >= 200 && code < 400)
+		return RELAY_OK;
+	if (code >= 400 && code < 500)
+		return RELAY_TEMPFAIL;
+	return RELAY_PERMFAIL;
+}
+
+/* The enhanced status code of the current reply ("5.1.1"), or one made
+ * from its class. */
+static void
+relay_reply_dsn(const struct relay *r, char *dsn, size_t dsnsz)
+{
+	const char	*t = relay_reply_text(r);
+	size_t		 n = strspn(t, "0123456789.");
+
+	if (n >= 5 && n < dsnsz && t[0] == r->reply[0] &&
+	    t[1] == '.' && (t[n] == ' ' || t[n] == '\0')) {
+		memcpy(dsn, t, n);
+		dsn[n] = '\0';
+	} else
+		snprintf(dsn, dsnsz, "%c.0.0", r->reply[0]);
+}
+
+/* Closes the connection and tells the queue, once. */
+static void
+relay_finish(struct relay *r, enum relay_status st, const char *reason)
+{
+	struct envelope	*env = r->env;
+
+	if (r->dying)
+		return;
+	r->dying = true;
+	if (env != NULL) {
+		r->env = NULL;
+		r->cbs.done(r, env, st == RELAY_IDLE ? RELAY_TEMPFAIL : st,
+		    reason, r->arg);
+	}
+	r->cbs.closed(r, st, reason, r->arg);
+	if (r->depth == 0)
+		relay_free(r);
+}
+
+static void
+relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
+{
+	char	reason[768];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	relay_finish(r, st, reason);
+}
+
+/* Parses the EHLO keywords we care about from one reply line. */
+static void
+relay_ehlo_line(struct relay *r, const char *kw)
+{
+	unsigned long long	n;
+
+	if (strcasecmp(kw, "STARTTLS") == 0)
+		r->ext_starttls = true;
+	else if (strcasecmp(kw, "PIPELINING") == 0)
+		r->ext_pipelining = true;
+	else if (str_has_prefix_ci(kw, "SIZE ") ||
+	    strcasecmp(kw, "SIZE") == 0) {
+		n = strtoull(kw + 4, NULL, 10);
+		r->ext_size = n;
+	} else if (str_has_prefix_ci(kw, "AUTH ") ||
+	    str_has_prefix_ci(kw, "AUTH=")) {
+		if (r->mech == SASL_NONE)
+			r->mech = sasl_choose(kw + 5);
+	}
+}
+
+/* Reads one complete (possibly multi-line) reply into r->code and
+ * r->reply.  Returns 1 when one is ready, 0 when more input is needed,
+ * -1 on a malformed reply (the connection is then failed). */
+static int
+relay_read_reply(struct relay *r)
+{
+	struct evbuffer	*in = bufferevent_get_input(r->bev);
+	size_t		 len, n;
+	bool		 crlf, last;
+	int		 code;
+
+	for (;;) {
+		switch (line_get(&r->reader, in, r->line, &len, &crlf)) {
+		case LINE_AGAIN:
+			return 0;
+		case LINE_TOOLONG:
+			relay_fail(r, RELAY_UNAVAILABLE, "reply line too long");
+			return -1;
+		case LINE_OK:
+			break;
+		}
+		if (len < 3 || r->line[0] < '2' || r->line[0] > '5' ||
+		    r->line[1] < '0' || r->line[1] > '9' ||
+		    r->line[2] < '0' || r->line[2] > '9' ||
+		    (len > 3 && r->line[3] != ' ' && r->line[3] != '-')) {
+			relay_fail(r, RELAY_UNAVAILABLE, "malformed reply");
+			return -1;
+		}
+		code = atoi(r->line);
+		last = len == 3 || r->line[3] == ' ';
+		if (r->replylen > 0 && code != r->code) {
+			relay_fail(r, RELAY_UNAVAILABLE,
+			    "inconsistent multi-line reply");
+			return -1;
+		}
+		r->code = code;
+		if (r->state == RELAY_S_EHLO && r->replylen > 0 && len > 4)
+			relay_ehlo_line(r, r->line + 4);
+		/* Keep "250 text; more text" for logs and reports. */
+		if (r->replylen == 0) {
+			n = (size_t)snprintf(r->reply, sizeof(r->reply), "%s",
+			    r->line);
+		} else {
+			n = r->replylen + (size_t)snprintf(r->reply +
+			    r->replylen, sizeof(r->reply) - r->replylen,
+			    " %s", len > 4 ? r->line + 4 : "");
+		}
+		r->replylen = n < sizeof(r->reply) ? n : sizeof(r->reply) - 1;
+		if (last) {
+			r->replylen = 0;
+			return 1;
+		}
+		if (r->replylen == 0)
+			r->replylen = 1;
+	}
+}
+
+static void
+relay_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)fd;
+	(void)what;
+	relay_hold(r);
+	relay_enter(r, RELAY_S_QUIT);
+	relay_release(r);
+}
+
+/* Completes a transaction that ended without a round trip, from the
+ * loop rather than from inside relay_send(): no recursion through the
+ * queue's done() however many such messages come in a row. */
+static void
+relay_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)fd;
+	(void)what;
+	relay_hold(r);
+	relay_enter(r, RELAY_S_READY);
+	relay_release(r);
+}
+
+/* Starts AUTH with the mechanism the server offered. */
+static void
+relay_auth_start(struct relay *r)
+{
+	const struct conf_upstream	*up = &r->conf->upstream;
+	char				 err[512], *plain;
+
+	if (!r->in_tls || !tls_is_verified(r->bev))
+		fatalx("relay: AUTH without verified TLS");
+	if (r->mech == SASL_NONE) {
+		relay_fail(r, RELAY_AUTH_FAILED, "server offers no AUTH "
+		    "mechanism we support (PLAIN, LOGIN)");
+		return;
+	}
+	if (up->username[0] == '\0') {
+		relay_fail(r, RELAY_AUTH_FAILED, "upstream.username is not set");
+		return;
+	}
+	/* Re-read for every connection: fixing the file fixes the relay. */
+	r->password = sasl_read_password(up->password_file, err, sizeof(err));
+	if (r->password == NULL) {
+		relay_fail(r, RELAY_AUTH_FAILED, "%s", err);
+		return;
+	}
+	if (r->mech == SASL_PLAIN) {
+		plain = sasl_plain(up->username, r->password);
+		sasl_free(r->password);
+		r->password = NULL;
+		if (plain == NULL) {
+			relay_fail(r, RELAY_AUTH_FAILED, "credentials too long");
+			return;
+		}
+		relay_cmd(r, "AUTH PLAIN ********", "AUTH PLAIN %s", plain);
+		sasl_free(plain);
+		relay_set_state(r, RELAY_S_AUTH);
+	} else {
+		relay_cmd(r, "AUTH LOGIN", "AUTH LOGIN");
+		relay_set_state(r, RELAY_S_AUTH_USER);
+	}
+}
+
+/* Takes the next batch of at most 100 pending recipients.  Returns the
+ * batch size (0: nothing left to send). */
+static size_t
+relay_next_batch(struct relay *r)
+{
+	struct envelope	*env = r->env;
+
+	r->nbatch = 0;
+	for (; r->next_rcpt < env->nrcpt &&
+	    r->nbatch < RELAY_RCPTS_PER_TXN; r->next_rcpt++)
+		if (env->rcpts[r->next_rcpt].state == ENVELOPE_RCPT_PENDING) {
+			r->accepted[r->nbatch] = false;
+			r->batch[r->nbatch++] = r->next_rcpt;
+		}
+	return r->nbatch;
+}
+
+static void
+relay_send_rcpt(struct relay *r, size_t i)
+{
+	relay_cmd(r, "RCPT", "RCPT TO:<%s>",
+	    r->env->rcpts[r->batch[i]].addr);
+}
+
+/* Starts a transaction for the current batch: with PIPELINING the
+ * whole group MAIL, RCPT..., DATA goes out at once (RFC 2920 3.1). */
+static void
+relay_txn_start(struct relay *r)
+{
+	char	size[32] = "";
+	size_t	i;
+
+	r->nexpect = 0;
+	r->iexpect = 0;
+	r->mail_ok = false;
+	r->data_ok = false;
+	r->expect[r->nexpect++] = RELAY_X_MAIL;
+	if (r->ext_size > 0)
+		snprintf(size, sizeof(size), " SIZE=%llu",
+		    (unsigned long long)r->env->size);
+	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s", r->env->sender, size);
+	if (r->ext_pipelining) {
+		for (i = 0; i < r->nbatch; i++) {
+			r->expect[r->nexpect++] = RELAY_X_RCPT;
+			relay_send_rcpt(r, i);
+		}
+		r->expect[r->nexpect++] = RELAY_X_DATA;
+		relay_cmd(r, "DATA", "DATA");
+	}
+	relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+	relay_set_state(r, RELAY_S_TXN);
+}
+
+/* Records the reply for recipient batch entry <i>. */
+static void
+relay_rcpt_result(struct relay *r, size_t i, enum envelope_rcpt_state st)
+{
+	struct envelope_rcpt	*rc = &r->env->rcpts[r->batch[i]];
+	char			 dsn[16];
+
+	relay_reply_dsn(r, dsn, sizeof(dsn));
+	free(rc->dsn);
+	free(rc->reply);
+	rc->dsn = xstrdup(dsn);
+	rc->reply = xstrdup(r->reply);
+	rc->state = st;
+}
+
+/* A message-level failure (to MAIL or DATA): applies to the batch. */
+static void
+relay_txn_reject(struct relay *r, bool only_accepted)
+{
+	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
+	size_t			i;
+
+	if (st == RELAY_PERMFAIL) {
+		for (i = 0; i < r->nbatch; i++)
+			if (!only_accepted || r->accepted[i])
+				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
+		return;
+	}
+	/* 4xx or quota: the whole message waits; keep the first reason. */
+	if (r->txn_status == RELAY_OK) {
+		r->txn_status = st;
+		snprintf(r->txn_reply, sizeof(r->txn_reply), "%s", r->reply);
+	}
+	for (i = 0; i < r->nbatch; i++)
+		if (!only_accepted || r->accepted[i])
+			relay_rcpt_result(r, i, ENVELOPE_RCPT_PENDING);
+}
+
+static void	relay_body_pump(struct relay *);
+
+/* The DATA reply arrived: stream the body or give up on this batch. */
+static void
+relay_data_reply(struct relay *r, bool any_accepted)
+{
+	if (r->code == 354 && any_accepted) {
+		r->data_ok = true;
+		r->at_bol = true;
+		r->body_crlf = true;
+		if (lseek(r->fd, 0, SEEK_SET) == -1) {
+			relay_fail(r, RELAY_TEMPFAIL, "cannot read spool file");
+			return;
+		}
+		relay_set_state(r, RELAY_S_BODY);
+		relay_body_pump(r);
+		return;
+	}
+	if (r->code == 354) {
+		/* RFC 2920 3.1: no recipient, but DATA accepted: send an
+		 * empty message to end it.  Its reply is not relevant. */
+		relay_cmd(r, ".", ".");
+		relay_set_state(r, RELAY_S_RSET);
+		return;
+	}
+	if (any_accepted)
+		relay_txn_reject(r, true);
+	relay_enter(r, RELAY_S_RSET);
+}
+
+static bool
+relay_any_accepted(const struct relay *r)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nbatch; i++)
+		if (r->accepted[i])
+			return true;
+	return false;
+}
+
+/* Handles one reply of the MAIL/RCPT/DATA group. */
+static void
+relay_txn_reply(struct relay *r)
+{
+	enum relay_expect	x = r->expect[r->iexpect++];
+	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
+	size_t			i;
+
+	switch (x) {
+	case RELAY_X_MAIL:
+		r->mail_ok = st == RELAY_OK;
+		if (!r->mail_ok)
+			relay_txn_reject(r, false);
+		if (!r->ext_pipelining) {
+			if (!r->mail_ok) {
+				relay_enter(r, RELAY_S_RSET);
+				return;
+			}
+			r->expect[r->nexpect++] = RELAY_X_RCPT;
+			relay_send_rcpt(r, 0);
+		}
+		return;
+	case RELAY_X_RCPT:
+		i = r->iexpect - 2;	/* MAIL came first */
+		if (r->mail_ok) {
+			if (st == RELAY_OK)
+				r->accepted[i] = true;
+			else if (st == RELAY_PERMFAIL)
+				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
+			else {
+				relay_rcpt_result(r, i, ENVELOPE_RCPT_PENDING);
+				if (st == RELAY_QUOTA &&
+				    r->txn_status == RELAY_OK) {
+					r->txn_status = RELAY_QUOTA;
+					snprintf(r->txn_reply,
+					    sizeof(r->txn_reply), "%s",
+					    r->reply);
+				}
+			}
+		}
+		if (!r->ext_pipelining) {
+			if (i + 1 < r->nbatch) {
+				r->expect[r->nexpect++] = RELAY_X_RCPT;
+				relay_send_rcpt(r, i + 1);
+			} else if (relay_any_accepted(r)) {
+				r->expect[r->nexpect++] = RELAY_X_DATA;
+				relay_cmd(r, "DATA", "DATA");
+			} else
+				relay_enter(r, RELAY_S_RSET);
+		}
+		return;
+	case RELAY_X_DATA:
+		relay_data_reply(r, r->mail_ok && relay_any_accepted(r));
+		return;
+	}
+}
+
+/* Copies file data to the output, doubling a '.' at each line start
+ * (RFC 5321 4.5.2).  The spool holds canonical CRLF lines. */
+static void
+relay_body_stuff(struct relay *r, const char *p, size_t n)
+{
+	struct evbuffer	*out = bufferevent_get_output(r->bev);
+	const char	*nl;
+	size_t		 len;
+
+	while (n > 0) {
+		if (r->at_bol && p[0] == '.')
+			evbuffer_add(out, ".", 1);
+		nl = memchr(p, '\n', n);
+		len = nl != NULL ? (size_t)(nl - p) + 1 : n;
+		evbuffer_add(out, p, len);
+		r->at_bol = nl != NULL;
+		p += len;
+		n -= len;
+	}
+}
+
+/* Fills the output up to the high watermark; the write callback calls
+ * again as it drains.  At the end of the file, sends the final dot. */
+static void
+relay_body_pump(struct relay *r)
+{
+	struct evbuffer	*out = bufferevent_get_output(r->bev);
+	char		 buf[RELAY_CHUNK];
+	ssize_t		 n;
+
+	while (evbuffer_get_length(out) < RELAY_OUT_HIGH) {
+		n = read(r->fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			relay_fail(r, RELAY_TEMPFAIL, "cannot read spool file: "
+			    "%s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			if (!r->at_bol)
+				evbuffer_add(out, "\r\n", 2);
+			relay_cmd(r, "<CRLF>.<CRLF>", ".");
+			relay_set_timeout(r, RELAY_DOT_TIMEOUT);
+			relay_set_state(r, RELAY_S_DOT);
+			return;
+		}
+		relay_body_stuff(r, buf, (size_t)n);
+	}
+}
+
+/* The final reply to the body. */
+static void
+relay_dot_reply(struct relay *r)
+{
+	size_t	i;
+
+	if (relay_classify(r->code, relay_reply_text(r)) == RELAY_OK) {
+		for (i = 0; i < r->nbatch; i++)
+			if (r->accepted[i])
+				relay_rcpt_result(r, i, ENVELOPE_RCPT_SENT);
+	} else
+		relay_txn_reject(r, true);
+	/* More recipients than one transaction may carry? */
+	if (r->txn_status == RELAY_OK && relay_next_batch(r) > 0) {
+		relay_txn_start(r);
+		return;
+	}
+	relay_enter(r, RELAY_S_READY);
+}
+
+/* The transaction is over: report it and become idle. */
+static void
+relay_txn_done(struct relay *r)
+{
+	struct envelope	*env = r->env;
+
+	if (r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	r->env = NULL;
+	if (env != NULL)
+		r->cbs.done(r, env, r->txn_status, r->txn_reply, r->arg);
+}
+
+static void
+relay_enter(struct relay *r, enum relay_state st)
+{
+	struct timeval	tv = { RELAY_IDLE_TIMEOUT, 0 };
+
+	switch (st) {
+	case RELAY_S_EHLO:
+		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
+		r->ext_starttls = r->ext_pipelining = false;
+		r->ext_size = 0;
+		r->mech = SASL_NONE;
+		break;
+	case RELAY_S_STARTTLS:
+		relay_cmd(r, "STARTTLS", "STARTTLS");
+		break;
+	case RELAY_S_RSET:
+		relay_cmd(r, "RSET", "RSET");
+		break;
+	case RELAY_S_QUIT:
+		evtimer_del(r->idle);
+		relay_cmd(r, "QUIT", "QUIT");
+		break;
+	case RELAY_S_READY:
+		relay_set_state(r, st);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		evtimer_add(r->idle, &tv);
+		/* Report after the state is consistent: done() may call
+		 * relay_send() right away. */
+		if (r->env != NULL)
+			relay_txn_done(r);
+		else
+			r->cbs.ready(r, r->arg);
+		return;
+	default:
+		break;
+	}
+	relay_set_state(r, st);
+}
+
+static void
+relay_starttls(struct relay *r)
+{
+	struct bufferevent	*tlsbev;
+
+	/* RFC 3207 / CVE-2011-0411: whatever the server sent along with
+	 * its 220 must not be read as if it came over TLS. */
+	evbuffer_drain(bufferevent_get_input(r->bev),
+	    evbuffer_get_length(bufferevent_get_input(r->bev)));
+	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
+	tlsbev = tls_client_wrap(r->tls, r->base, r->bev,
+	    r->conf->upstream.verify_name);
+	if (tlsbev == NULL) {
+		relay_fail(r, RELAY_UNAVAILABLE, "cannot start TLS");
+		return;
+	}
+	r->bev = tlsbev;
+	r->in_tls = true;
+	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
+	    relay_event_cb, r);
+	relay_set_state(r, RELAY_S_HANDSHAKE);
+	relay_set_timeout(r, RELAY_CONNECT_TIMEOUT);
+	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+}
+
+
+/* One reply in a connection-setup state. */
+static void
+relay_setup_reply(struct relay *r)
+{
+	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
+
+	switch (r->state) {
+	case RELAY_S_GREETING:
+		if (r->code != 220) {
+			relay_fail(r, RELAY_UNAVAILABLE, "greeting: %s",
+			    r->reply);
+			return;
+		}
+		relay_enter(r, RELAY_S_EHLO);
+		return;
+	case RELAY_S_EHLO:
+		if (st != RELAY_OK) {
+			relay_fail(r, RELAY_UNAVAILABLE, "EHLO: %s", r->reply);
+			return;
+		}
+		if (r->in_tls)
+			relay_auth_start(r);
+		else if (!r->ext_starttls)
+			relay_fail(r, RELAY_UNAVAILABLE, "server does not offer "
+			    "STARTTLS; refusing to continue in plaintext");
+		else
+			relay_enter(r, RELAY_S_STARTTLS);
+		return;
+	case RELAY_S_STARTTLS:
+		if (r->code != 220) {
+			relay_fail(r, RELAY_UNAVAILABLE, "STARTTLS: %s",
+			    r->reply);
+			return;
+		}
+		relay_starttls(r);
+		return;
+	default:
+		fatalx("relay: setup reply in state %s",
+		    relay_state_name[r->state]);
+	}
+}
+
+/* One reply to AUTH.  Anything but 235 or 334 ends the connection. */
+static void
+relay_auth_reply(struct relay *r)
+{
+	const char	*user = r->conf->upstream.username;
+	char		*b64;
+
+	if (r->code == 235) {
+		log_info("relay authenticated peer=%s user=%s", r->peer, user);
+		relay_enter(r, RELAY_S_READY);
+		return;
+	}
+	if (r->code == 334 && r->state != RELAY_S_AUTH) {
+		if (r->state == RELAY_S_AUTH_USER) {
+			b64 = sasl_base64(user);
+			relay_cmd(r, "(username)", "%s", b64);
+			sasl_free(b64);
+			relay_set_state(r, RELAY_S_AUTH_PASS);
+			return;
+		}
+		b64 = sasl_base64(r->password);
+		sasl_free(r->password);
+		r->password = NULL;
+		relay_cmd(r, "(password)", "%s", b64);
+		sasl_free(b64);
+		relay_set_state(r, RELAY_S_AUTH);
+		return;
+	}
+	if (r->code >= 500 || r->code == 334)
+		relay_fail(r, RELAY_AUTH_FAILED, "%s", r->reply);
+	else
+		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
+}
+
+static void
+relay_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay	*r = arg;
+	int		 rc;
+
+	(void)bev;
+	relay_hold(r);
+	while (!r->dying && (rc = relay_read_reply(r)) == 1) {
+		if (log_is_debug())
+			log_debug("relay reply peer=%s %s", r->peer,
+			    r->reply);
+		switch (r->state) {
+		case RELAY_S_GREETING:
+		case RELAY_S_EHLO:
+		case RELAY_S_STARTTLS:
+			relay_setup_reply(r);
+			break;
+		case RELAY_S_AUTH:
+		case RELAY_S_AUTH_USER:
+		case RELAY_S_AUTH_PASS:
+			relay_auth_reply(r);
+			break;
+		case RELAY_S_TXN:
+			relay_txn_reply(r);
+			break;
+		case RELAY_S_DOT:
+			relay_dot_reply(r);
+			break;
+		case RELAY_S_RSET:
+			/* After RSET (or the dot ending an empty DATA), the
+			 * batch is finished whatever was answered. */
+			if (r->txn_status == RELAY_OK &&
+			    relay_next_batch(r) > 0)
+				relay_txn_start(r);
+			else
+				relay_enter(r, RELAY_S_READY);
+			break;
+		case RELAY_S_QUIT:
+			relay_finish(r, RELAY_IDLE, "idle");
+			break;
+		default:
+			relay_fail(r, RELAY_UNAVAILABLE, "unexpected reply "
+			    "in state %s: %s", relay_state_name[r->state],
+			    r->reply);
+			break;
+		}
+		/* STARTTLS replaced the bufferevent: its reads come anew. */
+		if (r->dying || r->state == RELAY_S_HANDSHAKE)
+			break;
+	}
+	relay_release(r);
+}
+
+static void
+relay_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)bev;
+	relay_hold(r);
+	if (r->state == RELAY_S_BODY)
+		relay_body_pump(r);
+	relay_release(r);
+}
+
+/* Remembers "host[ip]:port" once the socket is connected. */
+static void
+relay_set_peer(struct relay *r)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		sslen = sizeof(ss);
+	char			addr[64];
+
+	if (getpeername(bufferevent_getfd(r->bev), (struct sockaddr *)&ss,
+	    &sslen) == -1)
+		return;
+	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u",
+	    r->conf->upstream.host,
+	    cidr_addr_str((struct sockaddr *)&ss, addr, sizeof(addr)),
+	    r->conf->upstream.port);
+}
+
+static void
+relay_connected(struct relay *r)
+{
+	char	desc[128];
+
+	if (r->state == RELAY_S_CONNECTING) {
+		relay_set_peer(r);
+		if (r->conf->upstream.tls == CONF_TLS_IMPLICIT) {
+			relay_starttls(r);
+			return;
+		}
+		relay_set_state(r, RELAY_S_GREETING);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		return;
+	}
+	/* The TLS handshake finished: belt and braces on verification. */
+	if (!tls_is_verified(r->bev)) {
+		relay_fail(r, RELAY_UNAVAILABLE, "TLS peer not verified");
+		return;
+	}
+	log_debug("relay tls peer=%s %s", r->peer,
+	    tls_describe(r->bev, desc, sizeof(desc)));
+	relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+	/* Implicit TLS: the greeting comes now; STARTTLS: EHLO again,
+	 * forgetting what the server said in plaintext (RFC 3207 4.2). */
+	if (r->conf->upstream.tls == CONF_TLS_IMPLICIT)
+		relay_set_state(r, RELAY_S_GREETING);
+	else
+		relay_enter(r, RELAY_S_EHLO);
+}
+
+static void	relay_event_error(struct relay *, short);
+
+static void
+relay_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)bev;
+	relay_hold(r);
+	if (what & BEV_EVENT_CONNECTED)
+		relay_connected(r);
+	else
+		relay_event_error(r, what);
+	relay_release(r);
+}
+
+/* The connection failed or closed: classify by how far it got. */
+static void
+relay_event_error(struct relay *r, short what)
+{
+	char		 why[512];
+	int		 err;
+
+	if (r->state == RELAY_S_CONNECTING) {
+		err = bufferevent_socket_get_dns_error(r->bev);
+		if (err != 0)
+			relay_fail(r, RELAY_UNAVAILABLE, "cannot resolve %s: "
+			    "%s", r->conf->upstream.host,
+			    evutil_gai_strerror(err));
+		else if (what & BEV_EVENT_TIMEOUT)
+			relay_fail(r, RELAY_UNAVAILABLE, "connect to %s:%u "
+			    "timed out", r->conf->upstream.host,
+			    r->conf->upstream.port);
+		else
+			relay_fail(r, RELAY_UNAVAILABLE, "cannot connect to "
+			    "%s:%u: %s", r->conf->upstream.host,
+			    r->conf->upstream.port,
+			    evutil_socket_error_to_string(
+			    EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (r->state == RELAY_S_HANDSHAKE) {
+		relay_fail(r, RELAY_UNAVAILABLE, "TLS with %s failed: %s",
+		    r->peer, (what & BEV_EVENT_TIMEOUT) ? "timeout" :
+		    tls_error_string(r->bev, why, sizeof(why)));
+		return;
+	}
+	snprintf(why, sizeof(why), "%s in state %s",
+	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
+	    (what & BEV_EVENT_EOF) ? "connection closed by server" :
+	    "connection error", relay_state_name[r->state]);
+	switch (r->state) {
+	case RELAY_S_READY:
+	case RELAY_S_QUIT:
+		relay_finish(r, RELAY_IDLE, why);
+		break;
+	case RELAY_S_TXN:
+	case RELAY_S_BODY:
+	case RELAY_S_DOT:
+	case RELAY_S_RSET:
+		relay_finish(r, RELAY_TEMPFAIL, why);
+		break;
+	default:
+		relay_finish(r, RELAY_UNAVAILABLE, why);
+		break;
+	}
+}
+
+struct relay *
+relay_new(struct event_base *base, struct evdns_base *dns,
+    const struct conf *conf, struct tls_client *tls,
+    const struct relay_cbs *cbs, void *arg)
+{
+	struct relay	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->dns = dns;
+	r->conf = conf;
+	r->tls = tls;
+	r->cbs = *cbs;
+	r->arg = arg;
+	r->fd = -1;
+	r->batch = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->batch));
+	r->accepted = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->accepted));
+	r->expect = xcalloc(RELAY_RCPTS_PER_TXN + 2, sizeof(*r->expect));
+	snprintf(r->peer, sizeof(r->peer), "%s:%u", conf->upstream.host,
+	    conf->upstream.port);
+	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
+	r->idle = evtimer_new(base, relay_idle_cb, r);
+	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
+	r->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (r->idle == NULL || r->kick == NULL || r->bev == NULL)
+		goto fail;
+	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
+	    relay_event_cb, r);
+	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+	relay_set_timeout(r, RELAY_CONNECT_TIMEOUT);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	r->state = RELAY_S_CONNECTING;
+	/* Resolution runs on evdns: the loop never blocks on DNS. */
+	if (bufferevent_socket_connect_hostname(r->bev, dns, AF_UNSPEC,
+	    conf->upstream.host, conf->upstream.port) == -1)
+		goto fail;
+	return r;
+fail:
+	log_warnx("relay cannot start a connection to %s", r->peer);
+	relay_free(r);
+	return NULL;
+}
+
+void
+relay_send(struct relay *r, struct envelope *env, const char *data_path)
+{
+	if (r->state != RELAY_S_READY || r->env != NULL)
+		fatalx("relay_send in state %s", relay_state_name[r->state]);
+	evtimer_del(r->idle);
+	r->env = env;
+	r->next_rcpt = 0;
+	r->txn_status = RELAY_OK;
+	r->txn_reply[0] = '\0';
+	r->fd = open(data_path, O_RDONLY | O_CLOEXEC);
+	if (r->fd == -1) {
+		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot open "
+		    "spool file: %s", strerror(errno));
+		r->txn_status = RELAY_TEMPFAIL;
+		event_active(r->kick, EV_TIMEOUT, 1);
+		return;
+	}
+	if (relay_next_batch(r) == 0) {
+		event_active(r->kick, EV_TIMEOUT, 1);
+		return;
+	}
+	/* RFC 1870: a message over the server's limit would only be
+	 * refused after the upload; fail it now with a clear reason. */
+	if (r->ext_size > 0 && env->size > r->ext_size) {
+		snprintf(r->reply, sizeof(r->reply), "552 5.3.4 message of "
+		    "%llu octets exceeds the upstream's limit of %llu",
+		    (unsigned long long)env->size,
+		    (unsigned long long)r->ext_size);
+		do {
+			size_t	i;
+
+			for (i = 0; i < r->nbatch; i++)
+				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
+		} while (relay_next_batch(r) > 0);
+		event_active(r->kick, EV_TIMEOUT, 1);
+		return;
+	}
+	relay_txn_start(r);
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	if (r->depth > 0) {
+		/* Called from one of our callbacks: the outermost relay
+		 * frame frees it on the way out, with no further calls. */
+		r->dying = true;
+		return;
+	}
+	if (r->bev != NULL)
+		bufferevent_free(r->bev);
+	if (r->idle != NULL)
+		event_free(r->idle);
+	if (r->kick != NULL)
+		event_free(r->kick);
+	if (r->fd != -1)
+		close(r->fd);
+	sasl_free(r->password);
+	free(r->batch);
+	free(r->accepted);
+	free(r->expect);
+	free(r);
+}
+
+const char *
+relay_peer(const struct relay *r)
+{
+	return r->peer;
+}

@@ -1,0 +1,86 @@
+/*
+ * relay.h - the client side of SMTP to the smarthost: one relay object
+ * is one upstream connection.
+ *
+ * It resolves and connects without blocking the loop, does TLS (implicit,
+ * or EHLO + STARTTLS + EHLO; never a plaintext fallback), authenticates
+ * (PLAIN or LOGIN, password re-read from its file for every connection),
+ * then runs transactions for the queue one message at a time, several
+ * per connection, with PIPELINING when offered.  It never touches the
+ * spool's envelopes on disk: the queue hands it an envelope, the relay
+ * fills in each recipient's result, and the queue decides what to keep.
+ */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf;
+struct envelope;
+struct event_base;
+struct evdns_base;
+struct tls_client;
+struct relay;
+
+/* Why a connection or a transaction ended the way it did. */
+enum relay_status {
+	RELAY_OK,		/* transaction ran: see each recipient */
+	RELAY_PERMFAIL,		/* 5xx: only from relay_classify() */
+	RELAY_TEMPFAIL,		/* this message: 4xx to MAIL/DATA, timeout or
+				 * reset mid-transaction: retry it later */
+	RELAY_UNAVAILABLE,	/* DNS, connect, 421/5xx greeting, TLS or
+				 * certificate failure, no STARTTLS: the
+				 * whole queue waits */
+	RELAY_AUTH_FAILED,	/* 535/534/530 to AUTH, no usable mechanism,
+				 * unreadable password: the queue pauses */
+	RELAY_QUOTA,		/* Gmail's 550 5.4.5 / 450 4.2.1: pause */
+	RELAY_IDLE,		/* closed after the idle time (not an error) */
+};
+
+struct relay_cbs {
+	/* Connected, TLS verified, authenticated and idle: hand it a
+	 * message with relay_send(), or let it idle out. */
+	void	(*ready)(struct relay *, void *arg);
+	/* The transaction for <env> finished.  Per recipient: PENDING ones
+	 * that got 250 are now SENT, 5xx are FAILED (dsn and reply set),
+	 * 4xx stay PENDING with the reply recorded.  With RELAY_TEMPFAIL
+	 * or RELAY_QUOTA, <reply> is the reason for the whole message.
+	 * The relay forgets <env> before calling this. */
+	void	(*done)(struct relay *, struct envelope *env,
+		    enum relay_status status, const char *reply, void *arg);
+	/* The connection is gone (after any done()); <reason> says why in
+	 * plain words.  The relay is freed right after this returns. */
+	void	(*closed)(struct relay *, enum relay_status status,
+		    const char *reason, void *arg);
+};
+
+/* Starts connecting to conf->upstream.  Callbacks come later, from the
+ * loop, never from inside relay_new().  Returns NULL only if the
+ * connection cannot even be started (then nothing is called). */
+struct relay	*relay_new(struct event_base *, struct evdns_base *,
+		    const struct conf *, struct tls_client *,
+		    const struct relay_cbs *, void *arg);
+
+/* Sends <env> (borrowed until done()) whose data is at <data_path>.
+ * Only PENDING recipients are sent, at most 100 per transaction (more
+ * go in further transactions on the same connection).  A message over
+ * the upstream's advertised SIZE fails at once (5.3.4) without being
+ * sent.  Only valid between ready() and the next callback. */
+void		 relay_send(struct relay *, struct envelope *env,
+		    const char *data_path);
+
+/* Closes at once.  No callback is called afterwards, closed() included.
+ * May be called from inside a callback (the memory goes when it
+ * returns).  NULL is a no-op.  A transaction in flight is abandoned:
+ * its envelope was not changed on disk, so the message is retried. */
+void		 relay_free(struct relay *);
+
+/* "smtp.gmail.com[142.250.1.108]:587" for log lines. */
+const char	*relay_peer(const struct relay *);
+
+/* Classification of an upstream reply, exposed for unit tests:
+ * <code> is the 3-digit code, <text> the reply text after it. */
+enum relay_status relay_classify(int code, const char *text);
+
+#endif /* RELAY_H */
