@@ -31,6 +31,7 @@
 #include "listener.h"
 #include "log.h"
 #include "queue.h"
+#include "sasl.h"
 #include "session.h"
 #include "spool.h"
 #include "tls.h"
@@ -198,17 +199,33 @@ main_drop_privileges(const struct passwd *pw)
 	return 0;
 }
 
-/* The relay needs credentials; say plainly what is missing. */
-static void
+/* The relay needs credentials; say plainly what is missing.  A
+ * password file that exists but is unsafe or unreadable is a
+ * configuration error: refuse to start rather than run half-broken.
+ * Returns 0, or -1 after logging. */
+static int
 main_check_credentials(const struct conf *conf)
 {
-	if (conf->upstream.username[0] == '\0' ||
-	    access(conf->upstream.password_file, R_OK) == -1)
+	const char	*path = conf->upstream.password_file;
+	char		 err[512], *pw;
+
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
 		log_notice("relay waiting for credentials: set "
 		    "upstream.username to your Gmail address and put the app "
 		    "password in %s (mode 0600, readable by the daemon's "
 		    "user); mail is accepted and stays queued meanwhile",
-		    conf->upstream.password_file);
+		    path);
+		return 0;
+	}
+	if ((pw = sasl_read_password(path, err, sizeof(err))) == NULL) {
+		log_errx("smartrelayd refusing to start: %s", err);
+		return -1;
+	}
+	sasl_free(pw);
+	if (conf->upstream.username[0] == '\0')
+		log_notice("relay waiting for credentials: set "
+		    "upstream.username to your Gmail address");
+	return 0;
 }
 
 static int
@@ -367,8 +384,11 @@ main(int argc, char *argv[])
 		rc = EX_CONFIG;
 		goto out;
 	}
+	if (main_check_credentials(m.conf) == -1) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	m.queue = queue_new(m.base, m.dns, m.conf, m.spool, m.tls);
-	main_check_credentials(m.conf);
 	if ((nqueued = queue_load(m.queue)) == -1) {
 		rc = EX_IOERR;
 		goto out;
