@@ -361,9 +361,12 @@ queue_relay_ready(struct relay *r, void *arg)
 
 	(void)r;
 	qr->idle = true;
-	if (q->up != QUEUE_UP_OK || q->probing)
+	/* A login proves the upstream reachable and the credentials good,
+	 * but says nothing of a sending limit: only the quota pause's own
+	 * probe ends that. */
+	if (q->probing || (q->up != QUEUE_UP_OK && q->up != QUEUE_UP_QUOTA))
 		queue_set_upstream(q, QUEUE_UP_OK, "", 0);
-	if (q->stopping)
+	if (q->stopping || q->up != QUEUE_UP_OK)
 		return;
 	if (!TAILQ_EMPTY(&q->readyq))
 		queue_dispatch(qr);
