@@ -83,6 +83,7 @@ struct queue {
 	bool			 stopping;
 	void			(*drained)(void *);
 	void			*drained_arg;
+	struct queue_stats	 stats;		/* counters only */
 };
 
 static const char *const queue_up_name[] = {
@@ -213,7 +214,13 @@ queue_set_upstream(struct queue *q, enum queue_upstream up,
 		return;
 	}
 	if (changed) {
-		if (up == QUEUE_UP_AUTH_FAILED || up == QUEUE_UP_NOCREDS)
+		if (up == QUEUE_UP_NOCREDS)
+			log_notice("upstream state=%s reason=\"%s\" queued=%lu: "
+			    "mail is accepted and kept until credentials "
+			    "exist; send SIGUSR1 once they do (checked every "
+			    "%us)", queue_up_name[up], reason, q->nentries,
+			    retry);
+		else if (up == QUEUE_UP_AUTH_FAILED)
 			log_errx("upstream state=%s reason=\"%s\" queued=%lu: "
 			    "queue paused, nothing bounces; fix the "
 			    "credentials and send SIGUSR1 (retrying every "
@@ -536,6 +543,7 @@ queue_bounce(struct queue *q, const struct envelope *env)
 		return;
 	}
 	log_info("queue id=%s failure report id=%s to=<%s>", env->id, id, to);
+	q->stats.reports++;
 	queue_add(q, id);
 }
 
@@ -622,18 +630,25 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 	for (i = 0; i < env->nrcpt; i++) {
 		rc = &env->rcpts[i];
 		if (rc->state == ENVELOPE_RCPT_SENT &&
-		    qr->before[i] != ENVELOPE_RCPT_SENT)
+		    qr->before[i] != ENVELOPE_RCPT_SENT) {
+			q->stats.sent++;
+			q->stats.last_sent = now;
 			queue_log_rcpt(qr, rc, "sent", rc->reply ?
 			    rc->reply : "");
-		else if (rc->state == ENVELOPE_RCPT_FAILED &&
-		    qr->before[i] != ENVELOPE_RCPT_FAILED)
+		} else if (rc->state == ENVELOPE_RCPT_FAILED &&
+		    qr->before[i] != ENVELOPE_RCPT_FAILED) {
+			q->stats.bounced++;
 			queue_log_rcpt(qr, rc, "bounced", rc->reply ?
 			    rc->reply : "");
-		else if (rc->state == ENVELOPE_RCPT_PENDING) {
+		} else if (rc->state == ENVELOPE_RCPT_PENDING) {
 			if (st != RELAY_OK && reply[0] != '\0') {
 				free(rc->reply);
 				rc->reply = xstrdup(reply);
 			}
+			if (expired)
+				q->stats.expired++;
+			else
+				q->stats.deferred++;
 			queue_log_rcpt(qr, rc, expired ? "expired" :
 			    "deferred", rc->reply ? rc->reply : reply);
 		}
@@ -674,6 +689,8 @@ queue_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	for (e = TAILQ_FIRST(&q->entries); e != NULL; e = next) {
 		next = TAILQ_NEXT(e, all);
 		end = e->arrival + (int64_t)q->conf->queue.lifetime;
+		if (e->held)
+			continue;	/* a human decides about these */
 		if (e->busy || end > now) {
 			if (!e->busy && (first == 0 || end < first))
 				first = end;
@@ -684,7 +701,8 @@ queue_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		queue_expire_env(&env);
 		for (size_t i = 0; i < env.nrcpt; i++)
 			if (env.rcpts[i].dsn != NULL &&
-			    strcmp(env.rcpts[i].dsn, "4.4.7") == 0)
+			    strcmp(env.rcpts[i].dsn, "4.4.7") == 0 &&
+			    ++q->stats.expired > 0)
 				log_info("delivery id=%s to=<%s> relay=none "
 				    "tries=%u dsn=4.4.7 status=expired (%s)",
 				    env.id, env.rcpts[i].addr, env.attempts,
@@ -856,4 +874,148 @@ unsigned long
 queue_size(const struct queue *q)
 {
 	return q->nentries;
+}
+
+const char *
+queue_upstream_name(enum queue_upstream up)
+{
+	return queue_up_name[up];
+}
+
+void
+queue_get_stats(const struct queue *q, struct queue_stats *st)
+{
+	const struct queue_entry	*e;
+	const struct queue_relay	*qr;
+
+	*st = q->stats;
+	st->depth = q->nentries;
+	st->held = 0;
+	st->oldest = 0;
+	st->connections = 0;
+	TAILQ_FOREACH(e, &q->entries, all) {
+		if (e->held)
+			st->held++;
+		if (st->oldest == 0 || e->arrival < st->oldest)
+			st->oldest = e->arrival;
+	}
+	TAILQ_FOREACH(qr, &q->relays, entry)
+		st->connections++;
+	st->upstream = q->up;
+	st->upstream_reason = q->up_reason;
+}
+
+long
+queue_list(struct queue *q, void (*cb)(const struct envelope *, bool,
+    void *), void *arg)
+{
+	struct queue_entry	*e;
+	struct envelope		 env;
+	long			 n = 0;
+
+	TAILQ_FOREACH(e, &q->entries, all) {
+		if (spool_env_load(q->spool, e->id, &env) == -1)
+			continue;
+		cb(&env, e->busy, arg);
+		envelope_cleanup(&env);
+		n++;
+	}
+	return n;
+}
+
+static struct queue_entry *
+queue_find(struct queue *q, const char *id)
+{
+	struct queue_entry	*e;
+
+	TAILQ_FOREACH(e, &q->entries, all)
+		if (strcmp(e->id, id) == 0)
+			return e;
+	errno = ENOENT;
+	return NULL;
+}
+
+int
+queue_flush_one(struct queue *q, const char *id)
+{
+	struct queue_entry	*e;
+
+	if ((e = queue_find(q, id)) == NULL)
+		return -1;
+	if (e->held) {
+		errno = EPERM;
+		return -1;
+	}
+	queue_entry_ready(e);
+	queue_run(q);
+	return 0;
+}
+
+/* Sets or clears the hold flag, on disk first. */
+static int
+queue_set_held(struct queue *q, const char *id, bool held)
+{
+	struct queue_entry	*e;
+	struct envelope		 env;
+	int			 rc;
+
+	if ((e = queue_find(q, id)) == NULL)
+		return -1;
+	if (e->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (spool_env_load(q->spool, id, &env) == -1) {
+		errno = ENOENT;
+		return -1;
+	}
+	env.held = held;
+	rc = spool_env_save(q->spool, &env);
+	envelope_cleanup(&env);
+	if (rc == -1)
+		return -1;
+	e->held = held;
+	log_info("queue id=%s %s", id, held ? "held" : "released");
+	if (held) {
+		evtimer_del(e->timer);
+		if (e->in_ready) {
+			TAILQ_REMOVE(&q->readyq, e, ready);
+			e->in_ready = false;
+		}
+	} else {
+		queue_entry_ready(e);
+		queue_sweep_arm(q, e->arrival);
+		queue_run(q);
+	}
+	return 0;
+}
+
+int
+queue_hold(struct queue *q, const char *id)
+{
+	return queue_set_held(q, id, true);
+}
+
+int
+queue_release(struct queue *q, const char *id)
+{
+	return queue_set_held(q, id, false);
+}
+
+int
+queue_delete(struct queue *q, const char *id)
+{
+	struct queue_entry	*e;
+
+	if ((e = queue_find(q, id)) == NULL)
+		return -1;
+	if (e->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (spool_remove(q->spool, id) == -1)
+		return -1;
+	log_info("queue id=%s deleted by the administrator", id);
+	queue_entry_free(e);
+	return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct conf;
+struct envelope;
 struct event_base;
 struct evdns_base;
 struct spool;
@@ -58,6 +59,42 @@ void		 queue_free(struct queue *);
 
 enum queue_upstream queue_upstream_state(const struct queue *);
 unsigned long	 queue_size(const struct queue *);
+
+/* "ok", "unavailable", "credentials-rejected", ... */
+const char	*queue_upstream_name(enum queue_upstream);
+
+/* Counters since start, for smartrelayctl stats and the metrics. */
+struct queue_stats {
+	unsigned long		 sent;		/* recipients delivered */
+	unsigned long		 deferred;	/* recipient attempts deferred */
+	unsigned long		 bounced;	/* recipients failed (5xx) */
+	unsigned long		 expired;	/* recipients past lifetime */
+	unsigned long		 reports;	/* failure reports queued */
+	unsigned long		 depth;		/* messages in the queue */
+	unsigned long		 held;
+	int64_t			 oldest;	/* arrival of the oldest, or 0 */
+	int64_t			 last_sent;	/* last delivery, or 0 */
+	unsigned int		 connections;	/* upstream connections open */
+	enum queue_upstream	 upstream;
+	const char		*upstream_reason;	/* borrowed; "" if ok */
+};
+void		 queue_get_stats(const struct queue *, struct queue_stats *);
+
+/* Calls <cb> for every queued message with its envelope as on disk
+ * (borrowed for the call) and whether a relay has it right now.
+ * Returns the number listed. */
+long		 queue_list(struct queue *, void (*cb)(const struct envelope *,
+		    bool busy, void *), void *arg);
+
+/* Per-message admin operations.  Each returns 0, or -1 with errno
+ * ENOENT (no such message) or EBUSY (being delivered right now: try
+ * again in a moment).  hold/release rewrite the envelope; a held
+ * message is never attempted (and never expires while held); delete
+ * removes the message without any report. */
+int		 queue_flush_one(struct queue *, const char *id);
+int		 queue_hold(struct queue *, const char *id);
+int		 queue_release(struct queue *, const char *id);
+int		 queue_delete(struct queue *, const char *id);
 
 /* Delay before attempt number <attempts> + 1 after a temporary failure:
  * retry_min doubled (attempts - 1) times, capped at retry_max, then
