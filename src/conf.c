@@ -56,6 +56,11 @@ static cfg_opt_t conf_upstream_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t conf_metrics_opts[] = {
+	CFG_STR("listen", "", CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t conf_queue_opts[] = {
 	CFG_STR("lifetime", "5d", CFGF_NONE),
 	CFG_STR("retry_min", "1m", CFGF_NONE),
@@ -88,6 +93,7 @@ static cfg_opt_t conf_opts[] = {
 	CFG_STR("log_level", "info", CFGF_NONE),
 	CFG_SEC("upstream", conf_upstream_opts, CFGF_NONE),
 	CFG_SEC("queue", conf_queue_opts, CFGF_NONE),
+	CFG_SEC("metrics", conf_metrics_opts, CFGF_NONE),
 	CFG_END()
 };
 
@@ -104,6 +110,7 @@ enum conf_check {
 	CONF_C_LISTEN,		/* list entry for conf_split_hostport() */
 	CONF_C_ALLOW,		/* list entry for cidr_parse(), never /0 */
 	CONF_C_SECTION,		/* a section that may appear once */
+	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 };
 
 /* Indexed by enum conf_bare_lf, enum conf_tls_mode and log_syslog. */
@@ -148,6 +155,8 @@ static const struct conf_rule {
 	{ "queue|retry_min",	CONF_C_DURATION, false, 0, 0, NULL },
 	{ "queue|retry_max",	CONF_C_DURATION, false, 0, 0, NULL },
 	{ "queue|bounce_to",	CONF_C_MAILBOX,	true, 0, 0, NULL },
+	{ "metrics",		CONF_C_SECTION,	false, 0, 0, NULL },
+	{ "metrics|listen",	CONF_C_ENDPOINT, true, 0, 0, NULL },
 };
 
 /* One conf_load() in progress. */
@@ -378,6 +387,9 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 	case CONF_C_LISTEN:
 		return conf_listen_is_valid(v, nonlocal) ? NULL :
 		    "not a numeric address:port, [v6]:port or *:port";
+	case CONF_C_ENDPOINT:
+		return conf_listen_is_valid(v, nonlocal) && v[0] != '*' ?
+		    NULL : "not a numeric address:port or [v6]:port";
 	case CONF_C_ALLOW:
 		if (cidr_parse(v, &net) == -1)
 			return "not a network like 192.168.1.0/24 or fd00::/8";
@@ -735,6 +747,7 @@ conf_build_sections(struct conf *c, cfg_t *cfg)
 	c->queue.retry_min = conf_duration(cfg, "queue|retry_min");
 	c->queue.retry_max = conf_duration(cfg, "queue|retry_max");
 	c->queue.bounce_to = conf_dup(cfg, "queue|bounce_to");
+	c->metrics_listen = conf_dup(cfg, "metrics|listen");
 }
 
 /*
@@ -853,6 +866,7 @@ conf_free(struct conf *c)
 	free(c->spool);
 	free(c->user);
 	free(c->control_socket);
+	free(c->metrics_listen);
 	free(c->log_level);
 	free(c->upstream.host);
 	free(c->upstream.verify_name);

@@ -66,6 +66,7 @@ struct conf {
 	char			*log_level;	/* validated by log_level_parse */
 	struct conf_upstream	 upstream;
 	struct conf_queue	 queue;
+	char			*metrics_listen; /* "" when disabled */
 };
 
 /* Parses and validates <path>.  On success returns a new conf the caller

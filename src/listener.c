@@ -53,6 +53,9 @@ listener_turn_away(int fd, const char *reply)
 	evutil_closesocket(fd);
 }
 
+static void	listener_add(struct listener *, struct evconnlistener *,
+		    const char *);
+
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -165,11 +168,11 @@ listener_bind(struct listener *l, const char *entry,
     const struct addrinfo *ai)
 {
 	struct evconnlistener	*evl;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	char			 addr[64];
+	/* REUSEABLE_PORT lets a reload bind the new set of addresses
+	 * before it lets go of the old one. */
 	unsigned int		 flags = LEV_OPT_CLOSE_ON_FREE |
-				     LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+				     LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+				     LEV_OPT_REUSEABLE_PORT;
 
 	if (ai->ai_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
@@ -183,20 +186,58 @@ listener_bind(struct listener *l, const char *entry,
 		log_warn("listener cannot bind \"%s\"", entry);
 		return -1;
 	}
+	listener_add(l, evl, "");
+	return 0;
+}
+
+/* Adopts a listening evconnlistener and logs where it listens. */
+static void
+listener_add(struct listener *l, struct evconnlistener *evl, const char *how)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 addr[64];
+
 	evconnlistener_set_error_cb(evl, listener_error_cb);
 	l->evl = xrealloc(l->evl, (l->nevl + 1) * sizeof(*l->evl));
 	l->evl[l->nevl++] = evl;
 	if (getsockname(evconnlistener_get_fd(evl), (struct sockaddr *)&ss,
 	    &sslen) == 0) {
 		cidr_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-		log_info("listener listening addr=%s%s%s:%u",
+		log_info("listener listening addr=%s%s%s:%u%s",
 		    ss.ss_family == AF_INET6 ? "[" : "", addr,
 		    ss.ss_family == AF_INET6 ? "]" : "",
 		    ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
-		    ((struct sockaddr_in *)&ss)->sin_port));
+		    ((struct sockaddr_in *)&ss)->sin_port), how);
 	}
-	return 0;
+}
+
+struct listener *
+listener_new_fds(struct session_ctx *ctx, const int *fds, size_t n)
+{
+	struct evconnlistener	*evl;
+	struct listener		*l;
+	size_t			 i;
+
+	l = xcalloc(1, sizeof(*l));
+	l->ctx = ctx;
+	l->resume = evtimer_new(ctx->base, listener_resume_cb, l);
+	if (l->resume == NULL)
+		fatalx("listener evtimer_new");
+	for (i = 0; i < n; i++) {
+		if (evutil_make_socket_nonblocking(fds[i]) == -1 ||
+		    evutil_make_socket_closeonexec(fds[i]) == -1 ||
+		    (evl = evconnlistener_new(ctx->base, listener_accept_cb,
+		    l, LEV_OPT_CLOSE_ON_FREE, -1, fds[i])) == NULL) {
+			log_warn("listener cannot use inherited socket %d",
+			    fds[i]);
+			listener_free(l);
+			return NULL;
+		}
+		listener_add(l, evl, " (socket activation)");
+	}
+	return l;
 }
 
 struct listener *

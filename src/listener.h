@@ -6,6 +6,8 @@
 #ifndef LISTENER_H
 #define LISTENER_H
 
+#include <stddef.h>
+
 struct session_ctx;
 struct listener;
 
@@ -16,6 +18,12 @@ struct listener;
  * the configured one is 0.  Accepting starts at once.  Returns NULL
  * after logging the reason. */
 struct listener	*listener_new(struct session_ctx *ctx);
+
+/* Takes over <n> sockets that are already bound and listening (systemd
+ * socket activation); the listen addresses of the configuration are
+ * then not used.  Returns NULL after logging. */
+struct listener	*listener_new_fds(struct session_ctx *ctx, const int *fds,
+		    size_t n);
 
 /* Stops accepting and closes the sockets.  NULL is a no-op. */
 void		 listener_free(struct listener *);

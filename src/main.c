@@ -23,21 +23,20 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
 #include "queue.h"
 #include "sasl.h"
+#include "service.h"
 #include "session.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
 
 #define MAIN_STOP_GRACE_SECS	10	/* bound on a graceful stop */
+#define MAIN_LISTEN_FDS_MAX	16
+#define MAIN_RETIRED_MAX	64	/* reloads kept alive until exit */
 
 struct main_state {
 	struct event_base	*base;
@@ -53,6 +52,15 @@ struct main_state {
 	struct event		*ev_spool;
 	struct event		*ev_sig[5];
 	struct event		*ev_stop_timer;
+	struct event		*ev_status;	/* deferred STATUS= update */
+	struct service_watchdog	*watchdog;
+	const char		*conf_path;
+	bool			 socket_activated;
+	/* Configurations and TLS contexts replaced by SIGHUP: connections
+	 * opened before may still use them, so they live until exit. */
+	struct conf		*retired_conf[MAIN_RETIRED_MAX];
+	struct tls_client	*retired_tls[MAIN_RETIRED_MAX];
+	size_t			 nretired;
 };
 
 static void
@@ -97,6 +105,37 @@ main_queue_drained_cb(void *arg)
 		event_base_loopexit(m->base, NULL);
 }
 
+/* STATUS= for "systemctl status": "queue=3 oldest=5m upstream=ok". */
+static void
+main_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*m = arg;
+	struct queue_stats	 st;
+	char			 line[256], age[32];
+
+	(void)fd;
+	(void)what;
+	queue_get_stats(m->queue, &st);
+	str_fmt_duration(st.oldest != 0 ? (uint64_t)(time_wall() -
+	    st.oldest) : 0, age, sizeof(age));
+	snprintf(line, sizeof(line), "queue=%lu oldest=%s upstream=%s "
+	    "clients=%u", st.depth, age, queue_upstream_name(st.upstream),
+	    m->sessions.nsessions);
+	service_status(line);
+}
+
+/* Coalesces status updates to at most one a second, and none at all
+ * while nothing changes: an idle daemon sets no timer. */
+static void
+main_status_changed(void *arg)
+{
+	struct main_state	*m = arg;
+	struct timeval		 tv = { 1, 0 };
+
+	if (m->ev_status != NULL && !evtimer_pending(m->ev_status, NULL))
+		evtimer_add(m->ev_status, &tv);
+}
+
 /* The session's hook: a message was committed. */
 static void
 main_committed_cb(const char *id, void *arg)
@@ -119,6 +158,91 @@ main_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(m->base, NULL);
 }
 
+/* True when two configurations listen on the same addresses. */
+static bool
+main_same_listen(const struct conf *a, const struct conf *b)
+{
+	size_t	i;
+
+	if (a->nlisten != b->nlisten)
+		return false;
+	for (i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * SIGHUP: load the file again and switch to it as one step.  A new
+ * configuration that does not load, or whose listeners or TLS context
+ * cannot be set up, is refused and the running one stays.  The spool and
+ * the user cannot change while running (they need a restart).
+ */
+static void
+main_reload(struct main_state *m)
+{
+	struct conf		*nc;
+	struct listener		*nl = NULL;
+	struct tls_client	*nt;
+	enum log_level		 level;
+	char			 errbuf[4096], *nl_at;
+	const struct conf	*old = m->conf;
+
+	service_reloading();
+	if ((nc = conf_load(m->conf_path, errbuf, sizeof(errbuf))) == NULL) {
+		if ((nl_at = strchr(errbuf, '\n')) != NULL)
+			*nl_at = '\0';
+		log_errx("smartrelayd reload refused, keeping the running "
+		    "configuration: %s", errbuf);
+		goto done;
+	}
+	if (m->nretired == MAIN_RETIRED_MAX) {
+		log_errx("smartrelayd reload refused: too many reloads since "
+		    "start (%d); restart the service", MAIN_RETIRED_MAX);
+		conf_free(nc);
+		goto done;
+	}
+	if (strcmp(nc->spool, old->spool) != 0 ||
+	    strcmp(nc->user, old->user) != 0)
+		log_warnx("smartrelayd reload: spool and user changes take "
+		    "effect at the next restart");
+	free(nc->spool);
+	nc->spool = xstrdup(old->spool);
+	if ((nt = tls_client_new(nc->upstream.ca_file)) == NULL) {
+		log_errx("smartrelayd reload refused: TLS set-up failed");
+		conf_free(nc);
+		goto done;
+	}
+	if (!m->socket_activated && !main_same_listen(nc, old)) {
+		/* Bind the new set first; the old one goes only after. */
+		m->sessions.conf = nc;
+		nl = listener_new(&m->sessions);
+		m->sessions.conf = old;
+		if (nl == NULL) {
+			log_errx("smartrelayd reload refused: cannot listen "
+			    "on the new addresses (ports below 1024 need "
+			    "root, CAP_NET_BIND_SERVICE or socket activation)");
+			tls_client_free(nt);
+			conf_free(nc);
+			goto done;
+		}
+		listener_free(m->listener);
+		m->listener = nl;
+	}
+	m->retired_conf[m->nretired] = m->conf;
+	m->retired_tls[m->nretired++] = m->tls;
+	m->conf = nc;
+	m->tls = nt;
+	m->sessions.conf = nc;
+	queue_set_conf(m->queue, nc, nt);
+	if (log_level_parse(nc->log_level, &level) == 0)
+		log_set_level(level);
+	log_notice("smartrelayd reloaded %s", m->conf_path);
+done:
+	main_status_changed(m);
+	main_status_cb(-1, 0, m);
+}
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -133,9 +257,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 			return;
 		log_info("smartrelayd stopping signal=%s sessions=%u",
 		    sig == SIGTERM ? "TERM" : "INT", m->sessions.nsessions);
-#ifdef HAVE_LIBSYSTEMD
-		sd_notify(0, "STOPPING=1");
-#endif
+		service_stopping();
 		listener_free(m->listener);
 		m->listener = NULL;
 		evtimer_add(m->ev_stop_timer, &tv);
@@ -143,8 +265,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		session_stop_all(&m->sessions);
 		break;
 	case SIGHUP:
-		log_notice("smartrelayd reload is not supported yet; "
-		    "restart to apply a new configuration");
+		if (!m->sessions.stopping)
+			main_reload(m);
 		break;
 	case SIGUSR1:
 		queue_flush(m->queue);
@@ -237,7 +359,9 @@ main_setup_events(struct main_state *m)
 	m->ev_spool = event_new(m->base, spool_notify_fd(m->spool),
 	    EV_READ | EV_PERSIST, main_spool_cb, m);
 	m->ev_stop_timer = evtimer_new(m->base, main_stop_timer_cb, m);
+	m->ev_status = evtimer_new(m->base, main_status_cb, m);
 	if (m->ev_spool == NULL || m->ev_stop_timer == NULL ||
+	    m->ev_status == NULL ||
 	    event_add(m->ev_spool, NULL) == -1)
 		return -1;
 	for (i = 0; i < nitems(sigs); i++) {
@@ -255,6 +379,7 @@ main_teardown(struct main_state *m)
 	size_t	i;
 
 	listener_free(m->listener);
+	service_watchdog_stop(m->watchdog);
 	queue_free(m->queue);
 	/* Commits in flight finish (and answer) before sessions go. */
 	if (m->spool != NULL)
@@ -270,9 +395,34 @@ main_teardown(struct main_state *m)
 		event_free(m->ev_spool);
 	if (m->ev_stop_timer != NULL)
 		event_free(m->ev_stop_timer);
+	if (m->ev_status != NULL)
+		event_free(m->ev_status);
 	if (m->base != NULL)
 		event_base_free(m->base);
+	for (i = 0; i < m->nretired; i++) {
+		conf_free(m->retired_conf[i]);
+		tls_client_free(m->retired_tls[i]);
+	}
 	conf_free(m->conf);
+}
+
+/* Listens where systemd says (socket activation) or where the
+ * configuration says.  Returns 0 or -1. */
+static int
+main_listen(struct main_state *m)
+{
+	int	fds[MAIN_LISTEN_FDS_MAX];
+	size_t	n;
+
+	n = service_listen_fds(fds, nitems(fds));
+	if (n > 0) {
+		m->socket_activated = true;
+		log_info("smartrelayd using %zu socket(s) from systemd; the "
+		    "listen setting is not used", n);
+		m->listener = listener_new_fds(&m->sessions, fds, n);
+	} else
+		m->listener = listener_new(&m->sessions);
+	return m->listener != NULL ? 0 : -1;
 }
 
 /* Detaches from the terminal unless -d was given. */
@@ -299,6 +449,7 @@ main(int argc, char *argv[])
 	struct main_state	 m;
 	struct passwd		*pw;
 	const char		*path = CONF_DEFAULT_PATH;
+	char			*abspath;
 	char			 errbuf[4096];
 	enum log_level		 level;
 	bool			 check_only = false, foreground = false;
@@ -324,15 +475,20 @@ main(int argc, char *argv[])
 		main_usage();
 
 	memset(&m, 0, sizeof(m));
+	/* Absolute: a detached daemon runs in "/", and reloads read it. */
+	abspath = realpath(path, NULL);
+	m.conf_path = abspath != NULL ? abspath : path;
 	if ((m.conf = conf_load(path, errbuf, sizeof(errbuf))) == NULL) {
 		fprintf(stderr, "%s", errbuf);
 		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
 			fputc('\n', stderr);
+		free(abspath);
 		return EX_CONFIG;
 	}
 	if (check_only) {
 		fprintf(stderr, "%s: configuration OK\n", path);
 		conf_free(m.conf);
+		free(abspath);
 		return EX_OK;
 	}
 	if (log_level_parse(m.conf->log_level, &level) == -1)
@@ -344,8 +500,10 @@ main(int argc, char *argv[])
 	if (!foreground && main_daemonize() == -1)
 		fatal("smartrelayd daemon");
 
-	if (main_lookup_user(m.conf, &pw) == -1)
-		return EX_NOUSER;
+	if (main_lookup_user(m.conf, &pw) == -1) {
+		rc = EX_NOUSER;
+		goto out;
+	}
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	session_ctx_init(&m.sessions);
@@ -355,7 +513,7 @@ main(int argc, char *argv[])
 	m.sessions.drained_arg = &m;
 	m.sessions.committed = main_committed_cb;
 	m.sessions.committed_arg = &m;
-	if ((m.listener = listener_new(&m.sessions)) == NULL) {
+	if (main_listen(&m) == -1) {
 		rc = EX_OSERR;
 		goto out;
 	}
@@ -393,14 +551,17 @@ main(int argc, char *argv[])
 		rc = EX_IOERR;
 		goto out;
 	}
+	queue_set_observer(m.queue, main_status_changed, &m);
+	m.watchdog = service_watchdog_start(m.base);
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);
-#ifdef HAVE_LIBSYSTEMD
-	sd_notifyf(0, "READY=1\nSTATUS=queue=%ld", nqueued);
-#endif
+	snprintf(errbuf, sizeof(errbuf), "queue=%ld upstream=%s", nqueued,
+	    queue_upstream_name(queue_upstream_state(m.queue)));
+	service_ready(errbuf);
 	event_base_dispatch(m.base);
 	log_info("smartrelayd stopped accepted=%lu", m.sessions.accepted);
 out:
 	main_teardown(&m);
+	free(abspath);
 	return rc;
 }

@@ -84,6 +84,8 @@ struct queue {
 	void			(*drained)(void *);
 	void			*drained_arg;
 	struct queue_stats	 stats;		/* counters only */
+	void			(*observer)(void *);
+	void			*observer_arg;
 };
 
 static const char *const queue_up_name[] = {
@@ -95,6 +97,13 @@ static const char *const queue_up_name[] = {
 };
 
 static void	queue_run(struct queue *);
+
+static void
+queue_changed(struct queue *q)
+{
+	if (q->observer != NULL)
+		q->observer(q->observer_arg);
+}
 static void	queue_relay_ready(struct relay *, void *);
 static void	queue_relay_done(struct relay *, struct envelope *,
 		    enum relay_status, const char *, void *);
@@ -178,6 +187,7 @@ queue_entry_new(struct queue *q, const char *id, int64_t arrival, bool held)
 		fatalx("queue evtimer_new");
 	TAILQ_INSERT_TAIL(&q->entries, e, all);
 	q->nentries++;
+	queue_changed(q);
 	return e;
 }
 
@@ -192,6 +202,7 @@ queue_entry_free(struct queue_entry *e)
 	q->nentries--;
 	event_free(e->timer);
 	free(e);
+	queue_changed(q);
 }
 
 /* Sets the upstream state, logging only real changes. */
@@ -206,6 +217,8 @@ queue_set_upstream(struct queue *q, enum queue_upstream up,
 	q->up = up;
 	snprintf(q->up_reason, sizeof(q->up_reason), "%s", reason);
 	q->probing = false;
+	if (changed)
+		queue_changed(q);
 	if (up == QUEUE_UP_OK) {
 		if (changed)
 			log_notice("upstream state=ok");
@@ -1018,4 +1031,25 @@ queue_delete(struct queue *q, const char *id)
 	log_info("queue id=%s deleted by the administrator", id);
 	queue_entry_free(e);
 	return 0;
+}
+
+void
+queue_set_observer(struct queue *q, void (*cb)(void *), void *arg)
+{
+	q->observer = cb;
+	q->observer_arg = arg;
+}
+
+void
+queue_set_conf(struct queue *q, const struct conf *conf,
+    struct tls_client *tls)
+{
+	q->conf = conf;
+	q->tls = tls;
+	/* Credentials may have appeared: let the next run look again. */
+	if (q->up == QUEUE_UP_NOCREDS || q->up == QUEUE_UP_AUTH_FAILED) {
+		evtimer_del(q->probe);
+		queue_probe_cb(-1, 0, q);
+	} else
+		queue_run(q);
 }

@@ -60,6 +60,16 @@ void		 queue_free(struct queue *);
 enum queue_upstream queue_upstream_state(const struct queue *);
 unsigned long	 queue_size(const struct queue *);
 
+/* <cb> runs after the queue's contents or the upstream state changed
+ * (for status lines); it must not call back into the queue. */
+void		 queue_set_observer(struct queue *, void (*cb)(void *),
+		    void *arg);
+
+/* SIGHUP: later connections use <conf> and <tls>.  Connections already
+ * open keep the old ones, which the caller keeps alive until exit. */
+void		 queue_set_conf(struct queue *, const struct conf *,
+		    struct tls_client *);
+
 /* "ok", "unavailable", "credentials-rejected", ... */
 const char	*queue_upstream_name(enum queue_upstream);
 

@@ -13,6 +13,7 @@
 
 #include "spool.h"
 
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -61,6 +62,7 @@ struct spool {
 	int			 queuefd;
 	int			 failedfd;
 	int			 corruptfd;
+	int			 lockfd;	/* flock: one daemon per spool */
 	int			 notify[2];	/* worker -> spool_dispatch() */
 	unsigned int		 seed;		/* mixed into ids */
 	atomic_uint		 counter;
@@ -791,6 +793,7 @@ spool_open(const char *dir)
 	 * not commit into a queue/ that is still being checked. */
 	sp = xcalloc(1, sizeof(*sp));
 	sp->tmpfd = sp->queuefd = sp->failedfd = sp->corruptfd = -1;
+	sp->lockfd = -1;
 	sp->notify[0] = sp->notify[1] = -1;
 	STAILQ_INIT(&sp->pending);
 	STAILQ_INIT(&sp->done);
@@ -803,6 +806,13 @@ spool_open(const char *dir)
 	if (spool_mkdirs(dir) == -1 || (sp->dir = realpath(dir, NULL)) ==
 	    NULL || (dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
+		goto fail;
+	/* Before recovery: it would delete another daemon's messages in
+	 * progress.  The lock goes with the process, even after kill -9. */
+	step = "lock (is another smartrelayd using this spool?)";
+	if ((sp->lockfd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1 || flock(sp->lockfd, LOCK_EX | LOCK_NB) ==
+	    -1)
 		goto fail;
 	step = "subdirectories";
 	if ((sp->tmpfd = spool_subdir_open(dirfd, "tmp")) == -1 ||
@@ -857,6 +867,8 @@ spool_close(struct spool *sp)
 		close(sp->failedfd);
 	if (sp->corruptfd != -1)
 		close(sp->corruptfd);
+	if (sp->lockfd != -1)
+		close(sp->lockfd);
 	pthread_cond_destroy(&sp->cond);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp->dir);
