@@ -86,6 +86,7 @@ struct queue {
 	struct queue_stats	 stats;		/* counters only */
 	void			(*observer)(void *);
 	void			*observer_arg;
+	bool			 in_done;	/* inside a relay's done() */
 };
 
 static const char *const queue_up_name[] = {
@@ -312,7 +313,11 @@ queue_run(struct queue *q)
 	struct queue_entry	*e;
 	unsigned int		 waiting = 0, nready = 0;
 
-	if (q->stopping || (q->up != QUEUE_UP_OK && !q->probing))
+	/* Inside done() the finishing relay is about to take the next
+	 * message itself; counting it as busy would open a needless
+	 * connection.  done() runs the queue when it is over. */
+	if (q->stopping || q->in_done ||
+	    (q->up != QUEUE_UP_OK && !q->probing))
 		return;
 	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
 		next = TAILQ_NEXT(qr, entry);
@@ -406,7 +411,9 @@ queue_relay_done(struct relay *r, struct envelope *env,
 
 	(void)r;
 	(void)env;
+	q->in_done = true;
 	queue_finish_attempt(qr, st, reply);
+	q->in_done = false;
 	envelope_cleanup(&qr->env);
 	qr->cur = NULL;
 	qr->idle = true;
@@ -428,6 +435,7 @@ queue_relay_done(struct relay *r, struct envelope *env,
 	}
 	if (q->up == QUEUE_UP_OK && !TAILQ_EMPTY(&q->readyq))
 		queue_dispatch(qr);
+	queue_run(q);
 }
 
 static void
@@ -658,20 +666,28 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 				free(rc->reply);
 				rc->reply = xstrdup(reply);
 			}
-			if (expired)
-				q->stats.expired++;
-			else
+			if (!expired) {
 				q->stats.deferred++;
-			queue_log_rcpt(qr, rc, expired ? "expired" :
-			    "deferred", rc->reply ? rc->reply : reply);
+				queue_log_rcpt(qr, rc, "deferred", rc->reply ?
+				    rc->reply : reply);
+			}
 		}
 	}
 	if (queue_env_has_pending(env)) {
 		free(env->last_error);
 		env->last_error = xstrdup(reply[0] != '\0' ? reply :
 		    "some recipients deferred");
-		if (expired)
-			queue_expire_env(env);
+	}
+	if (expired && queue_env_has_pending(env)) {
+		for (i = 0; i < env->nrcpt; i++)
+			qr->before[i] = env->rcpts[i].state;
+		queue_expire_env(env);
+		for (i = 0; i < env->nrcpt; i++)
+			if (qr->before[i] == ENVELOPE_RCPT_PENDING) {
+				q->stats.expired++;
+				queue_log_rcpt(qr, &env->rcpts[i], "expired",
+				    env->rcpts[i].reply);
+			}
 	}
 	if (!queue_env_has_pending(env)) {
 		queue_retire(q, e, env);
