@@ -62,7 +62,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	struct listener		*l = arg;
 	const struct conf	*conf = l->ctx->conf;
-	char			 addr[64], reply[512];
+	char			 addr[64], reply[512], peek;
 
 	(void)evl;
 	cidr_addr_str(sa, addr, sizeof(addr));
@@ -85,6 +85,17 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		    "limit=%u", addr, conf->max_clients);
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many "
 		    "connections\r\n", conf->hostname);
+		listener_turn_away(fd, reply);
+		return;
+	}
+	/* An SMTP client speaks after the greeting (RFC 5321 3.1); bytes
+	 * that are already here came before it: a bot firing blind, as
+	 * Postfix's pregreet test catches them. */
+	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		log_notice("listener reject client=%s reason=early-talker",
+		    addr);
+		snprintf(reply, sizeof(reply), "554 5.5.1 %s Error: talked "
+		    "before the greeting\r\n", conf->hostname);
 		listener_turn_away(fd, reply);
 		return;
 	}

@@ -142,7 +142,7 @@ main_committed_cb(const char *id, void *arg)
 {
 	struct main_state	*m = arg;
 
-	if (!m->sessions.stopping)
+	if (!m->sessions.stopping && m->queue != NULL)
 		queue_add(m->queue, id);
 }
 
@@ -380,10 +380,11 @@ main_teardown(struct main_state *m)
 
 	listener_free(m->listener);
 	service_watchdog_stop(m->watchdog);
-	queue_free(m->queue);
-	/* Commits in flight finish (and answer) before sessions go. */
+	/* Spool operations in flight finish and report to the sessions and
+	 * the queue, which must both still exist then. */
 	if (m->spool != NULL)
 		spool_close(m->spool);
+	queue_free(m->queue);
 	session_free_all(&m->sessions);
 	if (m->dns != NULL)
 		evdns_base_free(m->dns, 0);

@@ -48,7 +48,8 @@ struct queue_entry {
 	struct event		*timer;
 	int64_t			 arrival;
 	bool			 in_ready;
-	bool			 busy;		/* with a relay */
+	bool			 busy;		/* with a relay, or saving */
+	int64_t			 next;		/* when saved: next attempt */
 	bool			 held;
 };
 
@@ -568,6 +569,34 @@ queue_bounce(struct queue *q, const struct envelope *env)
 	queue_add(q, id);
 }
 
+static void
+queue_removed_cb(const char *id, int err, void *arg)
+{
+	(void)arg;
+	if (err != 0) {
+		errno = err;
+		log_warn("queue id=%s cannot remove", id);
+	} else
+		log_info("queue id=%s removed", id);
+}
+
+/* The envelope of a deferred message is on disk: now it may be tried
+ * again (and loaded again from disk for that). */
+static void
+queue_saved_cb(const char *id, int err, void *arg)
+{
+	struct queue_entry	*e = arg;
+
+	if (err != 0) {
+		errno = err;
+		log_warn("queue id=%s cannot save the envelope; the attempt "
+		    "may be repeated", id);
+	}
+	e->busy = false;
+	queue_entry_schedule(e, e->next);
+	queue_run(e->q);
+}
+
 /* The message has no pending recipient left: report, then remove it or
  * keep it in failed/.  Frees the entry. */
 static void
@@ -590,10 +619,11 @@ queue_retire(struct queue *q, struct queue_entry *e,
 			    env->id);
 		else
 			log_info("queue id=%s moved to failed/", env->id);
-	} else if (spool_remove(q->spool, env->id) == -1)
-		log_warn("queue id=%s cannot remove", env->id);
-	else
-		log_info("queue id=%s removed", env->id);
+	} else {
+		/* Off the loop; a crash before it is durable delivers the
+		 * message once more, which is the promise (never a loss). */
+		spool_remove_start(q->spool, env->id, queue_removed_cb, NULL);
+	}
 	if (e != NULL)
 		queue_entry_free(e);
 }
@@ -643,7 +673,6 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 	bool			 expired;
 	size_t			 i;
 
-	e->busy = false;
 	/* A quota pause is the upstream's state, not this message's. */
 	if (st != RELAY_QUOTA)
 		env->attempts++;
@@ -693,13 +722,12 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 		queue_retire(q, e, env);
 		return;
 	}
+	/* Stays busy (not dispatched, not deleted) until saved. */
 	env->next_attempt = st == RELAY_QUOTA ? now : now +
 	    (int64_t)queue_backoff(env->attempts, q->conf->queue.retry_min,
 	    q->conf->queue.retry_max, queue_random());
-	if (spool_env_save(q->spool, env) == -1)
-		log_warnx("queue id=%s cannot save envelope; the attempt will "
-		    "be repeated", env->id);
-	queue_entry_schedule(e, env->next_attempt);
+	e->next = env->next_attempt;
+	spool_env_save_start(q->spool, env, queue_saved_cb, e);
 }
 
 /* Expires messages past queue.lifetime even while nothing can be

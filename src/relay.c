@@ -695,6 +695,7 @@ relay_enter(struct relay *r, enum relay_state st)
 	case RELAY_S_QUIT:
 		evtimer_del(r->idle);
 		relay_cmd(r, "QUIT", "QUIT");
+		relay_set_timeout(r, RELAY_IDLE_TIMEOUT);
 		break;
 	case RELAY_S_READY:
 		relay_set_state(r, st);

@@ -39,11 +39,21 @@
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
 #define SPOOL_NAME_MAX	(SPOOL_ID_LEN + 16)	/* "<id>.env.xxxxxxxx" */
 #define SPOOL_ID_TRIES	100
-#define SPOOL_NWORKERS	1		/* the worker loop allows more */
+/* Sync workers.  fsyncs issued at the same moment by several threads
+ * share the file system's journal commits (group commit), which one
+ * thread syncing file after file cannot do. */
+#define SPOOL_NWORKERS	4
+
+enum spool_kind {
+	SPOOL_K_COMMIT,		/* a new message */
+	SPOOL_K_SAVE,		/* rewrite an envelope (text in buf) */
+	SPOOL_K_REMOVE,		/* delete a delivered message */
+};
 
 struct spool_msg {
 	STAILQ_ENTRY(spool_msg)	 entry;
 	struct spool		*sp;
+	enum spool_kind		 kind;
 	struct envelope		 env;		/* id, sender, rcpts, ... */
 	int			 fd;		/* tmp/<id>.msg, or -1 */
 	char			*buf;		/* SPOOL_BUF_SIZE octets */
@@ -69,6 +79,7 @@ struct spool {
 	pthread_mutex_t		 lock;		/* guards the fields below */
 	pthread_cond_t		 cond;
 	struct spool_msgq	 pending;	/* waiting for a worker */
+	size_t			 npending;
 	struct spool_msgq	 done;		/* waiting for dispatch */
 	bool			 stopping;
 	pthread_t		 workers[SPOOL_NWORKERS];
@@ -502,8 +513,54 @@ fail:
 	return err;
 }
 
-/* Commits the messages in <batch>, setting each one's result; all the
- * staged ones share one fsync of queue/. */
+/* An envelope rewrite off the loop: the text was formatted by the
+ * caller into msg->buf.  Returns 0 or an errno value. */
+static int
+spool_op_save(struct spool_msg *msg)
+{
+	struct spool	*sp = msg->sp;
+	char		 tmp[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX];
+	int		 tries, rc = -1, err;
+
+	spool_name(name, msg->env.id, ".env");
+	for (tries = 0; tries < SPOOL_ID_TRIES; tries++) {
+		snprintf(tmp, sizeof(tmp), "%.*s.env.%08x", SPOOL_ID_LEN,
+		    msg->env.id, (sp->seed + atomic_fetch_add(&sp->counter,
+		    1)) & 0xffffffffu);
+		if ((rc = spool_file_write(sp->tmpfd, tmp, msg->buf,
+		    msg->buflen)) == 0 || errno != EEXIST)
+			break;
+	}
+	if (rc == 0 && renameat(sp->tmpfd, tmp, sp->queuefd, name) == 0)
+		return 0;
+	err = errno;
+	if (rc == 0)
+		unlinkat(sp->tmpfd, tmp, 0);
+	log_warn("spool envelope save id=%s", msg->env.id);
+	return err;
+}
+
+/* A delivered message goes: envelope first (without it the data is no
+ * message), then the data. */
+static int
+spool_op_remove(struct spool_msg *msg)
+{
+	struct spool	*sp = msg->sp;
+	char		 data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
+
+	spool_name(data, msg->env.id, ".msg");
+	spool_name(env, msg->env.id, ".env");
+	if (unlinkat(sp->queuefd, env, 0) == -1 && errno != ENOENT) {
+		log_warn("spool remove id=%s file=envelope", msg->env.id);
+		return errno;
+	}
+	if (unlinkat(sp->queuefd, data, 0) == -1 && errno != ENOENT)
+		log_warn("spool remove id=%s file=data", msg->env.id);
+	return 0;
+}
+
+/* Runs the operations in <batch>, setting each one's result; all of
+ * them share one fsync of queue/. */
 static void
 spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
 {
@@ -511,9 +568,21 @@ spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
 	size_t			 staged = 0;
 	int			 err;
 
-	STAILQ_FOREACH(msg, batch, entry)
-		if ((msg->result = spool_msg_stage(msg)) == 0)
+	STAILQ_FOREACH(msg, batch, entry) {
+		switch (msg->kind) {
+		case SPOOL_K_COMMIT:
+			msg->result = spool_msg_stage(msg);
+			break;
+		case SPOOL_K_SAVE:
+			msg->result = spool_op_save(msg);
+			break;
+		case SPOOL_K_REMOVE:
+			msg->result = spool_op_remove(msg);
+			break;
+		}
+		if (msg->result == 0)
 			staged++;
+	}
 	if (staged == 0 || fsync(sp->queuefd) == 0)
 		return;
 	/*
@@ -523,11 +592,14 @@ spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
 	 * 250 for one that could be lost.
 	 */
 	err = errno;
-	log_warn("spool commit: fsync queue/ failed, %zu messages rejected",
+	log_warn("spool commit: fsync queue/ failed, %zu operations failed",
 	    staged);
 	STAILQ_FOREACH(msg, batch, entry)
 		if (msg->result == 0) {
-			spool_msg_unlink(msg);
+			/* Saves and removals that may not have reached the
+			 * disk are simply repeated later. */
+			if (msg->kind == SPOOL_K_COMMIT)
+				spool_msg_unlink(msg);
 			msg->result = err;
 		}
 }
@@ -546,6 +618,8 @@ spool_commit(struct spool_msg *msg)
 	return err == 0 ? 0 : -1;
 }
 
+static void	spool_enqueue(struct spool *, struct spool_msg *);
+
 void
 spool_commit_start(struct spool_msg *msg, spool_done_cb done, void *arg)
 {
@@ -555,10 +629,64 @@ spool_commit_start(struct spool_msg *msg, spool_done_cb done, void *arg)
 	 * the done list for spool_dispatch(). */
 	msg->done = done;
 	msg->arg = arg;
+	spool_enqueue(sp, msg);
+}
+
+/* Hands <msg> to the workers. */
+static void
+spool_enqueue(struct spool *sp, struct spool_msg *msg)
+{
 	pthread_mutex_lock(&sp->lock);
 	STAILQ_INSERT_TAIL(&sp->pending, msg, entry);
+	sp->npending++;
 	pthread_cond_signal(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
+}
+
+/* An operation on a committed message, for the workers. */
+static struct spool_msg *
+spool_op_new(struct spool *sp, enum spool_kind kind, const char *id,
+    spool_done_cb done, void *arg)
+{
+	struct spool_msg	*msg;
+
+	msg = xcalloc(1, sizeof(*msg));
+	msg->sp = sp;
+	msg->kind = kind;
+	msg->fd = -1;
+	msg->done = done;
+	msg->arg = arg;
+	snprintf(msg->env.id, sizeof(msg->env.id), "%s", id);
+	return msg;
+}
+
+void
+spool_env_save_start(struct spool *sp, const struct envelope *env,
+    spool_done_cb done, void *arg)
+{
+	struct spool_msg	*msg;
+
+	msg = spool_op_new(sp, SPOOL_K_SAVE, env->id, done, arg);
+	if (envelope_format(env, &msg->buf, &msg->buflen) == -1) {
+		log_warnx("spool envelope save id=%s: invalid envelope",
+		    env->id);
+		msg->result = EINVAL;
+		/* Report through the normal path, never from here. */
+		pthread_mutex_lock(&sp->lock);
+		STAILQ_INSERT_TAIL(&sp->done, msg, entry);
+		pthread_mutex_unlock(&sp->lock);
+		if (write(sp->notify[1], "", 1) == -1 && errno != EAGAIN)
+			log_warn("spool notify");
+		return;
+	}
+	spool_enqueue(sp, msg);
+}
+
+void
+spool_remove_start(struct spool *sp, const char *id, spool_done_cb done,
+    void *arg)
+{
+	spool_enqueue(sp, spool_op_new(sp, SPOOL_K_REMOVE, id, done, arg));
 }
 
 /* A commit worker: takes everything pending as one batch, commits it
@@ -569,6 +697,8 @@ spool_worker(void *arg)
 {
 	struct spool		*sp = arg;
 	struct spool_msgq	 batch;
+	struct spool_msg	*msg;
+	size_t			 take;
 	char			 c = 0;
 
 	pthread_mutex_lock(&sp->lock);
@@ -577,8 +707,16 @@ spool_worker(void *arg)
 			pthread_cond_wait(&sp->cond, &sp->lock);
 		if (STAILQ_EMPTY(&sp->pending))
 			break;
+		/* A fair share, so that the other workers sync in
+		 * parallel with this one. */
 		STAILQ_INIT(&batch);
-		STAILQ_CONCAT(&batch, &sp->pending);
+		take = (sp->npending + SPOOL_NWORKERS - 1) / SPOOL_NWORKERS;
+		while (take-- > 0 && (msg = STAILQ_FIRST(&sp->pending)) !=
+		    NULL) {
+			STAILQ_REMOVE_HEAD(&sp->pending, entry);
+			STAILQ_INSERT_TAIL(&batch, msg, entry);
+			sp->npending--;
+		}
 		pthread_mutex_unlock(&sp->lock);
 		spool_commit_batch(sp, &batch);
 		pthread_mutex_lock(&sp->lock);

@@ -75,6 +75,18 @@ typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
 void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 		    void *arg);
 
+/* Rewrites an envelope / removes a delivered message on the workers,
+ * like spool_env_save() / spool_remove() but without blocking the
+ * caller; operations finishing together share one fsync of queue/.
+ * <done> runs from spool_dispatch() with the id and 0 or an errno.  The
+ * envelope is formatted before this returns (<env> stays the caller's).
+ * Operations on one id run in the order they were started only if the
+ * caller waits for each done() before starting the next. */
+void		 spool_env_save_start(struct spool *, const struct envelope *env,
+		    spool_done_cb done, void *arg);
+void		 spool_remove_start(struct spool *, const char *id,
+		    spool_done_cb done, void *arg);
+
 /* The fd that becomes readable when commits have finished; the caller
  * then calls spool_dispatch(), which runs their callbacks. */
 int		 spool_notify_fd(const struct spool *);

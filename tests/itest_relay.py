@@ -287,7 +287,8 @@ class RelayDelivery(RelayTest):
                              ("sent", "1", "2.0.0"), x)
             self.assertEqual(x["relay"], "127.0.0.1[127.0.0.1]:%d" % up.port)
         self.assertEqual(d.listdir("failed"), [])
-        self.assertIn("queue id=%s removed" % qid, d.log())
+        # Removal is logged once it is durable, just after the files go.
+        d.wait_log(r"queue id=%s removed" % qid)
 
     def test_implicit_tls_2mb_dot_stuffed(self):
         up = self.upstream(tls="implicit")
