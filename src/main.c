@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -24,8 +25,10 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "control.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "sasl.h"
 #include "service.h"
@@ -46,6 +49,8 @@ struct main_state {
 	struct evdns_base	*dns;
 	struct tls_client	*tls;
 	struct queue		*queue;
+	struct control		*control;
+	struct metrics		*metrics;
 	bool			 queue_drained;
 	bool			 sessions_drained;
 	struct session_ctx	 sessions;
@@ -276,6 +281,32 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The directory of the control socket (/run/smartrelay), made while
+ * still root for the user the daemon becomes, as systemd's
+ * RuntimeDirectory= would.  An existing directory is left as it is. */
+static int
+main_prepare_rundir(const struct conf *conf, const struct passwd *pw)
+{
+	char	dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", conf->control_socket) >=
+	    (int)sizeof(dir) || (slash = strrchr(dir, '/')) == NULL ||
+	    slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0750) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		log_warn("smartrelayd cannot create %s", dir);
+		return -1;
+	}
+	if (chown(dir, pw->pw_uid, pw->pw_gid) == -1) {
+		log_warn("smartrelayd cannot chown %s", dir);
+		return -1;
+	}
+	return 0;
+}
+
 /* When started as root with a user configured: prepare the spool for
  * that user, then (after binding) become it. */
 static int
@@ -299,7 +330,7 @@ main_lookup_user(const struct conf *conf, struct passwd **pw)
 		log_warn("smartrelayd cannot chown spool %s", conf->spool);
 		return -1;
 	}
-	return 0;
+	return main_prepare_rundir(conf, *pw);
 }
 
 static int
@@ -379,6 +410,8 @@ main_teardown(struct main_state *m)
 	size_t	i;
 
 	listener_free(m->listener);
+	metrics_free(m->metrics);
+	control_free(m->control);
 	service_watchdog_stop(m->watchdog);
 	/* Spool operations in flight finish and report to the sessions and
 	 * the queue, which must both still exist then. */
@@ -553,6 +586,19 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	queue_set_observer(m.queue, main_status_changed, &m);
+	/* After the privilege drop: the socket belongs to the daemon's
+	 * user, and only it, its group and root may talk to it. */
+	if ((m.control = control_new(m.base, m.conf, m.queue,
+	    &m.sessions)) == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (m.conf->metrics_listen[0] != '\0' && (m.metrics =
+	    metrics_new(m.base, m.conf->metrics_listen, m.queue,
+	    &m.sessions)) == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
 	m.watchdog = service_watchdog_start(m.base);
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);

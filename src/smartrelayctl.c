@@ -1,0 +1,1236 @@
+/*
+ * smartrelayctl.c - the administrator's tool: asks the daemon over its
+ * control socket (queue, show, flush, delete, hold, release, stats) and
+ * prints the JSON answer raw (--json) or as text for humans; "test"
+ * instead makes one real connection to the upstream, as the daemon
+ * would, and explains in plain words what is wrong and how to fix it.
+ *
+ * The JSON parser below reads only what control.c writes (objects,
+ * arrays, strings, integers, true/false/null), with a depth bound.
+ * Text from the daemon may come from anyone (message headers, upstream
+ * replies): control bytes are escaped before they reach the terminal.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "conf.h"
+#include "envelope.h"
+#include "log.h"
+#include "relay.h"
+#include "sasl.h"
+#include "tls.h"
+#include "util.h"
+
+#define CTL_ANSWER_MAX		(256u * 1024 * 1024)	/* a huge queue */
+#define CTL_TIMEOUT_SECS	60	/* daemon answer; "test" overall */
+#define CTL_JSON_DEPTH		16
+
+#define CTL_HINT_DNS	"check host for a typo, the network, and the DNS " \
+	"servers in /etc/resolv.conf (try: getent hosts smtp.gmail.com)"
+#define CTL_HINT_APPPW	"Gmail refused the password: use an App Password " \
+	"(Google Account > Security > 2-Step Verification > App " \
+	"passwords), not your normal password"
+
+/* ------------------------------------------------------------------ */
+/* A small JSON reader (RFC 8259)
+ *
+ * The whole answer is parsed into a tree of struct json.  Numbers are
+ * kept as doubles: the daemon sends only integers below 2^53 (counts,
+ * sizes, unix times), which a double holds exactly.  Nesting is bounded
+ * (CTL_JSON_DEPTH) so a hostile socket cannot exhaust the stack.
+ */
+
+enum json_type { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR,
+    JSON_OBJ };
+
+struct json {
+	enum json_type	 type;
+	bool		 b;
+	double		 num;
+	char		*str;		/* JSON_STR, NUL-terminated */
+	size_t		 n;		/* string octets, or items */
+	char		**keys;		/* JSON_OBJ */
+	struct json	*items;		/* JSON_ARR, JSON_OBJ */
+};
+
+struct json_parser {
+	const char	*p, *end;
+	int		 depth;
+};
+
+static int	json_value(struct json_parser *, struct json *);
+
+/* Frees what <v> holds (not <v> itself) and zeroes it. */
+static void
+json_free(struct json *v)
+{
+	size_t	i;
+
+	if (v->type == JSON_ARR || v->type == JSON_OBJ) {
+		for (i = 0; i < v->n; i++) {
+			json_free(&v->items[i]);
+			if (v->keys != NULL)
+				free(v->keys[i]);
+		}
+		free(v->items);
+		free(v->keys);
+	}
+	free(v->str);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+json_ws(struct json_parser *jp)
+{
+	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' ||
+	    *jp->p == '\n' || *jp->p == '\r'))
+		jp->p++;
+}
+
+/* Appends code point <cp> as UTF-8 to <buf> (room for 4 at <*len>). */
+static void
+json_put_utf8(char *buf, size_t *len, unsigned long cp)
+{
+	if (cp < 0x80)
+		buf[(*len)++] = (char)cp;
+	else if (cp < 0x800) {
+		buf[(*len)++] = (char)(0xc0 | (cp >> 6));
+		buf[(*len)++] = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		buf[(*len)++] = (char)(0xe0 | (cp >> 12));
+		buf[(*len)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		buf[(*len)++] = (char)(0x80 | (cp & 0x3f));
+	} else {
+		buf[(*len)++] = (char)(0xf0 | (cp >> 18));
+		buf[(*len)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		buf[(*len)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		buf[(*len)++] = (char)(0x80 | (cp & 0x3f));
+	}
+}
+
+/* Four hex digits after "\u".  Returns the value or -1. */
+static long
+json_hex4(struct json_parser *jp)
+{
+	long	v = 0;
+	int	i, c;
+
+	if (jp->end - jp->p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		c = (unsigned char)*jp->p++;
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* One escape sequence, after its backslash, appended to <buf>.
+ * Returns 0 or -1. */
+static int
+json_escape(struct json_parser *jp, char *buf, size_t *len)
+{
+	long	cp, lo;
+	char	c;
+
+	if (jp->p >= jp->end)
+		return -1;
+	switch ((c = *jp->p++)) {
+	case '"': case '\\': case '/':
+		buf[(*len)++] = c;
+		return 0;
+	case 'b': buf[(*len)++] = '\b'; return 0;
+	case 'f': buf[(*len)++] = '\f'; return 0;
+	case 'n': buf[(*len)++] = '\n'; return 0;
+	case 'r': buf[(*len)++] = '\r'; return 0;
+	case 't': buf[(*len)++] = '\t'; return 0;
+	case 'u':
+		break;
+	default:
+		return -1;
+	}
+	if ((cp = json_hex4(jp)) == -1)
+		return -1;
+	/* A surrogate pair is one code point (RFC 8259 section 7); a
+	 * lone surrogate becomes U+FFFD. */
+	if (cp >= 0xd800 && cp <= 0xdbff && jp->end - jp->p >= 6 &&
+	    jp->p[0] == '\\' && jp->p[1] == 'u') {
+		jp->p += 2;
+		if ((lo = json_hex4(jp)) < 0xdc00 || lo > 0xdfff)
+			return -1;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+	} else if (cp >= 0xd800 && cp <= 0xdfff)
+		cp = 0xfffd;
+	json_put_utf8(buf, len, (unsigned long)cp);
+	return 0;
+}
+
+/* A string.  Its decoded form is never longer than the JSON text left
+ * (an escape of 6 octets yields at most 4), so one allocation of that
+ * size suffices.  Returns 0 with *out owned by the caller, or -1. */
+static int
+json_string(struct json_parser *jp, char **out, size_t *outlen)
+{
+	char	*buf;
+	size_t	 len = 0;
+	int	 c;
+
+	if (jp->p >= jp->end || *jp->p++ != '"')
+		return -1;
+	buf = xmalloc((size_t)(jp->end - jp->p) + 4);
+	for (;;) {
+		if (jp->p >= jp->end)
+			goto fail;
+		c = (unsigned char)*jp->p++;
+		if (c == '"')
+			break;
+		if (c < 0x20)		/* RFC 8259: must be escaped */
+			goto fail;
+		if (c != '\\')
+			buf[len++] = (char)c;
+		else if (json_escape(jp, buf, &len) == -1)
+			goto fail;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+/* An array (<close> ']') or an object ('}'), after its opening. */
+static int
+json_container(struct json_parser *jp, struct json *v, char close)
+{
+	struct json	 item;
+	size_t		 cap = 0;
+	char		*key = NULL;
+	size_t		 keylen;
+
+	v->type = close == ']' ? JSON_ARR : JSON_OBJ;
+	json_ws(jp);
+	if (jp->p < jp->end && *jp->p == close) {
+		jp->p++;
+		return 0;
+	}
+	for (;;) {
+		json_ws(jp);
+		if (v->type == JSON_OBJ) {
+			if (json_string(jp, &key, &keylen) == -1)
+				return -1;
+			json_ws(jp);
+			if (jp->p >= jp->end || *jp->p++ != ':') {
+				free(key);
+				return -1;
+			}
+		}
+		if (json_value(jp, &item) == -1) {
+			free(key);
+			return -1;
+		}
+		if (v->n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			v->items = xrealloc(v->items, cap * sizeof(*v->items));
+			if (v->type == JSON_OBJ)
+				v->keys = xrealloc(v->keys,
+				    cap * sizeof(*v->keys));
+		}
+		if (v->type == JSON_OBJ)
+			v->keys[v->n] = key;
+		key = NULL;
+		v->items[v->n++] = item;
+		json_ws(jp);
+		if (jp->p >= jp->end)
+			return -1;
+		if (*jp->p == close) {
+			jp->p++;
+			return 0;
+		}
+		if (*jp->p++ != ',')
+			return -1;
+	}
+}
+
+static int
+json_value(struct json_parser *jp, struct json *v)
+{
+	char	*end;
+	int	 rc = -1;
+
+	memset(v, 0, sizeof(*v));
+	json_ws(jp);
+	if (jp->p >= jp->end || ++jp->depth > CTL_JSON_DEPTH)
+		return -1;
+	if (*jp->p == '{' || *jp->p == '[') {
+		jp->p++;
+		rc = json_container(jp, v, jp->p[-1] == '{' ? '}' : ']');
+	} else if (*jp->p == '"') {
+		v->type = JSON_STR;
+		rc = json_string(jp, &v->str, &v->n);
+	} else if (*jp->p == '-' || (*jp->p >= '0' && *jp->p <= '9')) {
+		/* The buffer is NUL-terminated: strtod stops in time. */
+		v->type = JSON_NUM;
+		v->num = strtod(jp->p, &end);
+		rc = end > jp->p && end <= jp->end ? 0 : -1;
+		jp->p = end;
+	} else if (jp->end - jp->p >= 4 && memcmp(jp->p, "null", 4) == 0) {
+		jp->p += 4;
+		rc = 0;
+	} else if (jp->end - jp->p >= 4 && memcmp(jp->p, "true", 4) == 0) {
+		v->type = JSON_BOOL;
+		v->b = true;
+		jp->p += 4;
+		rc = 0;
+	} else if (jp->end - jp->p >= 5 && memcmp(jp->p, "false", 5) == 0) {
+		v->type = JSON_BOOL;
+		jp->p += 5;
+		rc = 0;
+	}
+	jp->depth--;
+	if (rc == -1)
+		json_free(v);
+	return rc;
+}
+
+/* Parses the whole of <text>: one value and nothing after it but
+ * white space. (NUL at text[len]).  Returns 0 or -1. */
+static int
+json_parse(const char *text, size_t len, struct json *v)
+{
+	struct json_parser	jp = { text, text + len, 0 };
+
+	if (json_value(&jp, v) == -1)
+		return -1;
+	json_ws(&jp);
+	if (jp.p != jp.end) {
+		json_free(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Accessors: the member <key> of object <o>, or NULL (json_int: 0,
+ * json_str: NULL, json_bool: false) when <o> is not an object, has no
+ * such member, or it has another type.  Results are borrowed from
+ * <o>.  Linear search: objects here have a handful of members. */
+static const struct json *
+json_get(const struct json *o, const char *key)
+{
+	size_t	i;
+
+	if (o == NULL || o->type != JSON_OBJ)
+		return NULL;
+	for (i = 0; i < o->n; i++)
+		if (strcmp(o->keys[i], key) == 0)
+			return &o->items[i];
+	return NULL;
+}
+
+static int64_t
+json_int(const struct json *o, const char *key)
+{
+	const struct json	*v = json_get(o, key);
+
+	return v != NULL && v->type == JSON_NUM ? (int64_t)v->num : 0;
+}
+
+static const char *
+json_str(const struct json *o, const char *key)
+{
+	const struct json	*v = json_get(o, key);
+
+	return v != NULL && v->type == JSON_STR ? v->str : NULL;
+}
+
+static bool
+json_bool(const struct json *o, const char *key)
+{
+	const struct json	*v = json_get(o, key);
+
+	return v != NULL && v->type == JSON_BOOL && v->b;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output for humans */
+
+/* Prints <s> with control bytes (and C1 controls, U+0080..U+009F)
+ * escaped, so that no text from a message can drive the terminal.
+ * With <lines>, CRLF and LF end lines. */
+static void
+ctl_put(FILE *f, const char *s, bool lines)
+{
+	const unsigned char	*p = (const unsigned char *)(s ? s : "");
+
+	for (; *p != '\0'; p++) {
+		if (lines && p[0] == '\r' && p[1] == '\n')
+			continue;
+		if ((lines && *p == '\n') || *p == '\t')
+			putc(*p, f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fprintf(f, "\\u%04x", p[1]);
+			p++;
+		} else
+			putc(*p, f);
+	}
+}
+
+/* "5m ago", "in 2h", "now": <t> relative to <now>, both unix times,
+ * in <buf>.  Returns the text. */
+static const char *
+ctl_rel(int64_t t, int64_t now, char *buf, size_t bufsz)
+{
+	char	d[32];
+
+	if (t == now)
+		return "now";
+	str_fmt_duration((uint64_t)(t > now ? t - now : now - t), d,
+	    sizeof(d));
+	snprintf(buf, bufsz, t > now ? "in %s" : "%s ago", d);
+	return buf;
+}
+
+/* A size for a narrow column: bytes up to 10 KiB, then K, then M. */
+static const char *
+ctl_size(uint64_t n, char *buf, size_t bufsz)
+{
+	if (n < 10 * 1024)
+		snprintf(buf, bufsz, "%llu", (unsigned long long)n);
+	else if (n < 10 * 1024 * 1024)
+		snprintf(buf, bufsz, "%lluK", (unsigned long long)n / 1024);
+	else
+		snprintf(buf, bufsz, "%lluM",
+		    (unsigned long long)n / (1024 * 1024));
+	return buf;
+}
+
+/* Local time with its offset, so that it is never ambiguous. */
+static const char *
+ctl_date(int64_t t, char *buf, size_t bufsz)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		snprintf(buf, bufsz, "%lld", (long long)t);
+	return buf;
+}
+
+/* The recipients of a message, one line each, indented. */
+static void
+ctl_print_rcpts(const struct json *msg, const char *indent)
+{
+	const struct json	*rc = json_get(msg, "recipients");
+	const char		*dsn, *reply;
+	size_t			 i;
+
+	for (i = 0; rc != NULL && rc->type == JSON_ARR && i < rc->n; i++) {
+		printf("%s%-8s <", indent, json_str(&rc->items[i], "state") ?
+		    json_str(&rc->items[i], "state") : "?");
+		ctl_put(stdout, json_str(&rc->items[i], "addr"), false);
+		printf(">");
+		dsn = json_str(&rc->items[i], "dsn");
+		reply = json_str(&rc->items[i], "reply");
+		if (dsn != NULL)
+			printf(" %s", dsn);
+		if (reply != NULL) {
+			printf(" (");
+			ctl_put(stdout, reply, false);
+			printf(")");
+		}
+		printf("\n");
+	}
+}
+
+/* "next attempt" of a message: "-" when held, "sending", or relative. */
+static const char *
+ctl_next(const struct json *m, int64_t now, char *buf, size_t bufsz)
+{
+	int64_t	next = json_int(m, "next_attempt");
+
+	if (json_bool(m, "held"))
+		return "-";
+	if (json_bool(m, "sending"))
+		return "sending";
+	if (next <= now)
+		return "now";
+	return ctl_rel(next, now, buf, bufsz);
+}
+
+/* The verbs' text output.  Each takes the daemon's answer (an object
+ * without "error") and returns the exit status: EX_SOFTWARE when the
+ * answer lacks what the verb needs. */
+
+/* "queue": one line per message, like postqueue -p, its recipients
+ * and last error indented below it.  Relative times use the daemon's
+ * clock ("now" in the answer), as the message times do. */
+static int
+ctl_show_queue(const struct json *doc)
+{
+	const struct json	*msgs = json_get(doc, "messages"), *m;
+	int64_t			 now = json_int(doc, "now");
+	char			 age[32], size[32], next[40];
+	size_t			 i, held = 0;
+
+	if (msgs == NULL || msgs->type != JSON_ARR)
+		return EX_SOFTWARE;
+	if (msgs->n == 0) {
+		printf("The queue is empty.\n");
+		return EX_OK;
+	}
+	printf("%-16s  %-7s %6s %5s  %-9s %-7s %s\n", "ID", "AGE", "SIZE",
+	    "TRIES", "NEXT", "FLAGS", "SENDER");
+	for (i = 0; i < msgs->n; i++) {
+		m = &msgs->items[i];
+		held += json_bool(m, "held");
+		str_fmt_duration((uint64_t)json_int(m, "age_s"), age,
+		    sizeof(age));
+		printf("%-16s  %-7s %6s %5lld  %-9s %-7s <", json_str(m, "id") ?
+		    json_str(m, "id") : "?", age,
+		    ctl_size((uint64_t)json_int(m, "size"), size, sizeof(size)),
+		    (long long)json_int(m, "attempts"),
+		    ctl_next(m, now, next, sizeof(next)),
+		    json_bool(m, "held") ? "held" :
+		    json_bool(m, "sending") ? "sending" : "-");
+		ctl_put(stdout, json_str(m, "sender"), false);
+		printf(">\n");
+		ctl_print_rcpts(m, "    ");
+		if (json_str(m, "last_error") != NULL) {
+			printf("    last error: ");
+			ctl_put(stdout, json_str(m, "last_error"), false);
+			printf("\n");
+		}
+	}
+	printf("-- %zu message%s in the queue", msgs->n,
+	    msgs->n == 1 ? "" : "s");
+	if (held > 0)
+		printf(", %zu held", held);
+	printf("\n");
+	return EX_OK;
+}
+
+/* "show": the envelope as aligned fields, then the header section as
+ * it is in the spool (CRLF shown as line ends). */
+static int
+ctl_show_message(const struct json *m)
+{
+	int64_t		now = time_wall();
+	int64_t		arrival = json_int(m, "arrival");
+	char		date[64], rel[40];
+
+	printf("id:           %s\n", json_str(m, "id") ? json_str(m, "id") :
+	    "?");
+	printf("arrival:      %s (%s)\n", ctl_date(arrival, date,
+	    sizeof(date)), ctl_rel(arrival, now, rel, sizeof(rel)));
+	printf("size:         %lld bytes\n", (long long)json_int(m, "size"));
+	printf("sender:       <");
+	ctl_put(stdout, json_str(m, "sender"), false);
+	printf(">\nclient:       ");
+	ctl_put(stdout, json_str(m, "client"), false);
+	printf(" (helo ");
+	ctl_put(stdout, json_str(m, "helo"), false);
+	printf(")\nattempts:     %lld\n", (long long)json_int(m, "attempts"));
+	printf("next attempt: %s\n", ctl_next(m, now, rel, sizeof(rel)));
+	printf("held:         %s\n", json_bool(m, "held") ? "yes" : "no");
+	if (json_str(m, "last_error") != NULL) {
+		printf("last error:   ");
+		ctl_put(stdout, json_str(m, "last_error"), false);
+		printf("\n");
+	}
+	printf("recipients:\n");
+	ctl_print_rcpts(m, "  ");
+	printf("data file:    ");
+	ctl_put(stdout, json_str(m, "data_path"), false);
+	printf("\n\n");
+	ctl_put(stdout, json_str(m, "headers"), true);
+	if (json_bool(m, "headers_truncated"))
+		printf("[... header section longer than shown]\n");
+	return EX_OK;
+}
+
+/* "stats": "key: value" lines with the JSON keys, easy to grep. */
+static int
+ctl_show_stats(const struct json *s)
+{
+	static const char *const counters[] = { "accepted", "sent",
+	    "deferred", "bounced", "expired", "reports", "depth", "held" };
+	int64_t		 now = json_int(s, "now"), last;
+	char		 buf[64], rel[40];
+	size_t		 i;
+
+	for (i = 0; i < nitems(counters); i++)
+		printf("%s: %lld\n", counters[i],
+		    (long long)json_int(s, counters[i]));
+	printf("oldest_age: %s\n", str_fmt_duration(
+	    (uint64_t)json_int(s, "oldest_age_s"), buf, sizeof(buf)));
+	printf("upstream: ");
+	ctl_put(stdout, json_str(s, "upstream"), false);
+	if (json_str(s, "upstream_reason") != NULL &&
+	    json_str(s, "upstream_reason")[0] != '\0') {
+		printf("\nupstream_reason: ");
+		ctl_put(stdout, json_str(s, "upstream_reason"), false);
+	}
+	printf("\nconnections: %lld\n", (long long)json_int(s,
+	    "connections"));
+	if ((last = json_int(s, "last_sent")) != 0)
+		printf("last_sent: %s (%s)\n", ctl_date(last, buf,
+		    sizeof(buf)), ctl_rel(last, now, rel, sizeof(rel)));
+	else
+		printf("last_sent: never\n");
+	printf("clients: %lld\n", (long long)json_int(s, "clients"));
+	return EX_OK;
+}
+
+/* flush, delete, hold, release: one line saying what happened. */
+static int
+ctl_show_action(const struct json *doc)
+{
+	const char	*action = json_str(doc, "action");
+	const char	*id = json_str(doc, "id");
+
+	if (action == NULL)
+		return EX_SOFTWARE;
+	if (strcmp(action, "flush") == 0 && id == NULL)
+		printf("flush: every deferred message is due now (%lld in "
+		    "the queue)\n", (long long)json_int(doc, "messages"));
+	else if (strcmp(action, "flush") == 0)
+		printf("%s: delivery attempt scheduled now\n", id);
+	else if (strcmp(action, "delete") == 0)
+		printf("%s: deleted (no report sent)\n", id ? id : "?");
+	else if (strcmp(action, "hold") == 0)
+		printf("%s: on hold; \"release\" lets it go again\n",
+		    id ? id : "?");
+	else
+		printf("%s: released; delivery attempt scheduled now\n",
+		    id ? id : "?");
+	return EX_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The control socket */
+
+/* Connects to the control socket at <path>.  Returns the fd, or -1
+ * with the exit code in *rc after saying why on stderr. */
+static int
+ctl_connect(const char *path, int *rc)
+{
+	struct sockaddr_un	 addr;
+	struct timeval		 tv = { CTL_TIMEOUT_SECS, 0 };
+	int			 fd, err;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	if (strcopy(addr.sun_path, path, sizeof(addr.sun_path)) == -1) {
+		fprintf(stderr, "smartrelayctl: control_socket %s: path too "
+		    "long\n", path);
+		*rc = EX_CONFIG;
+		return -1;
+	}
+	/* The daemon answers at once; the timeouts only bound a hang. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
+		fprintf(stderr, "smartrelayctl: socket: %s\n", strerror(errno));
+		*rc = EX_OSERR;
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == -1) {
+		err = errno;
+		close(fd);
+		if (err == EACCES || err == EPERM) {
+			fprintf(stderr, "smartrelayctl: %s: permission denied: "
+			    "run as root or as a member of the socket's "
+			    "group\n", path);
+			*rc = EX_NOPERM;
+		} else {
+			fprintf(stderr, "smartrelayctl: cannot connect to %s: "
+			    "%s: is smartrelayd running?\n", path,
+			    strerror(err));
+			*rc = EX_UNAVAILABLE;
+		}
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads until the daemon closes, at most CTL_ANSWER_MAX octets, into
+ * a new NUL-terminated buffer.  Returns it (caller frees) with its
+ * length in *lenp, or NULL with errno set. */
+static char *
+ctl_read_all(int fd, size_t *lenp)
+{
+	size_t	 len = 0, cap = 65536;
+	char	*buf;
+	ssize_t	 n;
+
+	buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 == cap) {
+			if (cap > CTL_ANSWER_MAX)
+				break;
+			buf = xrealloc(buf, cap *= 2);
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		/* A reset after the answer is the daemon closing with our
+		 * request unread: the answer is complete. */
+		if (n == 0 || (n == -1 && errno == ECONNRESET))
+			break;
+		if (n == -1) {
+			free(buf);
+			return NULL;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*lenp = len;
+	return buf;
+}
+
+/* Connects, sends <req> and reads the whole answer into *out (caller
+ * frees; NUL-terminated).  Returns EX_OK or an exit code after saying
+ * why on stderr. */
+static int
+ctl_request(const char *path, const char *req, char **out, size_t *outlen)
+{
+	int	fd, rc;
+
+	if ((fd = ctl_connect(path, &rc)) == -1)
+		return rc;
+	/* The daemon may have answered and closed already (a refused
+	 * peer): its answer is still there to read. */
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) == -1 &&
+	    errno != EPIPE && errno != ECONNRESET) {
+		fprintf(stderr, "smartrelayctl: %s: send: %s\n", path,
+		    strerror(errno));
+		close(fd);
+		return EX_UNAVAILABLE;
+	}
+	*out = ctl_read_all(fd, outlen);
+	close(fd);
+	if (*out == NULL) {
+		fprintf(stderr, "smartrelayctl: %s: %s\n", path,
+		    errno == EAGAIN ? "no answer in time" : strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (*outlen == 0) {
+		fprintf(stderr, "smartrelayctl: %s: the daemon closed the "
+		    "connection without an answer\n", path);
+		free(*out);
+		return EX_UNAVAILABLE;
+	}
+	return EX_OK;
+}
+
+/* The daemon's error codes (control.c) and our exit statuses; any
+ * other code (EINVAL, EIO) means we and the daemon disagree or it
+ * failed: EX_SOFTWARE. */
+static const struct {
+	const char	*code;
+	int		 exit;
+} ctl_errors[] = {
+	{ "ENOENT",	EX_DATAERR },
+	{ "EHELD",	EX_DATAERR },
+	{ "EBUSY",	EX_TEMPFAIL },
+	{ "EPERM",	EX_NOPERM },
+};
+
+/* The exit status for an {"error": ...} answer. */
+static int
+ctl_error_exit(const struct json *doc)
+{
+	const char	*code = json_str(doc, "code");
+	size_t		 i;
+
+	for (i = 0; code != NULL && i < nitems(ctl_errors); i++)
+		if (strcmp(code, ctl_errors[i].code) == 0)
+			return ctl_errors[i].exit;
+	return EX_SOFTWARE;
+}
+
+/* Every verb, its argument (none, a message id, or an optional id) and
+ * its text output; "test" does not talk to the daemon. */
+enum ctl_arg { CTL_ARG_NONE, CTL_ARG_ID, CTL_ARG_OPT_ID };
+
+static const struct ctl_verb {
+	const char	*verb;
+	enum ctl_arg	 arg;
+	int		(*show)(const struct json *);
+} ctl_verbs[] = {
+	{ "queue",	CTL_ARG_NONE,	ctl_show_queue },
+	{ "show",	CTL_ARG_ID,	ctl_show_message },
+	{ "stats",	CTL_ARG_NONE,	ctl_show_stats },
+	{ "flush",	CTL_ARG_OPT_ID,	ctl_show_action },
+	{ "delete",	CTL_ARG_ID,	ctl_show_action },
+	{ "hold",	CTL_ARG_ID,	ctl_show_action },
+	{ "release",	CTL_ARG_ID,	ctl_show_action },
+	{ "test",	CTL_ARG_NONE,	NULL },
+};
+
+/* One request to the daemon, its answer printed: raw with --json
+ * (errors included, for scripts), else as text, errors on stderr.
+ * Returns the exit status. */
+static int
+ctl_run(const struct conf *conf, const struct ctl_verb *v, const char *arg,
+    bool raw)
+{
+	struct json	 doc;
+	char		 req[64], *text;
+	size_t		 len;
+	int		 rc;
+
+	snprintf(req, sizeof(req), "%s%s%s\n", v->verb, arg ? " " : "",
+	    arg ? arg : "");
+	if ((rc = ctl_request(conf->control_socket, req, &text, &len)) != 0)
+		return rc;
+	if (json_parse(text, len, &doc) == -1 || doc.type != JSON_OBJ) {
+		fprintf(stderr, "smartrelayctl: protocol error: the daemon's "
+		    "answer is not the JSON expected\n");
+		free(text);
+		return EX_SOFTWARE;
+	}
+	if (raw)
+		fwrite(text, 1, len, stdout);
+	if (json_get(&doc, "error") != NULL) {
+		rc = ctl_error_exit(&doc);
+		if (!raw) {
+			fprintf(stderr, "smartrelayctl: %s%s",
+			    arg ? arg : "", arg ? ": " : "");
+			ctl_put(stderr, json_str(&doc, "error"), false);
+			fprintf(stderr, "\n");
+		}
+	} else if (!raw)
+		rc = v->show(&doc);
+	else
+		rc = EX_OK;
+	if (rc == EX_SOFTWARE && json_get(&doc, "error") == NULL)
+		fprintf(stderr, "smartrelayctl: protocol error: unexpected "
+		    "answer\n");
+	json_free(&doc);
+	free(text);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* "test": one real connection to the upstream */
+
+enum ctl_stage { CTL_CONNECT, CTL_TLS, CTL_AUTH };
+
+/* What a failure reason means, first match wins: a case-insensitive
+ * substring of relay.c's reason, or its prefix for a reply code (the
+ * reason of a refused AUTH is the upstream's reply itself). */
+static const struct ctl_hint {
+	const char	*match;
+	bool		 prefix;
+	enum ctl_stage	 stage;		/* the step that failed */
+	int		 exit;
+	const char	*fix;
+} ctl_hints[] = {
+	{ "Username and Password not accepted", false, CTL_AUTH,
+	    EX_NOPERM, CTL_HINT_APPPW },
+	{ "535", true, CTL_AUTH, EX_NOPERM, CTL_HINT_APPPW },
+	{ "534", true, CTL_AUTH, EX_NOPERM, CTL_HINT_APPPW "; if Google "
+	    "says the sign-in was blocked, enable 2-Step Verification, "
+	    "create the App Password, and check the security alert in that "
+	    "account" },
+	{ "530", true, CTL_AUTH, EX_CONFIG, "the server requires STARTTLS "
+	    "first: use tls = \"starttls\" on port 587 or "
+	    "tls = \"implicit\" on port 465" },
+	{ "upstream.username is not set", false, CTL_AUTH, EX_CONFIG,
+	    "set username = \"you@gmail.com\" in the upstream section" },
+	{ "no AUTH mechanism", false, CTL_AUTH, EX_NOPERM, "this server "
+	    "offers no AUTH PLAIN or LOGIN: check that host is your "
+	    "provider's submission server (smtp.gmail.com)" },
+	{ "hostname mismatch", false, CTL_TLS, EX_UNAVAILABLE, "the "
+	    "certificate is for another name: verify_name (or host) must be "
+	    "the name on the certificate, such as smtp.gmail.com" },
+	{ "IP address mismatch", false, CTL_TLS, EX_UNAVAILABLE, "the "
+	    "certificate does not name this address: verify_name (or host) "
+	    "must be the name on the certificate" },
+	{ "certificate", false, CTL_TLS, EX_UNAVAILABLE, "check the system "
+	    "clock (date) and the CA store (apt install ca-certificates) or "
+	    "ca_file" },
+	{ "wrong version number", false, CTL_TLS, EX_UNAVAILABLE, "this "
+	    "port does not speak TLS at once: use tls = \"implicit\" only "
+	    "on port 465 and tls = \"starttls\" on port 587" },
+	{ "does not offer STARTTLS", false, CTL_TLS, EX_UNAVAILABLE, "use "
+	    "tls = \"starttls\" on port 587, or tls = \"implicit\" on port "
+	    "465" },
+	{ "TLS with", false, CTL_TLS, EX_UNAVAILABLE, "the TLS handshake "
+	    "failed: check tls (\"starttls\" on port 587, \"implicit\" on "
+	    "465), the system clock and the CA store" },
+	{ "cannot resolve", false, CTL_CONNECT, EX_UNAVAILABLE,
+	    CTL_HINT_DNS },
+	{ "timed out", false, CTL_CONNECT, EX_UNAVAILABLE, "no answer: a "
+	    "firewall may block outgoing port 587 (or 465); try the other "
+	    "port with the matching tls setting, or ask your provider" },
+	{ "refused", false, CTL_CONNECT, EX_UNAVAILABLE, "nothing listens "
+	    "there: check host and port (587 with tls = \"starttls\", 465 "
+	    "with tls = \"implicit\") and any firewall" },
+	{ "cannot connect", false, CTL_CONNECT, EX_UNAVAILABLE, "check the "
+	    "network, host and port, and any firewall (587 or 465 must be "
+	    "open)" },
+};
+
+/* One "test" run: the loop, and what the callbacks report back. */
+struct ctl_test {
+	struct event_base	*base;
+	const struct conf	*conf;
+	struct evdns_base	*dns;
+	struct tls_client	*tls;
+	struct relay		*relay;
+	int			 rc;
+};
+
+/* ready() comes only once the connection is up, the certificate
+ * verified and the login accepted: every step passed. */
+static void
+ctl_test_ready_cb(struct relay *r, void *arg)
+{
+	struct ctl_test		*t = arg;
+	const struct conf	*conf = t->conf;
+
+	printf("connected to %s\n", relay_peer(r));
+	printf("TLS ok: certificate verified for %s\n",
+	    conf->upstream.verify_name);
+	printf("authenticated as %s\n", conf->upstream.username);
+	printf("OK: smartrelay can send through %s as %s\n",
+	    conf->upstream.host, conf->upstream.username);
+	relay_free(r);
+	t->relay = NULL;
+	t->rc = EX_OK;
+	event_base_loopbreak(t->base);
+}
+
+/* We never hand the relay a message, so no transaction can end. */
+static void
+ctl_test_done_cb(struct relay *r, struct envelope *env,
+    enum relay_status st, const char *reply, void *arg)
+{
+	(void)r;
+	(void)env;
+	(void)st;
+	(void)reply;
+	(void)arg;
+	fatalx("smartrelayctl: a transaction finished without a message");
+}
+
+/* Says how far the connection got, what failed, and how to fix it. */
+static void
+ctl_test_closed_cb(struct relay *r, enum relay_status st,
+    const char *reason, void *arg)
+{
+	struct ctl_test		*t = arg;
+	const struct ctl_hint	*h = NULL;
+	size_t			 i;
+
+	for (i = 0; i < nitems(ctl_hints) && h == NULL; i++)
+		if (ctl_hints[i].prefix ? strncasecmp(reason,
+		    ctl_hints[i].match, strlen(ctl_hints[i].match)) == 0 :
+		    strcasestr(reason, ctl_hints[i].match) != NULL)
+			h = &ctl_hints[i];
+	if ((h != NULL && h->stage >= CTL_TLS) ||
+	    (h == NULL && st == RELAY_AUTH_FAILED))
+		printf("connected to %s\n", relay_peer(r));
+	if ((h != NULL && h->stage == CTL_AUTH) ||
+	    (h == NULL && st == RELAY_AUTH_FAILED))
+		printf("TLS ok: certificate verified for %s\n",
+		    t->conf->upstream.verify_name);
+	printf("FAILED: ");
+	ctl_put(stdout, reason, false);
+	printf("\n");
+	if (h != NULL)
+		printf("fix: %s\n", h->fix);
+	t->rc = h != NULL ? h->exit :
+	    st == RELAY_AUTH_FAILED ? EX_NOPERM : EX_UNAVAILABLE;
+	t->relay = NULL;		/* freed when this returns */
+	event_base_loopbreak(t->base);
+}
+
+/* The overall bound; the relay's own timeouts normally fire first. */
+static void
+ctl_test_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_test	*t = arg;
+
+	(void)fd;
+	(void)what;
+	printf("FAILED: no result within %d s\nfix: a firewall may drop "
+	    "the connection: check that outgoing port %u is open\n",
+	    CTL_TIMEOUT_SECS, t->conf->upstream.port);
+	t->rc = EX_UNAVAILABLE;
+	event_base_loopbreak(t->base);
+}
+
+/* Starts the one relay connection; its callbacks end the loop. */
+static void
+ctl_test_connect(struct ctl_test *t)
+{
+	static const struct relay_cbs	cbs = { ctl_test_ready_cb,
+	    ctl_test_done_cb, ctl_test_closed_cb };
+
+	printf("connecting to %s port %u (%s)\n", t->conf->upstream.host,
+	    t->conf->upstream.port, t->conf->upstream.tls ==
+	    CONF_TLS_IMPLICIT ? "implicit TLS" : "STARTTLS");
+	fflush(stdout);
+	t->relay = relay_new(t->base, t->dns, t->conf, t->tls, &cbs, t);
+	if (t->relay == NULL) {
+		t->rc = EX_OSERR;
+		event_base_loopbreak(t->base);
+	}
+}
+
+/* Resolution is a step of its own, so that a DNS problem is named as
+ * such and the addresses are shown; the relay then resolves again
+ * (from evdns's cache). */
+static void
+ctl_test_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct ctl_test		*t = arg;
+	struct evutil_addrinfo	*a;
+	char			 addr[64];
+	const void		*in;
+
+	if (err != 0) {
+		printf("FAILED: cannot resolve %s: %s\n",
+		    t->conf->upstream.host, evutil_gai_strerror(err));
+		printf("fix: %s\n", CTL_HINT_DNS);
+		t->rc = EX_UNAVAILABLE;
+		event_base_loopbreak(t->base);
+		return;
+	}
+	printf("%s has address", t->conf->upstream.host);
+	for (a = ai; a != NULL; a = a->ai_next) {
+		in = a->ai_family == AF_INET6 ?
+		    (const void *)&((struct sockaddr_in6 *)a->ai_addr)->
+		    sin6_addr :
+		    (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
+		if (evutil_inet_ntop(a->ai_family, in, addr, sizeof(addr)))
+			printf(" %s", addr);
+	}
+	printf("\n");
+	evutil_freeaddrinfo(ai);
+	ctl_test_connect(t);
+}
+
+/* Username and password file, checked as the daemon would.  Returns
+ * EX_OK, or EX_CONFIG (EX_NOPERM when we may not read the file) after
+ * saying how to fix it. */
+static int
+ctl_test_credentials(const struct conf *conf)
+{
+	const char	*path = conf->upstream.password_file;
+	char		 err[512], *pw;
+
+	if (conf->upstream.username[0] == '\0') {
+		printf("FAILED: upstream.username is not set\nfix: set "
+		    "username = \"you@gmail.com\" in the upstream section of "
+		    "%s\n", conf->path);
+		return EX_CONFIG;
+	}
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		printf("FAILED: the password file %s does not exist\nfix: "
+		    "create it private first, then write the app password "
+		    "into it:\n  install -m 0600 -o smartrelay /dev/null %s\n"
+		    "  printf '%%s\\n' 'your-app-password' > %s\n", path, path,
+		    path);
+		return EX_CONFIG;
+	}
+	if (access(path, R_OK) == -1 && errno == EACCES) {
+		printf("FAILED: cannot read the password file %s: permission "
+		    "denied\nfix: run the test as root or as the daemon's "
+		    "user (sudo smartrelayctl test)\n", path);
+		return EX_NOPERM;
+	}
+	if ((pw = sasl_read_password(path, err, sizeof(err))) == NULL) {
+		printf("FAILED: %s\nfix: the file must be a regular file "
+		    "holding only the app password, mode 0600 (or 0640 with "
+		    "the daemon's group), e.g. chmod 0600 %s\n", err, path);
+		return EX_CONFIG;
+	}
+	sasl_free(pw);
+	printf("credentials: user %s, password file %s\n",
+	    conf->upstream.username, path);
+	return EX_OK;
+}
+
+/* "test": local checks first (no network needed to find a missing
+ * password file), then resolve, connect, TLS, AUTH on the event loop,
+ * exactly as the daemon's relay does.  Nothing is sent.  Returns the
+ * exit status: 0, EX_CONFIG, EX_NOPERM or EX_UNAVAILABLE. */
+static int
+ctl_test(const struct conf *conf)
+{
+	struct ctl_test		 t;
+	struct evutil_addrinfo	 hints;
+	struct event		*timer = NULL;
+	struct timeval		 tv = { CTL_TIMEOUT_SECS, 0 };
+
+	memset(&t, 0, sizeof(t));
+	t.conf = conf;
+	t.rc = EX_SOFTWARE;
+	if ((t.rc = ctl_test_credentials(conf)) != EX_OK)
+		return t.rc;
+	if ((t.tls = tls_client_new(conf->upstream.ca_file)) == NULL) {
+		printf("FAILED: cannot load the CA certificates%s%s\nfix: "
+		    "check ca_file, or install the system CA store "
+		    "(apt install ca-certificates)\n", conf->upstream.ca_file[0]
+		    ? " from " : "", conf->upstream.ca_file);
+		return EX_CONFIG;
+	}
+	if ((t.base = event_base_new()) == NULL ||
+	    (timer = evtimer_new(t.base, ctl_test_timeout_cb, &t)) == NULL)
+		fatalx("smartrelayctl: cannot set up the event loop");
+	evtimer_add(timer, &tv);
+	t.dns = evdns_base_new(t.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	t.rc = EX_SOFTWARE;
+	printf("resolving %s\n", conf->upstream.host);
+	fflush(stdout);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (t.dns != NULL)
+		evdns_getaddrinfo(t.dns, conf->upstream.host, NULL, &hints,
+		    ctl_test_resolved_cb, &t);
+	else
+		ctl_test_connect(&t);
+	event_base_dispatch(t.base);
+	relay_free(t.relay);
+	event_free(timer);
+	if (t.dns != NULL)
+		evdns_base_free(t.dns, 0);
+	event_base_free(t.base);
+	tls_client_free(t.tls);
+	return t.rc;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+ctl_usage(void)
+{
+	fprintf(stderr, "usage: smartrelayctl [-f file] [--json] [-v] verb "
+	    "[id]\n"
+	    "verbs:\n"
+	    "  queue         list the queued messages\n"
+	    "  show ID       one message: envelope and headers\n"
+	    "  flush [ID]    attempt every deferred message (or ID) now\n"
+	    "  hold ID       keep ID from being delivered\n"
+	    "  release ID    let a held message go again\n"
+	    "  delete ID     remove ID from the queue, without a report\n"
+	    "  stats         counters and upstream state\n"
+	    "  test          try one real login to the upstream\n"
+	    "configuration: -f, else $SMARTRELAY_CONFIG, else %s\n",
+	    CONF_DEFAULT_PATH);
+	exit(EX_USAGE);
+}
+
+/* The verb named <name> if <arg> suits it, else NULL after saying why
+ * (ctl_usage() for a wrong verb or argument count). */
+static const struct ctl_verb *
+ctl_verb_find(const char *name, const char *arg)
+{
+	const struct ctl_verb	*v = NULL;
+	size_t			 i;
+
+	for (i = 0; i < nitems(ctl_verbs) && v == NULL; i++)
+		if (strcmp(name, ctl_verbs[i].verb) == 0)
+			v = &ctl_verbs[i];
+	if (v == NULL || (arg != NULL && v->arg == CTL_ARG_NONE) ||
+	    (arg == NULL && v->arg == CTL_ARG_ID))
+		ctl_usage();
+	/* Checked here too so that a typo never reaches the daemon. */
+	if (arg != NULL && !envelope_id_is_valid(arg)) {
+		fprintf(stderr, "smartrelayctl: \"%s\" is not a message id "
+		    "(16 lowercase hex digits, as \"queue\" shows)\n", arg);
+		return NULL;
+	}
+	return v;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option	 longopts[] = {
+		{ "file",	required_argument,	NULL, 'f' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 },
+	};
+	const struct ctl_verb	*v = NULL;
+	const char		*path = getenv("SMARTRELAY_CONFIG");
+	const char		*arg;
+	struct conf		*conf;
+	char			 errbuf[4096];
+	bool			 raw = false, verbose = false;
+	int			 ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "f:jvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			path = optarg;
+			break;
+		case 'j':
+			raw = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			ctl_usage();
+		}
+	}
+	if (optind >= argc || argc - optind > 2)
+		ctl_usage();
+	arg = argv[optind + 1];
+	if ((v = ctl_verb_find(argv[optind], arg)) == NULL)
+		return EX_USAGE;
+	if (path == NULL || path[0] == '\0')
+		path = CONF_DEFAULT_PATH;
+	/* Library warnings (TLS setup) on stderr; -v shows the dialog. */
+	log_init(false, verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+	    "smartrelayctl");
+	if ((conf = conf_load(path, errbuf, sizeof(errbuf))) == NULL) {
+		fprintf(stderr, "%s", errbuf);
+		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
+			fputc('\n', stderr);
+		return EX_CONFIG;
+	}
+	if (strcmp(v->verb, "test") == 0)
+		rc = ctl_test(conf);
+	else
+		rc = ctl_run(conf, v, arg, raw);
+	conf_free(conf);
+	if (fflush(stdout) == EOF && rc == EX_OK)
+		rc = EX_IOERR;
+	return rc;
+}

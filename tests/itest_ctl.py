@@ -1,0 +1,530 @@
+"""smartrelayctl against a real smartrelayd: every verb, its JSON and
+its text output, its exit codes, who may use the control socket, the
+"test" verb against the test upstream, and the metrics endpoint.
+
+Messages stay queued because the daemon has no credentials (the
+harness default) or its upstream refuses connections; where delivery
+matters a test upstream runs.  Environment: SMARTRELAYCTL (the tool),
+SMARTRELAYD (the daemon).  Bounded polls, no sleeps.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+sys.dont_write_bytecode = True         # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Client, TIMEOUT, wait_for  # noqa: E402
+from itest_relay import RelayTest, simple  # noqa: E402
+
+SMARTRELAYCTL = os.environ.get("SMARTRELAYCTL") or os.path.join(
+    harness.HERE, "..", "src", "smartrelayctl")
+
+EX_USAGE, EX_DATAERR, EX_UNAVAILABLE = 64, 65, 69
+EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
+UNAVAILABLE_RE = r"upstream state=unavailable"
+
+
+def as_nobody():
+    """The command prefix that runs a program as user nobody, or None."""
+    if os.geteuid() != 0:
+        return None
+    if shutil.which("setpriv"):
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                "--clear-groups"]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "nobody", "--"]
+    return None
+
+
+class CtlTest(RelayTest):
+    """RelayTest plus running the tool."""
+
+    def ctl(self, conf, *args, env=None, prefix=None):
+        """Runs smartrelayctl [-f conf] args; returns (rc, out, err)."""
+        cmd = list(prefix or []) + [SMARTRELAYCTL]
+        if conf is not None:
+            cmd += ["-f", conf]
+        p = subprocess.run(cmd + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, timeout=TIMEOUT * 3)
+        return (p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace"))
+
+    def ok(self, d, *args):
+        """Runs the tool on <d>'s config, asserts exit 0, returns out."""
+        rc, out, err = self.ctl(d.conf_path, *args)
+        self.assertEqual(rc, 0, "smartrelayctl %s: %s%s" % (args, out, err))
+        return out
+
+    def js(self, d, *args):
+        """--json output, parsed."""
+        return json.loads(self.ok(d, "--json", *args))
+
+    def queued(self, d, n, subject="ctl"):
+        """Sends <n> messages over one connection; their ids."""
+        with Client(d.port) as c:
+            c.greet()
+            return [self.send(d, "sender@client.test",
+                              ["a@x.test", "b@y.test"],
+                              simple("%s %d" % (subject, i)), c=c)
+                    for i in range(n)]
+
+    def socket_path(self, d):
+        return d.opts["control_socket"]
+
+    def raw_request(self, d, data):
+        """Sends raw bytes to the control socket; the whole answer."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        with s:
+            s.connect(self.socket_path(d))
+            s.sendall(data)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+
+class CtlVerbs(CtlTest):
+
+    def test_queue_json_and_table(self):
+        d = self.daemon()
+        doc = self.js(d, "queue")
+        self.assertEqual((doc["messages"], doc["count"]), ([], 0))
+        self.assertIn("The queue is empty.", self.ok(d, "queue"))
+        qids = self.queued(d, 2)
+        doc = self.js(d, "queue")
+        self.assertEqual(doc["count"], 2)
+        got = {m["id"]: m for m in doc["messages"]}
+        self.assertEqual(sorted(got), sorted(qids))
+        for qid, m in got.items():
+            self.assertEqual(m["sender"], "sender@client.test")
+            self.assertEqual(m["size"], len(d.data(qid)))
+            self.assertEqual(m["client"], "127.0.0.1")
+            self.assertEqual(m["helo"], "client.example")
+            self.assertEqual(m["arrival"], d.envelope(qid)["arrival"])
+            self.assertFalse(m["held"])
+            self.assertFalse(m["sending"])
+            self.assertEqual([(r["addr"], r["state"]) for r in
+                              m["recipients"]],
+                             [("a@x.test", "pending"),
+                              ("b@y.test", "pending")])
+        text = self.ok(d, "queue")
+        for qid in qids:
+            self.assertRegex(text, r"(?m)^%s .*<sender@client\.test>$"
+                             % qid)
+        self.assertEqual(len(re.findall(r"(?m)^    pending +<a@x\.test>$",
+                                        text)), 2)
+        self.assertIn("-- 2 messages in the queue", text)
+
+    def test_show_headers_and_escaping(self):
+        d = self.daemon()
+        body = (b"From: <sender@client.test>\r\n"
+                b"Subject: caf\xc3\xa9 \xff\x1b[31m\r\n"
+                b"X-Long: " + b"y" * 900 + b"\r\n"
+                b"\r\nSecret body line\r\n")
+        qid = self.send(d, "sender@client.test", ["a@x.test"], body)
+        rc, raw, _ = self.ctl(d.conf_path, "--json", "show", qid)
+        self.assertEqual(rc, 0)
+        # Valid UTF-8 passes, the invalid byte and ESC are escaped.
+        self.assertIn("caf\u00e9 \\u00ff\\u001b[31m", raw)
+        m = json.loads(raw)
+        data = d.data(qid)
+        head = data[:data.index(b"\r\n\r\n") + 2]
+        self.assertEqual(m["headers"],
+                         head.decode("utf-8", "surrogateescape")
+                         .replace("\udcff", "\u00ff"))
+        self.assertFalse(m["headers_truncated"])
+        self.assertNotIn("Secret body", m["headers"])
+        self.assertEqual(m["data_path"], d.path("queue", qid + ".msg"))
+        self.assertEqual(m["recipients"][0]["addr"], "a@x.test")
+        text = self.ok(d, "show", qid)
+        self.assertIn("id:           %s" % qid, text)
+        self.assertIn("sender:       <sender@client.test>", text)
+        self.assertIn("Received: from client.example", text)
+        self.assertIn("Subject: caf\u00e9 \u00ff\\x1b[31m", text)
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("Secret body", text)
+
+    def test_stats(self):
+        d = self.daemon()
+        self.queued(d, 3)
+        c = self.client(d)
+        c.greet()
+        # The sending connection's close is seen asynchronously.
+        st = wait_for(lambda: (lambda x: x if x["clients"] == 1 else None)(
+            self.js(d, "stats")), what="one client connected")
+        self.assertEqual((st["accepted"], st["depth"], st["held"],
+                          st["sent"], st["clients"], st["connections"]),
+                         (3, 3, 0, 0, 1, 0))
+        self.assertEqual(st["upstream"], "waiting-for-credentials")
+        self.assertIn("username", st["upstream_reason"])
+        self.assertGreaterEqual(st["oldest_age_s"], 0)
+        self.assertEqual(st["last_sent"], 0)
+        text = self.ok(d, "stats")
+        self.assertIn("accepted: 3\n", text)
+        self.assertIn("depth: 3\n", text)
+        self.assertIn("upstream: waiting-for-credentials\n", text)
+        self.assertIn("last_sent: never\n", text)
+
+    def test_delete_removes_files_and_sends_no_report(self):
+        d = self.daemon()
+        keep, gone = self.queued(d, 2)
+        out = self.ok(d, "delete", gone)
+        self.assertIn("%s: deleted" % gone, out)
+        self.assertEqual(d.queued_ids(), [keep])
+        self.assertNotIn(gone + ".msg", d.listdir("queue"))
+        self.assertEqual(d.listdir("failed"), [])
+        d.wait_log(r"control delete id=%s uid=%d" % (gone, os.geteuid()))
+        self.assertNotIn("failure report", d.log())
+        self.assertEqual(self.js(d, "stats")["depth"], 1)
+        rc, _, err = self.ctl(d.conf_path, "delete", gone)
+        self.assertEqual(rc, EX_DATAERR, err)
+        self.assertIn("no such message", err)
+
+    def test_exit_codes(self):
+        d = self.daemon()
+        for args, want in ((["show", "0123456789abcdef"], EX_DATAERR),
+                           (["hold", "0123456789abcdef"], EX_DATAERR),
+                           (["release", "0123456789abcdef"], EX_DATAERR),
+                           (["flush", "0123456789abcdef"], EX_DATAERR),
+                           (["show", "../../etc/passwd"], EX_USAGE),
+                           (["show", "0123456789ABCDEF"], EX_USAGE),
+                           (["show"], EX_USAGE), (["queue", "x"], EX_USAGE),
+                           (["bogus"], EX_USAGE), ([], EX_USAGE)):
+            with self.subTest(args=args):
+                rc, out, err = self.ctl(d.conf_path, *args)
+                self.assertEqual(rc, want, out + err)
+        rc, out, _ = self.ctl(d.conf_path, "--json", "show",
+                              "0123456789abcdef")
+        self.assertEqual(rc, EX_DATAERR)
+        self.assertEqual(json.loads(out)["code"], "ENOENT")
+
+    def test_protocol_errors(self):
+        d = self.daemon()
+        for req, code in ((b"x" * 2000 + b"\n", "EINVAL"),
+                          (b"queue extra\n", "EINVAL"),
+                          (b"show ../../x\n", "EINVAL"),
+                          (b"frobnicate\n", "EINVAL"),
+                          (b"show 0123456789abcdef\n", "ENOENT")):
+            with self.subTest(req=req[:20]):
+                doc = json.loads(self.raw_request(d, req))
+                self.assertEqual(doc["code"], code, doc)
+                self.assertTrue(doc["error"])
+        self.assertEqual(json.loads(self.raw_request(
+            d, b"stats\n"))["depth"], 0)
+
+    def test_hundreds_of_messages(self):
+        d = self.daemon()
+        qids = self.queued(d, 300, subject="many")
+        doc = self.js(d, "queue")
+        self.assertEqual(doc["count"], 300)
+        self.assertEqual(sorted(m["id"] for m in doc["messages"]),
+                         sorted(qids))
+        text = self.ok(d, "queue")
+        self.assertEqual(len(re.findall(r"(?m)^[0-9a-f]{16} ", text)), 300)
+
+
+class CtlAccess(CtlTest):
+
+    def test_socket_mode_and_removed_at_stop(self):
+        d = self.daemon()
+        st = os.stat(self.socket_path(d))
+        self.assertEqual(st.st_mode & 0o777, 0o660)
+        d.stop()
+        self.assertFalse(os.path.exists(self.socket_path(d)))
+        rc, _, err = self.ctl(d.conf_path, "stats")
+        self.assertEqual(rc, EX_UNAVAILABLE, err)
+        self.assertIn("is smartrelayd running?", err)
+
+    def test_stale_socket_replaced_second_daemon_refused(self):
+        d = self.daemon()
+        d.kill9()
+        self.assertTrue(os.path.exists(self.socket_path(d)))
+        d.start()
+        d.wait_log(r"control removed stale socket")
+        self.assertEqual(self.js(d, "stats")["depth"], 0)
+        other = self.daemon(start=False,
+                            control_socket=self.socket_path(d))
+        with self.assertRaises(AssertionError):
+            other.start()
+        self.assertIn("another daemon answers", other.log())
+        self.assertEqual(self.js(d, "stats")["depth"], 0)
+
+    def test_config_from_environment(self):
+        d = self.daemon()
+        self.queued(d, 1)
+        env = dict(os.environ, SMARTRELAY_CONFIG=d.conf_path)
+        rc, out, err = self.ctl(None, "stats", env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("depth: 1\n", out)
+        # -f wins over the environment.
+        rc, _, err = self.ctl(os.path.join(d.dir, "missing.conf"), "stats",
+                              env=env)
+        self.assertEqual(rc, EX_CONFIG, err)
+        env["SMARTRELAY_CONFIG"] = os.path.join(d.dir, "missing.conf")
+        rc, _, err = self.ctl(None, "stats", env=env)
+        self.assertEqual(rc, EX_CONFIG, err)
+        self.assertIn("missing.conf", err)
+
+    def test_not_running(self):
+        d = self.daemon(start=False)
+        rc, _, err = self.ctl(d.conf_path, "queue")
+        self.assertEqual(rc, EX_UNAVAILABLE, err)
+        self.assertIn(self.socket_path(d), err)
+
+    def test_other_user_refused(self):
+        prefix = as_nobody()
+        if prefix is None:
+            self.skipTest("needs root and setpriv or runuser")
+        d = self.daemon()
+        qid = self.queued(d, 1)[0]
+        # The directory is traversable: the socket's mode refuses.
+        os.chmod(d.dir, 0o711)
+        rc, _, err = self.ctl(d.conf_path, "stats", prefix=prefix)
+        if rc == 126 or "exec" in err:
+            self.skipTest("user nobody cannot run %s" % SMARTRELAYCTL)
+        self.assertEqual(rc, EX_NOPERM, err)
+        self.assertIn("permission denied", err)
+        # Even with the mode opened, the peer check refuses.
+        os.chmod(self.socket_path(d), 0o666)
+        rc, _, err = self.ctl(d.conf_path, "delete", qid, prefix=prefix)
+        self.assertEqual(rc, EX_NOPERM, err)
+        d.wait_log(r"control refused uid=65534 ")
+        self.assertEqual(d.queued_ids(), [qid])
+
+
+class CtlDelivery(CtlTest):
+
+    def test_hold_flush_release(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "CONNECT", "reply":
+                       "421 4.7.0 Try again later, closing connection."}])
+        d = self.relay(up)
+        held = self.send(d, "s@client.test", ["h@x.test"], simple("held"))
+        free = self.send(d, "s@client.test", ["f@x.test"], simple("free"))
+        d.wait_log(UNAVAILABLE_RE)
+        self.assertIn("%s: on hold" % held, self.ok(d, "hold", held))
+        self.assertEqual(d.envelope(held)["held"], 1)
+        d.wait_log(r"control hold id=%s uid=" % held)
+        rc, _, err = self.ctl(d.conf_path, "flush", held)
+        self.assertEqual(rc, EX_DATAERR, err)
+        self.assertIn("held", err)
+        up.clear_rules()
+        self.assertIn("flush:", self.ok(d, "flush"))
+        self.wait_gone(d, free)
+        self.assertEqual(len(self.by_id(up, free)), 1)
+        self.assertIn(held, d.queued_ids())
+        self.assertEqual(self.by_id(up, held), [])
+        m = self.js(d, "queue")["messages"]
+        self.assertEqual([(x["id"], x["held"]) for x in m], [(held, True)])
+        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s .* held " % held)
+        st = self.js(d, "stats")
+        self.assertEqual((st["held"], st["sent"], st["upstream"]),
+                         (1, 1, "ok"))
+        self.assertIn("released", self.ok(d, "release", held))
+        self.wait_gone(d, held)
+        self.assertEqual(len(self.by_id(up, held)), 1)
+        st = self.js(d, "stats")
+        self.assertEqual((st["held"], st["sent"], st["depth"]), (0, 2, 0))
+        self.assertGreater(st["last_sent"], 0)
+
+    def test_flush_one(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "RCPT", "reply": "451 4.3.0 later",
+                       "times": 1}])
+        d = self.relay(up, queue={"retry_min": "1h", "retry_max": "2h"})
+        qid = self.send(d, "s@client.test", ["r@x.test"], simple("one"))
+        self.wait_delivery(d, qid, "r@x.test", "deferred")
+        m = self.js(d, "show", qid)
+        self.assertEqual(m["attempts"], 1)
+        self.assertGreater(m["next_attempt"], m["arrival"] + 1800)
+        self.assertIn("451", m["recipients"][0]["reply"])
+        self.assertIn("in ", self.ok(d, "queue"))
+        self.assertIn("delivery attempt", self.ok(d, "flush", qid))
+        self.wait_gone(d, qid)
+        self.assertEqual(len(self.by_id(up, qid)), 1)
+
+    def test_busy_message(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "DATA", "action": "delay",
+                       "seconds": TIMEOUT * 4}])
+        d = self.relay(up)
+        qid = self.send(d, "s@client.test", ["r@x.test"], simple("busy"))
+        wait_for(lambda: self.js(d, "queue")["messages"][0]["sending"],
+                 what="message to be sending")
+        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s .* sending " % qid)
+        for verb in ("delete", "hold"):
+            rc, _, err = self.ctl(d.conf_path, verb, qid)
+            self.assertEqual(rc, EX_TEMPFAIL, err)
+            self.assertIn("try again", err)
+        up.kill()
+        wait_for(lambda: not self.js(d, "queue")["messages"][0]["sending"],
+                 what="message no longer sending")
+        self.assertEqual(d.queued_ids(), [qid])
+
+
+class CtlTestVerb(CtlTest):
+    """"smartrelayctl test": one real login, and plain-language hints."""
+
+    def run_test_verb(self, up, **kw):
+        d = self.relay(up, start=False, **kw)
+        return self.ctl(d.conf_path, "test")
+
+    def test_success(self):
+        up = self.upstream()
+        rc, out, err = self.run_test_verb(up)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("connected to 127.0.0.1[127.0.0.1]:%d" % up.port, out)
+        self.assertIn("TLS ok: certificate verified for upstream.test", out)
+        self.assertIn("authenticated as user@test", out)
+        self.assertIn("OK: smartrelay can send through 127.0.0.1 as "
+                      "user@test", out)
+        self.assertTrue(any(a["success"] and a["tls"]
+                            for a in up.events("auth")))
+        self.assertEqual(up.messages(outcome=None), [])
+
+    def test_implicit_tls(self):
+        up = self.upstream(tls="implicit")
+        rc, out, err = self.run_test_verb(up, tls="implicit")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("(implicit TLS)", out)
+
+    def test_password_refused(self):
+        up = self.upstream()
+        rc, out, err = self.run_test_verb(up, password="wrong")
+        self.assertEqual(rc, EX_NOPERM, out + err)
+        self.assertIn("FAILED: 535 5.7.8 Username and Password not accepted",
+                      out)
+        self.assertIn("use an App Password", out)
+        self.assertIn("TLS ok", out)
+
+    def test_534(self):
+        up = self.upstream(auth_fail_reply="534 5.7.9 Application-specific "
+                           "password required.")
+        rc, out, err = self.run_test_verb(up, password="wrong")
+        self.assertEqual(rc, EX_NOPERM, out + err)
+        self.assertIn("App Password", out)
+        self.assertIn("2-Step Verification", out)
+
+    def test_wrong_ca(self):
+        up = self.upstream()
+        rc, out, err = self.run_test_verb(up, ca_file=self.pki.wrong_ca_crt)
+        self.assertEqual(rc, EX_UNAVAILABLE, out + err)
+        self.assertIn("certificate verify failed", out)
+        self.assertIn("check the system clock (date) and the CA store", out)
+        self.assertEqual(up.events("auth"), [])
+
+    def test_wrong_name(self):
+        up = self.upstream()
+        rc, out, err = self.run_test_verb(up, verify_name="other.test")
+        self.assertEqual(rc, EX_UNAVAILABLE, out + err)
+        self.assertIn("hostname mismatch", out)
+        self.assertIn("verify_name", out)
+
+    def test_nothing_listening(self):
+        up = self.upstream()
+        up.stop()
+        rc, out, err = self.run_test_verb(up)
+        self.assertEqual(rc, EX_UNAVAILABLE, out + err)
+        self.assertIn("Connection refused", out)
+        self.assertIn("587", out)
+
+    def test_password_file_missing_or_unsafe(self):
+        up = self.upstream(start=False)
+        rc, out, err = self.run_test_verb(up, password=None)
+        self.assertEqual(rc, EX_CONFIG, out + err)
+        self.assertIn("does not exist", out)
+        self.assertIn("install -m 0600", out)
+        path = self.write_password()
+        os.chmod(path, 0o644)
+        rc, out, err = self.run_test_verb(up, password=None)
+        self.assertEqual(rc, EX_CONFIG, out + err)
+        self.assertIn("readable by others", out)
+        self.assertIn("chmod 0600", out)
+
+
+class CtlMetrics(CtlTest):
+
+    def metrics_daemon(self, **kw):
+        d = self.daemon(start=False, metrics={"listen": "127.0.0.1:0"},
+                        **kw)
+        rc, text = harness.run_check(d.conf_path)
+        if rc != 0:
+            self.skipTest("this smartrelayd has no metrics section: %s"
+                          % text.strip())
+        d.start()
+        port = int(d.wait_log(r"metrics listening addr=127\.0\.0\.1:(\d+)")
+                   .group(1))
+        return d, "http://127.0.0.1:%d" % port
+
+    def get(self, url):
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    def samples(self, text):
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def test_metrics_and_health(self):
+        d, base = self.metrics_daemon()
+        self.queued(d, 2)
+        status, hdrs, text = self.get(base + "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("version=0.0.4", hdrs["Content-Type"])
+        s = self.samples(text)
+        self.assertEqual(s["smartrelay_messages_accepted_total"], 2)
+        self.assertEqual(s["smartrelay_queue_messages"], 2)
+        self.assertEqual(s["smartrelay_queue_held_messages"], 0)
+        self.assertEqual(s['smartrelay_recipients_total{status="sent"}'], 0)
+        self.assertEqual(s['smartrelay_upstream_state{state="ok"}'], 0)
+        self.assertEqual(s['smartrelay_upstream_state'
+                           '{state="waiting-for-credentials"}'], 1)
+        for fam in ("smartrelay_messages_accepted_total counter",
+                    "smartrelay_recipients_total counter",
+                    "smartrelay_queue_oldest_age_seconds gauge",
+                    "smartrelay_clients_connected gauge",
+                    "smartrelay_last_sent_timestamp_seconds gauge"):
+            self.assertIn("# TYPE " + fam + "\n", text)
+        status, _, text = self.get(base + "/health")
+        self.assertEqual((status, text), (503, "waiting-for-credentials\n"))
+        self.assertEqual(self.get(base + "/other")[0], 404)
+
+    def test_health_ok_after_delivery(self):
+        up = self.upstream()
+        d = self.relay(up, start=False, metrics={"listen": "127.0.0.1:0"})
+        rc, text = harness.run_check(d.conf_path)
+        if rc != 0:
+            self.skipTest("this smartrelayd has no metrics section")
+        d.start()
+        port = int(d.wait_log(r"metrics listening addr=127\.0\.0\.1:(\d+)")
+                   .group(1))
+        qid = self.send(d, "s@client.test", ["r@x.test"], simple("m"))
+        self.wait_gone(d, qid)
+        base = "http://127.0.0.1:%d" % port
+        self.assertEqual(self.get(base + "/health")[:3:2], (200, "ok\n"))
+        s = self.samples(self.get(base + "/metrics")[2])
+        self.assertEqual(s['smartrelay_recipients_total{status="sent"}'], 1)
+        self.assertGreater(s["smartrelay_last_sent_timestamp_seconds"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
