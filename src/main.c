@@ -28,6 +28,7 @@
 #include "control.h"
 #include "listener.h"
 #include "log.h"
+#include "maildrop.h"
 #include "metrics.h"
 #include "queue.h"
 #include "sasl.h"
@@ -49,6 +50,7 @@ struct main_state {
 	struct evdns_base	*dns;
 	struct tls_client	*tls;
 	struct queue		*queue;
+	struct maildrop		*maildrop;
 	struct control		*control;
 	struct metrics		*metrics;
 	bool			 queue_drained;
@@ -410,6 +412,7 @@ main_teardown(struct main_state *m)
 	size_t	i;
 
 	listener_free(m->listener);
+	maildrop_free(m->maildrop);
 	metrics_free(m->metrics);
 	control_free(m->control);
 	service_watchdog_stop(m->watchdog);
@@ -555,7 +558,8 @@ main(int argc, char *argv[])
 		rc = EX_OSERR;
 		goto out;
 	}
-	if ((m.spool = spool_open(m.conf->spool)) == NULL) {
+	if ((m.spool = spool_open(m.conf->spool)) == NULL ||
+	    maildrop_prepare(m.conf->spool) == -1) {
 		rc = EX_CANTCREAT;
 		goto out;
 	}
@@ -586,6 +590,12 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	queue_set_observer(m.queue, main_status_changed, &m);
+	/* After queue_load(): picked-up messages go to queue_add(). */
+	if ((m.maildrop = maildrop_new(m.base, m.conf, m.spool,
+	    main_committed_cb, &m)) == NULL) {
+		rc = EX_CANTCREAT;
+		goto out;
+	}
 	/* After the privilege drop: the socket belongs to the daemon's
 	 * user, and only it, its group and root may talk to it. */
 	if ((m.control = control_new(m.base, m.conf, m.queue,
