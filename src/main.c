@@ -246,6 +246,8 @@ main_reload(struct main_state *m)
 		log_set_level(level);
 	log_notice("smartrelayd reloaded %s", m->conf_path);
 done:
+	/* sd_notify(3): a reload ends with READY=1, whatever its outcome. */
+	service_ready("reload done");
 	main_status_changed(m);
 	main_status_cb(-1, 0, m);
 }

@@ -140,8 +140,7 @@ class SendmailTest(DaemonTest):
                          r"^<\d{14}\.[0-9a-f]{16}@%s>$" % re.escape(HOSTNAME))
         self.assertEqual(hdrs["Subject"], "from cron")
         self.assertEqual(self.body(rest), crlf(MSG.split(b"\n\n", 1)[1]))
-        self.assertRegex(d.log(), r"maildrop queued id=%s uid=%d" %
-                         (qid, os.getuid()))
+        d.wait_log(r"maildrop queued id=%s uid=%d" % (qid, os.getuid()))
 
     def test_present_fields_are_kept(self):
         d = self.daemon()
@@ -450,8 +449,9 @@ class SendmailTest(DaemonTest):
         qid = wait_for(lambda: d.queued_ids(), what="pickup")[0]
         env, _, m, _ = self.message(d, qid)
         self.assertEqual(int(m.group("uid")), os.getuid())
-        self.assertRegex(d.log(), r"maildrop queued id=%s uid=%d "
-                         r"claimed_uid=4242" % (qid, os.getuid()))
+        # The line follows the commit that made the files visible.
+        d.wait_log(r"maildrop queued id=%s uid=%d claimed_uid=4242"
+                   % (qid, os.getuid()))
 
     def test_stale_temporary_file_removed(self):
         d = self.daemon()
