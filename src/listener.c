@@ -69,12 +69,14 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	if (!cidr_match_any(conf->allow, conf->nallow, sa)) {
 		log_notice("listener reject client=%s reason=not-allowed",
 		    addr);
+		l->ctx->refused_not_allowed++;
 		snprintf(reply, sizeof(reply), "554 5.7.1 %s Client host "
 		    "[%s] rejected: Access denied\r\n", conf->hostname, addr);
 		listener_turn_away(fd, reply);
 		return;
 	}
 	if (l->ctx->stopping) {
+		l->ctx->refused_stopping++;
 		snprintf(reply, sizeof(reply), "421 4.3.2 %s Service "
 		    "shutting down\r\n", conf->hostname);
 		listener_turn_away(fd, reply);
@@ -83,6 +85,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	if (l->ctx->nsessions >= conf->max_clients) {
 		log_warnx("listener reject client=%s reason=max-clients "
 		    "limit=%u", addr, conf->max_clients);
+		l->ctx->refused_max_clients++;
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many "
 		    "connections\r\n", conf->hostname);
 		listener_turn_away(fd, reply);
@@ -94,6 +97,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
 		log_notice("listener reject client=%s reason=early-talker",
 		    addr);
+		l->ctx->refused_early_talker++;
 		snprintf(reply, sizeof(reply), "554 5.5.1 %s Error: talked "
 		    "before the greeting\r\n", conf->hostname);
 		listener_turn_away(fd, reply);
@@ -102,6 +106,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	if (session_count_from(l->ctx, sa) >= conf->max_clients_per_ip) {
 		log_warnx("listener reject client=%s reason=max-clients-per-ip "
 		    "limit=%u", addr, conf->max_clients_per_ip);
+		l->ctx->refused_max_per_ip++;
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many "
 		    "connections from %s\r\n", conf->hostname, addr);
 		listener_turn_away(fd, reply);

@@ -107,6 +107,18 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	    "Unix time of the last delivery (0 if none yet).", st.last_sent);
 	metrics_single(out, "smartrelay_clients_connected", "gauge",
 	    "SMTP clients connected now.", (int64_t)m->sessions->nsessions);
+	metrics_family(out, "smartrelay_connections_refused_total", "counter",
+	    "Client connections turned away at accept, by reason.");
+	evbuffer_add_printf(out,
+	    "smartrelay_connections_refused_total{reason=\"not-allowed\"} %lu\n"
+	    "smartrelay_connections_refused_total{reason=\"max-clients\"} %lu\n"
+	    "smartrelay_connections_refused_total{reason=\"max-clients-per-ip\"} "
+	    "%lu\n"
+	    "smartrelay_connections_refused_total{reason=\"early-talker\"} %lu\n"
+	    "smartrelay_connections_refused_total{reason=\"shutting-down\"} %lu\n",
+	    m->sessions->refused_not_allowed, m->sessions->refused_max_clients,
+	    m->sessions->refused_max_per_ip, m->sessions->refused_early_talker,
+	    m->sessions->refused_stopping);
 }
 
 /* 200 "ok" when the upstream state is ok, else 503 and its name. */

@@ -37,6 +37,12 @@ struct session_ctx {
 	unsigned int		 nsessions;
 	bool			 stopping;
 	unsigned long		 accepted;	/* messages queued, all time */
+	/* Connections turned away at accept, by reason (all time). */
+	unsigned long		 refused_not_allowed;
+	unsigned long		 refused_max_clients;
+	unsigned long		 refused_max_per_ip;
+	unsigned long		 refused_early_talker;
+	unsigned long		 refused_stopping;
 };
 
 /* Prepares <ctx>: empty session list.  The caller sets the callbacks. */

@@ -508,6 +508,25 @@ class CtlMetrics(CtlTest):
         self.assertEqual((status, text), (503, "waiting-for-credentials\n"))
         self.assertEqual(self.get(base + "/other")[0], 404)
 
+    def test_metrics_count_refused_connections(self):
+        d, base = self.metrics_daemon(max_clients_per_ip=1, max_clients=4)
+        first = self.client(d)
+        self.assertEqual(first.reply().code, 220)
+        second = socket.create_connection(("127.0.0.1", d.port),
+                                          timeout=TIMEOUT)
+        self.assertTrue(second.makefile("rb").readline().startswith(
+            b"421 4.7.0"))
+        second.close()
+        d.wait_log(r"reason=max-clients-per-ip")
+        s = self.samples(self.get(base + "/metrics")[2])
+        self.assertEqual(s['smartrelay_connections_refused_total'
+                           '{reason="max-clients-per-ip"}'], 1)
+        self.assertEqual(s['smartrelay_connections_refused_total'
+                           '{reason="not-allowed"}'], 0)
+        self.assertIn("# TYPE smartrelay_connections_refused_total "
+                      "counter\n", self.get(base + "/metrics")[2])
+        first.close()
+
     def test_health_ok_after_delivery(self):
         up = self.upstream()
         d = self.relay(up, start=False, metrics={"listen": "127.0.0.1:0"})
