@@ -30,7 +30,7 @@
 #include "session.h"
 #include "util.h"
 
-#define LISTENER_BACKLOG	128
+#define LISTENER_BACKLOG	511	/* absorbs bursts of connects */
 #define LISTENER_PAUSE_SECS	1
 
 struct listener {

@@ -206,7 +206,9 @@ spool_env_read(struct spool *sp, const char *id, size_t *len)
 	int		 fd, saved = 0;
 
 	spool_name(name, id, ".env");
-	fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO planted in queue/ must not hang startup. */
+	fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
 	if (fd == -1)
 		return NULL;
 	if (fstat(fd, &st) == -1)

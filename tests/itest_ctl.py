@@ -391,8 +391,9 @@ class CtlTestVerb(CtlTest):
         self.assertIn("authenticated as user@test", out)
         self.assertIn("OK: smartrelay can send through 127.0.0.1 as "
                       "user@test", out)
-        self.assertTrue(any(a["success"] and a["tls"]
-                            for a in up.events("auth")))
+        # The upstream records the login as it answers it: wait for it.
+        up.wait_event(lambda e: e.get("ev") == "auth" and e.get("success")
+                      and e.get("tls"), what="a successful AUTH over TLS")
         self.assertEqual(up.messages(outcome=None), [])
 
     def test_implicit_tls(self):
