@@ -386,6 +386,10 @@ envelope_parse_rcpt(struct envelope *env, char *v)
 		return "rcpt-dsn";
 	if ((r.addr = envelope_xtext_decode(addr)) == NULL)
 		return "rcpt-address";
+	if (!envelope_field_is_valid(r.addr, false)) {
+		free(r.addr);
+		return "rcpt-address";
+	}
 	r.state = (enum envelope_rcpt_state)i;
 	r.dsn = strcmp(dsn, "-") == 0 ? NULL : xstrdup(dsn);
 	r.reply = reply != NULL && reply[0] != '\0' ?
@@ -420,6 +424,10 @@ envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
 			*str = xstrdup("");
 		else if ((*str = envelope_xtext_decode(v)) == NULL)
 			return "bad-xtext";
+		/* What format would refuse to write back must not load:
+		 * every later save of this envelope would fail. */
+		if (strlen(*str) > ENVELOPE_FIELD_MAX)
+			return "field-too-long";
 		return NULL;
 	case ENVELOPE_K_ERROR:
 		env->last_error = envelope_text_dup(v);

@@ -1,0 +1,150 @@
+/*
+ * fuzz_command.c - libFuzzer harness for the command parsers of smtp.c.
+ *
+ * The input, NUL-terminated, is one command line.  It goes through
+ * smtp_line_is_clean() and smtp_parse_verb(); the arguments then go
+ * through smtp_parse_helo/mail/rcpt() whatever the verb (the whole line
+ * when there is none), and the line through smtp_mailbox_is_valid().
+ * Checked besides "no crash": the clean test matches its definition,
+ * <args> stays inside the line, accepted results are well formed and
+ * re-parse to themselves, and every valid mailbox is accepted as a RCPT
+ * path.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp.h"
+
+#define FUZZ_MAX_SIZE	10485760	/* MAIL SIZE= limit */
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Reports a broken invariant; libFuzzer saves the input on abort(). */
+static void
+fuzz_check(bool ok, const char *what, const char *line)
+{
+	if (ok)
+		return;
+	fprintf(stderr, "fuzz_command: %s: \"%s\"\n", what, line);
+	abort();
+}
+
+/* smtp_line_is_clean() as smtp.h defines it. */
+static bool
+fuzz_is_clean(const uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != '\t' && (p[i] < 0x20 || p[i] > 0x7e))
+			return false;
+	return true;
+}
+
+static void
+fuzz_helo(const char *args)
+{
+	char	out[SMTP_DOMAIN_MAX + 1];
+	size_t	i, len;
+
+	if (smtp_parse_helo(args, out, sizeof(out)) != SMTP_OK)
+		return;
+	/* One word of printable ASCII, no blanks. */
+	len = strlen(out);
+	fuzz_check(len > 0 && len <= SMTP_DOMAIN_MAX, "helo length", args);
+	for (i = 0; i < len; i++)
+		fuzz_check(out[i] > 0x20 && out[i] < 0x7f, "helo byte", args);
+}
+
+static void
+fuzz_mail(const char *args)
+{
+	struct smtp_mail	m, again;
+	char			buf[SMTP_PATH_MAX + 8];
+
+	if (smtp_parse_mail(args, FUZZ_MAX_SIZE, &m) != SMTP_OK)
+		return;
+	fuzz_check(m.path[0] == '\0' || smtp_mailbox_is_valid(m.path),
+	    "mail path invalid", args);
+	fuzz_check(m.size <= FUZZ_MAX_SIZE, "mail size over limit", args);
+	fuzz_check(m.body <= SMTP_BODY_8BITMIME, "mail body", args);
+	/* The path, written back as a bare MAIL FROM, gives itself. */
+	snprintf(buf, sizeof(buf), "FROM:<%s>", m.path);
+	fuzz_check(smtp_parse_mail(buf, FUZZ_MAX_SIZE, &again) == SMTP_OK &&
+	    strcmp(again.path, m.path) == 0, "mail round trip", args);
+}
+
+static void
+fuzz_rcpt(const char *args)
+{
+	struct smtp_rcpt	r, again;
+	char			buf[SMTP_PATH_MAX + 8];
+
+	if (smtp_parse_rcpt(args, &r) != SMTP_OK)
+		return;
+	fuzz_check(strcmp(r.path, "postmaster") == 0 ||
+	    smtp_mailbox_is_valid(r.path), "rcpt path invalid", args);
+	snprintf(buf, sizeof(buf), "TO:<%s>", r.path);
+	fuzz_check(smtp_parse_rcpt(buf, &again) == SMTP_OK &&
+	    strcmp(again.path, r.path) == 0, "rcpt round trip", args);
+}
+
+static void
+fuzz_mailbox(const char *line)
+{
+	struct smtp_rcpt	r;
+	char			buf[SMTP_PATH_MAX + 8];
+	size_t			i, len = strlen(line);
+
+	if (!smtp_mailbox_is_valid(line))
+		return;
+	/* local (64) "@" domain (255), ASCII without controls. */
+	fuzz_check(len <= SMTP_LOCAL_MAX + 1 + SMTP_DOMAIN_MAX &&
+	    strchr(line, '@') != NULL, "mailbox shape", line);
+	for (i = 0; i < len; i++)
+		fuzz_check(line[i] >= 0x20 && line[i] < 0x7f, "mailbox byte",
+		    line);
+	/* Any valid mailbox that fits in a path is a good recipient. */
+	if (len + 2 > SMTP_PATH_MAX)
+		return;
+	snprintf(buf, sizeof(buf), "TO:<%s>", line);
+	fuzz_check(smtp_parse_rcpt(buf, &r) == SMTP_OK &&
+	    strcmp(r.path, line) == 0, "mailbox refused as rcpt", line);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char		*line;
+	const char	*args = NULL;
+	enum smtp_verb	 verb;
+
+	/* The session hands the parsers a NUL-terminated copy. */
+	if ((line = malloc(size + 1)) == NULL)
+		return 0;
+	memcpy(line, data, size);
+	line[size] = '\0';
+
+	fuzz_check(smtp_line_is_clean(line, size) == fuzz_is_clean(data, size),
+	    "smtp_line_is_clean", line);
+	verb = smtp_parse_verb(line, &args);
+	fuzz_check(args != NULL && args >= line && args <= line + strlen(line),
+	    "args outside the line", line);
+	fuzz_check(verb == SMTP_VERB_UNKNOWN || (*args != ' ' &&
+	    *args != '\t'), "args start with a blank", line);
+
+	/* Without a known verb, the whole line serves as arguments, so
+	 * that mutations reach the parsers without finding a verb first. */
+	if (verb == SMTP_VERB_UNKNOWN)
+		args = line;
+	fuzz_helo(args);
+	fuzz_mail(args);
+	fuzz_rcpt(args);
+	fuzz_mailbox(line);
+	free(line);
+	return 0;
+}
