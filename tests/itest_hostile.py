@@ -167,7 +167,10 @@ class HostileTest(DaemonTest):
     def test_50mb_line_memory_and_fairness(self):
         d = self.daemon(log_level="info", max_message_size=10 * MB)
         sanitized = d.is_sanitized()
-        limit_kb = 20 * 1024 if not sanitized else 200 * 1024
+        # AddressSanitizer keeps freed memory in quarantine (256 MB by
+        # default), so RSS says nothing about our buffers there: the
+        # bound is checked on normal builds only.
+        limit_kb = 20 * 1024 if not sanitized else 1 << 30
         base = d.status_kb("VmRSS")
         figures = []
         # A command line that never ends, then one inside DATA.
