@@ -938,3 +938,11 @@ conf_split_hostport(const char *s, char *host, size_t hostsz,
 	*port = (uint16_t)n;
 	return 0;
 }
+
+const char *
+conf_default_path(void)
+{
+	if (access(CONF_DEFAULT_PATH, F_OK) == 0)
+		return CONF_DEFAULT_PATH;
+	return CONF_SYSTEM_PATH;
+}

@@ -16,6 +16,12 @@
 #include "cidr.h"
 
 #define CONF_DEFAULT_PATH	SYSCONFDIR "/smartrelay/smartrelay.conf"
+#define CONF_SYSTEM_PATH	"/etc/smartrelay/smartrelay.conf"
+
+/* The configuration file to use when none is given: the build's
+ * CONF_DEFAULT_PATH when it exists, else CONF_SYSTEM_PATH (where the
+ * tools look even when built with another prefix).  Static string. */
+const char	*conf_default_path(void);
 
 enum conf_bare_lf {
 	CONF_BARE_LF_NORMALIZE,		/* accept, store as CRLF */

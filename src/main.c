@@ -487,7 +487,7 @@ main(int argc, char *argv[])
 {
 	struct main_state	 m;
 	struct passwd		*pw;
-	const char		*path = CONF_DEFAULT_PATH;
+	const char		*path = conf_default_path();
 	char			*abspath;
 	char			 errbuf[4096];
 	enum log_level		 level;

@@ -1377,7 +1377,7 @@ sendmail_run(struct sendmail *sm, char **args, int nargs)
 	int		 rc;
 
 	if (path == NULL && (path = getenv("SMARTRELAY_CONFIG")) == NULL)
-		path = CONF_DEFAULT_PATH;
+		path = conf_default_path();
 	if ((conf = conf_load(path, errbuf, sizeof(errbuf))) == NULL) {
 		fprintf(stderr, "%s", errbuf);
 		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')

@@ -1215,7 +1215,7 @@ main(int argc, char *argv[])
 	if ((v = ctl_verb_find(argv[optind], arg)) == NULL)
 		return EX_USAGE;
 	if (path == NULL || path[0] == '\0')
-		path = CONF_DEFAULT_PATH;
+		path = conf_default_path();
 	/* Library warnings (TLS setup) on stderr; -v shows the dialog. */
 	log_init(false, verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
 	    "smartrelayctl");
