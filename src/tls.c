@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -24,6 +25,9 @@
 
 #include "log.h"
 #include "util.h"
+
+#define TLS_UNDER_LOW	(64 * 1024)	/* socket buffer: resume below */
+#define TLS_UNDER_HIGH	(256 * 1024)	/* ... stop encrypting above */
 
 struct tls_client {
 	SSL_CTX	*ctx;
@@ -117,6 +121,10 @@ tls_client_wrap(struct tls_client *tc, struct event_base *base,
 	}
 	/* Servers often close without close_notify after QUIT. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* Without a limit below, the filter moves everything the caller
+	 * writes into the socket's buffer at once, and a 25 MB message sits
+	 * in memory whole: the caller's backpressure needs this one. */
+	bufferevent_setwatermark(under, EV_WRITE, TLS_UNDER_LOW, TLS_UNDER_HIGH);
 	return bev;
 }
 

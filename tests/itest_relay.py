@@ -317,6 +317,24 @@ class RelayDelivery(RelayTest):
         print("\n  2 MB message (%d bytes stored) accepted and relayed over "
               "implicit TLS in %.2fs" % (len(msgs[0].data), dt))
 
+    def test_large_message_relayed_in_flat_memory(self):
+        """A 20 MB message goes out through TLS without being held in
+        memory: the daemon's peak RSS grows by far less than the
+        message."""
+        up = self.upstream()
+        d = self.relay(up)
+        if d.is_sanitized():
+            self.skipTest("RSS means nothing under AddressSanitizer")
+        base = d.status_kb("VmHWM")
+        wire = b"Subject: big\r\n\r\n" + b"z" * 76 + b"\r\n"
+        wire = wire + (b"w" * 76 + b"\r\n") * (20 * 1000 * 1000 // 78)
+        qid = self.send(d, "sender@client.test", ["big@x.test"], wire)
+        self.wait_gone(d, qid, timeout=TIMEOUT * 2)
+        self.assertEqual(len(self.by_id(up, qid)), 1)
+        grew = d.status_kb("VmHWM") - base
+        print("\n  20 MB message relayed: VmHWM grew by %d kB" % grew)
+        self.assertLess(grew, 8 * 1024)
+
     def test_connection_reuse_and_pipelining(self):
         up = self.upstream()
         d = self.relay(up, connections=2)
