@@ -270,41 +270,6 @@ spool_env_load(struct spool *sp, const char *id, struct envelope *env)
 	return rc;
 }
 
-int
-spool_env_save(struct spool *sp, const struct envelope *env)
-{
-	char	 tmp[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX], *text;
-	size_t	 len;
-	int	 tries, rc = -1, saved;
-
-	if (envelope_format(env, &text, &len) == -1) {
-		log_warnx("spool envelope save id=%.*s: invalid envelope",
-		    SPOOL_ID_LEN, env->id);
-		errno = EINVAL;
-		goto done;
-	}
-	spool_name(name, env->id, ".env");
-	for (tries = 0; tries < SPOOL_ID_TRIES; tries++) {
-		snprintf(tmp, sizeof(tmp), "%.*s.env.%08x", SPOOL_ID_LEN,
-		    env->id, (sp->seed + atomic_fetch_add(&sp->counter, 1)) &
-		    0xffffffffu);
-		if ((rc = spool_file_write(sp->tmpfd, tmp, text, len)) == 0 ||
-		    errno != EEXIST)
-			break;
-	}
-	if (rc == 0 && (renameat(sp->tmpfd, tmp, sp->queuefd, name) == -1 ||
-	    fsync(sp->queuefd) == -1)) {
-		saved = errno;
-		unlinkat(sp->tmpfd, tmp, 0);
-		errno = saved;
-		rc = -1;
-	}
-	if (rc == -1)
-		log_warn("spool envelope save id=%s", env->id);
-done:
-	free(text);
-	return rc;
-}
 
 /*
  * Messages being written.
@@ -689,6 +654,29 @@ spool_remove_start(struct spool *sp, const char *id, spool_done_cb done,
     void *arg)
 {
 	spool_enqueue(sp, spool_op_new(sp, SPOOL_K_REMOVE, id, done, arg));
+}
+
+/* The synchronous form: the same work as a SAVE operation, on the
+ * caller's thread, followed by the directory sync. */
+int
+spool_env_save(struct spool *sp, const struct envelope *env)
+{
+	struct spool_msg	*msg;
+	int			 err;
+
+	msg = spool_op_new(sp, SPOOL_K_SAVE, env->id, NULL, NULL);
+	if (envelope_format(env, &msg->buf, &msg->buflen) == -1) {
+		log_warnx("spool envelope save id=%s: invalid envelope",
+		    env->id);
+		err = EINVAL;
+	} else if ((err = spool_op_save(msg)) == 0 &&
+	    fsync(sp->queuefd) == -1) {
+		err = errno;
+		log_warn("spool envelope save id=%s: fsync queue/", env->id);
+	}
+	spool_msg_free(msg);
+	errno = err;
+	return err == 0 ? 0 : -1;
 }
 
 /* A commit worker: takes everything pending as one batch, commits it
