@@ -53,6 +53,17 @@ static cfg_opt_t conf_upstream_opts[] = {
 	CFG_STR("username", "", CFGF_NONE),
 	CFG_STR("password_file", "/etc/smartrelay/password", CFGF_NONE),
 	CFG_INT_CB("connections", 2, CFGF_NONE, conf_int_cb),
+	CFG_STR("name", "", CFGF_NONE),
+	CFG_STR("auth", "auto", CFGF_NONE),
+	CFG_STR("oauth_client_id", "", CFGF_NONE),
+	CFG_STR("oauth_client_secret_file", "", CFGF_NONE),
+	CFG_STR("oauth_refresh_token_file", "", CFGF_NONE),
+	CFG_STR("oauth_token_url", "https://oauth2.googleapis.com/token",
+	    CFGF_NONE),
+	CFG_STR("oauth_ca_file", "", CFGF_NONE),
+	CFG_STR("quota", "none", CFGF_NONE),
+	CFG_STR("from_address", "", CFGF_NONE),
+	CFG_BOOL("failover_on_reject", cfg_false, CFGF_NONE),
 	CFG_END()
 };
 
@@ -91,7 +102,7 @@ static cfg_opt_t conf_opts[] = {
 	CFG_STR("data_timeout", "10m", CFGF_NONE),
 	CFG_STR("log", "stderr", CFGF_NONE),
 	CFG_STR("log_level", "info", CFGF_NONE),
-	CFG_SEC("upstream", conf_upstream_opts, CFGF_NONE),
+	CFG_SEC("upstream", conf_upstream_opts, CFGF_MULTI),
 	CFG_SEC("queue", conf_queue_opts, CFGF_NONE),
 	CFG_SEC("metrics", conf_metrics_opts, CFGF_NONE),
 	CFG_END()
@@ -110,6 +121,9 @@ enum conf_check {
 	CONF_C_LISTEN,		/* list entry for conf_split_hostport() */
 	CONF_C_ALLOW,		/* list entry for cidr_parse(), never /0 */
 	CONF_C_SECTION,		/* a section that may appear once */
+	CONF_C_MULTI,		/* a section that may appear many times */
+	CONF_C_URL,		/* https://host[:port]/path */
+	CONF_C_BOOL,		/* libconfuse checks true/false itself */
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 };
 
@@ -117,6 +131,8 @@ enum conf_check {
 static const char *const conf_lf_names[] = { "normalize", "reject", NULL };
 static const char *const conf_tls_names[] = { "starttls", "implicit", NULL };
 static const char *const conf_log_names[] = { "stderr", "syslog", NULL };
+static const char *const conf_auth_names[] = { "auto", "plain", "login",
+	"xoauth2", NULL };
 
 /* How each value is checked, by its libconfuse path. */
 static const struct conf_rule {
@@ -141,7 +157,7 @@ static const struct conf_rule {
 	{ "data_timeout",	CONF_C_DURATION, false, 0, 0, NULL },
 	{ "log",		CONF_C_CHOICE,	false, 0, 0, conf_log_names },
 	{ "log_level",		CONF_C_LOG_LEVEL, false, 0, 0, NULL },
-	{ "upstream",		CONF_C_SECTION,	false, 0, 0, NULL },
+	{ "upstream",		CONF_C_MULTI,	false, 0, 0, NULL },
 	{ "upstream|host",	CONF_C_NAME,	false, 0, 0, NULL },
 	{ "upstream|port",	CONF_C_INT,	false, 1, 65535, NULL },
 	{ "upstream|tls",	CONF_C_CHOICE,	false, 0, 0, conf_tls_names },
@@ -150,6 +166,16 @@ static const struct conf_rule {
 	{ "upstream|username",	CONF_C_WORD,	true, 0, 0, NULL },
 	{ "upstream|password_file", CONF_C_PATH, false, 0, 0, NULL },
 	{ "upstream|connections", CONF_C_INT,	false, 1, 64, NULL },
+	{ "upstream|name",	CONF_C_WORD,	true, 0, 0, NULL },
+	{ "upstream|auth",	CONF_C_CHOICE,	false, 0, 0, conf_auth_names },
+	{ "upstream|oauth_client_id", CONF_C_WORD, true, 0, 0, NULL },
+	{ "upstream|oauth_client_secret_file", CONF_C_PATH, true, 0, 0, NULL },
+	{ "upstream|oauth_refresh_token_file", CONF_C_PATH, true, 0, 0, NULL },
+	{ "upstream|oauth_token_url", CONF_C_URL, false, 0, 0, NULL },
+	{ "upstream|oauth_ca_file", CONF_C_PATH, true, 0, 0, NULL },
+	{ "upstream|quota",	CONF_C_WORD,	true, 0, 0, NULL },
+	{ "upstream|from_address", CONF_C_MAILBOX, true, 0, 0, NULL },
+	{ "upstream|failover_on_reject", CONF_C_BOOL, false, 0, 0, NULL },
 	{ "queue",		CONF_C_SECTION,	false, 0, 0, NULL },
 	{ "queue|lifetime",	CONF_C_DURATION, false, 0, 0, NULL },
 	{ "queue|retry_min",	CONF_C_DURATION, false, 0, 0, NULL },
@@ -332,6 +358,38 @@ conf_listen_is_valid(const char *s, bool *nonlocal)
 	return true;
 }
 
+/* "must be "a", "b" or "c"" into <buf>. */
+static const char *
+conf_choices_text(const char *const *choices, char *buf, size_t bufsz)
+{
+	size_t	i, len;
+
+	snprintf(buf, bufsz, "must be");
+	for (i = 0; choices[i] != NULL; i++) {
+		len = strlen(buf);
+		snprintf(buf + len, bufsz - len, "%s\"%s\"", i == 0 ? " " :
+		    choices[i + 1] == NULL ? " or " : ", ", choices[i]);
+	}
+	return buf;
+}
+
+/* An https URL whose host part is a plausible name: the token endpoint
+ * is reached with evhttp, which wants exactly this. */
+static bool
+conf_url_is_valid(const char *s)
+{
+	const char	*h = s + 8, *end;
+	size_t		 hlen;
+
+	if (strncmp(s, "https://", 8) != 0 || !conf_chars_are_valid(s, true))
+		return false;
+	end = h + strcspn(h, "/:?#");
+	hlen = (size_t)(end - h);
+	if (hlen == 0 || hlen > CONF_NAME_MAX)
+		return false;
+	return *end == '\0' || *end == '/' || *end == ':';
+}
+
 /* Why string value <v> breaks rule <r>, or NULL when it is fine.  The
  * reason may be written into <buf>. */
 static const char *
@@ -378,9 +436,10 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 		for (i = 0; r->choices[i] != NULL; i++)
 			if (strcmp(v, r->choices[i]) == 0)
 				return NULL;
-		snprintf(buf, bufsz, "must be \"%s\" or \"%s\"",
-		    r->choices[0], r->choices[1]);
-		return buf;
+		return conf_choices_text(r->choices, buf, bufsz);
+	case CONF_C_URL:
+		return conf_url_is_valid(v) ? NULL :
+		    "not a URL like https://host/path (https only)";
 	case CONF_C_LOG_LEVEL:
 		return log_level_parse(v, &level) == 0 ? NULL :
 		    "must be err, warn, notice, info or debug";
@@ -410,7 +469,7 @@ conf_validate_cb(cfg_t *cfg, cfg_opt_t *opt)
 	struct conf_ctx		*ctx = conf_cur;
 	const struct conf_rule	*r;
 	const char		*v, *why;
-	char			 label[64], esc[128], buf[64];
+	char			 label[64], esc[128], buf[128];
 	bool			 nonlocal = false;
 	long			 n;
 	int			 k;
@@ -425,7 +484,8 @@ conf_validate_cb(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	ctx->line[k] = cfg->line;
-	if (r->check == CONF_C_SECTION)
+	if (r->check == CONF_C_SECTION || r->check == CONF_C_MULTI ||
+	    r->check == CONF_C_BOOL)
 		return 0;
 	/* Scalars hold one value; a list's newest entry is its last. */
 	if (r->check == CONF_C_INT) {
@@ -585,10 +645,17 @@ conf_cfg_new(void)
 	cfg_t	*cfg;
 	size_t	 i;
 
+	/* cfg_init() copies the option tables, callbacks included. */
+	for (i = 0; conf_upstream_opts[i].name != NULL; i++)
+		conf_upstream_opts[i].validcb = conf_validate_cb;
 	if ((cfg = cfg_init(conf_opts, CFGF_NONE)) == NULL)
 		fatalx("conf: cfg_init failed");
 	cfg_set_error_function(cfg, conf_cfg_error_cb);
 	for (i = 0; i < nitems(conf_rules); i++) {
+		/* A repeatable section has no instance to reach by path
+		 * yet: its template options were set up below. */
+		if (strncmp(conf_rules[i].path, "upstream|", 9) == 0)
+			continue;
 		if (cfg_getopt(cfg, conf_rules[i].path) == NULL)
 			fatalx("conf: no option %s", conf_rules[i].path);
 		cfg_set_validate_func(cfg, conf_rules[i].path,
@@ -637,15 +704,15 @@ conf_duration(cfg_t *cfg, const char *path)
 	return secs;
 }
 
-/* The index of the value of <path> in its rule's choices[]. */
+/* The index of the value of <path> in the choices[] of rule <rule>. */
 static int
-conf_choice(cfg_t *cfg, const char *path)
+conf_choice(cfg_t *cfg, const char *rule, const char *path)
 {
 	const char *const	*choices;
 	const char		*v = cfg_getstr(cfg, path);
 	int			 i;
 
-	choices = conf_rules[conf_rule_index(path)].choices;
+	choices = conf_rules[conf_rule_index(rule)].choices;
 	for (i = 0; choices[i] != NULL; i++)
 		if (strcmp(choices[i], v) == 0)
 			return i;
@@ -715,34 +782,91 @@ conf_build_top(struct conf *c, cfg_t *cfg)
 	c->max_clients = (unsigned int)cfg_getint(cfg, "max_clients");
 	c->max_clients_per_ip =
 	    (unsigned int)cfg_getint(cfg, "max_clients_per_ip");
-	c->bare_lf = (enum conf_bare_lf)conf_choice(cfg, "bare_lf");
+	c->bare_lf = (enum conf_bare_lf)conf_choice(cfg, "bare_lf", "bare_lf");
 	c->command_timeout = conf_duration(cfg, "command_timeout");
 	c->data_timeout = conf_duration(cfg, "data_timeout");
-	c->log_syslog = conf_choice(cfg, "log") == 1;
+	c->log_syslog = conf_choice(cfg, "log", "log") == 1;
 	c->log_level = conf_dup(cfg, "log_level");
 }
 
 /* Port 465 is the implicit TLS port (RFC 8314), unless the file says
- * otherwise; the certificate is checked against host unless told. */
+ * otherwise; the certificate is checked against host unless told.
+ * <sec> is one "upstream" section. */
 static void
-conf_build_sections(struct conf *c, cfg_t *cfg)
+conf_build_upstream(struct conf_upstream *up, cfg_t *sec)
 {
-	struct conf_upstream	*up = &c->upstream;
+	char	name[300];
 
-	up->host = conf_dup(cfg, "upstream|host");
-	up->tls = (enum conf_tls_mode)conf_choice(cfg, "upstream|tls");
-	up->port = (uint16_t)cfg_getint(cfg, "upstream|port");
-	if (up->tls == CONF_TLS_IMPLICIT && !conf_is_set(cfg, "upstream|port"))
+	up->host = conf_dup(sec, "host");
+	up->tls = (enum conf_tls_mode)conf_choice(sec, "upstream|tls", "tls");
+	up->port = (uint16_t)cfg_getint(sec, "port");
+	if (up->tls == CONF_TLS_IMPLICIT && !conf_is_set(sec, "port"))
 		up->port = 465;
-	up->verify_name = conf_dup(cfg, "upstream|verify_name");
+	up->verify_name = conf_dup(sec, "verify_name");
 	if (up->verify_name[0] == '\0') {
 		free(up->verify_name);
 		up->verify_name = xstrdup(up->host);
 	}
-	up->ca_file = conf_dup(cfg, "upstream|ca_file");
-	up->username = conf_dup(cfg, "upstream|username");
-	up->password_file = conf_dup(cfg, "upstream|password_file");
-	up->connections = (unsigned int)cfg_getint(cfg, "upstream|connections");
+	up->name = conf_dup(sec, "name");
+	if (up->name[0] == '\0') {
+		free(up->name);
+		snprintf(name, sizeof(name), "%s:%u", up->host, up->port);
+		up->name = xstrdup(name);
+	}
+	up->ca_file = conf_dup(sec, "ca_file");
+	up->username = conf_dup(sec, "username");
+	up->password_file = conf_dup(sec, "password_file");
+	up->connections = (unsigned int)cfg_getint(sec, "connections");
+	up->auth = (enum conf_auth)conf_choice(sec, "upstream|auth", "auth");
+	up->oauth_client_id = conf_dup(sec, "oauth_client_id");
+	up->oauth_client_secret_file = conf_dup(sec,
+	    "oauth_client_secret_file");
+	up->oauth_refresh_token_file = conf_dup(sec,
+	    "oauth_refresh_token_file");
+	up->oauth_token_url = conf_dup(sec, "oauth_token_url");
+	up->oauth_ca_file = conf_dup(sec, "oauth_ca_file");
+	up->quota = conf_dup(sec, "quota");
+	up->from_address = conf_dup(sec, "from_address");
+	up->failover_on_reject = cfg_getbool(sec, "failover_on_reject");
+}
+
+static void
+conf_free_upstream(struct conf_upstream *up)
+{
+	free(up->name);
+	free(up->host);
+	free(up->verify_name);
+	free(up->ca_file);
+	free(up->username);
+	free(up->password_file);
+	free(up->oauth_client_id);
+	free(up->oauth_client_secret_file);
+	free(up->oauth_refresh_token_file);
+	free(up->oauth_token_url);
+	free(up->oauth_ca_file);
+	free(up->quota);
+	free(up->from_address);
+}
+
+/* Upstream sections in the order written; without any, one with every
+ * default (smtp.gmail.com, STARTTLS on 587). */
+static void
+conf_build_sections(struct conf *c, cfg_t *cfg)
+{
+	cfg_t		*def;
+	unsigned int	 i, n = cfg_size(cfg, "upstream");
+
+	c->upstream = xcalloc(n > 0 ? n : 1, sizeof(*c->upstream));
+	if (n == 0) {
+		if ((def = cfg_init(conf_upstream_opts, CFGF_NONE)) == NULL)
+			fatalx("conf: cfg_init failed");
+		conf_build_upstream(&c->upstream[0], def);
+		cfg_free(def);
+		c->nupstream = 1;
+	}
+	for (i = 0; i < n; i++)
+		conf_build_upstream(&c->upstream[c->nupstream++],
+		    cfg_getnsec(cfg, "upstream", i));
 	c->queue.lifetime = conf_duration(cfg, "queue|lifetime");
 	c->queue.retry_min = conf_duration(cfg, "queue|retry_min");
 	c->queue.retry_max = conf_duration(cfg, "queue|retry_max");
@@ -868,11 +992,9 @@ conf_free(struct conf *c)
 	free(c->control_socket);
 	free(c->metrics_listen);
 	free(c->log_level);
-	free(c->upstream.host);
-	free(c->upstream.verify_name);
-	free(c->upstream.ca_file);
-	free(c->upstream.username);
-	free(c->upstream.password_file);
+	for (i = 0; i < c->nupstream; i++)
+		conf_free_upstream(&c->upstream[i]);
+	free(c->upstream);
 	free(c->queue.bounce_to);
 	free(c);
 }

@@ -33,7 +33,18 @@ enum conf_tls_mode {
 	CONF_TLS_IMPLICIT,		/* TLS from the first byte (port 465) */
 };
 
+/* How the relay authenticates to an upstream. */
+enum conf_auth {
+	CONF_AUTH_AUTO,			/* PLAIN or LOGIN, password_file */
+	CONF_AUTH_PLAIN,
+	CONF_AUTH_LOGIN,
+	CONF_AUTH_XOAUTH2,		/* OAuth 2.0 access token */
+};
+
+/* One "upstream" section.  Several are tried in the order written. */
 struct conf_upstream {
+	char			*name;		/* for logs: "host:port" unless
+						 * the section sets name */
 	char			*host;
 	uint16_t		 port;
 	enum conf_tls_mode	 tls;
@@ -42,6 +53,17 @@ struct conf_upstream {
 	char			*username;
 	char			*password_file;
 	unsigned int		 connections;
+	enum conf_auth		 auth;
+	char			*oauth_client_id;
+	char			*oauth_client_secret_file;
+	char			*oauth_refresh_token_file;
+	char			*oauth_token_url;	/* https://... */
+	char			*oauth_ca_file;	/* "" means the system CAs */
+	char			*quota;		/* checked by quota_parse() */
+	char			*from_address;	/* alias for From rewriting;
+						 * "" means username */
+	bool			 failover_on_reject; /* 5xx here: try the
+						 * next upstream instead */
 };
 
 struct conf_queue {
@@ -49,6 +71,45 @@ struct conf_queue {
 	uint64_t		 retry_min;	/* seconds */
 	uint64_t		 retry_max;	/* seconds */
 	char			*bounce_to;	/* "" means the envelope sender */
+};
+
+/* What happens to the From: header on relay. */
+enum conf_from_rewrite {
+	CONF_FROM_KEEP,			/* leave the message alone */
+	CONF_FROM_ACCOUNT,		/* From: the account, original kept in
+					 * Reply-To: and X-Original-From: */
+};
+
+/* Whether clients of a network must authenticate before MAIL. */
+enum conf_net_auth {
+	CONF_NET_AUTH_OPTIONAL,
+	CONF_NET_AUTH_REQUIRED,
+};
+
+/* Policy for the clients of one network ("network" sections and the
+ * "clients" name table).  The most specific matching network applies;
+ * clients outside every network get the top-level settings. */
+struct conf_network {
+	struct cidr		 net;
+	char			*name;		/* "" when unnamed */
+	enum conf_net_auth	 auth;
+	enum conf_bare_lf	 bare_lf;
+};
+
+/* TLS for LAN clients: STARTTLS on the listen addresses and implicit
+ * TLS on listen_tls, once cert_file and key_file are set. */
+struct conf_server_tls {
+	char			*cert_file;	/* "" disables inbound TLS */
+	char			*key_file;
+	int			 min_version;	/* 10, 11, 12 or 13 */
+};
+
+/* AUTH for LAN clients: offered once users_file is set. */
+struct conf_client_auth {
+	char			*users_file;	/* "user:crypt-hash" lines */
+	char			**plaintext;	/* loopback listen addresses
+						 * that allow AUTH without TLS */
+	size_t			 nplaintext;
 };
 
 struct conf {
@@ -70,10 +131,26 @@ struct conf {
 	uint64_t		 data_timeout;		/* seconds */
 	bool			 log_syslog;
 	char			*log_level;	/* validated by log_level_parse */
-	struct conf_upstream	 upstream;
+	struct conf_upstream	*upstream;	/* in failover order */
+	size_t			 nupstream;	/* at least 1 */
 	struct conf_queue	 queue;
 	char			*metrics_listen; /* "" when disabled */
+	enum conf_from_rewrite	 from_rewrite;
+	char			*from_suffix;	/* after the display name:
+						 * " via smartrelay" */
+	struct conf_network	*networks;
+	size_t			 nnetworks;
+	char			**listen_tls;	/* implicit TLS listeners */
+	size_t			 nlisten_tls;
+	struct conf_server_tls	 server_tls;
+	struct conf_client_auth	 client_auth;
 };
+
+/* The policy for a client at <addr> (sockaddr_in or sockaddr_in6), or
+ * NULL when no network section covers it. */
+struct sockaddr;
+const struct conf_network *conf_network_find(const struct conf *,
+		    const struct sockaddr *addr);
 
 /* Parses and validates <path>.  On success returns a new conf the caller
  * owns (conf_free()).  On failure returns NULL and writes one or more

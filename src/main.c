@@ -215,7 +215,7 @@ main_reload(struct main_state *m)
 		    "effect at the next restart");
 	free(nc->spool);
 	nc->spool = xstrdup(old->spool);
-	if ((nt = tls_client_new(nc->upstream.ca_file)) == NULL) {
+	if ((nt = tls_client_new(nc->upstream[0].ca_file)) == NULL) {
 		log_errx("smartrelayd reload refused: TLS set-up failed");
 		conf_free(nc);
 		goto done;
@@ -363,7 +363,7 @@ main_drop_privileges(const struct passwd *pw)
 static int
 main_check_credentials(const struct conf *conf)
 {
-	const char	*path = conf->upstream.password_file;
+	const char	*path = conf->upstream[0].password_file;
 	char		 err[512], *pw;
 
 	if (access(path, F_OK) == -1 && errno == ENOENT) {
@@ -379,7 +379,7 @@ main_check_credentials(const struct conf *conf)
 		return -1;
 	}
 	sasl_free(pw);
-	if (conf->upstream.username[0] == '\0')
+	if (conf->upstream[0].username[0] == '\0')
 		log_notice("relay waiting for credentials: set "
 		    "upstream.username to your Gmail address");
 	return 0;
@@ -578,7 +578,7 @@ main(int argc, char *argv[])
 	if (m.dns == NULL)
 		log_warnx("smartrelayd no DNS resolver configured; only "
 		    "numeric upstream addresses will work");
-	if ((m.tls = tls_client_new(m.conf->upstream.ca_file)) == NULL) {
+	if ((m.tls = tls_client_new(m.conf->upstream[0].ca_file)) == NULL) {
 		rc = EX_CONFIG;
 		goto out;
 	}

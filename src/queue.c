@@ -255,7 +255,7 @@ queue_set_upstream(struct queue *q, enum queue_upstream up,
 static bool
 queue_have_credentials(struct queue *q)
 {
-	const struct conf_upstream	*up = &q->conf->upstream;
+	const struct conf_upstream	*up = &q->conf->upstream[0];
 	char				 why[600];
 
 	if (up->username[0] != '\0' && access(up->password_file, R_OK) == 0)
@@ -291,8 +291,8 @@ queue_start_relay(struct queue *q)
 
 	qr = xcalloc(1, sizeof(*qr));
 	qr->q = q;
-	qr->r = relay_new(q->base, q->dns, q->conf, q->tls, &queue_relay_cbs,
-	    qr);
+	qr->r = relay_new(q->base, q->dns, q->conf, &q->conf->upstream[0],
+	    q->tls, &queue_relay_cbs, qr);
 	if (qr->r == NULL) {
 		free(qr);
 		queue_set_upstream(q, QUEUE_UP_UNAVAILABLE,
@@ -338,7 +338,7 @@ queue_run(struct queue *q)
 	/* During a pause, a single trial connection. */
 	if (q->probing && q->nrelays > 0)
 		return;
-	while (q->nrelays < q->conf->upstream.connections &&
+	while (q->nrelays < q->conf->upstream[0].connections &&
 	    nready > waiting) {
 		queue_start_relay(q);
 		waiting++;

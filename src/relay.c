@@ -84,6 +84,7 @@ struct relay {
 	struct event_base	*base;
 	struct evdns_base	*dns;
 	const struct conf	*conf;
+	const struct conf_upstream *up;	/* one of conf->upstream[] */
 	struct tls_client	*tls;
 	struct relay_cbs	 cbs;
 	void			*arg;
@@ -362,7 +363,7 @@ relay_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 relay_auth_start(struct relay *r)
 {
-	const struct conf_upstream	*up = &r->conf->upstream;
+	const struct conf_upstream	*up = r->up;
 	char				 err[512], *plain;
 
 	if (!r->in_tls || !tls_is_verified(r->bev))
@@ -725,7 +726,7 @@ relay_starttls(struct relay *r)
 	    evbuffer_get_length(bufferevent_get_input(r->bev)));
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	tlsbev = tls_client_wrap(r->tls, r->base, r->bev,
-	    r->conf->upstream.verify_name);
+	    r->up->verify_name);
 	if (tlsbev == NULL) {
 		relay_fail(r, RELAY_UNAVAILABLE, "cannot start TLS");
 		return;
@@ -787,7 +788,7 @@ relay_setup_reply(struct relay *r)
 static void
 relay_auth_reply(struct relay *r)
 {
-	const char	*user = r->conf->upstream.username;
+	const char	*user = r->up->username;
 	char		*b64;
 
 	if (r->code == 235) {
@@ -895,9 +896,9 @@ relay_set_peer(struct relay *r)
 	    &sslen) == -1)
 		return;
 	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u",
-	    r->conf->upstream.host,
+	    r->up->host,
 	    cidr_addr_str((struct sockaddr *)&ss, addr, sizeof(addr)),
-	    r->conf->upstream.port);
+	    r->up->port);
 }
 
 static void
@@ -907,7 +908,7 @@ relay_connected(struct relay *r)
 
 	if (r->state == RELAY_S_CONNECTING) {
 		relay_set_peer(r);
-		if (r->conf->upstream.tls == CONF_TLS_IMPLICIT) {
+		if (r->up->tls == CONF_TLS_IMPLICIT) {
 			relay_starttls(r);
 			return;
 		}
@@ -925,7 +926,7 @@ relay_connected(struct relay *r)
 	relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
 	/* Implicit TLS: the greeting comes now; STARTTLS: EHLO again,
 	 * forgetting what the server said in plaintext (RFC 3207 4.2). */
-	if (r->conf->upstream.tls == CONF_TLS_IMPLICIT)
+	if (r->up->tls == CONF_TLS_IMPLICIT)
 		relay_set_state(r, RELAY_S_GREETING);
 	else
 		relay_enter(r, RELAY_S_EHLO);
@@ -958,16 +959,16 @@ relay_event_error(struct relay *r, short what)
 		err = bufferevent_socket_get_dns_error(r->bev);
 		if (err != 0)
 			relay_fail(r, RELAY_UNAVAILABLE, "cannot resolve %s: "
-			    "%s", r->conf->upstream.host,
+			    "%s", r->up->host,
 			    evutil_gai_strerror(err));
 		else if (what & BEV_EVENT_TIMEOUT)
 			relay_fail(r, RELAY_UNAVAILABLE, "connect to %s:%u "
-			    "timed out", r->conf->upstream.host,
-			    r->conf->upstream.port);
+			    "timed out", r->up->host,
+			    r->up->port);
 		else
 			relay_fail(r, RELAY_UNAVAILABLE, "cannot connect to "
-			    "%s:%u: %s", r->conf->upstream.host,
-			    r->conf->upstream.port,
+			    "%s:%u: %s", r->up->host,
+			    r->up->port,
 			    evutil_socket_error_to_string(
 			    EVUTIL_SOCKET_ERROR()));
 		return;
@@ -1001,8 +1002,8 @@ relay_event_error(struct relay *r, short what)
 
 struct relay *
 relay_new(struct event_base *base, struct evdns_base *dns,
-    const struct conf *conf, struct tls_client *tls,
-    const struct relay_cbs *cbs, void *arg)
+    const struct conf *conf, const struct conf_upstream *up,
+    struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
 	struct relay	*r;
 
@@ -1010,6 +1011,7 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r->base = base;
 	r->dns = dns;
 	r->conf = conf;
+	r->up = up;
 	r->tls = tls;
 	r->cbs = *cbs;
 	r->arg = arg;
@@ -1017,8 +1019,7 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r->batch = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->batch));
 	r->accepted = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->accepted));
 	r->expect = xcalloc(RELAY_RCPTS_PER_TXN + 2, sizeof(*r->expect));
-	snprintf(r->peer, sizeof(r->peer), "%s:%u", conf->upstream.host,
-	    conf->upstream.port);
+	snprintf(r->peer, sizeof(r->peer), "%s:%u", up->host, up->port);
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
@@ -1033,7 +1034,7 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r->state = RELAY_S_CONNECTING;
 	/* Resolution runs on evdns: the loop never blocks on DNS. */
 	if (bufferevent_socket_connect_hostname(r->bev, dns, AF_UNSPEC,
-	    conf->upstream.host, conf->upstream.port) == -1)
+	    up->host, up->port) == -1)
 		goto fail;
 	return r;
 fail:

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 struct conf;
+struct conf_upstream;
 struct envelope;
 struct event_base;
 struct evdns_base;
@@ -55,12 +56,13 @@ struct relay_cbs {
 		    const char *reason, void *arg);
 };
 
-/* Starts connecting to conf->upstream.  Callbacks come later, from the
- * loop, never from inside relay_new().  Returns NULL only if the
- * connection cannot even be started (then nothing is called). */
+/* Starts connecting to <up>, one of conf->upstream[] (both borrowed
+ * for the relay's life).  Callbacks come later, from the loop, never
+ * from inside relay_new().  Returns NULL only if the connection cannot
+ * even be started (then nothing is called). */
 struct relay	*relay_new(struct event_base *, struct evdns_base *,
-		    const struct conf *, struct tls_client *,
-		    const struct relay_cbs *, void *arg);
+		    const struct conf *, const struct conf_upstream *,
+		    struct tls_client *, const struct relay_cbs *, void *arg);
 
 /* Sends <env> (borrowed until done()) whose data is at <data_path>.
  * Only PENDING recipients are sent, at most 100 per transaction (more

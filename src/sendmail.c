@@ -1192,7 +1192,7 @@ sendmail_verify(const struct sendmail *sm, char **args, int nargs)
 		sendmail_msg_fail(&m, EX_USAGE, "no recipients given");
 	for (i = 0; i < m.nrcpt && m.status == 0; i++)
 		printf("%s... deliverable: relayed to %s\n", m.rcpts[i],
-		    sm->conf->upstream.host);
+		    sm->conf->upstream[0].host);
 	if ((rc = m.status) != 0)
 		sendmail_error(rc, "%s", m.errmsg);
 	sendmail_msg_cleanup(&m);

@@ -920,10 +920,10 @@ ctl_test_ready_cb(struct relay *r, void *arg)
 
 	printf("connected to %s\n", relay_peer(r));
 	printf("TLS ok: certificate verified for %s\n",
-	    conf->upstream.verify_name);
-	printf("authenticated as %s\n", conf->upstream.username);
+	    conf->upstream[0].verify_name);
+	printf("authenticated as %s\n", conf->upstream[0].username);
 	printf("OK: smartrelay can send through %s as %s\n",
-	    conf->upstream.host, conf->upstream.username);
+	    conf->upstream[0].host, conf->upstream[0].username);
 	relay_free(r);
 	t->relay = NULL;
 	t->rc = EX_OK;
@@ -963,7 +963,7 @@ ctl_test_closed_cb(struct relay *r, enum relay_status st,
 	if ((h != NULL && h->stage == CTL_AUTH) ||
 	    (h == NULL && st == RELAY_AUTH_FAILED))
 		printf("TLS ok: certificate verified for %s\n",
-		    t->conf->upstream.verify_name);
+		    t->conf->upstream[0].verify_name);
 	printf("FAILED: ");
 	ctl_put(stdout, reason, false);
 	printf("\n");
@@ -985,7 +985,7 @@ ctl_test_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	printf("FAILED: no result within %d s\nfix: a firewall may drop "
 	    "the connection: check that outgoing port %u is open\n",
-	    CTL_TIMEOUT_SECS, t->conf->upstream.port);
+	    CTL_TIMEOUT_SECS, t->conf->upstream[0].port);
 	t->rc = EX_UNAVAILABLE;
 	event_base_loopbreak(t->base);
 }
@@ -997,11 +997,12 @@ ctl_test_connect(struct ctl_test *t)
 	static const struct relay_cbs	cbs = { ctl_test_ready_cb,
 	    ctl_test_done_cb, ctl_test_closed_cb };
 
-	printf("connecting to %s port %u (%s)\n", t->conf->upstream.host,
-	    t->conf->upstream.port, t->conf->upstream.tls ==
+	printf("connecting to %s port %u (%s)\n", t->conf->upstream[0].host,
+	    t->conf->upstream[0].port, t->conf->upstream[0].tls ==
 	    CONF_TLS_IMPLICIT ? "implicit TLS" : "STARTTLS");
 	fflush(stdout);
-	t->relay = relay_new(t->base, t->dns, t->conf, t->tls, &cbs, t);
+	t->relay = relay_new(t->base, t->dns, t->conf, &t->conf->upstream[0],
+	    t->tls, &cbs, t);
 	if (t->relay == NULL) {
 		t->rc = EX_OSERR;
 		event_base_loopbreak(t->base);
@@ -1021,13 +1022,13 @@ ctl_test_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 
 	if (err != 0) {
 		printf("FAILED: cannot resolve %s: %s\n",
-		    t->conf->upstream.host, evutil_gai_strerror(err));
+		    t->conf->upstream[0].host, evutil_gai_strerror(err));
 		printf("fix: %s\n", CTL_HINT_DNS);
 		t->rc = EX_UNAVAILABLE;
 		event_base_loopbreak(t->base);
 		return;
 	}
-	printf("%s has address", t->conf->upstream.host);
+	printf("%s has address", t->conf->upstream[0].host);
 	for (a = ai; a != NULL; a = a->ai_next) {
 		in = a->ai_family == AF_INET6 ?
 		    (const void *)&((struct sockaddr_in6 *)a->ai_addr)->
@@ -1047,10 +1048,10 @@ ctl_test_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 static int
 ctl_test_credentials(const struct conf *conf)
 {
-	const char	*path = conf->upstream.password_file;
+	const char	*path = conf->upstream[0].password_file;
 	char		 err[512], *pw;
 
-	if (conf->upstream.username[0] == '\0') {
+	if (conf->upstream[0].username[0] == '\0') {
 		printf("FAILED: upstream.username is not set\nfix: set "
 		    "username = \"you@gmail.com\" in the upstream section of "
 		    "%s\n", conf->path);
@@ -1078,7 +1079,7 @@ ctl_test_credentials(const struct conf *conf)
 	}
 	sasl_free(pw);
 	printf("credentials: user %s, password file %s\n",
-	    conf->upstream.username, path);
+	    conf->upstream[0].username, path);
 	return EX_OK;
 }
 
@@ -1099,11 +1100,11 @@ ctl_test(const struct conf *conf)
 	t.rc = EX_SOFTWARE;
 	if ((t.rc = ctl_test_credentials(conf)) != EX_OK)
 		return t.rc;
-	if ((t.tls = tls_client_new(conf->upstream.ca_file)) == NULL) {
+	if ((t.tls = tls_client_new(conf->upstream[0].ca_file)) == NULL) {
 		printf("FAILED: cannot load the CA certificates%s%s\nfix: "
 		    "check ca_file, or install the system CA store "
-		    "(apt install ca-certificates)\n", conf->upstream.ca_file[0]
-		    ? " from " : "", conf->upstream.ca_file);
+		    "(apt install ca-certificates)\n", conf->upstream[0].ca_file[0]
+		    ? " from " : "", conf->upstream[0].ca_file);
 		return EX_CONFIG;
 	}
 	if ((t.base = event_base_new()) == NULL ||
@@ -1112,13 +1113,13 @@ ctl_test(const struct conf *conf)
 	evtimer_add(timer, &tv);
 	t.dns = evdns_base_new(t.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	t.rc = EX_SOFTWARE;
-	printf("resolving %s\n", conf->upstream.host);
+	printf("resolving %s\n", conf->upstream[0].host);
 	fflush(stdout);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	if (t.dns != NULL)
-		evdns_getaddrinfo(t.dns, conf->upstream.host, NULL, &hints,
+		evdns_getaddrinfo(t.dns, conf->upstream[0].host, NULL, &hints,
 		    ctl_test_resolved_cb, &t);
 	else
 		ctl_test_connect(&t);

@@ -114,14 +114,14 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->data_timeout, 600);
 	ck_assert(!c->log_syslog);
 	ck_assert_str_eq(c->log_level, "info");
-	ck_assert_str_eq(c->upstream.host, "smtp.gmail.com");
-	ck_assert_uint_eq(c->upstream.port, 587);
-	ck_assert_int_eq(c->upstream.tls, CONF_TLS_STARTTLS);
-	ck_assert_str_eq(c->upstream.verify_name, "smtp.gmail.com");
-	ck_assert_str_eq(c->upstream.ca_file, "");
-	ck_assert_str_eq(c->upstream.username, "");
-	ck_assert_str_eq(c->upstream.password_file, "/etc/smartrelay/password");
-	ck_assert_uint_eq(c->upstream.connections, 2);
+	ck_assert_str_eq(c->upstream[0].host, "smtp.gmail.com");
+	ck_assert_uint_eq(c->upstream[0].port, 587);
+	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_STARTTLS);
+	ck_assert_str_eq(c->upstream[0].verify_name, "smtp.gmail.com");
+	ck_assert_str_eq(c->upstream[0].ca_file, "");
+	ck_assert_str_eq(c->upstream[0].username, "");
+	ck_assert_str_eq(c->upstream[0].password_file, "/etc/smartrelay/password");
+	ck_assert_uint_eq(c->upstream[0].connections, 2);
 	ck_assert_uint_eq(c->queue.lifetime, 5 * 86400);
 	ck_assert_uint_eq(c->queue.retry_min, 60);
 	ck_assert_uint_eq(c->queue.retry_max, 3600);
@@ -198,14 +198,14 @@ START_TEST(test_all_options)
 	ck_assert_uint_eq(c->data_timeout, 120);
 	ck_assert(c->log_syslog);
 	ck_assert_str_eq(c->log_level, "debug");
-	ck_assert_str_eq(c->upstream.host, "mx.example.org");
-	ck_assert_uint_eq(c->upstream.port, 2465);
-	ck_assert_int_eq(c->upstream.tls, CONF_TLS_IMPLICIT);
-	ck_assert_str_eq(c->upstream.verify_name, "smtp.example.org");
-	ck_assert_str_eq(c->upstream.ca_file, "/etc/ssl/ca#1.pem");
-	ck_assert_str_eq(c->upstream.username, "me@example.org");
-	ck_assert_str_eq(c->upstream.password_file, "/run/credentials/pw");
-	ck_assert_uint_eq(c->upstream.connections, 64);
+	ck_assert_str_eq(c->upstream[0].host, "mx.example.org");
+	ck_assert_uint_eq(c->upstream[0].port, 2465);
+	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_IMPLICIT);
+	ck_assert_str_eq(c->upstream[0].verify_name, "smtp.example.org");
+	ck_assert_str_eq(c->upstream[0].ca_file, "/etc/ssl/ca#1.pem");
+	ck_assert_str_eq(c->upstream[0].username, "me@example.org");
+	ck_assert_str_eq(c->upstream[0].password_file, "/run/credentials/pw");
+	ck_assert_uint_eq(c->upstream[0].connections, 64);
 	ck_assert_uint_eq(c->queue.lifetime, 2 * 86400);
 	ck_assert_uint_eq(c->queue.retry_min, 30);
 	ck_assert_uint_eq(c->queue.retry_max, 2 * 86400);
@@ -335,8 +335,13 @@ static const struct {
 	{ "bogus = 1\n", 1, "'bogus'" },
 	{ "upstream {\n  host = a.example\n  bogus = 1\n}\n", 3, "'bogus'" },
 	{ "# a comment\nmailer {\n}\n", 2, "'mailer'" },
-	{ "upstream {\n}\nupstream {\n  port = 25\n}\n", 5,
-	    "second 'upstream' section" },
+	{ "upstream {\n  auth = cram\n}\n", 2,
+	    "upstream.auth = \"cram\": must be \"auto\", \"plain\", "
+	    "\"login\" or \"xoauth2\"" },
+	{ "upstream {\n  oauth_token_url = \"http://a/token\"\n}\n", 2,
+	    "upstream.oauth_token_url" },
+	{ "upstream {\n}\nupstream {\n  port = 0\n}\n", 4,
+	    "upstream.port = 0" },
 	{ "queue {\n}\n\nqueue {\n}\n", 5, "second 'queue' section" },
 	{ "hostname = {\"a\", \"b\"}\n", 1, "unexpected token" },
 	{ "upstream = smtp.gmail.com\n", 1, "'upstream'" },
@@ -401,18 +406,18 @@ START_TEST(test_upstream_port)
 	struct conf	*c;
 
 	c = load_ok("upstream {\n  tls = implicit\n}\n");
-	ck_assert_uint_eq(c->upstream.port, 465);
+	ck_assert_uint_eq(c->upstream[0].port, 465);
 	conf_free(c);
 	/* Set in the file, even to the default value: kept. */
 	c = load_ok("upstream {\n  tls = implicit\n  port = 587\n}\n");
-	ck_assert_uint_eq(c->upstream.port, 587);
+	ck_assert_uint_eq(c->upstream[0].port, 587);
 	conf_free(c);
 	c = load_ok("upstream {\n  tls = starttls\n}\n");
-	ck_assert_uint_eq(c->upstream.port, 587);
+	ck_assert_uint_eq(c->upstream[0].port, 587);
 	conf_free(c);
 	c = load_ok("upstream {\n  port = 25\n}\n");
-	ck_assert_uint_eq(c->upstream.port, 25);
-	ck_assert_int_eq(c->upstream.tls, CONF_TLS_STARTTLS);
+	ck_assert_uint_eq(c->upstream[0].port, 25);
+	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_STARTTLS);
 	conf_free(c);
 }
 END_TEST
@@ -422,15 +427,15 @@ START_TEST(test_verify_name)
 	struct conf	*c;
 
 	c = load_ok("upstream {\n  host = smtp.example.org\n}\n");
-	ck_assert_str_eq(c->upstream.verify_name, "smtp.example.org");
+	ck_assert_str_eq(c->upstream[0].verify_name, "smtp.example.org");
 	conf_free(c);
 	c = load_ok("upstream {\n  host = 192.0.2.7\n"
 	    "  verify_name = \"\"\n}\n");
-	ck_assert_str_eq(c->upstream.verify_name, "192.0.2.7");
+	ck_assert_str_eq(c->upstream[0].verify_name, "192.0.2.7");
 	conf_free(c);
 	c = load_ok("upstream {\n  host = 192.0.2.7\n"
 	    "  verify_name = mx.example.org\n}\n");
-	ck_assert_str_eq(c->upstream.verify_name, "mx.example.org");
+	ck_assert_str_eq(c->upstream[0].verify_name, "mx.example.org");
 	conf_free(c);
 }
 END_TEST
@@ -471,11 +476,11 @@ START_TEST(test_example_config)
 	ck_assert_str_eq(c->listen[1], "[::1]:25");
 	ck_assert_str_eq(c->spool, "/var/spool/smartrelay");
 	ck_assert_str_eq(c->user, "smartrelay");
-	ck_assert_str_eq(c->upstream.host, "smtp.gmail.com");
-	ck_assert_str_eq(c->upstream.password_file, "/etc/smartrelay/password");
-	ck_assert_str_eq(c->upstream.username, "");
-	ck_assert_uint_eq(c->upstream.port, 587);
-	ck_assert_int_eq(c->upstream.tls, CONF_TLS_STARTTLS);
+	ck_assert_str_eq(c->upstream[0].host, "smtp.gmail.com");
+	ck_assert_str_eq(c->upstream[0].password_file, "/etc/smartrelay/password");
+	ck_assert_str_eq(c->upstream[0].username, "");
+	ck_assert_uint_eq(c->upstream[0].port, 587);
+	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_STARTTLS);
 	conf_free(c);
 }
 END_TEST
