@@ -30,6 +30,7 @@
 
 #include <confuse.h>
 
+#include "conftable.h"
 #include "log.h"
 #include "util.h"
 
@@ -37,12 +38,20 @@
 #define CONF_DURATION_MAX	(365 * 86400ULL)	/* seconds */
 #define CONF_NAME_MAX		253			/* RFC 1035 */
 #define CONF_ERR_MAX		512
+#define CONF_TEXT_MAX		100			/* names, suffix */
 
+struct conf_ctx;
+struct conf_rule;
 static int	conf_int_cb(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	conf_listen_seen(struct conf_ctx *, const struct conf_rule *,
+		    cfg_opt_t *, bool, int, const char *, const char *);
+static int	conf_network_seen(struct conf_ctx *, cfg_opt_t *, int);
 
 /* List defaults are parsed by libconfuse, hence writable arrays. */
 static char	conf_listen_default[] = "{\"127.0.0.1:25\", \"[::1]:25\"}";
 static char	conf_allow_default[] = "{\"127.0.0.0/8\", \"::1/128\"}";
+static char	conf_listen_tls_default[] = "{}";
+static char	conf_plaintext_default[] = "{}";
 
 static cfg_opt_t conf_upstream_opts[] = {
 	CFG_STR("host", "smtp.gmail.com", CFGF_NONE),
@@ -64,6 +73,33 @@ static cfg_opt_t conf_upstream_opts[] = {
 	CFG_STR("quota", "none", CFGF_NONE),
 	CFG_STR("from_address", "", CFGF_NONE),
 	CFG_BOOL("failover_on_reject", cfg_false, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t conf_from_opts[] = {
+	CFG_STR("rewrite", "keep", CFGF_NONE),
+	CFG_STR("suffix", " via smartrelay", CFGF_NONE),
+	CFG_END()
+};
+
+/* "network CIDR { ... }": titled, repeatable. */
+static cfg_opt_t conf_network_opts[] = {
+	CFG_STR("name", "", CFGF_NONE),
+	CFG_STR("auth", "optional", CFGF_NONE),
+	CFG_STR("bare_lf", "", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t conf_tls_opts[] = {
+	CFG_STR("cert_file", "", CFGF_NONE),
+	CFG_STR("key_file", "", CFGF_NONE),
+	CFG_STR("min_version", "1.2", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t conf_auth_opts[] = {
+	CFG_STR("users_file", "", CFGF_NONE),
+	CFG_STR_LIST("plaintext", conf_plaintext_default, CFGF_NONE),
 	CFG_END()
 };
 
@@ -105,6 +141,12 @@ static cfg_opt_t conf_opts[] = {
 	CFG_SEC("upstream", conf_upstream_opts, CFGF_MULTI),
 	CFG_SEC("queue", conf_queue_opts, CFGF_NONE),
 	CFG_SEC("metrics", conf_metrics_opts, CFGF_NONE),
+	CFG_STR_LIST("listen_tls", conf_listen_tls_default, CFGF_NONE),
+	CFG_SEC("from", conf_from_opts, CFGF_NONE),
+	CFG_SEC("network", conf_network_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("tls", conf_tls_opts, CFGF_NONE),
+	CFG_SEC("auth", conf_auth_opts, CFGF_NONE),
 	CFG_END()
 };
 
@@ -124,6 +166,8 @@ enum conf_check {
 	CONF_C_MULTI,		/* a section that may appear many times */
 	CONF_C_URL,		/* https://host[:port]/path */
 	CONF_C_BOOL,		/* libconfuse checks true/false itself */
+	CONF_C_TEXT,		/* no control characters, at most 100 */
+	CONF_C_NETWORK,		/* a "network CIDR" section */
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 };
 
@@ -131,6 +175,11 @@ enum conf_check {
 static const char *const conf_lf_names[] = { "normalize", "reject", NULL };
 static const char *const conf_tls_names[] = { "starttls", "implicit", NULL };
 static const char *const conf_log_names[] = { "stderr", "syslog", NULL };
+static const char *const conf_from_names[] = { "keep", "account", NULL };
+static const char *const conf_net_auth_names[] = { "optional", "required",
+	NULL };
+static const char *const conf_tls_version_names[] = { "1.0", "1.1", "1.2",
+	"1.3", NULL };
 static const char *const conf_auth_names[] = { "auto", "plain", "login",
 	"xoauth2", NULL };
 
@@ -183,6 +232,23 @@ static const struct conf_rule {
 	{ "queue|bounce_to",	CONF_C_MAILBOX,	true, 0, 0, NULL },
 	{ "metrics",		CONF_C_SECTION,	false, 0, 0, NULL },
 	{ "metrics|listen",	CONF_C_ENDPOINT, true, 0, 0, NULL },
+	{ "listen_tls",		CONF_C_LISTEN,	false, 0, 0, NULL },
+	{ "from",		CONF_C_SECTION,	false, 0, 0, NULL },
+	{ "from|rewrite",	CONF_C_CHOICE,	false, 0, 0, conf_from_names },
+	{ "from|suffix",	CONF_C_TEXT,	true, 0, 0, NULL },
+	{ "network",		CONF_C_NETWORK,	false, 0, 0, NULL },
+	{ "network|name",	CONF_C_TEXT,	true, 0, 0, NULL },
+	{ "network|auth",	CONF_C_CHOICE,	false, 0, 0,
+	    conf_net_auth_names },
+	{ "network|bare_lf",	CONF_C_CHOICE,	true, 0, 0, conf_lf_names },
+	{ "tls",		CONF_C_SECTION,	false, 0, 0, NULL },
+	{ "tls|cert_file",	CONF_C_PATH,	true, 0, 0, NULL },
+	{ "tls|key_file",	CONF_C_PATH,	true, 0, 0, NULL },
+	{ "tls|min_version",	CONF_C_CHOICE,	false, 0, 0,
+	    conf_tls_version_names },
+	{ "auth",		CONF_C_SECTION,	false, 0, 0, NULL },
+	{ "auth|users_file",	CONF_C_PATH,	true, 0, 0, NULL },
+	{ "auth|plaintext",	CONF_C_LISTEN,	false, 0, 0, NULL },
 };
 
 /* One conf_load() in progress. */
@@ -194,6 +260,9 @@ struct conf_ctx {
 	int		 nerrors;
 	int		 line[nitems(conf_rules)]; /* last set there; 0: not */
 	int		 nonlocal_line;		/* first non-loopback listen */
+	int		 nonlocal_tls_line;	/* ... listen_tls */
+	struct conftable_entry *clients; /* the "clients" table */
+	size_t		 nclients;
 };
 
 /*
@@ -437,6 +506,11 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 			if (strcmp(v, r->choices[i]) == 0)
 				return NULL;
 		return conf_choices_text(r->choices, buf, bufsz);
+	case CONF_C_TEXT:
+		if (strlen(v) > CONF_TEXT_MAX)
+			return "longer than 100 bytes";
+		return conf_chars_are_valid(v, false) ? NULL :
+		    "must not contain control characters";
 	case CONF_C_URL:
 		return conf_url_is_valid(v) ? NULL :
 		    "not a URL like https://host/path (https only)";
@@ -484,6 +558,8 @@ conf_validate_cb(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	ctx->line[k] = cfg->line;
+	if (r->check == CONF_C_NETWORK)
+		return conf_network_seen(ctx, opt, cfg->line);
 	if (r->check == CONF_C_SECTION || r->check == CONF_C_MULTI ||
 	    r->check == CONF_C_BOOL)
 		return 0;
@@ -505,15 +581,57 @@ conf_validate_cb(cfg_t *cfg, cfg_opt_t *opt)
 		    str_log_escape(v, strlen(v), esc, sizeof(esc)), why);
 		return -1;
 	}
-	if (r->check == CONF_C_LISTEN) {
-		/* A first entry starts a new list ("=" replaces, "+="
-		 * appends), so an earlier list's finding is stale. */
-		if (opt->nvalues == 1)
-			ctx->nonlocal_line = 0;
-		if (nonlocal && ctx->nonlocal_line == 0)
-			ctx->nonlocal_line = cfg->line;
-	}
+	if (r->check == CONF_C_LISTEN)
+		return conf_listen_seen(ctx, r, opt, nonlocal, cfg->line, label,
+		    v);
 	return 0;
+}
+
+/*
+ * Remembers the first non-loopback entry of listen and listen_tls (for
+ * the allow-list rule) and refuses one in auth.plaintext: AUTH without
+ * TLS never crosses a network.
+ */
+static int
+conf_listen_seen(struct conf_ctx *ctx, const struct conf_rule *r,
+    cfg_opt_t *opt, bool nonlocal, int line, const char *label,
+    const char *v)
+{
+	int	*first;
+
+	if (strcmp(r->path, "auth|plaintext") == 0) {
+		if (!nonlocal && v[0] != '*')
+			return 0;
+		conf_err(ctx, line, "%s = \"%s\": must be a loopback "
+		    "address", label, v);
+		return -1;
+	}
+	first = strcmp(r->path, "listen") == 0 ? &ctx->nonlocal_line :
+	    &ctx->nonlocal_tls_line;
+	/* A first entry starts a new list ("=" replaces, "+=" appends),
+	 * so an earlier list's finding is stale. */
+	if (opt->nvalues == 1)
+		*first = 0;
+	if (nonlocal && *first == 0)
+		*first = line;
+	return 0;
+}
+
+/* At the end of a "network CIDR" section: the title must be a network. */
+static int
+conf_network_seen(struct conf_ctx *ctx, cfg_opt_t *opt, int line)
+{
+	const char	*title;
+	struct cidr	 net;
+	char		 esc[128];
+
+	title = cfg_title(cfg_opt_getnsec(opt, opt->nvalues - 1));
+	if (title != NULL && cidr_parse(title, &net) == 0)
+		return 0;
+	conf_err(ctx, line, "network \"%s\": not a network like "
+	    "192.168.1.0/24 or fd00::/8", title == NULL ? "" :
+	    str_log_escape(title, strlen(title), esc, sizeof(esc)));
+	return -1;
 }
 
 /*
@@ -637,6 +755,33 @@ conf_strip_comments(struct conf_ctx *ctx, char *s, size_t len)
 	return 0;
 }
 
+/* The "clients" table, which libconfuse cannot read (conftable.h). */
+static int
+conf_take_clients(struct conf_ctx *ctx, char *text, size_t len)
+{
+	char	err[CONF_ERR_MAX];
+	int	line = 0;
+
+	if (conftable_take(text, len, &ctx->clients, &ctx->nclients, err,
+	    sizeof(err), &line) == 0)
+		return 0;
+	conf_err(ctx, line, "%s", err);
+	return -1;
+}
+
+/* Names not moved into the conf (after an error) go here. */
+static void
+conf_free_clients(struct conf_ctx *ctx)
+{
+	size_t	i;
+
+	for (i = 0; i < ctx->nclients; i++)
+		free(ctx->clients[i].name);
+	free(ctx->clients);
+	ctx->clients = NULL;
+	ctx->nclients = 0;
+}
+
 /* A fresh libconfuse tree with defaults, its errors routed to errbuf and
  * every value checked by conf_validate_cb() as it is parsed. */
 static cfg_t *
@@ -648,13 +793,16 @@ conf_cfg_new(void)
 	/* cfg_init() copies the option tables, callbacks included. */
 	for (i = 0; conf_upstream_opts[i].name != NULL; i++)
 		conf_upstream_opts[i].validcb = conf_validate_cb;
+	for (i = 0; conf_network_opts[i].name != NULL; i++)
+		conf_network_opts[i].validcb = conf_validate_cb;
 	if ((cfg = cfg_init(conf_opts, CFGF_NONE)) == NULL)
 		fatalx("conf: cfg_init failed");
 	cfg_set_error_function(cfg, conf_cfg_error_cb);
 	for (i = 0; i < nitems(conf_rules); i++) {
 		/* A repeatable section has no instance to reach by path
 		 * yet: its template options were set up below. */
-		if (strncmp(conf_rules[i].path, "upstream|", 9) == 0)
+		if (strncmp(conf_rules[i].path, "upstream|", 9) == 0 ||
+		    strncmp(conf_rules[i].path, "network|", 8) == 0)
 			continue;
 		if (cfg_getopt(cfg, conf_rules[i].path) == NULL)
 			fatalx("conf: no option %s", conf_rules[i].path);
@@ -874,6 +1022,93 @@ conf_build_sections(struct conf *c, cfg_t *cfg)
 	c->metrics_listen = conf_dup(cfg, "metrics|listen");
 }
 
+/* The bare_lf of a network section: its own, or the top-level one. */
+static void
+conf_build_network(struct conf_network *n, cfg_t *sec, enum conf_bare_lf lf)
+{
+	if (cidr_parse(cfg_title(sec), &n->net) == -1)
+		fatalx("conf: network was not checked");
+	n->name = conf_dup(sec, "name");
+	n->auth = (enum conf_net_auth)conf_choice(sec, "network|auth", "auth");
+	n->bare_lf = lf;
+	if (cfg_getstr(sec, "bare_lf")[0] != '\0')
+		n->bare_lf = (enum conf_bare_lf)conf_choice(sec,
+		    "network|bare_lf", "bare_lf");
+}
+
+/* Same network, same prefix: one policy. */
+static bool
+conf_cidr_equal(const struct cidr *a, const struct cidr *b)
+{
+	return a->family == b->family && a->prefix == b->prefix &&
+	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/*
+ * Network sections, then the names of the "clients" table: a name for a
+ * network that has a section joins it, any other becomes a network of
+ * its own with the default policy.
+ */
+static void
+conf_build_networks(struct conf_ctx *ctx, struct conf *c, cfg_t *cfg)
+{
+	unsigned int	 i, n = cfg_size(cfg, "network");
+	size_t		 j, k;
+
+	c->networks = xcalloc(n + ctx->nclients + 1, sizeof(*c->networks));
+	for (i = 0; i < n; i++)
+		conf_build_network(&c->networks[c->nnetworks++],
+		    cfg_getnsec(cfg, "network", i), c->bare_lf);
+	for (j = 0; j < ctx->nclients; j++) {
+		for (k = 0; k < c->nnetworks; k++)
+			if (conf_cidr_equal(&c->networks[k].net,
+			    &ctx->clients[j].net))
+				break;
+		if (k == c->nnetworks) {
+			c->networks[k].net = ctx->clients[j].net;
+			c->networks[k].name = ctx->clients[j].name;
+			c->networks[k].auth = CONF_NET_AUTH_OPTIONAL;
+			c->networks[c->nnetworks++].bare_lf = c->bare_lf;
+		} else if (c->networks[k].name[0] != '\0') {
+			conf_err(ctx, ctx->clients[j].line, "clients: this "
+			    "network is already named \"%s\"",
+			    c->networks[k].name);
+			free(ctx->clients[j].name);
+		} else {
+			free(c->networks[k].name);
+			c->networks[k].name = ctx->clients[j].name;
+		}
+		ctx->clients[j].name = NULL;
+	}
+}
+
+static void
+conf_build_lan(struct conf_ctx *ctx, struct conf *c, cfg_t *cfg)
+{
+	static const int	 versions[] = { 10, 11, 12, 13 };
+	unsigned int		 i;
+
+	c->from_rewrite = (enum conf_from_rewrite)conf_choice(cfg,
+	    "from|rewrite", "from|rewrite");
+	c->from_suffix = conf_dup(cfg, "from|suffix");
+	conf_build_networks(ctx, c, cfg);
+	c->listen_tls = xcalloc(cfg_size(cfg, "listen_tls") + 1,
+	    sizeof(*c->listen_tls));
+	for (i = 0; i < cfg_size(cfg, "listen_tls"); i++)
+		c->listen_tls[c->nlisten_tls++] =
+		    xstrdup(cfg_getnstr(cfg, "listen_tls", i));
+	c->server_tls.cert_file = conf_dup(cfg, "tls|cert_file");
+	c->server_tls.key_file = conf_dup(cfg, "tls|key_file");
+	c->server_tls.min_version = versions[conf_choice(cfg,
+	    "tls|min_version", "tls|min_version")];
+	c->client_auth.users_file = conf_dup(cfg, "auth|users_file");
+	c->client_auth.plaintext = xcalloc(cfg_size(cfg, "auth|plaintext") +
+	    1, sizeof(*c->client_auth.plaintext));
+	for (i = 0; i < cfg_size(cfg, "auth|plaintext"); i++)
+		c->client_auth.plaintext[c->client_auth.nplaintext++] =
+		    xstrdup(cfg_getnstr(cfg, "auth|plaintext", i));
+}
+
 /*
  * The line to blame when options <a> and <b> disagree: the later of the
  * two that the file sets, else the end of <a>'s section, else none (0).
@@ -887,6 +1122,33 @@ conf_blame(const struct conf_ctx *ctx, const char *a, const char *b)
 	if (la == 0 && lb == 0 && strncmp(a, "queue|", 6) == 0)
 		return ctx->line[conf_rule_index("queue")];
 	return la > lb ? la : lb;
+}
+
+/* Inbound TLS needs both halves of the key pair; AUTH without TLS only
+ * where a plain listener says so. */
+static void
+conf_check_lan(struct conf_ctx *ctx, const struct conf *c)
+{
+	const struct conf_server_tls	*t = &c->server_tls;
+	size_t				 i, j;
+
+	if ((t->cert_file[0] == '\0') != (t->key_file[0] == '\0'))
+		conf_err(ctx, ctx->line[conf_rule_index("tls")], "tls: "
+		    "cert_file and key_file must be set together");
+	if (c->nlisten_tls > 0 && t->cert_file[0] == '\0')
+		conf_err(ctx, ctx->line[conf_rule_index("listen_tls")],
+		    "listen_tls needs tls.cert_file and tls.key_file");
+	for (i = 0; i < c->client_auth.nplaintext; i++) {
+		for (j = 0; j < c->nlisten; j++)
+			if (strcmp(c->listen[j], c->client_auth.plaintext[i])
+			    == 0)
+				break;
+		if (j == c->nlisten)
+			conf_err(ctx, ctx->line[conf_rule_index(
+			    "auth|plaintext")], "auth.plaintext = \"%s\": not "
+			    "one of the listen addresses",
+			    c->client_auth.plaintext[i]);
+	}
 }
 
 /* Rules that tie options together.  Reports all broken ones. */
@@ -907,6 +1169,11 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 	    !conf_is_set(cfg, "allow"))
 		conf_err(ctx, ctx->nonlocal_line, "listening on a non-loopback "
 		    "address requires an explicit allow list");
+	if (c->nlisten_tls > 0 && ctx->nonlocal_tls_line != 0 &&
+	    !conf_is_set(cfg, "allow"))
+		conf_err(ctx, ctx->nonlocal_tls_line, "listening on a "
+		    "non-loopback address requires an explicit allow list");
+	conf_check_lan(ctx, c);
 	if (c->max_clients_per_ip > c->max_clients)
 		conf_err(ctx, conf_blame(ctx, "max_clients_per_ip",
 		    "max_clients"), "max_clients_per_ip (%u) must not "
@@ -950,7 +1217,8 @@ conf_load(const char *path, char *errbuf, size_t errbufsz)
 	if ((text = conf_read(&ctx, &len)) == NULL)
 		return NULL;
 	conf_cur = &ctx;
-	if (conf_strip_comments(&ctx, text, len) == -1)
+	if (conf_strip_comments(&ctx, text, len) == -1 ||
+	    conf_take_clients(&ctx, text, len) == -1)
 		goto fail;
 	cfg = conf_cfg_new();
 	if (conf_cfg_parse(&ctx, cfg, text, len) == -1)
@@ -959,10 +1227,12 @@ conf_load(const char *path, char *errbuf, size_t errbufsz)
 	c->path = xstrdup(path);
 	conf_build_top(c, cfg);
 	conf_build_sections(c, cfg);
-	if (conf_check(&ctx, c, cfg) == -1)
+	conf_build_lan(&ctx, c, cfg);
+	if (conf_check(&ctx, c, cfg) == -1 || ctx.nerrors > 0)
 		goto fail;
 	cfg_free(cfg);
 	free(text);
+	conf_free_clients(&ctx);
 	conf_cur = NULL;
 	return c;
 fail:
@@ -970,6 +1240,7 @@ fail:
 	if (cfg != NULL)
 		cfg_free(cfg);
 	free(text);
+	conf_free_clients(&ctx);
 	conf_cur = NULL;
 	return NULL;
 }
@@ -995,6 +1266,19 @@ conf_free(struct conf *c)
 	for (i = 0; i < c->nupstream; i++)
 		conf_free_upstream(&c->upstream[i]);
 	free(c->upstream);
+	free(c->from_suffix);
+	for (i = 0; i < c->nnetworks; i++)
+		free(c->networks[i].name);
+	free(c->networks);
+	for (i = 0; i < c->nlisten_tls; i++)
+		free(c->listen_tls[i]);
+	free(c->listen_tls);
+	free(c->server_tls.cert_file);
+	free(c->server_tls.key_file);
+	free(c->client_auth.users_file);
+	for (i = 0; i < c->client_auth.nplaintext; i++)
+		free(c->client_auth.plaintext[i]);
+	free(c->client_auth.plaintext);
 	free(c->queue.bounce_to);
 	free(c);
 }
@@ -1059,6 +1343,20 @@ conf_split_hostport(const char *s, char *host, size_t hostsz,
 	host[hlen] = '\0';
 	*port = (uint16_t)n;
 	return 0;
+}
+
+const struct conf_network *
+conf_network_find(const struct conf *c, const struct sockaddr *addr)
+{
+	const struct conf_network	*best = NULL;
+	size_t				 i;
+
+	for (i = 0; i < c->nnetworks; i++)
+		if (cidr_match_any(&c->networks[i].net, 1, addr) &&
+		    (best == NULL || c->networks[i].net.prefix >
+		    best->net.prefix))
+			best = &c->networks[i];
+	return best;
 }
 
 const char *

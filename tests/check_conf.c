@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -353,7 +355,106 @@ static const struct {
 	{ "listen = {\n  \"127.0.0.1:25\", # loopback\n  \"[::1]:0x\"\n}\n", 3,
 	    "listen = \"[::1]:0x\"" },
 	{ "/* never closed\nmax_clients = 5\n", 1, "unterminated" },
+	/* issue 7: networks, clients table, LAN TLS and AUTH, from */
+	{ "network \"lan\" {\n}\n", 2, "network \"lan\": not a network" },
+	{ "network \"10.0.0.0/8\" {\n  auth = maybe\n}\n", 2,
+	    "network.auth = \"maybe\"" },
+	{ "network \"10.0.0.0/8\" {\n}\nnetwork \"10.0.0.0/8\" {\n}\n", 3,
+	    "10.0.0.0/8" },
+	{ "clients {\n  \"10.0.0.1/32\" = \"A\"\n  \"nas\" = \"B\"\n}\n", 3,
+	    "clients: \"nas\" is not a network" },
+	{ "clients {\n  \"10.0.0.1/32\" \"A\"\n}\n", 2, "expected '='" },
+	{ "clients {\n  \"10.0.0.1/32\" = \"A\"\n", 3, "missing '}'" },
+	{ "clients = {\"a\"}\n", 1, "expected '{'" },
+	{ "clients {\n  \"10.0.0.1/32\" = \"\"\n}\n", 2, "is empty" },
+	{ "network \"10.0.0.1/32\" {\n  name = \"A\"\n}\n"
+	    "clients {\n  \"10.0.0.1/32\" = \"B\"\n}\n", 5,
+	    "already named \"A\"" },
+	{ "from {\n  rewrite = always\n}\n", 2, "from.rewrite" },
+	{ "from {\n  suffix = \"a\\tb\"\n}\n", 2, "from.suffix" },
+	{ "tls {\n  cert_file = \"/c.pem\"\n}\n", 3,
+	    "cert_file and key_file must be set together" },
+	{ "tls {\n  min_version = \"1.4\"\n}\n", 2, "tls.min_version" },
+	{ "listen_tls = {\"127.0.0.1:465\"}\n", 1,
+	    "listen_tls needs tls.cert_file" },
+	{ "tls {\n  cert_file = \"/c\"\n  key_file = \"/k\"\n}\n"
+	    "listen_tls = {\"0.0.0.0:465\"}\n", 5,
+	    "requires an explicit allow list" },
+	{ "auth {\n  plaintext = {\"192.168.1.1:25\"}\n}\n", 2,
+	    "must be a loopback address" },
+	{ "auth {\n  plaintext = {\"127.0.0.1:587\"}\n}\n", 2,
+	    "not one of the listen addresses" },
 };
+
+/* Every issue-7 option, and networks picked most specific first. */
+START_TEST(test_issue7_options)
+{
+	struct conf			*c;
+	const struct conf_network	*n;
+	struct sockaddr_in		 sin;
+
+	c = load_ok("listen = {\"127.0.0.1:2525\"}\n"
+	    "listen_tls = {\"127.0.0.1:4650\"}\n"
+	    "# clients { \"1.2.3.4\" = \"in a comment\" }\n"
+	    "clients {\n"
+	    "\t\"127.0.0.1/32\" = \"Office \\\"printer\\\"\"\n"
+	    "\t\"10.0.0.0/8\" = \"Cameras\", \"192.168.1.0/24\" = \"LAN\"\n"
+	    "}\n"
+	    "network \"192.168.1.0/24\" { auth = \"required\" "
+	    "bare_lf = \"reject\" }\n"
+	    "network \"10.1.0.0/16\" { name = \"Ten\" }\n"
+	    "from { rewrite = \"account\" }\n"
+	    "tls { cert_file = \"/c.pem\" key_file = \"/k.pem\" "
+	    "min_version = \"1.0\" }\n"
+	    "auth { users_file = \"/u\" plaintext = {\"127.0.0.1:2525\"} }\n"
+	    "upstream { host = \"a.example\" tls = implicit }\n"
+	    "upstream { host = \"b.example\" auth = xoauth2 quota = gmail\n"
+	    "  failover_on_reject = true name = \"backup\"\n"
+	    "  from_address = \"alias@b.example\" }\n");
+	ck_assert_uint_eq(c->nupstream, 2);
+	ck_assert_str_eq(c->upstream[0].name, "a.example:465");
+	ck_assert_int_eq(c->upstream[0].auth, CONF_AUTH_AUTO);
+	ck_assert(!c->upstream[0].failover_on_reject);
+	ck_assert_str_eq(c->upstream[0].quota, "none");
+	ck_assert_str_eq(c->upstream[0].oauth_token_url,
+	    "https://oauth2.googleapis.com/token");
+	ck_assert_str_eq(c->upstream[1].name, "backup");
+	ck_assert_int_eq(c->upstream[1].auth, CONF_AUTH_XOAUTH2);
+	ck_assert_str_eq(c->upstream[1].quota, "gmail");
+	ck_assert(c->upstream[1].failover_on_reject);
+	ck_assert_str_eq(c->upstream[1].from_address, "alias@b.example");
+	ck_assert_int_eq(c->from_rewrite, CONF_FROM_ACCOUNT);
+	ck_assert_str_eq(c->from_suffix, " via smartrelay");
+	ck_assert_uint_eq(c->nlisten_tls, 1);
+	ck_assert_str_eq(c->server_tls.key_file, "/k.pem");
+	ck_assert_int_eq(c->server_tls.min_version, 10);
+	ck_assert_str_eq(c->client_auth.users_file, "/u");
+	ck_assert_uint_eq(c->client_auth.nplaintext, 1);
+	ck_assert_uint_eq(c->nnetworks, 4);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0xc0a80114);	/* 192.168.1.20 */
+	n = conf_network_find(c, (struct sockaddr *)&sin);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_str_eq(n->name, "LAN");
+	ck_assert_int_eq(n->auth, CONF_NET_AUTH_REQUIRED);
+	ck_assert_int_eq(n->bare_lf, CONF_BARE_LF_REJECT);
+	sin.sin_addr.s_addr = htonl(0x0a010203);	/* 10.1.2.3 */
+	n = conf_network_find(c, (struct sockaddr *)&sin);
+	ck_assert_str_eq(n->name, "Ten");
+	ck_assert_int_eq(n->bare_lf, CONF_BARE_LF_NORMALIZE);
+	sin.sin_addr.s_addr = htonl(0x0a020203);	/* 10.2.2.3 */
+	ck_assert_str_eq(conf_network_find(c, (struct sockaddr *)&sin)->name,
+	    "Cameras");
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	ck_assert_str_eq(conf_network_find(c, (struct sockaddr *)&sin)->name,
+	    "Office \"printer\"");
+	sin.sin_addr.s_addr = htonl(0x08080808);
+	ck_assert_ptr_null(conf_network_find(c, (struct sockaddr *)&sin));
+	conf_free(c);
+}
+END_TEST
 
 START_TEST(test_bad_values)
 {
@@ -567,6 +668,11 @@ conf_suite(void)
 	tc = tcase_create("all_options");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_all_options);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("issue7_options");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_issue7_options);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("durations");
