@@ -958,7 +958,8 @@ conf_build_upstream(struct conf_upstream *up, cfg_t *sec)
 	up->name = conf_dup(sec, "name");
 	if (up->name[0] == '\0') {
 		free(up->name);
-		snprintf(name, sizeof(name), "%s:%u", up->host, up->port);
+		snprintf(name, sizeof(name), strchr(up->host, ':') != NULL ?
+		    "[%s]:%u" : "%s:%u", up->host, up->port);
 		up->name = xstrdup(name);
 	}
 	up->ca_file = conf_dup(sec, "ca_file");
@@ -1174,6 +1175,9 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 		conf_err(ctx, ctx->nonlocal_tls_line, "listening on a "
 		    "non-loopback address requires an explicit allow list");
 	conf_check_lan(ctx, c);
+	if (c->nupstream > CONF_UPSTREAM_MAX)
+		conf_err(ctx, ctx->line[conf_rule_index("upstream")], "at "
+		    "most %d upstream sections", CONF_UPSTREAM_MAX);
 	if (c->max_clients_per_ip > c->max_clients)
 		conf_err(ctx, conf_blame(ctx, "max_clients_per_ip",
 		    "max_clients"), "max_clients_per_ip (%u) must not "

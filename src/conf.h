@@ -41,6 +41,8 @@ enum conf_auth {
 	CONF_AUTH_XOAUTH2,		/* OAuth 2.0 access token */
 };
 
+#define CONF_UPSTREAM_MAX	8
+
 /* One "upstream" section.  Several are tried in the order written. */
 struct conf_upstream {
 	char			*name;		/* for logs: "host:port" unless

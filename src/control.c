@@ -388,6 +388,25 @@ control_cmd_show(struct control_client *c, const char *id)
 	control_answered(c);
 }
 
+/* Each upstream section, in failover order, as JSON objects. */
+static void
+control_json_upstreams(struct evbuffer *out, struct queue *q)
+{
+	struct queue_upstream_stats	st;
+	unsigned int			i;
+
+	for (i = 0; i < queue_upstreams(q); i++) {
+		queue_get_upstream(q, i, &st);
+		evbuffer_add_printf(out, "%s{\"name\": ", i > 0 ? ", " : "");
+		control_json_str(out, st.name);
+		evbuffer_add_printf(out, ", \"state\": \"%s\", \"reason\": ",
+		    queue_upstream_name(st.state));
+		control_json_str(out, st.reason);
+		evbuffer_add_printf(out, ", \"connections\": %u, \"retry_at\": "
+		    "%" PRId64 "}", st.connections, st.retry_at);
+	}
+}
+
 /* "stats": the queue's counters, the sessions' and the time. */
 static void
 control_cmd_stats(struct control_client *c, const char *arg)
@@ -409,8 +428,10 @@ control_cmd_stats(struct control_client *c, const char *arg)
 	    now - st.oldest : 0, queue_upstream_name(st.upstream));
 	control_json_str(out, st.upstream_reason);
 	evbuffer_add_printf(out, ", \"connections\": %u, \"last_sent\": %"
-	    PRId64 ", \"clients\": %u}\n", st.connections, st.last_sent,
-	    c->ctl->sessions->nsessions);
+	    PRId64 ", \"clients\": %u, \"upstreams\": [", st.connections,
+	    st.last_sent, c->ctl->sessions->nsessions);
+	control_json_upstreams(out, c->ctl->queue);
+	evbuffer_add_printf(out, "]}\n");
 	control_answered(c);
 }
 

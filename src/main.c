@@ -30,6 +30,7 @@
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
+#include "netwatch.h"
 #include "queue.h"
 #include "sasl.h"
 #include "service.h"
@@ -53,6 +54,7 @@ struct main_state {
 	struct maildrop		*maildrop;
 	struct control		*control;
 	struct metrics		*metrics;
+	struct netwatch		*netwatch;	/* NULL without netlink */
 	bool			 queue_drained;
 	bool			 sessions_drained;
 	struct session_ctx	 sessions;
@@ -151,6 +153,17 @@ main_committed_cb(const char *id, void *arg)
 
 	if (!m->sessions.stopping && m->queue != NULL)
 		queue_add(m->queue, id);
+}
+
+/* A link, address or default route came up: probe a lost upstream now
+ * rather than at the end of its backoff. */
+static void
+main_network_cb(void *arg)
+{
+	struct main_state	*m = arg;
+
+	if (!m->sessions.stopping)
+		queue_network_changed(m->queue);
 }
 
 static void
@@ -417,6 +430,7 @@ main_teardown(struct main_state *m)
 	maildrop_free(m->maildrop);
 	metrics_free(m->metrics);
 	control_free(m->control);
+	netwatch_free(m->netwatch);
 	service_watchdog_stop(m->watchdog);
 	/* Spool operations in flight finish and report to the sessions and
 	 * the queue, which must both still exist then. */
@@ -592,6 +606,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	queue_set_observer(m.queue, main_status_changed, &m);
+	m.netwatch = netwatch_new(m.base, main_network_cb, &m);
 	/* After queue_load(): picked-up messages go to queue_add(). */
 	if ((m.maildrop = maildrop_new(m.base, m.conf, m.spool,
 	    main_committed_cb, &m)) == NULL) {

@@ -61,6 +61,41 @@ metrics_single(struct evbuffer *out, const char *name, const char *type,
 	evbuffer_add_printf(out, "%s %" PRId64 "\n", name, value);
 }
 
+/* A label value: backslash and double quote escaped (names have no
+ * control characters or spaces: conf.c checks them). */
+static void
+metrics_label(struct evbuffer *out, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add(out, "\\", 1);
+		evbuffer_add(out, v, 1);
+	}
+}
+
+/* Per upstream section: its state, one series per state. */
+static void
+metrics_upstreams(const struct metrics *m, struct evbuffer *out)
+{
+	struct queue_upstream_stats	st;
+	unsigned int			i;
+	int				up;
+
+	metrics_family(out, "smartrelay_upstream_section_state", "gauge",
+	    "State of each upstream section, in failover order.");
+	for (i = 0; i < queue_upstreams(m->queue); i++) {
+		queue_get_upstream(m->queue, i, &st);
+		for (up = QUEUE_UP_OK; up <= QUEUE_UP_QUOTA; up++) {
+			evbuffer_add_printf(out, "smartrelay_upstream_section_"
+			    "state{upstream=\"");
+			metrics_label(out, st.name);
+			evbuffer_add_printf(out, "\",state=\"%s\"} %d\n",
+			    queue_upstream_name((enum queue_upstream)up),
+			    (int)st.state == up);
+		}
+	}
+}
+
 /* Every family of the exposition, with HELP and TYPE lines.  Counters
  * restart at 0 with the daemon, which Prometheus' rate() expects.
  * Deferred recipients are counted per attempt, as the queue counts
@@ -103,6 +138,7 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 		    "smartrelay_upstream_state{state=\"%s\"} %d\n",
 		    queue_upstream_name((enum queue_upstream)up),
 		    (int)st.upstream == up);
+	metrics_upstreams(m, out);
 	metrics_single(out, "smartrelay_last_sent_timestamp_seconds", "gauge",
 	    "Unix time of the last delivery (0 if none yet).", st.last_sent);
 	metrics_single(out, "smartrelay_clients_connected", "gauge",

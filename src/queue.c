@@ -31,6 +31,7 @@
 #include "log.h"
 #include "relay.h"
 #include "spool.h"
+#include "tls.h"
 #include "util.h"
 
 #define QUEUE_PROBE_MIN		10	/* unreachable: first retry, s */
@@ -51,12 +52,30 @@ struct queue_entry {
 	bool			 busy;		/* with a relay, or saving */
 	int64_t			 next;		/* when saved: next attempt */
 	bool			 held;
+	unsigned int		 min_up;	/* rejected by the upstreams
+						 * before this one (failover) */
+};
+
+/* One configured upstream: its health and its trial connections. */
+struct queue_up {
+	struct queue		*q;
+	unsigned int		 idx;		/* in conf->upstream[] */
+	enum queue_upstream	 state;
+	char			 reason[512];
+	unsigned int		 probe_delay;	/* unreachable: backoff */
+	bool			 probing;	/* one trial connection */
+	bool			 forced;	/* ... even without mail */
+	struct event		*probe;		/* end of a pause */
+	unsigned int		 nrelays;
+	struct tls_client	*tls_own;	/* when its ca_file differs */
+	char			*tls_own_path;
 };
 
 /* One upstream connection and what it carries. */
 struct queue_relay {
 	TAILQ_ENTRY(queue_relay) entry;
 	struct queue		*q;
+	struct queue_up		*u;
 	struct relay		*r;
 	bool			 idle;
 	struct queue_entry	*cur;
@@ -74,12 +93,12 @@ struct queue {
 	TAILQ_HEAD(, queue_entry) readyq;
 	TAILQ_HEAD(, queue_relay) relays;
 	unsigned long		 nentries;
+	unsigned long		 nrestricted;	/* entries with min_up > 0 */
 	unsigned int		 nrelays;
-	enum queue_upstream	 up;
-	char			 up_reason[512];
-	unsigned int		 probe_delay;	/* unreachable: backoff */
-	bool			 probing;	/* one trial connection */
-	struct event		*probe;		/* end of a pause */
+	struct queue_up		 ups[QUEUE_UPSTREAMS_MAX];
+	unsigned int		 nups;
+	struct tls_client	**retired;	/* may still be in use */
+	size_t			 nretired;
 	struct event		*sweep;		/* next lifetime expiry */
 	bool			 stopping;
 	void			(*drained)(void *);
@@ -99,6 +118,27 @@ static const char *const queue_up_name[] = {
 };
 
 static void	queue_run(struct queue *);
+static void	queue_probe_cb(evutil_socket_t, short, void *);
+
+static const struct conf_upstream *
+queue_cu(const struct queue_up *u)
+{
+	return &u->q->conf->upstream[u->idx];
+}
+
+/* The first upstream, from <from> on, that is delivering (not paused),
+ * or NULL: where mail goes now.  A trial connection does not count
+ * until it has logged in. */
+static struct queue_up *
+queue_target(struct queue *q, unsigned int from)
+{
+	unsigned int	i;
+
+	for (i = from; i < q->nups; i++)
+		if (q->ups[i].state == QUEUE_UP_OK)
+			return &q->ups[i];
+	return NULL;
+}
 
 static void
 queue_changed(struct queue *q)
@@ -200,6 +240,8 @@ queue_entry_free(struct queue_entry *e)
 
 	if (e->in_ready)
 		TAILQ_REMOVE(&q->readyq, e, ready);
+	if (e->min_up > 0)
+		q->nrestricted--;
 	TAILQ_REMOVE(&q->entries, e, all);
 	q->nentries--;
 	event_free(e->timer);
@@ -207,103 +249,188 @@ queue_entry_free(struct queue_entry *e)
 	queue_changed(q);
 }
 
-/* Sets the upstream state, logging only real changes. */
+/* Sets the state of upstream <u>, logging only real changes. */
 static void
-queue_set_upstream(struct queue *q, enum queue_upstream up,
+queue_set_upstream(struct queue_up *u, enum queue_upstream up,
     const char *reason, unsigned int retry)
 {
-	struct timeval	tv = { retry, 0 };
-	bool		changed = up != q->up ||
-			    strcmp(reason, q->up_reason) != 0;
+	struct queue	*q = u->q;
+	struct timeval	 tv = { retry, 0 };
+	const char	*name = queue_cu(u)->name;
+	bool		 changed = up != u->state ||
+			    strcmp(reason, u->reason) != 0;
 
-	q->up = up;
-	snprintf(q->up_reason, sizeof(q->up_reason), "%s", reason);
-	q->probing = false;
+	u->state = up;
+	snprintf(u->reason, sizeof(u->reason), "%s", reason);
+	u->probing = false;
+	u->forced = false;
 	if (changed)
 		queue_changed(q);
 	if (up == QUEUE_UP_OK) {
 		if (changed)
-			log_notice("upstream state=ok");
-		evtimer_del(q->probe);
-		q->probe_delay = 0;
+			log_notice("upstream state=ok name=%s", name);
+		evtimer_del(u->probe);
+		u->probe_delay = 0;
 		return;
 	}
 	if (changed) {
 		if (up == QUEUE_UP_NOCREDS)
-			log_notice("upstream state=%s reason=\"%s\" queued=%lu: "
-			    "mail is accepted and kept until credentials "
-			    "exist; send SIGUSR1 once they do (checked every "
-			    "%us)", queue_up_name[up], reason, q->nentries,
-			    retry);
+			log_notice("upstream state=%s reason=\"%s\" "
+			    "queued=%lu name=%s: mail is accepted and kept "
+			    "until credentials exist; send SIGUSR1 once they "
+			    "do (checked every %us)", queue_up_name[up],
+			    reason, q->nentries, name, retry);
 		else if (up == QUEUE_UP_AUTH_FAILED)
-			log_errx("upstream state=%s reason=\"%s\" queued=%lu: "
-			    "queue paused, nothing bounces; fix the "
-			    "credentials and send SIGUSR1 (retrying every "
-			    "%us)", queue_up_name[up], reason, q->nentries,
-			    retry);
+			log_errx("upstream state=%s reason=\"%s\" "
+			    "queued=%lu name=%s: queue paused, nothing "
+			    "bounces; fix the credentials and send SIGUSR1 "
+			    "(retrying every %us)", queue_up_name[up], reason,
+			    q->nentries, name, retry);
 		else
-			log_warnx("upstream state=%s reason=\"%s\" queued=%lu "
-			    "retry=%us", queue_up_name[up], reason,
-			    q->nentries, retry);
+			log_warnx("upstream state=%s reason=\"%s\" "
+			    "queued=%lu retry=%us name=%s", queue_up_name[up],
+			    reason, q->nentries, retry, name);
+		if (queue_target(q, 0) != NULL)
+			log_notice("upstream failover to=%s while name=%s "
+			    "is %s", queue_cu(queue_target(q, 0))->name,
+			    name, queue_up_name[up]);
 	}
-	if (changed || !evtimer_pending(q->probe, NULL))
-		evtimer_add(q->probe, &tv);
+	if (changed || !evtimer_pending(u->probe, NULL))
+		evtimer_add(u->probe, &tv);
 }
 
 /* Credentials configured and readable?  Checked before connecting so
  * a fresh install says what it waits for instead of failing logins. */
 static bool
-queue_have_credentials(struct queue *q)
+queue_have_credentials(struct queue_up *u)
 {
-	const struct conf_upstream	*up = &q->conf->upstream[0];
+	const struct conf_upstream	*cu = queue_cu(u);
+	const char			*path = cu->password_file;
 	char				 why[600];
 
-	if (up->username[0] != '\0' && access(up->password_file, R_OK) == 0)
+	if (cu->auth == CONF_AUTH_XOAUTH2)
+		path = cu->oauth_refresh_token_file;
+	if (cu->username[0] != '\0' && path[0] != '\0' &&
+	    access(path, R_OK) == 0)
 		return true;
-	snprintf(why, sizeof(why), "%s", up->username[0] == '\0' ?
-	    "upstream.username is not set" : "password file missing or "
-	    "unreadable");
-	if (up->username[0] != '\0')
-		snprintf(why, sizeof(why), "cannot read %s: %s",
-		    up->password_file, strerror(errno));
-	queue_set_upstream(q, QUEUE_UP_NOCREDS, why, QUEUE_AUTH_RETRY);
+	if (cu->username[0] == '\0')
+		snprintf(why, sizeof(why), "upstream.username is not set");
+	else if (path[0] == '\0')
+		snprintf(why, sizeof(why), "upstream.oauth_refresh_token_file "
+		    "is not set");
+	else
+		snprintf(why, sizeof(why), "cannot read %s: %s", path,
+		    strerror(errno));
+	queue_set_upstream(u, QUEUE_UP_NOCREDS, why, QUEUE_AUTH_RETRY);
 	return false;
 }
 
 static void
 queue_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct queue	*q = arg;
+	struct queue_up	*u = arg;
 
 	(void)fd;
 	(void)what;
-	/* Try one connection; its ready() resumes everything. */
-	if (q->up == QUEUE_UP_NOCREDS && !queue_have_credentials(q))
+	/* Allow one trial connection; its ready() resumes everything. */
+	if (u->state == QUEUE_UP_NOCREDS && !queue_have_credentials(u))
 		return;
-	q->probing = true;
-	queue_run(q);
+	u->probing = true;
+	queue_run(u->q);
 }
 
 static void
-queue_start_relay(struct queue *q)
+queue_start_relay(struct queue_up *u)
 {
+	struct queue		*q = u->q;
 	struct queue_relay	*qr;
 
 	qr = xcalloc(1, sizeof(*qr));
 	qr->q = q;
-	qr->r = relay_new(q->base, q->dns, q->conf, &q->conf->upstream[0],
-	    q->tls, &queue_relay_cbs, qr);
+	qr->u = u;
+	qr->r = relay_new(q->base, q->dns, q->conf, queue_cu(u),
+	    u->tls_own != NULL ? u->tls_own : q->tls, &queue_relay_cbs, qr);
 	if (qr->r == NULL) {
 		free(qr);
-		queue_set_upstream(q, QUEUE_UP_UNAVAILABLE,
+		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE,
 		    "cannot start a connection", QUEUE_PROBE_MAX);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&q->relays, qr, entry);
 	q->nrelays++;
+	u->nrelays++;
+}
+
+/* Forgets relay <qr> (already freed or closing). */
+static void
+queue_relay_forget(struct queue_relay *qr)
+{
+	struct queue	*q = qr->q;
+
+	TAILQ_REMOVE(&q->relays, qr, entry);
+	q->nrelays--;
+	qr->u->nrelays--;
+	free(qr->before);
+	free(qr);
 }
 
 static void	queue_dispatch(struct queue_relay *);
+
+/* Ready entries that <u> should carry, counted up to <limit> + 1. */
+static unsigned int
+queue_count_for(struct queue *q, struct queue_up *u, unsigned int limit)
+{
+	struct queue_entry	*e;
+	unsigned int		 n = 0;
+
+	/* Without failed-over entries, all of them go to one upstream. */
+	if (q->nrestricted == 0 && queue_target(q, 0) != u)
+		return 0;
+	TAILQ_FOREACH(e, &q->readyq, ready)
+		if (queue_target(q, e->min_up) == u && ++n > limit)
+			break;
+	return n;
+}
+
+/* Opens connections to <u> while it has more work than connections. */
+static void
+queue_run_up(struct queue_up *u)
+{
+	struct queue		*q = u->q;
+	struct queue_relay	*qr;
+	unsigned int		 waiting = 0, nready;
+
+	TAILQ_FOREACH(qr, &q->relays, entry)
+		if (qr->u == u && qr->cur == NULL)
+			waiting++;	/* connecting or idle */
+	if ((nready = queue_count_for(q, u, waiting)) <= waiting)
+		return;
+	if (!queue_have_credentials(u))
+		return;
+	while (u->nrelays < queue_cu(u)->connections && nready > waiting) {
+		queue_start_relay(u);
+		waiting++;
+	}
+}
+
+/* A paused upstream whose probe timer fired tries one connection when
+ * there is mail it could carry. */
+static void
+queue_run_probe(struct queue_up *u)
+{
+	struct queue		*q = u->q;
+	struct queue_entry	*e;
+
+	if (u->nrelays > 0)
+		return;
+	TAILQ_FOREACH(e, &q->readyq, ready)
+		if (e->min_up <= u->idx)
+			break;
+	if ((e == NULL && !u->forced) || !queue_have_credentials(u))
+		return;
+	u->forced = false;
+	queue_start_relay(u);
+}
 
 /* Hands ready entries to idle relays and opens connections while there
  * is more work than connections. */
@@ -311,52 +438,42 @@ static void
 queue_run(struct queue *q)
 {
 	struct queue_relay	*qr, *next;
-	struct queue_entry	*e;
-	unsigned int		 waiting = 0, nready = 0;
+	unsigned int		 i;
 
 	/* Inside done() the finishing relay is about to take the next
 	 * message itself; counting it as busy would open a needless
 	 * connection.  done() runs the queue when it is over. */
-	if (q->stopping || q->in_done ||
-	    (q->up != QUEUE_UP_OK && !q->probing))
+	if (q->stopping || q->in_done)
 		return;
 	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
 		next = TAILQ_NEXT(qr, entry);
 		if (qr->idle && !TAILQ_EMPTY(&q->readyq))
 			queue_dispatch(qr);
 	}
-	TAILQ_FOREACH(qr, &q->relays, entry)
-		if (qr->cur == NULL)
-			waiting++;	/* connecting or idle */
-	TAILQ_FOREACH(e, &q->readyq, ready)
-		if (++nready > waiting)
-			break;
-	if (nready <= waiting)
-		return;
-	if (!queue_have_credentials(q))
-		return;
-	/* During a pause, a single trial connection. */
-	if (q->probing && q->nrelays > 0)
-		return;
-	while (q->nrelays < q->conf->upstream[0].connections &&
-	    nready > waiting) {
-		queue_start_relay(q);
-		waiting++;
-		if (q->probing)
-			break;
+	for (i = 0; i < q->nups; i++) {
+		if (q->ups[i].state == QUEUE_UP_OK)
+			queue_run_up(&q->ups[i]);
+		else if (q->ups[i].probing)
+			queue_run_probe(&q->ups[i]);
 	}
 }
 
-/* Gives the next ready entry to an idle relay. */
+/* Gives the next ready entry meant for its upstream to an idle relay. */
 static void
 queue_dispatch(struct queue_relay *qr)
 {
 	struct queue		*q = qr->q;
-	struct queue_entry	*e;
+	struct queue_entry	*e, *next;
 	char			 path[1024];
 	size_t			 i;
 
-	while ((e = TAILQ_FIRST(&q->readyq)) != NULL) {
+	if (qr->u->state != QUEUE_UP_OK || (q->nrestricted == 0 &&
+	    queue_target(q, 0) != qr->u))
+		return;
+	for (e = TAILQ_FIRST(&q->readyq); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, ready);
+		if (queue_target(q, e->min_up) != qr->u)
+			continue;
 		TAILQ_REMOVE(&q->readyq, e, ready);
 		e->in_ready = false;
 		if (spool_env_load(q->spool, e->id, &qr->env) == -1 ||
@@ -390,9 +507,10 @@ queue_relay_ready(struct relay *r, void *arg)
 	/* A login proves the upstream reachable and the credentials good,
 	 * but says nothing of a sending limit: only the quota pause's own
 	 * probe ends that. */
-	if (q->probing || (q->up != QUEUE_UP_OK && q->up != QUEUE_UP_QUOTA))
-		queue_set_upstream(q, QUEUE_UP_OK, "", 0);
-	if (q->stopping || q->up != QUEUE_UP_OK)
+	if (qr->u->probing || (qr->u->state != QUEUE_UP_OK &&
+	    qr->u->state != QUEUE_UP_QUOTA))
+		queue_set_upstream(qr->u, QUEUE_UP_OK, "", 0);
+	if (q->stopping || qr->u->state != QUEUE_UP_OK)
 		return;
 	if (!TAILQ_EMPTY(&q->readyq))
 		queue_dispatch(qr);
@@ -420,21 +538,19 @@ queue_relay_done(struct relay *r, struct envelope *env,
 	qr->idle = true;
 	if (q->stopping) {
 		relay_free(qr->r);
-		TAILQ_REMOVE(&q->relays, qr, entry);
-		q->nrelays--;
-		free(qr->before);
-		free(qr);
+		queue_relay_forget(qr);
 		if (q->nrelays == 0 && q->drained != NULL)
 			q->drained(q->drained_arg);
 		return;
 	}
 	if (st == RELAY_QUOTA) {
-		queue_set_upstream(q, QUEUE_UP_QUOTA, reply,
+		queue_set_upstream(qr->u, QUEUE_UP_QUOTA, reply,
 		    strstr(reply, "5.4.5") != NULL ? QUEUE_QUOTA_DAILY :
 		    QUEUE_QUOTA_PEAK);
+		queue_run(q);
 		return;
 	}
-	if (q->up == QUEUE_UP_OK && !TAILQ_EMPTY(&q->readyq))
+	if (!TAILQ_EMPTY(&q->readyq))
 		queue_dispatch(qr);
 	queue_run(q);
 }
@@ -445,27 +561,25 @@ queue_relay_closed(struct relay *r, enum relay_status st,
 {
 	struct queue_relay	*qr = arg;
 	struct queue		*q = qr->q;
+	struct queue_up		*u = qr->u;
 	unsigned int		 delay;
 
 	(void)r;
-	TAILQ_REMOVE(&q->relays, qr, entry);
-	q->nrelays--;
-	free(qr->before);
-	free(qr);
+	queue_relay_forget(qr);
 	switch (st) {
 	case RELAY_UNAVAILABLE:
 		/* Probe soon, then every minute at most: when the network
 		 * returns the queue drains within about a minute. */
-		delay = q->probe_delay == 0 ? QUEUE_PROBE_MIN :
-		    q->probe_delay * 2;
+		delay = u->probe_delay == 0 ? QUEUE_PROBE_MIN :
+		    u->probe_delay * 2;
 		if (delay > QUEUE_PROBE_MAX)
 			delay = QUEUE_PROBE_MAX;
-		q->probe_delay = delay;
-		queue_set_upstream(q, QUEUE_UP_UNAVAILABLE, reason, delay);
+		u->probe_delay = delay;
+		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE, reason, delay);
 		break;
 	case RELAY_AUTH_FAILED:
-		q->probe_delay = QUEUE_AUTH_RETRY;
-		queue_set_upstream(q, QUEUE_UP_AUTH_FAILED, reason,
+		u->probe_delay = QUEUE_AUTH_RETRY;
+		queue_set_upstream(u, QUEUE_UP_AUTH_FAILED, reason,
 		    QUEUE_AUTH_RETRY);
 		break;
 	default:
@@ -660,6 +774,41 @@ queue_env_has_pending(const struct envelope *env)
 	return false;
 }
 
+/*
+ * With failover_on_reject, recipients this upstream refused with 5xx
+ * stay pending for the next upstream, and the message never comes back
+ * here (until a restart, which forgets that).  Returns true if any did.
+ */
+static bool
+queue_fail_over(struct queue_relay *qr)
+{
+	struct queue		*q = qr->q;
+	struct envelope_rcpt	*rc;
+	bool			 moved = false;
+	size_t			 i;
+
+	if (!queue_cu(qr->u)->failover_on_reject || qr->u->idx + 1 >= q->nups)
+		return false;
+	for (i = 0; i < qr->env.nrcpt; i++) {
+		rc = &qr->env.rcpts[i];
+		if (rc->state != ENVELOPE_RCPT_FAILED ||
+		    qr->before[i] != ENVELOPE_RCPT_PENDING ||
+		    rc->dsn == NULL || rc->dsn[0] != '5')
+			continue;
+		queue_log_rcpt(qr, rc, "deferred", "refused here; trying the "
+		    "next upstream");
+		rc->state = ENVELOPE_RCPT_PENDING;
+		free(rc->dsn);
+		rc->dsn = NULL;
+		moved = true;
+	}
+	if (moved && qr->cur->min_up == 0)
+		q->nrestricted++;
+	if (moved)
+		qr->cur->min_up = qr->u->idx + 1;
+	return moved;
+}
+
 /* Applies a transaction's results to the envelope on disk. */
 static void
 queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
@@ -670,12 +819,13 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 	struct envelope		*env = &qr->env;
 	struct envelope_rcpt	*rc;
 	int64_t			 now = time_wall();
-	bool			 expired;
+	bool			 expired, moved;
 	size_t			 i;
 
 	/* A quota pause is the upstream's state, not this message's. */
 	if (st != RELAY_QUOTA)
 		env->attempts++;
+	moved = queue_fail_over(qr);
 	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
 	for (i = 0; i < env->nrcpt; i++) {
 		rc = &env->rcpts[i];
@@ -723,7 +873,7 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 		return;
 	}
 	/* Stays busy (not dispatched, not deleted) until saved. */
-	env->next_attempt = st == RELAY_QUOTA ? now : now +
+	env->next_attempt = st == RELAY_QUOTA || moved ? now : now +
 	    (int64_t)queue_backoff(env->attempts, q->conf->queue.retry_min,
 	    q->conf->queue.retry_max, queue_random());
 	e->next = env->next_attempt;
@@ -797,11 +947,64 @@ queue_sweep_arm(struct queue *q, int64_t arrival)
 	evtimer_add(q->sweep, &tv);
 }
 
+/* An upstream whose ca_file differs from the first one's (whose context
+ * comes from main) gets its own TLS context.  A replaced one may still
+ * be used by open connections, so it lives until queue_free(). */
+static void
+queue_set_tls(struct queue_up *u, const char *ca_file)
+{
+	struct queue	*q = u->q;
+
+	if (u->tls_own_path != NULL && strcmp(u->tls_own_path, ca_file) == 0)
+		return;
+	if (u->tls_own != NULL) {
+		q->retired = xrealloc(q->retired, (q->nretired + 1) *
+		    sizeof(*q->retired));
+		q->retired[q->nretired++] = u->tls_own;
+	}
+	free(u->tls_own_path);
+	u->tls_own = NULL;
+	u->tls_own_path = NULL;
+	if (ca_file == NULL || strcmp(ca_file, q->conf->upstream[0].ca_file)
+	    == 0)
+		return;
+	u->tls_own_path = xstrdup(ca_file);
+	if ((u->tls_own = tls_client_new(ca_file)) == NULL)
+		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE, "cannot load "
+		    "upstream.ca_file", QUEUE_PROBE_MAX);
+}
+
+/*
+ * Takes the upstream list of q->conf.  States stay with positions; a
+ * reload probes paused upstreams again anyway (queue_set_conf).
+ */
+static void
+queue_set_ups(struct queue *q)
+{
+	struct queue_up	*u;
+	unsigned int	 i, n = (unsigned int)q->conf->nupstream;
+
+	if (n > QUEUE_UPSTREAMS_MAX)
+		n = QUEUE_UPSTREAMS_MAX;	/* conf refuses more */
+	q->nups = n;
+	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
+		u = &q->ups[i];
+		queue_set_tls(u, i < n ? q->conf->upstream[i].ca_file : NULL);
+		if (i >= n) {
+			evtimer_del(u->probe);
+			u->state = QUEUE_UP_OK;
+			u->reason[0] = '\0';
+			u->probing = false;
+		}
+	}
+}
+
 struct queue *
 queue_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, struct spool *spool, struct tls_client *tls)
 {
 	struct queue	*q;
+	unsigned int	 i;
 
 	q = xcalloc(1, sizeof(*q));
 	q->base = base;
@@ -812,9 +1015,17 @@ queue_new(struct event_base *base, struct evdns_base *dns,
 	TAILQ_INIT(&q->entries);
 	TAILQ_INIT(&q->readyq);
 	TAILQ_INIT(&q->relays);
-	q->probe = evtimer_new(base, queue_probe_cb, q);
+	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
+		q->ups[i].q = q;
+		q->ups[i].idx = i;
+		q->ups[i].probe = evtimer_new(base, queue_probe_cb,
+		    &q->ups[i]);
+		if (q->ups[i].probe == NULL)
+			fatalx("queue evtimer_new");
+	}
+	queue_set_ups(q);
 	q->sweep = evtimer_new(base, queue_sweep_cb, q);
-	if (q->probe == NULL || q->sweep == NULL)
+	if (q->sweep == NULL)
 		fatalx("queue evtimer_new");
 	srandom((unsigned int)time_wall() ^ (unsigned int)getpid());
 	return q;
@@ -843,7 +1054,7 @@ queue_load(struct queue *q)
 
 	if (n == -1)
 		return -1;
-	queue_have_credentials(q);
+	queue_have_credentials(&q->ups[0]);
 	queue_run(q);
 	return (long)q->nentries;
 }
@@ -864,16 +1075,41 @@ queue_flush(struct queue *q)
 {
 	struct queue_entry	*e;
 
+	unsigned int		 i;
+
 	log_info("queue flush queued=%lu upstream=%s", q->nentries,
-	    queue_up_name[q->up]);
+	    queue_up_name[queue_upstream_state(q)]);
 	TAILQ_FOREACH(e, &q->entries, all)
 		if (!e->busy)
 			queue_entry_ready(e);
-	if (q->up != QUEUE_UP_OK) {
-		evtimer_del(q->probe);
-		queue_probe_cb(-1, 0, q);
-		return;
-	}
+	/* Paused upstreams try at once, mail or not: whoever sends the
+	 * signal wants to know. */
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].state != QUEUE_UP_OK) {
+			evtimer_del(q->ups[i].probe);
+			q->ups[i].probing = true;
+			q->ups[i].forced = true;
+		}
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].state == QUEUE_UP_NOCREDS)
+			queue_have_credentials(&q->ups[i]);
+	queue_run(q);
+}
+
+void
+queue_network_changed(struct queue *q)
+{
+	unsigned int	i;
+
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].state == QUEUE_UP_UNAVAILABLE &&
+		    q->ups[i].nrelays == 0) {
+			log_info("upstream network-changed name=%s: probing "
+			    "now",
+			    queue_cu(&q->ups[i])->name);
+			evtimer_del(q->ups[i].probe);
+			q->ups[i].probing = true;
+		}
 	queue_run(q);
 }
 
@@ -890,10 +1126,7 @@ queue_stop(struct queue *q, void (*drained)(void *), void *arg)
 		if (qr->cur != NULL)
 			continue;	/* finishes, then done() frees it */
 		relay_free(qr->r);
-		TAILQ_REMOVE(&q->relays, qr, entry);
-		q->nrelays--;
-		free(qr->before);
-		free(qr);
+		queue_relay_forget(qr);
 	}
 	if (q->nrelays == 0 && drained != NULL)
 		drained(arg);
@@ -904,27 +1137,63 @@ queue_free(struct queue *q)
 {
 	struct queue_relay	*qr;
 	struct queue_entry	*e;
+	size_t			 i;
 
 	if (q == NULL)
 		return;
 	while ((qr = TAILQ_FIRST(&q->relays)) != NULL) {
 		relay_free(qr->r);
 		envelope_cleanup(&qr->env);
-		TAILQ_REMOVE(&q->relays, qr, entry);
-		free(qr->before);
-		free(qr);
+		queue_relay_forget(qr);
 	}
 	while ((e = TAILQ_FIRST(&q->entries)) != NULL)
 		queue_entry_free(e);
-	event_free(q->probe);
+	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
+		event_free(q->ups[i].probe);
+		tls_client_free(q->ups[i].tls_own);
+		free(q->ups[i].tls_own_path);
+	}
+	for (i = 0; i < q->nretired; i++)
+		tls_client_free(q->retired[i]);
+	free(q->retired);
 	event_free(q->sweep);
 	free(q);
 }
 
+/* Delivering if any upstream is; else the first one's trouble. */
 enum queue_upstream
 queue_upstream_state(const struct queue *q)
 {
-	return q->up;
+	unsigned int	i;
+
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].state == QUEUE_UP_OK)
+			return QUEUE_UP_OK;
+	return q->ups[0].state;
+}
+
+unsigned int
+queue_upstreams(const struct queue *q)
+{
+	return q->nups;
+}
+
+void
+queue_get_upstream(const struct queue *q, unsigned int i,
+    struct queue_upstream_stats *st)
+{
+	const struct queue_up	*u = &q->ups[i];
+	struct timeval		 left, now;
+
+	memset(st, 0, sizeof(*st));
+	st->name = q->conf->upstream[i].name;
+	st->state = u->state;
+	st->reason = u->reason;
+	st->connections = u->nrelays;
+	if (u->state != QUEUE_UP_OK && evtimer_pending(u->probe, &left)) {
+		event_base_gettimeofday_cached(q->base, &now);
+		st->retry_at = time_wall() + (left.tv_sec - now.tv_sec);
+	}
 }
 
 unsigned long
@@ -958,8 +1227,8 @@ queue_get_stats(const struct queue *q, struct queue_stats *st)
 	}
 	TAILQ_FOREACH(qr, &q->relays, entry)
 		st->connections++;
-	st->upstream = q->up;
-	st->upstream_reason = q->up_reason;
+	st->upstream = queue_upstream_state(q);
+	st->upstream_reason = q->ups[0].reason;
 }
 
 long
@@ -1088,12 +1357,18 @@ void
 queue_set_conf(struct queue *q, const struct conf *conf,
     struct tls_client *tls)
 {
+	unsigned int	i;
+
 	q->conf = conf;
 	q->tls = tls;
-	/* Credentials may have appeared: let the next run look again. */
-	if (q->up == QUEUE_UP_NOCREDS || q->up == QUEUE_UP_AUTH_FAILED) {
-		evtimer_del(q->probe);
-		queue_probe_cb(-1, 0, q);
-	} else
-		queue_run(q);
+	queue_set_ups(q);
+	/* Credentials may have appeared, an address changed: look again. */
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].state != QUEUE_UP_OK) {
+			evtimer_del(q->ups[i].probe);
+			q->ups[i].probing = true;
+			if (q->ups[i].state == QUEUE_UP_NOCREDS)
+				queue_have_credentials(&q->ups[i]);
+		}
+	queue_run(q);
 }

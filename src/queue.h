@@ -2,7 +2,9 @@
  * queue.h - the scheduler: which committed message goes upstream when.
  *
  * It keeps an index of the spool (id, next attempt, held), hands due
- * messages to at most upstream.connections relay connections, applies
+ * messages to the first upstream that is delivering (several upstream
+ * sections are tried in order: failover), to at most its
+ * upstream.connections relay connections, applies
  * each transaction's per-recipient results to the envelope on disk, and
  * retries with exponential backoff and jitter.  Trouble with the
  * upstream itself (unreachable, credentials, quota) pauses the whole
@@ -16,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf.h"
+
 struct conf;
 struct envelope;
 struct event_base;
@@ -23,6 +27,8 @@ struct evdns_base;
 struct spool;
 struct tls_client;
 struct queue;
+
+#define QUEUE_UPSTREAMS_MAX	CONF_UPSTREAM_MAX	/* failover order */
 
 /* Upstream health as the queue sees it. */
 enum queue_upstream {
@@ -57,7 +63,24 @@ void		 queue_stop(struct queue *, void (*drained)(void *), void *arg);
  * are retried after a restart). NULL is a no-op. */
 void		 queue_free(struct queue *);
 
+/* The network configuration changed (a link or default route came
+ * back): every unreachable upstream is tried again now. */
+void		 queue_network_changed(struct queue *);
+
+/* QUEUE_UP_OK while any upstream delivers; else the first one's state. */
 enum queue_upstream queue_upstream_state(const struct queue *);
+
+/* Per upstream, in failover order (0 .. queue_upstreams() - 1). */
+struct queue_upstream_stats {
+	const char		*name;		/* borrowed */
+	enum queue_upstream	 state;
+	const char		*reason;	/* borrowed; "" if ok */
+	unsigned int		 connections;
+	int64_t			 retry_at;	/* next probe, or 0 */
+};
+unsigned int	 queue_upstreams(const struct queue *);
+void		 queue_get_upstream(const struct queue *, unsigned int,
+		    struct queue_upstream_stats *);
 unsigned long	 queue_size(const struct queue *);
 
 /* <cb> runs after the queue's contents or the upstream state changed

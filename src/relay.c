@@ -95,6 +95,11 @@ struct relay {
 	bool			 dying;		/* closed() already decided */
 	unsigned int		 depth;		/* nested callbacks running */
 	struct event		*kick;		/* deferred completion */
+	struct event		*early;		/* deferred connect error */
+	bool			 starting;	/* inside relay_new() */
+	bool			 early_set;	/* early is active */
+	short			 early_what;
+	int			 early_errno;
 	char			 peer[300];
 
 	/* What the server's EHLO said. */
@@ -934,12 +939,35 @@ relay_connected(struct relay *r)
 
 static void	relay_event_error(struct relay *, short);
 
+/* An error that came from inside relay_new(), handled from the loop. */
+static void
+relay_early_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)fd;
+	(void)what;
+	relay_hold(r);
+	EVUTIL_SET_SOCKET_ERROR(r->early_errno);
+	relay_event_error(r, r->early_what);
+	relay_release(r);
+}
+
 static void
 relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay	*r = arg;
 
 	(void)bev;
+	/* A numeric address whose connect() fails at once reports the
+	 * error from inside relay_new(): callbacks must come later. */
+	if (r->starting && !(what & BEV_EVENT_CONNECTED)) {
+		r->early_what = what;
+		r->early_errno = EVUTIL_SOCKET_ERROR();
+		r->early_set = true;
+		event_active(r->early, EV_TIMEOUT, 0);
+		return;
+	}
 	relay_hold(r);
 	if (what & BEV_EVENT_CONNECTED)
 		relay_connected(r);
@@ -1023,8 +1051,10 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
+	r->early = event_new(base, -1, 0, relay_early_cb, r);
 	r->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (r->idle == NULL || r->kick == NULL || r->bev == NULL)
+	if (r->idle == NULL || r->kick == NULL || r->early == NULL ||
+	    r->bev == NULL)
 		goto fail;
 	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
 	    relay_event_cb, r);
@@ -1033,9 +1063,13 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 	r->state = RELAY_S_CONNECTING;
 	/* Resolution runs on evdns: the loop never blocks on DNS. */
+	r->starting = true;
 	if (bufferevent_socket_connect_hostname(r->bev, dns, AF_UNSPEC,
-	    up->host, up->port) == -1)
+	    up->host, up->port) == -1 && !r->early_set) {
+		r->starting = false;
 		goto fail;
+	}
+	r->starting = false;
 	return r;
 fail:
 	log_warnx("relay cannot start a connection to %s", r->peer);
@@ -1101,6 +1135,8 @@ relay_free(struct relay *r)
 		event_free(r->idle);
 	if (r->kick != NULL)
 		event_free(r->kick);
+	if (r->early != NULL)
+		event_free(r->early);
 	if (r->fd != -1)
 		close(r->fd);
 	sasl_free(r->password);

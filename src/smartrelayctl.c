@@ -575,6 +575,40 @@ ctl_show_message(const struct json *m)
 	return EX_OK;
 }
 
+/* One "upstream.N: name state [reason] ..." line per upstream section,
+ * in failover order. */
+static void
+ctl_show_upstreams(const struct json *ups, int64_t now)
+{
+	const struct json	*u;
+	const char		*reason;
+	char			 rel[40];
+	size_t			 i;
+	int64_t			 at;
+
+	if (ups == NULL || ups->type != JSON_ARR)
+		return;
+	for (i = 0; i < ups->n; i++) {
+		u = &ups->items[i];
+		printf("upstream.%zu: ", i + 1);
+		ctl_put(stdout, json_str(u, "name"), false);
+		printf(" ");
+		ctl_put(stdout, json_str(u, "state"), false);
+		printf(" connections=%lld", (long long)json_int(u,
+		    "connections"));
+		if ((at = json_int(u, "retry_at")) != 0)
+			printf(" retry=%s", ctl_rel(at, now, rel,
+			    sizeof(rel)));
+		if ((reason = json_str(u, "reason")) != NULL &&
+		    reason[0] != '\0') {
+			printf(" reason=\"");
+			ctl_put(stdout, reason, false);
+			printf("\"");
+		}
+		printf("\n");
+	}
+}
+
 /* "stats": "key: value" lines with the JSON keys, easy to grep. */
 static int
 ctl_show_stats(const struct json *s)
@@ -605,6 +639,7 @@ ctl_show_stats(const struct json *s)
 	else
 		printf("last_sent: never\n");
 	printf("clients: %lld\n", (long long)json_int(s, "clients"));
+	ctl_show_upstreams(json_get(s, "upstreams"), now);
 	return EX_OK;
 }
 

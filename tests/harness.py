@@ -87,12 +87,15 @@ def conf_text(opts):
     for k, v in opts.items():
         if v is None:
             continue
-        if isinstance(v, dict):
-            out.append("%s {" % k)
-            for k2, v2 in v.items():
-                if v2 is not None:
-                    out.append("\t%s = %s" % (k2, conf_value(v2)))
-            out.append("}")
+        if isinstance(v, dict) or (isinstance(v, list) and v and
+                                   isinstance(v[0], dict)):
+            # A list of dicts is a repeated section (upstream failover).
+            for sec in (v if isinstance(v, list) else [v]):
+                out.append("%s {" % k)
+                for k2, v2 in sec.items():
+                    if v2 is not None:
+                        out.append("\t%s = %s" % (k2, conf_value(v2)))
+                out.append("}")
         else:
             out.append("%s = %s" % (k, conf_value(v)))
     return "\n".join(out) + "\n"
