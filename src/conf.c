@@ -32,6 +32,7 @@
 
 #include "conftable.h"
 #include "log.h"
+#include "quota.h"
 #include "util.h"
 
 #define CONF_FILE_MAX		(1024 * 1024)		/* bytes */
@@ -168,6 +169,7 @@ enum conf_check {
 	CONF_C_BOOL,		/* libconfuse checks true/false itself */
 	CONF_C_TEXT,		/* no control characters, at most 100 */
 	CONF_C_NETWORK,		/* a "network CIDR" section */
+	CONF_C_QUOTA,		/* quota_parse() */
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 };
 
@@ -222,7 +224,7 @@ static const struct conf_rule {
 	{ "upstream|oauth_refresh_token_file", CONF_C_PATH, true, 0, 0, NULL },
 	{ "upstream|oauth_token_url", CONF_C_URL, false, 0, 0, NULL },
 	{ "upstream|oauth_ca_file", CONF_C_PATH, true, 0, 0, NULL },
-	{ "upstream|quota",	CONF_C_WORD,	true, 0, 0, NULL },
+	{ "upstream|quota",	CONF_C_QUOTA,	true, 0, 0, NULL },
 	{ "upstream|from_address", CONF_C_MAILBOX, true, 0, 0, NULL },
 	{ "upstream|failover_on_reject", CONF_C_BOOL, false, 0, 0, NULL },
 	{ "queue",		CONF_C_SECTION,	false, 0, 0, NULL },
@@ -467,6 +469,7 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 {
 	struct sockaddr_un	 sun;
 	struct cidr		 net;
+	struct quota_limits	 limits;
 	enum log_level		 level;
 	uint64_t		 secs;
 	size_t			 i;
@@ -511,6 +514,8 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 			return "longer than 100 bytes";
 		return conf_chars_are_valid(v, false) ? NULL :
 		    "must not contain control characters";
+	case CONF_C_QUOTA:
+		return quota_parse(v, &limits, buf, bufsz) == 0 ? NULL : buf;
 	case CONF_C_URL:
 		return conf_url_is_valid(v) ? NULL :
 		    "not a URL like https://host/path (https only)";
@@ -1159,6 +1164,7 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 	const struct conf_queue	*q = &c->queue;
 	char			 b1[32], b2[32];
 	int			 before = ctx->nerrors;
+	size_t			 i;
 
 	if (c->nlisten == 0)
 		conf_err(ctx, 0, "listen: at least one address is required");
@@ -1175,6 +1181,14 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 		conf_err(ctx, ctx->nonlocal_tls_line, "listening on a "
 		    "non-loopback address requires an explicit allow list");
 	conf_check_lan(ctx, c);
+	for (i = 0; c->from_rewrite == CONF_FROM_ACCOUNT && i < c->nupstream;
+	    i++)
+		if (c->upstream[i].from_address[0] == '\0' &&
+		    strchr(c->upstream[i].username, '@') == NULL)
+			conf_err(ctx, ctx->line[conf_rule_index("from|rewrite")],
+			    "from.rewrite = \"account\" needs an address: set "
+			    "upstream.username (or from_address) of %s",
+			    c->upstream[i].name);
 	if (c->nupstream > CONF_UPSTREAM_MAX)
 		conf_err(ctx, ctx->line[conf_rule_index("upstream")], "at "
 		    "most %d upstream sections", CONF_UPSTREAM_MAX);

@@ -403,7 +403,18 @@ control_json_upstreams(struct evbuffer *out, struct queue *q)
 		    queue_upstream_name(st.state));
 		control_json_str(out, st.reason);
 		evbuffer_add_printf(out, ", \"connections\": %u, \"retry_at\": "
-		    "%" PRId64 "}", st.connections, st.retry_at);
+		    "%" PRId64, st.connections, st.retry_at);
+		if (st.has_quota)
+			evbuffer_add_printf(out, ", \"quota\": {\"messages\": "
+			    "%" PRIu64 ", \"recipients\": %" PRIu64 ", "
+			    "\"limit_messages\": %u, \"limit_recipients\": "
+			    "%u, \"pacing\": %s, \"at_limit\": %s, "
+			    "\"next_send\": %" PRId64 "}", st.quota.messages,
+			    st.quota.recipients, st.quota.limits.messages,
+			    st.quota.limits.recipients, st.quota.pacing ?
+			    "true" : "false", st.quota.at_limit ? "true" :
+			    "false", st.quota.next_send);
+		evbuffer_add_printf(out, "}");
 	}
 }
 

@@ -5,7 +5,10 @@
  * session exists: the allow-list (554 5.7.1, as the relay must never be
  * open), the global and per-address connection caps (421 4.7.0).  When
  * the process runs out of descriptors, accepting pauses for a second
- * instead of spinning on EMFILE.
+ * instead of spinning on EMFILE.  Sockets of listen_tls hand their
+ * clients over for implicit TLS; there the refusals are plain close()s,
+ * since a TLS client cannot read a plaintext reply, and the early-talker
+ * check waits for the handshake (the client speaks first in TLS).
  */
 #include "config.h"
 
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,35 +37,49 @@
 #define LISTENER_BACKLOG	511	/* absorbs bursts of connects */
 #define LISTENER_PAUSE_SECS	1
 
+/* One listening socket and what its clients get. */
+struct listener_sock {
+	struct listener		*l;
+	struct evconnlistener	*evl;
+	unsigned int		 flags;		/* SESSION_F_* */
+};
+
 struct listener {
 	struct session_ctx	 *ctx;
-	struct evconnlistener	**evl;
-	size_t			  nevl;
+	struct listener_sock	**socks;
+	size_t			  nsocks;
 	struct event		 *resume;	/* after EMFILE */
 };
 
 /* Answers a client we will not serve and closes.  The socket buffer is
- * empty at this point, so a short non-blocking send cannot block. */
+ * empty at this point, so a short non-blocking send cannot block.  A
+ * client of an implicit TLS port would take the reply for a broken
+ * handshake: it just sees the close. */
 static void
-listener_turn_away(int fd, const char *reply)
+listener_turn_away(int fd, const char *reply, unsigned int flags)
 {
 	ssize_t	n;
 
-	n = send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)n;
+	if ((flags & SESSION_F_TLS) == 0) {
+		n = send(fd, reply, strlen(reply), MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		(void)n;
+	}
 	shutdown(fd, SHUT_WR);
 	evutil_closesocket(fd);
 }
 
-static void	listener_add(struct listener *, struct evconnlistener *,
+static void	listener_add(struct listener *, struct listener_sock *,
 		    const char *);
 
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct listener		*l = arg;
+	struct listener_sock	*ls = arg;
+	struct listener		*l = ls->l;
 	const struct conf	*conf = l->ctx->conf;
+	unsigned int		 flags = ls->flags;
 	char			 addr[64], reply[512], peek;
 
 	(void)evl;
@@ -72,14 +90,14 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		l->ctx->refused_not_allowed++;
 		snprintf(reply, sizeof(reply), "554 5.7.1 %s Client host "
 		    "[%s] rejected: Access denied\r\n", conf->hostname, addr);
-		listener_turn_away(fd, reply);
+		listener_turn_away(fd, reply, flags);
 		return;
 	}
 	if (l->ctx->stopping) {
 		l->ctx->refused_stopping++;
 		snprintf(reply, sizeof(reply), "421 4.3.2 %s Service "
 		    "shutting down\r\n", conf->hostname);
-		listener_turn_away(fd, reply);
+		listener_turn_away(fd, reply, flags);
 		return;
 	}
 	if (l->ctx->nsessions >= conf->max_clients) {
@@ -88,19 +106,22 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		l->ctx->refused_max_clients++;
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many "
 		    "connections\r\n", conf->hostname);
-		listener_turn_away(fd, reply);
+		listener_turn_away(fd, reply, flags);
 		return;
 	}
 	/* An SMTP client speaks after the greeting (RFC 5321 3.1); bytes
 	 * that are already here came before it: a bot firing blind, as
-	 * Postfix's pregreet test catches them. */
-	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+	 * Postfix's pregreet test catches them.  (With implicit TLS the
+	 * client hello comes first; the session checks after the
+	 * handshake.) */
+	if ((flags & SESSION_F_TLS) == 0 &&
+	    recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
 		log_notice("listener reject client=%s reason=early-talker",
 		    addr);
 		l->ctx->refused_early_talker++;
 		snprintf(reply, sizeof(reply), "554 5.5.1 %s Error: talked "
 		    "before the greeting\r\n", conf->hostname);
-		listener_turn_away(fd, reply);
+		listener_turn_away(fd, reply, flags);
 		return;
 	}
 	if (session_count_from(l->ctx, sa) >= conf->max_clients_per_ip) {
@@ -109,10 +130,16 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		l->ctx->refused_max_per_ip++;
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many "
 		    "connections from %s\r\n", conf->hostname, addr);
-		listener_turn_away(fd, reply);
+		listener_turn_away(fd, reply, flags);
 		return;
 	}
-	session_new(l->ctx, fd, sa, (socklen_t)salen);
+	if ((flags & SESSION_F_TLS) && l->ctx->tls == NULL) {
+		/* A reload took the certificate away. */
+		log_warnx("listener reject client=%s reason=no-tls", addr);
+		listener_turn_away(fd, "", flags);
+		return;
+	}
+	session_new(l->ctx, fd, sa, (socklen_t)salen, flags);
 }
 
 static void
@@ -123,17 +150,18 @@ listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (i = 0; i < l->nevl; i++)
-		evconnlistener_enable(l->evl[i]);
+	for (i = 0; i < l->nsocks; i++)
+		evconnlistener_enable(l->socks[i]->evl);
 }
 
 static void
 listener_error_cb(struct evconnlistener *evl, void *arg)
 {
-	struct listener	*l = arg;
-	struct timeval	 tv = { LISTENER_PAUSE_SECS, 0 };
-	int		 err = EVUTIL_SOCKET_ERROR();
-	size_t		 i;
+	struct listener_sock	*ls = arg;	/* as for accept */
+	struct listener		*l = ls->l;
+	struct timeval		 tv = { LISTENER_PAUSE_SECS, 0 };
+	int			 err = EVUTIL_SOCKET_ERROR();
+	size_t			 i;
 
 	(void)evl;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
@@ -144,8 +172,8 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	}
 	log_warnx("listener out of resources (%s): pausing accept for %ds",
 	    evutil_socket_error_to_string(err), LISTENER_PAUSE_SECS);
-	for (i = 0; i < l->nevl; i++)
-		evconnlistener_disable(l->evl[i]);
+	for (i = 0; i < l->nsocks; i++)
+		evconnlistener_disable(l->socks[i]->evl);
 	evtimer_add(l->resume, &tv);
 }
 
@@ -177,13 +205,25 @@ listener_resolve(const char *entry, struct addrinfo **res)
 	return 0;
 }
 
+/* A listening socket for <flags>, accepting into <l>, with its
+ * evconnlistener still to be set. */
+static struct listener_sock *
+listener_sock_new(struct listener *l, unsigned int flags)
+{
+	struct listener_sock	*ls = xcalloc(1, sizeof(*ls));
+
+	ls->l = l;
+	ls->flags = flags;
+	return ls;
+}
+
 /* Binds one resolved address.  Returns 0, 1 (skipped: the host lacks
  * this family) or -1. */
 static int
 listener_bind(struct listener *l, const char *entry,
-    const struct addrinfo *ai)
+    const struct addrinfo *ai, unsigned int sflags)
 {
-	struct evconnlistener	*evl;
+	struct listener_sock	*ls = listener_sock_new(l, sflags);
 	/* REUSEABLE_PORT lets a reload bind the new set of addresses
 	 * before it lets go of the old one. */
 	unsigned int		 flags = LEV_OPT_CLOSE_ON_FREE |
@@ -192,9 +232,10 @@ listener_bind(struct listener *l, const char *entry,
 
 	if (ai->ai_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
-	evl = evconnlistener_new_bind(l->ctx->base, listener_accept_cb, l,
-	    flags, LISTENER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
-	if (evl == NULL) {
+	ls->evl = evconnlistener_new_bind(l->ctx->base, listener_accept_cb,
+	    ls, flags, LISTENER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	if (ls->evl == NULL) {
+		free(ls);
 		if (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL) {
 			log_warn("listener skipping \"%s\"", entry);
 			return 1;
@@ -202,23 +243,24 @@ listener_bind(struct listener *l, const char *entry,
 		log_warn("listener cannot bind \"%s\"", entry);
 		return -1;
 	}
-	listener_add(l, evl, "");
+	listener_add(l, ls, (sflags & SESSION_F_TLS) ? " tls=implicit" :
+	    (sflags & SESSION_F_AUTH_PLAIN) ? " auth=plaintext" : "");
 	return 0;
 }
 
-/* Adopts a listening evconnlistener and logs where it listens. */
+/* Adopts a listening socket and logs where it listens. */
 static void
-listener_add(struct listener *l, struct evconnlistener *evl, const char *how)
+listener_add(struct listener *l, struct listener_sock *ls, const char *how)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	char			 addr[64];
 
-	evconnlistener_set_error_cb(evl, listener_error_cb);
-	l->evl = xrealloc(l->evl, (l->nevl + 1) * sizeof(*l->evl));
-	l->evl[l->nevl++] = evl;
-	if (getsockname(evconnlistener_get_fd(evl), (struct sockaddr *)&ss,
-	    &sslen) == 0) {
+	evconnlistener_set_error_cb(ls->evl, listener_error_cb);
+	l->socks = xrealloc(l->socks, (l->nsocks + 1) * sizeof(*l->socks));
+	l->socks[l->nsocks++] = ls;
+	if (getsockname(evconnlistener_get_fd(ls->evl),
+	    (struct sockaddr *)&ss, &sslen) == 0) {
 		cidr_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
 		log_info("listener listening addr=%s%s%s:%u%s",
 		    ss.ss_family == AF_INET6 ? "[" : "", addr,
@@ -232,7 +274,7 @@ listener_add(struct listener *l, struct evconnlistener *evl, const char *how)
 struct listener *
 listener_new_fds(struct session_ctx *ctx, const int *fds, size_t n)
 {
-	struct evconnlistener	*evl;
+	struct listener_sock	*ls;
 	struct listener		*l;
 	size_t			 i;
 
@@ -242,18 +284,82 @@ listener_new_fds(struct session_ctx *ctx, const int *fds, size_t n)
 	if (l->resume == NULL)
 		fatalx("listener evtimer_new");
 	for (i = 0; i < n; i++) {
+		ls = listener_sock_new(l, 0);
 		if (evutil_make_socket_nonblocking(fds[i]) == -1 ||
 		    evutil_make_socket_closeonexec(fds[i]) == -1 ||
-		    (evl = evconnlistener_new(ctx->base, listener_accept_cb,
-		    l, LEV_OPT_CLOSE_ON_FREE, -1, fds[i])) == NULL) {
+		    (ls->evl = evconnlistener_new(ctx->base,
+		    listener_accept_cb, ls, LEV_OPT_CLOSE_ON_FREE, -1,
+		    fds[i])) == NULL) {
 			log_warn("listener cannot use inherited socket %d",
 			    fds[i]);
+			free(ls);
 			listener_free(l);
 			return NULL;
 		}
-		listener_add(l, evl, " (socket activation)");
+		listener_add(l, ls, " (socket activation)");
 	}
 	return l;
+}
+
+/* True when <ai> is a loopback address (127/8, ::1). */
+static bool
+listener_is_loopback(const struct addrinfo *ai)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (ai->ai_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)ai->ai_addr;
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ai->ai_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	return false;
+}
+
+/* The session flags of plain listen entry <entry>: AUTH without TLS
+ * when auth.plaintext names it, and only ever on loopback. */
+static unsigned int
+listener_plain_flags(const struct conf *conf, const char *entry,
+    const struct addrinfo *ai)
+{
+	size_t	i;
+
+	for (i = 0; i < conf->client_auth.nplaintext; i++)
+		if (strcmp(conf->client_auth.plaintext[i], entry) == 0) {
+			if (listener_is_loopback(ai))
+				return SESSION_F_AUTH_PLAIN;
+			log_warnx("listener \"%s\": plaintext AUTH only on "
+			    "loopback addresses; not allowed here", entry);
+		}
+	return 0;
+}
+
+/* Binds every address of the <n> entries.  Returns 0 or -1. */
+static int
+listener_bind_all(struct listener *l, char *const *entries, size_t n,
+    bool tls)
+{
+	struct addrinfo	*res, *ai;
+	unsigned int	 flags;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (listener_resolve(entries[i], &res) == -1)
+			return -1;
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			flags = tls ? SESSION_F_TLS :
+			    listener_plain_flags(l->ctx->conf, entries[i], ai);
+			if (listener_bind(l, entries[i], ai, flags) == -1) {
+				freeaddrinfo(res);
+				return -1;
+			}
+		}
+		freeaddrinfo(res);
+	}
+	return 0;
 }
 
 struct listener *
@@ -261,28 +367,17 @@ listener_new(struct session_ctx *ctx)
 {
 	const struct conf	*conf = ctx->conf;
 	struct listener		*l;
-	struct addrinfo		*res, *ai;
-	size_t			 i;
-	int			 rc;
 
 	l = xcalloc(1, sizeof(*l));
 	l->ctx = ctx;
 	l->resume = evtimer_new(ctx->base, listener_resume_cb, l);
 	if (l->resume == NULL)
 		fatalx("listener evtimer_new");
-	for (i = 0; i < conf->nlisten; i++) {
-		if (listener_resolve(conf->listen[i], &res) == -1)
-			goto fail;
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			rc = listener_bind(l, conf->listen[i], ai);
-			if (rc == -1) {
-				freeaddrinfo(res);
-				goto fail;
-			}
-		}
-		freeaddrinfo(res);
-	}
-	if (l->nevl == 0) {
+	if (listener_bind_all(l, conf->listen, conf->nlisten, false) == -1 ||
+	    listener_bind_all(l, conf->listen_tls, conf->nlisten_tls, true) ==
+	    -1)
+		goto fail;
+	if (l->nsocks == 0) {
 		log_warnx("listener no address could be bound");
 		goto fail;
 	}
@@ -299,9 +394,11 @@ listener_free(struct listener *l)
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < l->nevl; i++)
-		evconnlistener_free(l->evl[i]);
-	free(l->evl);
+	for (i = 0; i < l->nsocks; i++) {
+		evconnlistener_free(l->socks[i]->evl);
+		free(l->socks[i]);
+	}
+	free(l->socks);
 	if (l->resume != NULL)
 		event_free(l->resume);
 	free(l);

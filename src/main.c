@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sysexits.h>
@@ -37,6 +39,7 @@
 #include "session.h"
 #include "spool.h"
 #include "tls.h"
+#include "users.h"
 #include "util.h"
 
 #define MAIN_STOP_GRACE_SECS	10	/* bound on a graceful stop */
@@ -50,6 +53,8 @@ struct main_state {
 	struct listener		*listener;
 	struct evdns_base	*dns;
 	struct tls_client	*tls;
+	struct tls_server	*tls_server;	/* LAN side; NULL if unset */
+	struct users		*users;		/* inbound AUTH, or NULL */
 	struct queue		*queue;
 	struct maildrop		*maildrop;
 	struct control		*control;
@@ -178,18 +183,60 @@ main_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(m->base, NULL);
 }
 
-/* True when two configurations listen on the same addresses. */
+/* True when two lists of strings are the same. */
 static bool
-main_same_listen(const struct conf *a, const struct conf *b)
+main_same_list(char *const *a, size_t na, char *const *b, size_t nb)
 {
 	size_t	i;
 
-	if (a->nlisten != b->nlisten)
+	if (na != nb)
 		return false;
-	for (i = 0; i < a->nlisten; i++)
-		if (strcmp(a->listen[i], b->listen[i]) != 0)
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
 			return false;
 	return true;
+}
+
+/* True when two configurations listen on the same addresses, in the
+ * same ways (implicit TLS, plaintext AUTH). */
+static bool
+main_same_listen(const struct conf *a, const struct conf *b)
+{
+	return main_same_list(a->listen, a->nlisten, b->listen, b->nlisten) &&
+	    main_same_list(a->listen_tls, a->nlisten_tls, b->listen_tls,
+	    b->nlisten_tls) &&
+	    main_same_list(a->client_auth.plaintext,
+	    a->client_auth.nplaintext, b->client_auth.plaintext,
+	    b->client_auth.nplaintext);
+}
+
+/* The LAN side's TLS context and AUTH accounts, when configured (each
+ * result stays NULL otherwise).  Returns 0, or -1 after logging with
+ * nothing created. */
+static int
+main_lan_new(const struct conf *conf, struct tls_server **ts,
+    struct users **users)
+{
+	const struct conf_server_tls	*t = &conf->server_tls;
+	char				 err[512];
+
+	*ts = NULL;
+	*users = NULL;
+	if (t->cert_file[0] != '\0' && (*ts = tls_server_new(t->cert_file,
+	    t->key_file, t->min_version)) == NULL)
+		return -1;
+	if (conf->client_auth.users_file[0] != '\0') {
+		if ((*users = users_load(conf->client_auth.users_file, err,
+		    sizeof(err))) == NULL) {
+			log_errx("smartrelayd auth: %s", err);
+			tls_server_free(*ts);
+			*ts = NULL;
+			return -1;
+		}
+		log_info("smartrelayd auth accounts=%zu file=%s",
+		    users_count(*users), conf->client_auth.users_file);
+	}
+	return 0;
 }
 
 /*
@@ -204,6 +251,8 @@ main_reload(struct main_state *m)
 	struct conf		*nc;
 	struct listener		*nl = NULL;
 	struct tls_client	*nt;
+	struct tls_server	*nts;
+	struct users		*nu;
 	enum log_level		 level;
 	char			 errbuf[4096], *nl_at;
 	const struct conf	*old = m->conf;
@@ -233,6 +282,13 @@ main_reload(struct main_state *m)
 		conf_free(nc);
 		goto done;
 	}
+	if (main_lan_new(nc, &nts, &nu) == -1) {
+		log_errx("smartrelayd reload refused: LAN TLS or AUTH set-up "
+		    "failed");
+		tls_client_free(nt);
+		conf_free(nc);
+		goto done;
+	}
 	if (!m->socket_activated && !main_same_listen(nc, old)) {
 		/* Bind the new set first; the old one goes only after. */
 		m->sessions.conf = nc;
@@ -242,6 +298,8 @@ main_reload(struct main_state *m)
 			log_errx("smartrelayd reload refused: cannot listen "
 			    "on the new addresses (ports below 1024 need "
 			    "root, CAP_NET_BIND_SERVICE or socket activation)");
+			tls_server_free(nts);
+			users_free(nu);
 			tls_client_free(nt);
 			conf_free(nc);
 			goto done;
@@ -254,6 +312,12 @@ main_reload(struct main_state *m)
 	m->conf = nc;
 	m->tls = nt;
 	m->sessions.conf = nc;
+	/* Sessions keep no pointer to these, and TLS connections hold
+	 * their own reference to the old context. */
+	tls_server_free(m->tls_server);
+	users_free(m->users);
+	m->sessions.tls = m->tls_server = nts;
+	m->sessions.users = m->users = nu;
 	queue_set_conf(m->queue, nc, nt);
 	if (log_level_parse(nc->log_level, &level) == 0)
 		log_set_level(level);
@@ -373,12 +437,49 @@ main_drop_privileges(const struct passwd *pw)
  * password file that exists but is unsafe or unreadable is a
  * configuration error: refuse to start rather than run half-broken.
  * Returns 0, or -1 after logging. */
+/* auth = "xoauth2": the refresh token file (missing: wait for
+ * oauth-setup) and the client secret file, checked like a password. */
+static int
+main_check_oauth(const struct conf_upstream *up)
+{
+	const char	*paths[] = { up->oauth_refresh_token_file,
+			    up->oauth_client_secret_file };
+	char		 err[512], *pw;
+	size_t		 i;
+
+	for (i = 0; i < nitems(paths); i++) {
+		if (paths[i][0] == '\0' && i == 0)
+			log_notice("relay waiting for credentials: set "
+			    "upstream.oauth_refresh_token_file, then run "
+			    "smartrelayctl oauth-setup");
+		if (paths[i][0] == '\0')
+			continue;
+		if (i == 0 && access(paths[i], F_OK) == -1 && errno == ENOENT) {
+			log_notice("relay waiting for credentials: no OAuth "
+			    "refresh token in %s yet: run smartrelayctl "
+			    "oauth-setup; mail is accepted and stays queued "
+			    "meanwhile", paths[i]);
+			continue;
+		}
+		if ((pw = sasl_read_password(paths[i], err, sizeof(err))) ==
+		    NULL) {
+			log_errx("smartrelayd refusing to start: %s", err);
+			return -1;
+		}
+		sasl_free(pw);
+	}
+	return 0;
+}
+
 static int
 main_check_credentials(const struct conf *conf)
 {
 	const char	*path = conf->upstream[0].password_file;
 	char		 err[512], *pw;
 
+	/* XOAUTH2: the refresh token and client secret files instead. */
+	if (conf->upstream[0].auth == CONF_AUTH_XOAUTH2)
+		return main_check_oauth(&conf->upstream[0]);
 	if (access(path, F_OK) == -1 && errno == ENOENT) {
 		log_notice("relay waiting for credentials: set "
 		    "upstream.username to your Gmail address and put the app "
@@ -438,6 +539,8 @@ main_teardown(struct main_state *m)
 		spool_close(m->spool);
 	queue_free(m->queue);
 	session_free_all(&m->sessions);
+	tls_server_free(m->tls_server);
+	users_free(m->users);
 	if (m->dns != NULL)
 		evdns_base_free(m->dns, 0);
 	tls_client_free(m->tls);
@@ -476,6 +579,37 @@ main_listen(struct main_state *m)
 	} else
 		m->listener = listener_new(&m->sessions);
 	return m->listener != NULL ? 0 : -1;
+}
+
+/* Grows the descriptor table at once to what max_clients may need (a
+ * socket and a spool file per client, plus room for the rest), within
+ * RLIMIT_NOFILE.  Must run before the spool's threads exist: growing a
+ * table that threads share waits for an RCU grace period, which
+ * stalled accept4() on the event loop for 11-14 ms under load.  The
+ * limit itself is the service manager's to set (the systemd unit sets
+ * LimitNOFILE); a limit below the need is only logged. */
+static void
+main_grow_fds(const struct conf *conf)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)conf->max_clients * 2 + 64;
+	int		fd, high;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < want) {
+		log_warnx("smartrelayd open file limit %llu is below the %llu "
+		    "that max_clients=%u may need", (unsigned long long)
+		    rl.rlim_cur, (unsigned long long)want, conf->max_clients);
+		want = rl.rlim_cur;
+	}
+	if (want > INT_MAX || (fd = open("/dev/null", O_RDONLY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((rlim_t)fd + 1 < want && (high = fcntl(fd, F_DUPFD_CLOEXEC,
+	    (int)want - 1)) != -1)
+		close(high);
+	close(fd);
 }
 
 /* Detaches from the terminal unless -d was given. */
@@ -574,6 +708,7 @@ main(int argc, char *argv[])
 		rc = EX_OSERR;
 		goto out;
 	}
+	main_grow_fds(m.conf);
 	if ((m.spool = spool_open(m.conf->spool)) == NULL ||
 	    maildrop_prepare(m.conf->spool) == -1) {
 		rc = EX_CANTCREAT;
@@ -600,6 +735,14 @@ main(int argc, char *argv[])
 		rc = EX_CONFIG;
 		goto out;
 	}
+	/* As the user the daemon runs as, so that a reload can read the
+	 * key and the accounts again. */
+	if (main_lan_new(m.conf, &m.tls_server, &m.users) == -1) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	m.sessions.tls = m.tls_server;
+	m.sessions.users = m.users;
 	m.queue = queue_new(m.base, m.dns, m.conf, m.spool, m.tls);
 	if ((nqueued = queue_load(m.queue)) == -1) {
 		rc = EX_IOERR;

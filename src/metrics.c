@@ -73,6 +73,8 @@ metrics_label(struct evbuffer *out, const char *v)
 	}
 }
 
+static void	metrics_quota(const struct metrics *, struct evbuffer *);
+
 /* Per upstream section: its state, one series per state. */
 static void
 metrics_upstreams(const struct metrics *m, struct evbuffer *out)
@@ -94,6 +96,61 @@ metrics_upstreams(const struct metrics *m, struct evbuffer *out)
 			    (int)st.state == up);
 		}
 	}
+	metrics_quota(m, out);
+}
+
+/* One series per upstream with a quota and per kind. */
+static void
+metrics_quota_series(const struct metrics *m, struct evbuffer *out,
+    const char *family, int what)
+{
+	struct queue_upstream_stats	st;
+	unsigned int			i;
+
+	for (i = 0; i < queue_upstreams(m->queue); i++) {
+		queue_get_upstream(m->queue, i, &st);
+		if (!st.has_quota)
+			continue;
+		evbuffer_add_printf(out, "%s{upstream=\"", family);
+		metrics_label(out, st.name);
+		if (what == 0)
+			evbuffer_add_printf(out, "\",kind=\"messages\"} %"
+			    PRIu64 "\n%s{upstream=\"", st.quota.messages,
+			    family);
+		else if (what == 1)
+			evbuffer_add_printf(out, "\",kind=\"messages\"} %u\n"
+			    "%s{upstream=\"", st.quota.limits.messages,
+			    family);
+		else {
+			evbuffer_add_printf(out, "\"} %" PRId64 "\n",
+			    st.quota.next_send);
+			continue;
+		}
+		metrics_label(out, st.name);
+		if (what == 0)
+			evbuffer_add_printf(out, "\",kind=\"recipients\"} %"
+			    PRIu64 "\n", st.quota.recipients);
+		else
+			evbuffer_add_printf(out, "\",kind=\"recipients\"} "
+			    "%u\n", st.quota.limits.recipients);
+	}
+}
+
+/* The sending quota of each upstream that has one. */
+static void
+metrics_quota(const struct metrics *m, struct evbuffer *out)
+{
+	metrics_family(out, "smartrelay_upstream_quota_used", "gauge",
+	    "Messages and recipients sent in the last 24 hours.");
+	metrics_quota_series(m, out, "smartrelay_upstream_quota_used", 0);
+	metrics_family(out, "smartrelay_upstream_quota_limit", "gauge",
+	    "The configured 24-hour limits (0: none).");
+	metrics_quota_series(m, out, "smartrelay_upstream_quota_limit", 1);
+	metrics_family(out, "smartrelay_upstream_quota_next_send_"
+	    "timestamp_seconds", "gauge", "When the next message may go by "
+	    "the quota (0: now).");
+	metrics_quota_series(m, out, "smartrelay_upstream_quota_next_send_"
+	    "timestamp_seconds", 2);
 }
 
 /* Every family of the exposition, with HELP and TYPE lines.  Counters

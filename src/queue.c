@@ -15,6 +15,7 @@
 
 #include "queue.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,7 +30,9 @@
 #include "dsn.h"
 #include "envelope.h"
 #include "log.h"
+#include "oauth.h"
 #include "relay.h"
+#include "quota.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
@@ -69,6 +72,19 @@ struct queue_up {
 	unsigned int		 nrelays;
 	struct tls_client	*tls_own;	/* when its ca_file differs */
 	char			*tls_own_path;
+	struct quota		*qt;		/* its account's; NULL: none */
+	struct oauth		*oauth;		/* auth = "xoauth2" only */
+	bool			 own_limit;	/* QUOTA by our own counters */
+	int64_t			 pace_until;	/* near the limit: not before */
+	struct event		*pace;
+	bool			 pace_logged;	/* once per pacing episode */
+};
+
+/* One account's sending quota, shared by the upstream sections that log
+ * in as the same username (Gmail counts per account, whatever port). */
+struct queue_quota {
+	char			*account;
+	struct quota		*qt;
 };
 
 /* One upstream connection and what it carries. */
@@ -99,6 +115,8 @@ struct queue {
 	unsigned int		 nups;
 	struct tls_client	**retired;	/* may still be in use */
 	size_t			 nretired;
+	struct queue_quota	 quotas[QUEUE_UPSTREAMS_MAX];
+	unsigned int		 nquotas;
 	struct event		*sweep;		/* next lifetime expiry */
 	bool			 stopping;
 	void			(*drained)(void *);
@@ -267,6 +285,7 @@ queue_set_upstream(struct queue_up *u, enum queue_upstream up,
 	if (changed)
 		queue_changed(q);
 	if (up == QUEUE_UP_OK) {
+		u->own_limit = false;
 		if (changed)
 			log_notice("upstream state=ok name=%s", name);
 		evtimer_del(u->probe);
@@ -332,6 +351,12 @@ queue_probe_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Our own counters say the limit is over: no need to ask. */
+	if (u->state == QUEUE_UP_QUOTA && u->own_limit) {
+		queue_set_upstream(u, QUEUE_UP_OK, "", 0);
+		queue_run(u->q);
+		return;
+	}
 	/* Allow one trial connection; its ready() resumes everything. */
 	if (u->state == QUEUE_UP_NOCREDS && !queue_have_credentials(u))
 		return;
@@ -356,6 +381,7 @@ queue_start_relay(struct queue_up *u)
 		    "cannot start a connection", QUEUE_PROBE_MAX);
 		return;
 	}
+	relay_set_oauth(qr->r, u->oauth);
 	TAILQ_INSERT_TAIL(&q->relays, qr, entry);
 	q->nrelays++;
 	u->nrelays++;
@@ -400,6 +426,8 @@ queue_run_up(struct queue_up *u)
 	struct queue_relay	*qr;
 	unsigned int		 waiting = 0, nready;
 
+	if (u->pace_until > time_wall())
+		return;
 	TAILQ_FOREACH(qr, &q->relays, entry)
 		if (qr->u == u && qr->cur == NULL)
 			waiting++;	/* connecting or idle */
@@ -458,6 +486,83 @@ queue_run(struct queue *q)
 	}
 }
 
+/* "2026-11-28 09:14:00 UTC" for log lines and reasons. */
+static const char *
+queue_fmt_time(int64_t t, char *buf, size_t bufsz)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, bufsz, "%lld", (long long)t);
+	return buf;
+}
+
+static void
+queue_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_up	*u = arg;
+
+	(void)fd;
+	(void)what;
+	u->pace_until = 0;
+	queue_run(u->q);
+}
+
+/*
+ * May <u> carry <env> (its pending recipients) now, by the account's own
+ * counters?  At the limit the upstream pauses (QUOTA, so mail fails over
+ * to the next one) until the counters make room; near it, sends are
+ * spaced out (quota_next_send()).  Either way the caller keeps the
+ * message for later.
+ */
+static bool
+queue_quota_allows(struct queue_up *u, const struct envelope *env)
+{
+	struct quota_status	 st;
+	struct timeval		 tv = { 0, 0 };
+	unsigned int		 n = 0;
+	int64_t			 now = time_wall(), at;
+	char			 why[300], when[40];
+	size_t			 i;
+
+	if (u->qt == NULL)
+		return true;
+	for (i = 0; i < env->nrcpt; i++)
+		n += env->rcpts[i].state == ENVELOPE_RCPT_PENDING;
+	if ((at = quota_next_send(u->qt, now, n)) == 0) {
+		u->pace_logged = false;
+		return true;
+	}
+	quota_status(u->qt, now, &st);
+	queue_fmt_time(at, when, sizeof(when));
+	if ((st.limits.messages != 0 && st.messages + 1 > st.limits.messages) ||
+	    (st.limits.recipients != 0 && st.recipients > 0 &&
+	    st.recipients + n > st.limits.recipients)) {
+		snprintf(why, sizeof(why), "sending limit reached: %llu of %u "
+		    "messages, %llu of %u recipients in 24 h; resumes %s",
+		    (unsigned long long)st.messages, st.limits.messages,
+		    (unsigned long long)st.recipients, st.limits.recipients,
+		    when);
+		queue_set_upstream(u, QUEUE_UP_QUOTA, why,
+		    (unsigned int)(at - now));
+		u->own_limit = true;
+		return false;
+	}
+	if (!u->pace_logged)
+		log_notice("upstream quota pacing name=%s messages=%llu/%u "
+		    "recipients=%llu/%u next=\"%s\"", queue_cu(u)->name,
+		    (unsigned long long)st.messages, st.limits.messages,
+		    (unsigned long long)st.recipients, st.limits.recipients,
+		    when);
+	u->pace_logged = true;
+	u->pace_until = at;
+	tv.tv_sec = (time_t)(at - now);
+	evtimer_add(u->pace, &tv);
+	return false;
+}
+
 /* Gives the next ready entry meant for its upstream to an idle relay. */
 static void
 queue_dispatch(struct queue_relay *qr)
@@ -468,7 +573,7 @@ queue_dispatch(struct queue_relay *qr)
 	size_t			 i;
 
 	if (qr->u->state != QUEUE_UP_OK || (q->nrestricted == 0 &&
-	    queue_target(q, 0) != qr->u))
+	    queue_target(q, 0) != qr->u) || qr->u->pace_until > time_wall())
 		return;
 	for (e = TAILQ_FIRST(&q->readyq); e != NULL; e = next) {
 		next = TAILQ_NEXT(e, ready);
@@ -483,6 +588,14 @@ queue_dispatch(struct queue_relay *qr)
 			 * quarantines it. */
 			queue_entry_free(e);
 			continue;
+		}
+		if (!queue_quota_allows(qr->u, &qr->env)) {
+			/* First in line again, for this upstream later or
+			 * the next one now. */
+			envelope_cleanup(&qr->env);
+			TAILQ_INSERT_HEAD(&q->readyq, e, ready);
+			e->in_ready = true;
+			return;
 		}
 		e->busy = true;
 		qr->cur = e;
@@ -820,12 +933,18 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 	struct envelope_rcpt	*rc;
 	int64_t			 now = time_wall();
 	bool			 expired, moved;
+	unsigned int		 nsent = 0;
 	size_t			 i;
 
 	/* A quota pause is the upstream's state, not this message's. */
 	if (st != RELAY_QUOTA)
 		env->attempts++;
 	moved = queue_fail_over(qr);
+	for (i = 0; i < env->nrcpt; i++)
+		nsent += env->rcpts[i].state == ENVELOPE_RCPT_SENT &&
+		    qr->before[i] != ENVELOPE_RCPT_SENT;
+	if (nsent > 0 && qr->u->qt != NULL)
+		quota_record(qr->u->qt, now, nsent);
 	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
 	for (i = 0; i < env->nrcpt; i++) {
 		rc = &env->rcpts[i];
@@ -975,6 +1094,43 @@ queue_set_tls(struct queue_up *u, const char *ca_file)
 }
 
 /*
+ * The counters of <cu>'s account, made (and loaded from the spool) on
+ * first use, or NULL when its quota is "none".  The first section of an
+ * account that sets limits decides them.
+ */
+static struct quota *
+queue_quota_for(struct queue *q, const struct conf_upstream *cu)
+{
+	struct queue_quota	*qq;
+	struct quota_limits	 lim;
+	char			 path[1200], name[300];
+	unsigned int		 i;
+	size_t			 k;
+
+	if (quota_parse(cu->quota, &lim, NULL, 0) == -1 ||
+	    (lim.messages == 0 && lim.recipients == 0))
+		return NULL;
+	for (i = 0; i < q->nquotas; i++)
+		if (strcmp(q->quotas[i].account, cu->username) == 0)
+			return q->quotas[i].qt;
+	if (q->nquotas == QUEUE_UPSTREAMS_MAX)
+		return NULL;
+	/* The file name keeps the account readable but safe. */
+	snprintf(name, sizeof(name), "%s", cu->username[0] != '\0' ?
+	    cu->username : "-");
+	for (k = 0; name[k] != '\0'; k++)
+		if (!isalnum((unsigned char)name[k]) &&
+		    strchr("@.-_+", name[k]) == NULL)
+			name[k] = '_';
+	snprintf(path, sizeof(path), "%s/quota.%s", q->conf->spool, name);
+	qq = &q->quotas[q->nquotas++];
+	qq->account = xstrdup(cu->username);
+	qq->qt = quota_new(&lim, path);
+	quota_load(qq->qt, time_wall());
+	return qq->qt;
+}
+
+/*
  * Takes the upstream list of q->conf.  States stay with positions; a
  * reload probes paused upstreams again anyway (queue_set_conf).
  */
@@ -990,6 +1146,18 @@ queue_set_ups(struct queue *q)
 	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
 		u = &q->ups[i];
 		queue_set_tls(u, i < n ? q->conf->upstream[i].ca_file : NULL);
+		u->qt = i < n ? queue_quota_for(q, &q->conf->upstream[i]) :
+		    NULL;
+		if (i < n && q->conf->upstream[i].auth == CONF_AUTH_XOAUTH2) {
+			/* A reload keeps the cached token unless the OAuth
+			 * settings changed. */
+			if (u->oauth == NULL)
+				u->oauth = oauth_new(q->base, q->dns,
+				    &q->conf->upstream[i]);
+			else
+				oauth_set_upstream(u->oauth,
+				    &q->conf->upstream[i]);
+		}
 		if (i >= n) {
 			evtimer_del(u->probe);
 			u->state = QUEUE_UP_OK;
@@ -1020,7 +1188,8 @@ queue_new(struct event_base *base, struct evdns_base *dns,
 		q->ups[i].idx = i;
 		q->ups[i].probe = evtimer_new(base, queue_probe_cb,
 		    &q->ups[i]);
-		if (q->ups[i].probe == NULL)
+		q->ups[i].pace = evtimer_new(base, queue_pace_cb, &q->ups[i]);
+		if (q->ups[i].probe == NULL || q->ups[i].pace == NULL)
 			fatalx("queue evtimer_new");
 	}
 	queue_set_ups(q);
@@ -1148,8 +1317,15 @@ queue_free(struct queue *q)
 	}
 	while ((e = TAILQ_FIRST(&q->entries)) != NULL)
 		queue_entry_free(e);
+	for (i = 0; i < q->nquotas; i++) {
+		quota_sync(q->quotas[i].qt);
+		quota_free(q->quotas[i].qt);
+		free(q->quotas[i].account);
+	}
 	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
+		oauth_free(q->ups[i].oauth);
 		event_free(q->ups[i].probe);
+		event_free(q->ups[i].pace);
 		tls_client_free(q->ups[i].tls_own);
 		free(q->ups[i].tls_own_path);
 	}
@@ -1190,6 +1366,10 @@ queue_get_upstream(const struct queue *q, unsigned int i,
 	st->state = u->state;
 	st->reason = u->reason;
 	st->connections = u->nrelays;
+	if (u->qt != NULL) {
+		st->has_quota = true;
+		quota_status(u->qt, time_wall(), &st->quota);
+	}
 	if (u->state != QUEUE_UP_OK && evtimer_pending(u->probe, &left)) {
 		event_base_gettimeofday_cached(q->base, &now);
 		st->retry_at = time_wall() + (left.tv_sec - now.tv_sec);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "quota.h"
 
 struct conf;
 struct envelope;
@@ -77,6 +78,8 @@ struct queue_upstream_stats {
 	const char		*reason;	/* borrowed; "" if ok */
 	unsigned int		 connections;
 	int64_t			 retry_at;	/* next probe, or 0 */
+	bool			 has_quota;	/* quota is not "none" */
+	struct quota_status	 quota;		/* its account's counters */
 };
 unsigned int	 queue_upstreams(const struct queue *);
 void		 queue_get_upstream(const struct queue *, unsigned int,

@@ -7,12 +7,15 @@
  * only ever sent over a verified TLS connection; after STARTTLS the
  * plaintext input is discarded before the handshake; the message body
  * is streamed from the spool file, dot-stuffed on the way out, with
- * write-watermark backpressure so memory stays flat.
+ * write-watermark backpressure so memory stays flat.  A From: rewrite
+ * replaces only the header block (at most REWRITE_HEADER_MAX octets,
+ * read once per message) and goes through the same dot-stuffing.
  */
 #include "config.h"
 
 #include "relay.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -34,6 +37,8 @@
 #include "envelope.h"
 #include "line.h"
 #include "log.h"
+#include "oauth.h"
+#include "rewrite.h"
 #include "sasl.h"
 #include "smtp.h"
 #include "tls.h"
@@ -43,6 +48,7 @@
 #define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
 #define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
 #define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
+#define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
 #define RELAY_REPLY_LINE_MAX	2048
 #define RELAY_REPLY_TEXT_MAX	512
 #define RELAY_RCPTS_PER_TXN	100	/* Gmail's limit per transaction */
@@ -59,6 +65,9 @@ enum relay_state {
 	RELAY_S_AUTH,		/* AUTH PLAIN sent, or LOGIN's last step */
 	RELAY_S_AUTH_USER,	/* AUTH LOGIN sent, expecting 334 */
 	RELAY_S_AUTH_PASS,	/* username sent, expecting 334 */
+	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
+	RELAY_S_AUTH_XOAUTH2,	/* AUTH XOAUTH2 sent */
+	RELAY_S_AUTH_XERR,	/* empty answer to its error challenge */
 	RELAY_S_READY,		/* idle, waiting for relay_send() */
 	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
 	RELAY_S_BODY,		/* streaming the message */
@@ -69,7 +78,8 @@ enum relay_state {
 
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
-	"auth-user", "auth-pass", "ready", "txn", "body", "dot", "rset",
+	"auth-user", "auth-pass", "token", "auth-xoauth2", "auth-xerr",
+	"ready", "txn", "body", "dot", "rset",
 	"quit",
 };
 
@@ -108,6 +118,10 @@ struct relay {
 	uint64_t		 ext_size;
 	enum sasl_mech		 mech;
 	char			*password;	/* during AUTH only */
+	struct oauth		*oauth;		/* XOAUTH2 token source */
+	struct oauth_req	*oreq;		/* token request pending */
+	char			*token;		/* during AUTH XOAUTH2 only */
+	unsigned int		 xtries;	/* AUTH XOAUTH2 attempts */
 
 	/* The reply being read. */
 	struct line_reader	 reader;
@@ -130,6 +144,13 @@ struct relay {
 	char			 txn_reply[RELAY_REPLY_TEXT_MAX];
 	bool			 at_bol;	/* body: at a line start */
 	bool			 body_crlf;	/* body: last bytes were CRLF */
+	uint64_t		 size;		/* what SIZE= announces */
+	char			*head;		/* rewritten header block, sent
+						 * instead of the file's first
+						 * <head_skip> octets */
+	size_t			 headlen, head_off, head_skip;
+	const char		*account;	/* MAIL FROM, or NULL to keep
+						 * the envelope sender */
 };
 
 static void	relay_enter(struct relay *, enum relay_state);
@@ -259,6 +280,22 @@ relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
 	relay_finish(r, st, reason);
 }
 
+/* The mechanism to use among those the server offers in <mechs>: the
+ * configured one, or PLAIN else LOGIN for auth = "auto". */
+static enum sasl_mech
+relay_pick_mech(const struct relay *r, const char *mechs)
+{
+	static const enum sasl_mech	forced[] = {
+		[CONF_AUTH_PLAIN] = SASL_PLAIN, [CONF_AUTH_LOGIN] = SASL_LOGIN,
+		[CONF_AUTH_XOAUTH2] = SASL_XOAUTH2,
+	};
+
+	if (r->up->auth == CONF_AUTH_AUTO)
+		return sasl_choose(mechs);
+	return sasl_offers(mechs, forced[r->up->auth]) ?
+	    forced[r->up->auth] : SASL_NONE;
+}
+
 /* Parses the EHLO keywords we care about from one reply line. */
 static void
 relay_ehlo_line(struct relay *r, const char *kw)
@@ -276,7 +313,7 @@ relay_ehlo_line(struct relay *r, const char *kw)
 	} else if (str_has_prefix_ci(kw, "AUTH ") ||
 	    str_has_prefix_ci(kw, "AUTH=")) {
 		if (r->mech == SASL_NONE)
-			r->mech = sasl_choose(kw + 5);
+			r->mech = relay_pick_mech(r, kw + 5);
 	}
 }
 
@@ -364,10 +401,92 @@ relay_kick_cb(evutil_socket_t fd, short what, void *arg)
 	relay_release(r);
 }
 
+/* The access token came (or not): send AUTH XOAUTH2 with it. */
+static void
+relay_token_cb(enum oauth_status st, const char *token, const char *reason,
+    void *arg)
+{
+	struct relay	*r = arg;
+	char		*b64;
+
+	r->oreq = NULL;
+	relay_hold(r);
+	if (st == OAUTH_REJECTED)
+		relay_fail(r, RELAY_AUTH_FAILED, "%s", reason);
+	else if (st != OAUTH_OK)
+		relay_fail(r, RELAY_UNAVAILABLE, "OAuth token: %s", reason);
+	else if ((b64 = sasl_xoauth2(r->up->username, token)) == NULL)
+		relay_fail(r, RELAY_AUTH_FAILED, "the username or the access "
+		    "token cannot be sent with XOAUTH2");
+	else {
+		sasl_free(r->token);
+		r->token = xstrdup(token);
+		relay_cmd(r, "AUTH XOAUTH2 ********", "AUTH XOAUTH2 %s", b64);
+		sasl_free(b64);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_set_state(r, RELAY_S_AUTH_XOAUTH2);
+	}
+	relay_release(r);
+}
+
+/* Asks the token source; the connection waits, bounded. */
+static void
+relay_xoauth2_start(struct relay *r)
+{
+	if (r->oauth == NULL) {
+		relay_fail(r, RELAY_AUTH_FAILED, "auth = xoauth2 but no OAuth "
+		    "token source is set up");
+		return;
+	}
+	relay_set_state(r, RELAY_S_TOKEN);
+	relay_set_timeout(r, RELAY_TOKEN_TIMEOUT);
+	r->oreq = oauth_get(r->oauth, relay_token_cb, r);
+}
+
+/* A reply to AUTH XOAUTH2 or to the empty answer to its challenge. */
+static void
+relay_xoauth2_reply(struct relay *r)
+{
+	if (r->code == 235) {
+		sasl_free(r->token);
+		r->token = NULL;
+		log_info("relay authenticated peer=%s user=%s mech=XOAUTH2",
+		    r->peer, r->up->username);
+		relay_enter(r, RELAY_S_READY);
+		return;
+	}
+	if (r->code == 334 && r->state == RELAY_S_AUTH_XOAUTH2) {
+		/* Gmail sends a base64 JSON error as a challenge; an
+		 * empty answer gets the final 535. */
+		relay_cmd(r, "(empty answer to the error challenge)", "%s", "");
+		relay_set_state(r, RELAY_S_AUTH_XERR);
+		return;
+	}
+	if (r->code >= 400 && r->code < 500) {
+		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
+		return;
+	}
+	/* Revoked or expired early: one fresh token, one more try on this
+	 * connection (RFC 4954 allows another AUTH after a 535). */
+	oauth_invalidate(r->oauth, r->token);
+	sasl_free(r->token);
+	r->token = NULL;
+	if (++r->xtries < 2) {
+		relay_xoauth2_start(r);
+		return;
+	}
+	relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2 refused with a fresh "
+	    "token: %s", r->reply);
+}
+
 /* Starts AUTH with the mechanism the server offered. */
 static void
 relay_auth_start(struct relay *r)
 {
+	static const char *const	 want[] = {
+		[CONF_AUTH_AUTO] = "PLAIN, LOGIN", [CONF_AUTH_PLAIN] = "PLAIN",
+		[CONF_AUTH_LOGIN] = "LOGIN", [CONF_AUTH_XOAUTH2] = "XOAUTH2",
+	};
 	const struct conf_upstream	*up = r->up;
 	char				 err[512], *plain;
 
@@ -375,11 +494,15 @@ relay_auth_start(struct relay *r)
 		fatalx("relay: AUTH without verified TLS");
 	if (r->mech == SASL_NONE) {
 		relay_fail(r, RELAY_AUTH_FAILED, "server offers no AUTH "
-		    "mechanism we support (PLAIN, LOGIN)");
+		    "mechanism we support (%s)", want[up->auth]);
 		return;
 	}
 	if (up->username[0] == '\0') {
 		relay_fail(r, RELAY_AUTH_FAILED, "upstream.username is not set");
+		return;
+	}
+	if (r->mech == SASL_XOAUTH2) {
+		relay_xoauth2_start(r);
 		return;
 	}
 	/* Re-read for every connection: fixing the file fixes the relay. */
@@ -429,6 +552,123 @@ relay_send_rcpt(struct relay *r, size_t i)
 	    r->env->rcpts[r->batch[i]].addr);
 }
 
+/* With from rewrite = "account": the address this upstream sends as
+ * (from_address, else username), or NULL when it is not a mailbox (then
+ * the message goes as it is).  NULL in "keep" mode. */
+static const char *
+relay_account(const struct relay *r)
+{
+	const char	*a = r->up->from_address[0] != '\0' ?
+			    r->up->from_address : r->up->username;
+
+	if (r->conf->from_rewrite != CONF_FROM_ACCOUNT)
+		return NULL;
+	if (strlen(a) >= SMTP_PATH_MAX || !smtp_mailbox_is_valid(a)) {
+		log_warnx("relay from id=%s not rewritten: upstream %s has "
+		    "no from_address or username that is an address",
+		    r->env->id, r->up->name);
+		return NULL;
+	}
+	return a;
+}
+
+/* MAIL FROM: the account in "account" mode, except that the null
+ * sender stays null (failure reports must never cause reports). */
+static const char *
+relay_mail_from(const struct relay *r)
+{
+	if (r->env->sender[0] == '\0' || r->account == NULL)
+		return r->env->sender;
+	return r->account;
+}
+
+/* The name of the client network the message came from, or NULL. */
+static const char *
+relay_client_name(const struct relay *r)
+{
+	struct sockaddr_storage		 ss;
+	struct sockaddr_in		*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6		*sin6 = (struct sockaddr_in6 *)&ss;
+	const struct conf_network	*net;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, r->env->client, &sin->sin_addr) == 1)
+		sin->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, r->env->client, &sin6->sin6_addr) == 1)
+		sin6->sin6_family = AF_INET6;
+	else
+		return NULL;	/* "local": smartrelay-sendmail */
+	net = conf_network_find(r->conf, (const struct sockaddr *)&ss);
+	return net != NULL && net->name[0] != '\0' ? net->name : NULL;
+}
+
+/* Rewrites the header block <buf>/<hlen> into r->head. */
+static void
+relay_head_rewrite(struct relay *r, const char *acct, const char *buf,
+    size_t hlen)
+{
+	struct rewrite_params	 pa;
+	struct evbuffer		*out;
+	enum rewrite_rc		 rc;
+
+	pa.account = acct;
+	pa.display = relay_client_name(r);
+	pa.suffix = r->conf->from_suffix;
+	if ((out = evbuffer_new()) == NULL)
+		fatalx("relay: out of memory");
+	rc = rewrite_from(buf, hlen, &pa, out);
+	if (rc == REWRITE_OK) {
+		r->headlen = evbuffer_get_length(out);
+		r->head = xmalloc(r->headlen);
+		evbuffer_remove(out, r->head, r->headlen);
+		r->head_skip = hlen;
+		r->size = r->env->size >= hlen ?
+		    r->env->size - hlen + r->headlen : r->headlen;
+		log_debug("relay from id=%s rewritten account=%s", r->env->id,
+		    acct);
+	} else if (rc != REWRITE_UNCHANGED)
+		log_warnx("relay from id=%s not rewritten: %s", r->env->id,
+		    rewrite_rc_str(rc));
+	evbuffer_free(out);
+}
+
+/* Prepares the From: rewrite of the message (see rewrite.h): reads at
+ * most REWRITE_HEADER_MAX octets of the data file, so memory stays
+ * bounded whatever the message.  Sets r->size.  Returns 0, or -1 with
+ * errno set when the file cannot be read. */
+static int
+relay_head_prepare(struct relay *r)
+{
+	const char	*acct;
+	char		*buf;
+	size_t		 len = 0, hlen;
+	ssize_t		 n = 1;
+	enum rewrite_rc	 rc;
+
+	r->size = r->env->size;
+	if ((acct = r->account = relay_account(r)) == NULL)
+		return 0;
+	buf = xmalloc(REWRITE_HEADER_MAX);
+	while (len < REWRITE_HEADER_MAX && n != 0) {
+		n = read(r->fd, buf + len, REWRITE_HEADER_MAX - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			free(buf);
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	rc = rewrite_header_len(buf, len, n == 0, &hlen);
+	if (rc == REWRITE_OK)
+		relay_head_rewrite(r, acct, buf, hlen);
+	else
+		log_warnx("relay from id=%s not rewritten: %s", r->env->id,
+		    rewrite_rc_str(rc));
+	free(buf);
+	return 0;
+}
+
 /* Starts a transaction for the current batch: with PIPELINING the
  * whole group MAIL, RCPT..., DATA goes out at once (RFC 2920 3.1). */
 static void
@@ -444,8 +684,8 @@ relay_txn_start(struct relay *r)
 	r->expect[r->nexpect++] = RELAY_X_MAIL;
 	if (r->ext_size > 0)
 		snprintf(size, sizeof(size), " SIZE=%llu",
-		    (unsigned long long)r->env->size);
-	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s", r->env->sender, size);
+		    (unsigned long long)r->size);
+	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s", relay_mail_from(r), size);
 	if (r->ext_pipelining) {
 		for (i = 0; i < r->nbatch; i++) {
 			r->expect[r->nexpect++] = RELAY_X_RCPT;
@@ -506,7 +746,8 @@ relay_data_reply(struct relay *r, bool any_accepted)
 		r->data_ok = true;
 		r->at_bol = true;
 		r->body_crlf = true;
-		if (lseek(r->fd, 0, SEEK_SET) == -1) {
+		r->head_off = 0;
+		if (lseek(r->fd, (off_t)r->head_skip, SEEK_SET) == -1) {
 			relay_fail(r, RELAY_TEMPFAIL, "cannot read spool file");
 			return;
 		}
@@ -625,6 +866,15 @@ relay_body_pump(struct relay *r)
 	ssize_t		 n;
 
 	while (evbuffer_get_length(out) < RELAY_OUT_HIGH) {
+		/* A rewritten header block goes first, through the same
+		 * dot-stuffing as the file. */
+		if (r->head_off < r->headlen) {
+			n = (ssize_t)(r->headlen - r->head_off < RELAY_CHUNK ?
+			    r->headlen - r->head_off : RELAY_CHUNK);
+			relay_body_stuff(r, r->head + r->head_off, (size_t)n);
+			r->head_off += (size_t)n;
+			continue;
+		}
 		n = read(r->fd, buf, sizeof(buf));
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -675,6 +925,10 @@ relay_txn_done(struct relay *r)
 		close(r->fd);
 		r->fd = -1;
 	}
+	free(r->head);
+	r->head = NULL;
+	r->headlen = r->head_skip = 0;
+	r->account = NULL;
 	r->env = NULL;
 	if (env != NULL)
 		r->cbs.done(r, env, r->txn_status, r->txn_reply, r->arg);
@@ -845,6 +1099,10 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 		case RELAY_S_AUTH_USER:
 		case RELAY_S_AUTH_PASS:
 			relay_auth_reply(r);
+			break;
+		case RELAY_S_AUTH_XOAUTH2:
+		case RELAY_S_AUTH_XERR:
+			relay_xoauth2_reply(r);
 			break;
 		case RELAY_S_TXN:
 			relay_txn_reply(r);
@@ -1099,12 +1357,19 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 		event_active(r->kick, EV_TIMEOUT, 1);
 		return;
 	}
+	if (relay_head_prepare(r) == -1) {
+		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot read "
+		    "spool file: %s", strerror(errno));
+		r->txn_status = RELAY_TEMPFAIL;
+		event_active(r->kick, EV_TIMEOUT, 1);
+		return;
+	}
 	/* RFC 1870: a message over the server's limit would only be
 	 * refused after the upload; fail it now with a clear reason. */
-	if (r->ext_size > 0 && env->size > r->ext_size) {
+	if (r->ext_size > 0 && r->size > r->ext_size) {
 		snprintf(r->reply, sizeof(r->reply), "552 5.3.4 message of "
 		    "%llu octets exceeds the upstream's limit of %llu",
-		    (unsigned long long)env->size,
+		    (unsigned long long)r->size,
 		    (unsigned long long)r->ext_size);
 		do {
 			size_t	i;
@@ -1139,11 +1404,20 @@ relay_free(struct relay *r)
 		event_free(r->early);
 	if (r->fd != -1)
 		close(r->fd);
+	free(r->head);
 	sasl_free(r->password);
+	oauth_cancel(r->oreq);
+	sasl_free(r->token);
 	free(r->batch);
 	free(r->accepted);
 	free(r->expect);
 	free(r);
+}
+
+void
+relay_set_oauth(struct relay *r, struct oauth *o)
+{
+	r->oauth = o;
 }
 
 const char *

@@ -4,7 +4,8 @@
  *
  * It resolves and connects without blocking the loop, does TLS (implicit,
  * or EHLO + STARTTLS + EHLO; never a plaintext fallback), authenticates
- * (PLAIN or LOGIN, password re-read from its file for every connection),
+ * (PLAIN or LOGIN, password re-read from its file for every connection;
+ * or XOAUTH2 with a token from oauth.h, refreshed once on a 535),
  * then runs transactions for the queue one message at a time, several
  * per connection, with PIPELINING when offered.  It never touches the
  * spool's envelopes on disk: the queue hands it an envelope, the relay
@@ -21,6 +22,7 @@ struct conf_upstream;
 struct envelope;
 struct event_base;
 struct evdns_base;
+struct oauth;
 struct tls_client;
 struct relay;
 
@@ -64,11 +66,19 @@ struct relay	*relay_new(struct event_base *, struct evdns_base *,
 		    const struct conf *, const struct conf_upstream *,
 		    struct tls_client *, const struct relay_cbs *, void *arg);
 
+/* Gives the relay the token source for auth = "xoauth2" (borrowed for
+ * the relay's life).  Call right after relay_new(), before the loop
+ * runs again; without one, XOAUTH2 fails with RELAY_AUTH_FAILED. */
+void		 relay_set_oauth(struct relay *, struct oauth *);
+
 /* Sends <env> (borrowed until done()) whose data is at <data_path>.
  * Only PENDING recipients are sent, at most 100 per transaction (more
  * go in further transactions on the same connection).  A message over
  * the upstream's advertised SIZE fails at once (5.3.4) without being
- * sent.  Only valid between ready() and the next callback. */
+ * sent.  With from.rewrite = account, MAIL FROM is the upstream's
+ * account (the null sender stays null) and the header block goes out
+ * rewritten by rewrite_from(); SIZE= counts what is sent.  Only valid
+ * between ready() and the next callback. */
 void		 relay_send(struct relay *, struct envelope *env,
 		    const char *data_path);
 

@@ -1,7 +1,7 @@
 /*
- * sasl.c - the client side of AUTH PLAIN and AUTH LOGIN: mechanism
- * choice, base64 encoding of the credentials, decoding of the server's
- * challenges, and reading the password file.
+ * sasl.c - the client side of AUTH PLAIN, AUTH LOGIN and XOAUTH2:
+ * mechanism choice, base64 encoding of the credentials, decoding of the
+ * server's challenges, and reading the password file.
  *
  * Base64 is OpenSSL's (EVP_EncodeBlock/EVP_DecodeBlock), not our own.
  * Every buffer that held a credential is wiped with OPENSSL_cleanse()
@@ -32,6 +32,7 @@
 #define SASL_PLAIN_MAX	2048	/* user + pass octets, see sasl.h */
 #define SASL_B64_MAX	(1024 * 1024)	/* far above any credential */
 #define SASL_PASS_MAX	1024	/* password file octets */
+#define SASL_XOAUTH2_MAX	8192	/* user + access token octets */
 
 /* Does the NUL-terminated word <w> of <len> octets name <mech>? */
 static bool
@@ -64,6 +65,28 @@ sasl_choose(const char *mechs)
 	if (plain)
 		return SASL_PLAIN;
 	return login ? SASL_LOGIN : SASL_NONE;
+}
+
+bool
+sasl_offers(const char *mechs, enum sasl_mech mech)
+{
+	static const char *const	 names[] = {
+		[SASL_PLAIN] = "PLAIN", [SASL_LOGIN] = "LOGIN",
+		[SASL_XOAUTH2] = "XOAUTH2",
+	};
+	size_t				 len;
+
+	if (mechs == NULL || mech == SASL_NONE || (size_t)mech >= nitems(names))
+		return false;
+	for (;;) {
+		mechs += strspn(mechs, " \t");
+		if (*mechs == '\0')
+			return false;
+		len = strcspn(mechs, " \t");
+		if (sasl_word_is(mechs, len, names[mech]))
+			return true;
+		mechs += len;
+	}
 }
 
 /* base64 of the <len> octets at <p>, NUL-terminated, or NULL if <len>
@@ -99,6 +122,38 @@ sasl_plain(const char *user, const char *pass)
 	memcpy(msg + 2 + ulen, pass, plen);
 	out = sasl_encode(msg, len);
 	OPENSSL_cleanse(msg, len);
+	free(msg);
+	return out;
+}
+
+/* Printable ASCII only: a control octet (above all \1, the XOAUTH2
+ * separator) would change the meaning of the message. */
+static bool
+sasl_is_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+char *
+sasl_xoauth2(const char *user, const char *token)
+{
+	size_t	 ulen = strlen(user), tlen = strlen(token), len;
+	char	*msg, *out;
+
+	if (ulen == 0 || tlen == 0 || ulen > SASL_XOAUTH2_MAX ||
+	    tlen > SASL_XOAUTH2_MAX - ulen || !sasl_is_printable(user) ||
+	    !sasl_is_printable(token))
+		return NULL;
+	/* "user=" {User} "^Aauth=Bearer " {Access Token} "^A^A" */
+	len = ulen + tlen + 20;
+	msg = xmalloc(len + 1);
+	snprintf(msg, len + 1, "user=%s\001auth=Bearer %s\001\001", user,
+	    token);
+	out = sasl_encode(msg, len);
+	OPENSSL_cleanse(msg, len + 1);
 	free(msg);
 	return out;
 }

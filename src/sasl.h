@@ -1,6 +1,6 @@
 /*
- * sasl.h - the client side of AUTH PLAIN and AUTH LOGIN (RFC 4616,
- * draft-murchison-sasl-login), as pure encoders.
+ * sasl.h - the client side of AUTH PLAIN, AUTH LOGIN (RFC 4616,
+ * draft-murchison-sasl-login) and XOAUTH2, as pure encoders.
  *
  * Results hold credentials: callers wipe them with sasl_free() as soon
  * as they are sent, and never log them.
@@ -8,18 +8,30 @@
 #ifndef SASL_H
 #define SASL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum sasl_mech {
 	SASL_NONE,
 	SASL_PLAIN,
 	SASL_LOGIN,
+	SASL_XOAUTH2,		/* only when configured: never chosen */
 };
 
 /* Picks the mechanism from the argument of an EHLO "AUTH" keyword line
  * ("LOGIN PLAIN XOAUTH2"): PLAIN when offered, else LOGIN, else
  * SASL_NONE. */
 enum sasl_mech	 sasl_choose(const char *mechs);
+
+/* True when the AUTH keyword's argument <mechs> offers <mech> (the
+ * configured one, for auth = "plain", "login" or "xoauth2"). */
+bool		 sasl_offers(const char *mechs, enum sasl_mech mech);
+
+/* base64("user=" user "\1auth=Bearer " token "\1\1"), the XOAUTH2
+ * initial response (Google's SASL XOAUTH2 protocol), NUL-terminated.
+ * NULL when either is empty, holds a byte outside printable ASCII, or
+ * they exceed 8 KiB together.  Caller frees with sasl_free(). */
+char		*sasl_xoauth2(const char *user, const char *token);
 
 /* base64("\0user\0pass") (RFC 4616 with an empty authzid),
  * NUL-terminated.  Caller owns the result (sasl_free()).  NULL only if

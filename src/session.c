@@ -6,6 +6,9 @@
  * during DATA, decoded (smtp.c) and streamed to the spool.  After the
  * end of data the session stops reading until the spool's worker reports
  * the commit, so no pipelined command is answered before that 250.
+ * STARTTLS (RFC 3207) throws away what was pipelined after it and
+ * everything learnt before it; AUTH (RFC 4954) is offered only over TLS
+ * or on a listener that allows it in plaintext.
  * Invariant: session_close() is the only place a session is freed.
  */
 #include "config.h"
@@ -29,26 +32,11 @@
 #include "conf.h"
 #include "line.h"
 #include "log.h"
+#include "session_int.h"
 #include "smtp.h"
 #include "spool.h"
+#include "tls.h"
 #include "util.h"
-
-#define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
-#define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
-#define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
-#define SESSION_LINGER_SECS	2	/* read and drop input before close */
-#define SESSION_LINGER_MAX	(64 * 1024)
-
-enum session_state {
-	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
-	SESSION_READY,		/* HELO done, no transaction */
-	SESSION_MAIL,		/* MAIL accepted */
-	SESSION_RCPT,		/* at least one RCPT accepted */
-	SESSION_DATA,		/* receiving message lines */
-	SESSION_COMMIT,		/* waiting for the spool to sync */
-	SESSION_QUIT,		/* flushing the last reply */
-	SESSION_LINGER,		/* reply sent, draining input, then close */
-};
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -59,40 +47,12 @@ static const char *const session_state_name[] = {
 	[SESSION_COMMIT] = "commit",
 	[SESSION_QUIT] = "quit",
 	[SESSION_LINGER] = "linger",
+	[SESSION_STARTTLS] = "starttls",
+	[SESSION_HANDSHAKE] = "handshake",
+	[SESSION_AUTH] = "auth",
 };
 
-struct session {
-	TAILQ_ENTRY(session)	 entry;
-	struct session_ctx	*ctx;
-	struct bufferevent	*bev;		/* owns the socket */
-	enum session_state	 state;
-	unsigned int		 sid;		/* for log lines */
-	struct sockaddr_storage	 peer;
-	char			 addr[64];	/* numeric peer address */
-	char			 helo[SMTP_DOMAIN_MAX + 1];
-	bool			 esmtp;
-	unsigned int		 errors;
-	bool			 closed;	/* waiting for a commit only */
-	size_t			 lingered;	/* octets dropped in LINGER */
-	const char		*close_reason;
-
-	/* The transaction. */
-	struct smtp_mail	 mail;
-	char			**rcpts;
-	size_t			 nrcpt;
-	struct spool_msg	*msg;
-	bool			 msg_ioerr;	/* a spool write failed */
-	struct smtp_data	 data;
-
-	struct line_reader	 cmd_reader;
-	struct line_reader	 data_reader;
-	char			 line[SESSION_DATA_LINE_MAX + 1];
-};
-
-static void	session_process(struct session *);
-static void	session_close(struct session *, const char *reason);
-
-static void
+void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (log_is_debug())
@@ -102,11 +62,7 @@ session_set_state(struct session *s, enum session_state st)
 }
 
 /* Queues one reply line; CRLF is added here and nowhere else. */
-static void
-session_reply(struct session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
+void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
@@ -120,7 +76,7 @@ session_reply(struct session *s, const char *fmt, ...)
 
 /* Counts a client error; past the limit the client is shown the door,
  * so a script kiddie cannot keep a slot busy with garbage forever. */
-static void
+void
 session_error(struct session *s)
 {
 	if (++s->errors < SESSION_ERRORS_MAX)
@@ -131,7 +87,7 @@ session_error(struct session *s)
 	session_set_state(s, SESSION_QUIT);
 }
 
-static void
+void
 session_set_timeout(struct session *s, uint64_t secs)
 {
 	struct timeval	tv;
@@ -142,7 +98,7 @@ session_set_timeout(struct session *s, uint64_t secs)
 }
 
 /* Forgets the transaction (RSET, HELO, after DATA). */
-static void
+void
 session_reset(struct session *s)
 {
 	size_t	i;
@@ -184,6 +140,10 @@ session_helo(struct session *s, const char *args, bool esmtp)
 	session_reply(s, "250-SIZE %llu",
 	    (unsigned long long)conf->max_message_size);
 	session_reply(s, "250-8BITMIME");
+	if (s->ctx->tls != NULL && !s->tls)
+		session_reply(s, "250-STARTTLS");
+	if (session_auth_is_offered(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -202,6 +162,12 @@ session_cmd_ehlo(struct session *s, const char *args)
 static void
 session_cmd_mail(struct session *s, const char *args)
 {
+	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
+	    !s->authed) {
+		session_reply(s, "530 5.7.0 Authentication required");
+		session_error(s);
+		return;
+	}
 	switch (smtp_parse_mail(args, s->ctx->conf->max_message_size,
 	    &s->mail)) {
 	case SMTP_OK:
@@ -264,12 +230,25 @@ session_cmd_rcpt(struct session *s, const char *args)
 	session_reply(s, "250 2.1.5 Ok");
 }
 
-/* Writes the trace header (RFC 5321 4.4) that starts every message. */
+/* The "with" protocol of the trace header (RFC 3848). */
+static const char *
+session_protocol(const struct session *s)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	if (s->tls)
+		return s->authed ? "ESMTPSA" : "ESMTPS";
+	return s->authed ? "ESMTPA" : "ESMTP";
+}
+
+/* Writes the trace header (RFC 5321 4.4) that starts every message.
+ * Over TLS, a comment after the from clause names the protocol version
+ * and cipher, as Postfix does. */
 static int
 session_write_received(struct session *s)
 {
 	const struct conf	*conf = s->ctx->conf;
-	char			 date[64], hdr[1024];
+	char			 date[64], hdr[1024], tlsc[160] = "";
 	struct tm		 tm;
 	time_t			 now = time(NULL);
 	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
@@ -277,17 +256,21 @@ session_write_received(struct session *s)
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (s->tls && snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with "
+	    "cipher %s)", tls_version(s->bev), tls_cipher(s->bev)) >=
+	    (int)sizeof(tlsc))
+		return -1;
 	if (s->nrcpt == 1)
 		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])\r\n\tby %s (smartrelay) "
+		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
 		    "with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo, v6,
-		    s->addr, conf->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    s->addr, tlsc, conf->hostname, session_protocol(s),
 		    spool_msg_id(s->msg), s->rcpts[0], date);
 	else
 		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])\r\n\tby %s (smartrelay) "
+		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
 		    "with %s id %s;\r\n\t%s\r\n", s->helo, v6, s->addr,
-		    conf->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    tlsc, conf->hostname, session_protocol(s),
 		    spool_msg_id(s->msg), date);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		return -1;
@@ -315,8 +298,10 @@ session_cmd_data(struct session *s, const char *args)
 			s->msg_ioerr = true;
 	if (session_write_received(s) == -1)
 		s->msg_ioerr = true;
+	/* The client's network may say otherwise than the default. */
 	smtp_data_init(&s->data, conf->max_message_size,
-	    conf->bare_lf == CONF_BARE_LF_REJECT, spool_msg_size(s->msg));
+	    (s->net != NULL ? s->net->bare_lf : conf->bare_lf) ==
+	    CONF_BARE_LF_REJECT, spool_msg_size(s->msg));
 	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
 	session_set_timeout(s, conf->data_timeout);
 	session_set_state(s, SESSION_DATA);
@@ -365,14 +350,6 @@ session_cmd_help(struct session *s, const char *args)
 	    "RSET NOOP QUIT VRFY HELP");
 }
 
-static void
-session_cmd_notimpl(struct session *s, const char *args)
-{
-	(void)args;
-	session_reply(s, "502 5.5.1 Command not implemented");
-	session_error(s);
-}
-
 #define IN(st)		(1u << (st))
 #define COMMANDS	(IN(SESSION_GREETED) | IN(SESSION_READY) | \
 			 IN(SESSION_MAIL) | IN(SESSION_RCPT))
@@ -396,8 +373,9 @@ static const struct session_cmd {
 	{ SMTP_VERB_QUIT, COMMANDS, NULL, session_cmd_quit },
 	{ SMTP_VERB_VRFY, COMMANDS, NULL, session_cmd_vrfy },
 	{ SMTP_VERB_HELP, COMMANDS, NULL, session_cmd_help },
-	{ SMTP_VERB_STARTTLS, COMMANDS, NULL, session_cmd_notimpl },
-	{ SMTP_VERB_AUTH, COMMANDS, NULL, session_cmd_notimpl },
+	{ SMTP_VERB_STARTTLS, IN(SESSION_GREETED) | IN(SESSION_READY),
+	    NULL, session_cmd_starttls },
+	{ SMTP_VERB_AUTH, IN(SESSION_READY), NULL, session_cmd_auth },
 };
 
 /* The 503 text when <verb> comes at the wrong time. */
@@ -416,6 +394,11 @@ session_refusal(const struct session *s, enum smtp_verb verb)
 			return "send HELO/EHLO first";
 		return s->state == SESSION_MAIL ?
 		    "need RCPT command" : "need MAIL command";
+	case SMTP_VERB_AUTH:
+		return s->state == SESSION_GREETED ?
+		    "send EHLO first" : "MAIL transaction in progress";
+	case SMTP_VERB_STARTTLS:
+		return "MAIL transaction in progress";
 	default:
 		return "bad sequence of commands";
 	}
@@ -448,6 +431,9 @@ session_dispatch(struct session *s, const char *line, size_t len)
 		session_error(s);
 	} else
 		cmd->handle(s, args);
+	/* The line held credentials, if only in base64. */
+	if (verb == SMTP_VERB_AUTH)
+		explicit_bzero(s->line, sizeof(s->line));
 }
 
 /* Runs on the loop thread when the spool has synced (or failed). */
@@ -563,7 +549,7 @@ session_linger(struct session *s)
 }
 
 /* Consumes buffered input until it runs out or the state says stop. */
-static void
+void
 session_process(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
@@ -578,7 +564,8 @@ session_process(struct session *s)
 			session_close(s, s->close_reason);
 		return;
 	}
-	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT) {
+	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT &&
+	    s->state != SESSION_STARTTLS && s->state != SESSION_HANDSHAKE) {
 		if (evbuffer_get_length(out) > SESSION_OUTPUT_MAX) {
 			/* The client is not reading our replies: wait for
 			 * the write callback before taking more input. */
@@ -598,6 +585,11 @@ session_process(struct session *s)
 					session_data_end(s);
 				break;
 			}
+			continue;
+		}
+		if (s->state == SESSION_AUTH) {
+			if (!session_auth_input(s, in))
+				return;
 			continue;
 		}
 		switch (line_get(&s->cmd_reader, in, s->line, &len, &crlf)) {
@@ -620,14 +612,14 @@ session_process(struct session *s)
 	}
 }
 
-static void
+void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	session_process(arg);
 }
 
-static void
+void
 session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
@@ -637,7 +629,11 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		session_linger(s);
 		return;
 	}
-	if (s->state == SESSION_LINGER)
+	if (s->state == SESSION_STARTTLS) {
+		session_tls_start(s);
+		return;
+	}
+	if (s->state == SESSION_LINGER || s->state == SESSION_HANDSHAKE)
 		return;
 	if (s->state != SESSION_COMMIT &&
 	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
@@ -646,7 +642,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-static void
+void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
@@ -654,6 +650,10 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (s->state == SESSION_LINGER) {
 		session_close(s, s->close_reason);
+		return;
+	}
+	if (s->state == SESSION_HANDSHAKE) {
+		session_tls_event(s, what);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -682,7 +682,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
 }
 
-static void
+void
 session_close(struct session *s, const char *reason)
 {
 	struct session_ctx	*ctx = s->ctx;
@@ -717,7 +717,7 @@ session_ctx_init(struct session_ctx *ctx)
 
 int
 session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, unsigned int flags)
 {
 	static unsigned int	 next_sid;
 	struct session		*s;
@@ -731,9 +731,19 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 		salen = sizeof(s->peer);
 	memcpy(&s->peer, sa, salen);
 	cidr_addr_str(sa, s->addr, sizeof(s->addr));
+	s->net = conf_network_find(ctx->conf, sa);
+	s->implicit_tls = (flags & SESSION_F_TLS) != 0;
+	s->auth_plain_ok = (flags & SESSION_F_AUTH_PLAIN) != 0;
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
-	s->bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
+	s->state = SESSION_GREETED;
+	if (s->implicit_tls) {
+		if (session_tls_begin(s, fd) == -1) {
+			evutil_closesocket(fd);
+			free(s);
+			return -1;
+		}
+	} else if ((s->bev = bufferevent_socket_new(ctx->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("session bufferevent_socket_new failed");
 		evutil_closesocket(fd);
 		free(s);
@@ -741,12 +751,16 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
+	log_info("session connect sid=%08x client=%s%s%s%s", s->sid, s->addr,
+	    s->implicit_tls ? " tls=implicit" : "",
+	    s->net != NULL && s->net->name[0] != '\0' ? " network=" : "",
+	    s->net != NULL ? s->net->name : "");
+	if (s->implicit_tls)
+		return 0;
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	session_set_timeout(s, ctx->conf->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	s->state = SESSION_GREETED;
-	log_info("session connect sid=%08x client=%s", s->sid, s->addr);
 	session_reply(s, "220 %s ESMTP smartrelay", ctx->conf->hostname);
 	return 0;
 }
@@ -791,6 +805,15 @@ session_stop_all(struct session_ctx *ctx)
 {
 	struct session	*s, *next;
 
+	/* No reply can reach a client between STARTTLS and the end of the
+	 * handshake: those just close (before "stopping" is set, so that
+	 * ctx->drained runs once, below or from session_close()). */
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SESSION_STARTTLS ||
+		    s->state == SESSION_HANDSHAKE)
+			session_close(s, "shutdown");
+	}
 	ctx->stopping = true;
 	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);

@@ -4,7 +4,9 @@
  * A session reads commands and message lines from its bufferevent,
  * answers them (pipelined input is honoured), streams DATA into the
  * spool and answers 250 only after the spool reports the commit.  It
- * knows nothing of the relay: the two meet only at the spool.
+ * knows nothing of the relay: the two meet only at the spool.  STARTTLS
+ * and AUTH (session_auth.c) are offered once main.c sets ctx->tls and
+ * ctx->users.
  */
 #ifndef SESSION_H
 #define SESSION_H
@@ -18,6 +20,8 @@ struct event_base;
 struct conf;
 struct spool;
 struct session;
+struct tls_server;
+struct users;
 
 /* What all sessions share.  Owned by main.c, which fills the first
  * fields; the session module maintains the list and count. */
@@ -25,6 +29,12 @@ struct session_ctx {
 	struct event_base	*base;
 	const struct conf	*conf;
 	struct spool		*spool;
+	/* Inbound TLS (STARTTLS offered, listen_tls served) and AUTH
+	 * (offered over TLS or on a plaintext-allowed listener); NULL when
+	 * not configured.  main.c replaces them on reload: sessions read
+	 * them when needed and keep no copy. */
+	struct tls_server	*tls;
+	const struct users	*users;
 	/* Told about each committed message (the queue's "new mail"
 	 * hook); may be NULL. */
 	void			(*committed)(const char *id, void *arg);
@@ -48,11 +58,19 @@ struct session_ctx {
 /* Prepares <ctx>: empty session list.  The caller sets the callbacks. */
 void		session_ctx_init(struct session_ctx *ctx);
 
+/* session_new() flags, from the listener the client came in on. */
+#define SESSION_F_TLS		0x1	/* implicit TLS: handshake first */
+#define SESSION_F_AUTH_PLAIN	0x2	/* AUTH allowed without TLS
+					 * (a loopback auth.plaintext one) */
+
 /* Starts a session on connected socket <fd> (non-blocking, owned by the
- * session from now on) from peer <sa>.  Sends the greeting.  Returns 0,
- * or -1 after closing <fd>. */
+ * session from now on) from peer <sa>.  Sends the greeting, after the
+ * TLS handshake with SESSION_F_TLS (which needs ctx->tls).  The policy
+ * of the client's network (conf_network_find()) applies for the whole
+ * session.  Returns 0, or -1 after closing <fd>. */
 int		session_new(struct session_ctx *ctx, int fd,
-		    const struct sockaddr *sa, socklen_t salen);
+		    const struct sockaddr *sa, socklen_t salen,
+		    unsigned int flags);
 
 /* Number of open sessions whose peer address equals that of <sa>. */
 unsigned int	session_count_from(const struct session_ctx *ctx,

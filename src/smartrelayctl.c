@@ -30,8 +30,10 @@
 #include <event2/util.h>
 
 #include "conf.h"
+#include "ctl_oauth.h"
 #include "envelope.h"
 #include "log.h"
+#include "oauth.h"
 #include "relay.h"
 #include "sasl.h"
 #include "tls.h"
@@ -43,6 +45,10 @@
 
 #define CTL_HINT_DNS	"check host for a typo, the network, and the DNS " \
 	"servers in /etc/resolv.conf (try: getent hosts smtp.gmail.com)"
+#define CTL_HINT_RECONSENT "the refresh token was revoked or has " \
+	"expired (password change, access removed, or a consent screen in " \
+	"Testing mode, whose tokens last 7 days): run smartrelayctl " \
+	"oauth-setup on a machine with a browser, then smartrelayctl flush"
 #define CTL_HINT_APPPW	"Gmail refused the password: use an App Password " \
 	"(Google Account > Security > 2-Step Verification > App " \
 	"passwords), not your normal password"
@@ -575,6 +581,31 @@ ctl_show_message(const struct json *m)
 	return EX_OK;
 }
 
+/* "upstream.N.quota: 412/500 messages, 430/500 recipients in 24 h,
+ * pacing, next send in 3h12m" when the upstream has a quota. */
+static void
+ctl_show_quota(const struct json *qj, size_t n, int64_t now)
+{
+	char	rel[40];
+	int64_t	next;
+
+	if (qj == NULL || qj->type != JSON_OBJ)
+		return;
+	printf("upstream.%zu.quota: %lld/%lld messages, %lld/%lld recipients "
+	    "in 24 h", n, (long long)json_int(qj, "messages"),
+	    (long long)json_int(qj, "limit_messages"),
+	    (long long)json_int(qj, "recipients"),
+	    (long long)json_int(qj, "limit_recipients"));
+	if (json_bool(qj, "at_limit"))
+		printf(", limit reached");
+	else if (json_bool(qj, "pacing"))
+		printf(", pacing");
+	if ((next = json_int(qj, "next_send")) != 0)
+		printf(", sending resumes %s", ctl_rel(next, now, rel,
+		    sizeof(rel)));
+	printf("\n");
+}
+
 /* One "upstream.N: name state [reason] ..." line per upstream section,
  * in failover order. */
 static void
@@ -606,6 +637,7 @@ ctl_show_upstreams(const struct json *ups, int64_t now)
 			printf("\"");
 		}
 		printf("\n");
+		ctl_show_quota(json_get(u, "quota"), i + 1, now);
 	}
 }
 
@@ -889,6 +921,21 @@ static const struct ctl_hint {
 	int		 exit;
 	const char	*fix;
 } ctl_hints[] = {
+	{ "invalid_grant", false, CTL_AUTH, EX_NOPERM, CTL_HINT_RECONSENT },
+	{ "OAuth client rejected", false, CTL_AUTH, EX_CONFIG, "check "
+	    "oauth_client_id and the client secret file against the Desktop "
+	    "app client in the Google Cloud console (APIs & Services > "
+	    "Credentials)" },
+	{ "XOAUTH2 refused", false, CTL_AUTH, EX_NOPERM, "Gmail refused a "
+	    "fresh access token: username must be the account that allowed "
+	    "access in oauth-setup, with the scope https://mail.google.com/; "
+	    "if in doubt, " CTL_HINT_RECONSENT },
+	{ "token endpoint", false, CTL_AUTH, EX_UNAVAILABLE, "the token "
+	    "endpoint (oauth_token_url) could not be used: check the network, "
+	    "the system clock, and the CA store or oauth_ca_file" },
+	{ "we support (XOAUTH2)", false, CTL_AUTH, EX_NOPERM, "this server "
+	    "does not offer XOAUTH2: auth = \"xoauth2\" works with "
+	    "smtp.gmail.com" },
 	{ "Username and Password not accepted", false, CTL_AUTH,
 	    EX_NOPERM, CTL_HINT_APPPW },
 	{ "535", true, CTL_AUTH, EX_NOPERM, CTL_HINT_APPPW },
@@ -941,6 +988,7 @@ struct ctl_test {
 	const struct conf	*conf;
 	struct evdns_base	*dns;
 	struct tls_client	*tls;
+	struct oauth		*oauth;		/* auth = "xoauth2" only */
 	struct relay		*relay;
 	int			 rc;
 };
@@ -1038,6 +1086,8 @@ ctl_test_connect(struct ctl_test *t)
 	fflush(stdout);
 	t->relay = relay_new(t->base, t->dns, t->conf, &t->conf->upstream[0],
 	    t->tls, &cbs, t);
+	if (t->relay != NULL)
+		relay_set_oauth(t->relay, t->oauth);
 	if (t->relay == NULL) {
 		t->rc = EX_OSERR;
 		event_base_loopbreak(t->base);
@@ -1077,6 +1127,40 @@ ctl_test_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	ctl_test_connect(t);
 }
 
+/* auth = "xoauth2": the refresh token and client secret files. */
+static int
+ctl_test_oauth_files(const struct conf_upstream *up)
+{
+	const char	*paths[] = { up->oauth_refresh_token_file,
+			    up->oauth_client_secret_file };
+	char		 err[512], *pw;
+	size_t		 i;
+
+	for (i = 0; i < nitems(paths); i++) {
+		if (paths[i][0] == '\0')
+			continue;
+		if (i == 0 && access(paths[i], F_OK) == -1 && errno == ENOENT) {
+			printf("FAILED: no OAuth refresh token yet (%s does "
+			    "not exist)\nfix: run smartrelayctl oauth-setup\n",
+			    paths[i]);
+			return EX_CONFIG;
+		}
+		if ((pw = sasl_read_password(paths[i], err, sizeof(err))) ==
+		    NULL) {
+			printf("FAILED: %s\nfix: run the test as root or as "
+			    "the daemon's user; the file must be mode 0600\n",
+			    err);
+			return access(paths[i], R_OK) == -1 && errno == EACCES ?
+			    EX_NOPERM : EX_CONFIG;
+		}
+		sasl_free(pw);
+	}
+	printf("credentials: user %s, OAuth client %s, refresh token file "
+	    "%s\n", up->username, up->oauth_client_id,
+	    up->oauth_refresh_token_file);
+	return EX_OK;
+}
+
 /* Username and password file, checked as the daemon would.  Returns
  * EX_OK, or EX_CONFIG (EX_NOPERM when we may not read the file) after
  * saying how to fix it. */
@@ -1092,6 +1176,8 @@ ctl_test_credentials(const struct conf *conf)
 		    "%s\n", conf->path);
 		return EX_CONFIG;
 	}
+	if (conf->upstream[0].auth == CONF_AUTH_XOAUTH2)
+		return ctl_test_oauth_files(&conf->upstream[0]);
 	if (access(path, F_OK) == -1 && errno == ENOENT) {
 		printf("FAILED: the password file %s does not exist\nfix: "
 		    "create it private first, then write the app password "
@@ -1147,6 +1233,8 @@ ctl_test(const struct conf *conf)
 		fatalx("smartrelayctl: cannot set up the event loop");
 	evtimer_add(timer, &tv);
 	t.dns = evdns_base_new(t.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (conf->upstream[0].auth == CONF_AUTH_XOAUTH2)
+		t.oauth = oauth_new(t.base, t.dns, &conf->upstream[0]);
 	t.rc = EX_SOFTWARE;
 	printf("resolving %s\n", conf->upstream[0].host);
 	fflush(stdout);
@@ -1160,6 +1248,7 @@ ctl_test(const struct conf *conf)
 		ctl_test_connect(&t);
 	event_base_dispatch(t.base);
 	relay_free(t.relay);
+	oauth_free(t.oauth);
 	event_free(timer);
 	if (t.dns != NULL)
 		evdns_base_free(t.dns, 0);
@@ -1184,6 +1273,9 @@ ctl_usage(void)
 	    "  delete ID     remove ID from the queue, without a report\n"
 	    "  stats         counters and upstream state\n"
 	    "  test          try one real login to the upstream\n"
+	    "  oauth-setup   get the OAuth refresh token for auth = xoauth2\n"
+	    "                [--manual] [--port N] [--auth-url URL] "
+	    "[--upstream NAME]\n"
 	    "configuration: -f, else $SMARTRELAY_CONFIG, else %s\n",
 	    CONF_DEFAULT_PATH);
 	exit(EX_USAGE);
@@ -1230,6 +1322,9 @@ main(int argc, char *argv[])
 	bool			 raw = false, verbose = false;
 	int			 ch, rc;
 
+	/* Its own options (--manual, --port ...): see ctl_oauth.c. */
+	if (ctl_oauth_is_verb(argc, argv))
+		return ctl_oauth_main(argc, argv);
 	while ((ch = getopt_long(argc, argv, "f:jvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':

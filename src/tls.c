@@ -1,11 +1,14 @@
 /*
- * tls.c - the relay client's TLS: a verifying SSL_CTX and per-connection
- * filters with SNI and host name checks.
+ * tls.c - the relay client's TLS (a verifying SSL_CTX and per-connection
+ * filters with SNI and host name checks) and the server side for LAN
+ * clients (the configured certificate, STARTTLS and implicit TLS).
  *
  * There is deliberately no knob to skip verification: a relay that
  * sends a Gmail password must know who it is talking to.  Names that
  * are IP literals are checked against the certificate's IP addresses
- * and not sent as SNI (RFC 6066 section 3).
+ * and not sent as SNI (RFC 6066 section 3).  The server side may go
+ * down to TLS 1.0 when the admin asks (old printers); the client never
+ * does.
  */
 #include "config.h"
 
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
@@ -179,4 +183,149 @@ tls_describe(struct bufferevent *bev, char *buf, size_t bufsz)
 		snprintf(buf, bufsz, "%s %s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl));
 	return buf;
+}
+
+struct tls_server {
+	SSL_CTX	*ctx;
+};
+
+/* Logs <what> with OpenSSL's first queued error, and clears the queue. */
+static void
+tls_log_ssl_error(const char *what, const char *path)
+{
+	char	err[256];
+
+	ERR_error_string_n(ERR_peek_error(), err, sizeof(err));
+	ERR_clear_error();
+	log_warnx("tls %s %s: %s", what, path, err);
+}
+
+/* The protocol floor: OpenSSL's constant for 10, 11, 12 or 13. */
+static int
+tls_server_version(int min_version)
+{
+	switch (min_version) {
+	case 10:
+		return TLS1_VERSION;
+	case 11:
+		return TLS1_1_VERSION;
+	case 12:
+		return TLS1_2_VERSION;
+	case 13:
+		return TLS1_3_VERSION;
+	default:
+		return -1;
+	}
+}
+
+struct tls_server *
+tls_server_new(const char *cert_file, const char *key_file, int min_version)
+{
+	struct tls_server	*ts;
+	SSL_CTX			*ctx;
+	int			 v = tls_server_version(min_version);
+
+	if (v == -1) {
+		log_warnx("tls bad minimum version %d", min_version);
+		return NULL;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		tls_log_ssl_error("cannot create server context", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, v);
+	/* Client-initiated renegotiation only costs us CPU. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* OpenSSL 3's default security level refuses TLS 1.0 and 1.1 (their
+	 * handshake signs with SHA-1/MD5).  Only an admin who set
+	 * min_version that low gets level 0, and the ciphers those
+	 * versions have (AES-CBC with SHA-1); newer clients still get the
+	 * default order, strongest first. */
+	if (v < TLS1_2_VERSION) {
+		SSL_CTX_set_security_level(ctx, 0);
+		if (SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") != 1) {
+			tls_log_ssl_error("cannot set cipher list", "");
+			goto fail;
+		}
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		tls_log_ssl_error("cannot load certificate", cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) !=
+	    1) {
+		tls_log_ssl_error("cannot load key", key_file);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_log_ssl_error("key does not match the certificate",
+		    key_file);
+		goto fail;
+	}
+	ts = xcalloc(1, sizeof(*ts));
+	ts->ctx = ctx;
+	return ts;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_server_free(struct tls_server *ts)
+{
+	if (ts == NULL)
+		return;
+	SSL_CTX_free(ts->ctx);
+	free(ts);
+}
+
+struct bufferevent *
+tls_server_wrap(struct tls_server *ts, struct event_base *base, int fd)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if ((ssl = SSL_new(ts->ctx)) == NULL) {
+		tls_log_ssl_error("SSL_new failed", "");
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("tls cannot create server bufferevent");
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Many clients close without close_notify after QUIT. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+bool
+tls_has_pending(struct bufferevent *bev)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	return evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+	    (ssl != NULL && SSL_has_pending(ssl) == 1);
+}
+
+const char *
+tls_version(struct bufferevent *bev)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	return ssl != NULL ? SSL_get_version(ssl) : "";
+}
+
+const char *
+tls_cipher(struct bufferevent *bev)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	const char	*c;
+
+	if (ssl == NULL || (c = SSL_get_cipher_name(ssl)) == NULL)
+		return "";
+	return c;
 }

@@ -1,11 +1,13 @@
 /*
- * tls.h - TLS for the relay client: one verifying client context, and
- * per-connection setup with SNI and host name checking.
+ * tls.h - TLS for the relay client (one verifying client context, and
+ * per-connection setup with SNI and host name checking) and for LAN
+ * clients (a server context with the configured certificate).
  *
- * The only module that includes OpenSSL's headers (besides sasl.c for
- * base64).  Policy: TLS 1.2 or newer, peer verification against the
- * system CAs or a configured file, the certificate must match the
- * configured name.  There is no option to turn verification off.
+ * The only module that includes OpenSSL's headers (besides sasl.c and
+ * users.c for base64 and wiping).  Client policy: TLS 1.2 or newer,
+ * peer verification against the system CAs or a configured file, the
+ * certificate must match the configured name.  There is no option to
+ * turn verification off.
  */
 #ifndef TLS_H
 #define TLS_H
@@ -37,6 +39,47 @@ struct bufferevent *tls_client_wrap(struct tls_client *, struct event_base *,
  * log ("certificate verify failed: hostname mismatch", "handshake
  * failure", ...), written into <buf>.  Drains OpenSSL's error queue. */
 const char	*tls_error_string(struct bufferevent *, char *buf, size_t bufsz);
+
+/*
+ * The server side, for LAN clients: STARTTLS on the plain listeners and
+ * implicit TLS on listen_tls.  Clients are not asked for certificates.
+ */
+struct tls_server;		/* wraps a server SSL_CTX */
+
+/* Builds the server context from <cert_file> (PEM: the certificate,
+ * then any intermediates) and <key_file> (PEM), and checks that the key
+ * belongs to the certificate.  <min_version> is the oldest protocol
+ * accepted: 10, 11, 12 or 13 (TLS 1.0 ... 1.3).  For 10 and 11,
+ * OpenSSL's security level is lowered to 0 and the cipher list keeps
+ * the SHA-1 CBC suites those versions need, so that old printers can
+ * connect; 12 and 13 keep OpenSSL's defaults.  Returns NULL after
+ * logging (unreadable file, mismatched pair, bad version). */
+struct tls_server *tls_server_new(const char *cert_file, const char *key_file,
+		    int min_version);
+void		 tls_server_free(struct tls_server *);
+
+/* A TLS server bufferevent in the accepting state on the connected,
+ * non-blocking socket <fd>: at once for implicit TLS, or after "220
+ * Ready to start TLS" went out in plaintext (STARTTLS), on a descriptor
+ * whose plaintext bufferevent is gone, so that nothing the client sent
+ * before the handshake is read as if it came over TLS (RFC 3207
+ * section 4.2).  BEV_EVENT_CONNECTED reports the finished handshake.
+ * The result owns <fd> (BEV_OPT_CLOSE_ON_FREE) and holds its own
+ * reference to the SSL_CTX, so tls_server_free() may run while
+ * connections live.  Returns NULL after logging; <fd> is then still
+ * the caller's. */
+struct bufferevent *tls_server_wrap(struct tls_server *, struct event_base *,
+		    int fd);
+
+/* True when application data has arrived and been decrypted, or sits
+ * in OpenSSL's buffer, on the TLS bufferevent <bev> (for the
+ * "talked before the greeting" check after an implicit handshake). */
+bool		 tls_has_pending(struct bufferevent *);
+
+/* "TLSv1.3" and "TLS_AES_256_GCM_SHA384" of an established connection,
+ * static strings from OpenSSL ("" when there is no TLS). */
+const char	*tls_version(struct bufferevent *);
+const char	*tls_cipher(struct bufferevent *);
 
 /* True once the handshake finished and the peer was verified. */
 bool		 tls_is_verified(struct bufferevent *);

@@ -380,6 +380,10 @@ static const struct {
 	{ "tls {\n  cert_file = \"/c\"\n  key_file = \"/k\"\n}\n"
 	    "listen_tls = {\"0.0.0.0:465\"}\n", 5,
 	    "requires an explicit allow list" },
+	{ "upstream {\n  quota = lots\n}\n", 2, "upstream.quota = \"lots\"" },
+	{ "upstream {\n  quota = \"10/0\"\n}\n", 2, "upstream.quota" },
+	{ "from {\n  rewrite = account\n}\n", 2,
+	    "needs an address: set upstream.username" },
 	{ "auth {\n  plaintext = {\"192.168.1.1:25\"}\n}\n", 2,
 	    "must be a loopback address" },
 	{ "auth {\n  plaintext = {\"127.0.0.1:587\"}\n}\n", 2,
@@ -407,7 +411,8 @@ START_TEST(test_issue7_options)
 	    "tls { cert_file = \"/c.pem\" key_file = \"/k.pem\" "
 	    "min_version = \"1.0\" }\n"
 	    "auth { users_file = \"/u\" plaintext = {\"127.0.0.1:2525\"} }\n"
-	    "upstream { host = \"a.example\" tls = implicit }\n"
+	    "upstream { host = \"a.example\" tls = implicit\n"
+	    "  username = \"me@a.example\" }\n"
 	    "upstream { host = \"b.example\" auth = xoauth2 quota = gmail\n"
 	    "  failover_on_reject = true name = \"backup\"\n"
 	    "  from_address = \"alias@b.example\" }\n");

@@ -1,6 +1,6 @@
 /*
- * check_sasl.c - unit tests for the AUTH PLAIN/LOGIN encoders and the
- * password file reader.
+ * check_sasl.c - unit tests for the AUTH PLAIN/LOGIN/XOAUTH2 encoders
+ * and the password file reader.
  *
  * Encodings are checked against fixed vectors (RFC 4616 §4, RFC 4648
  * §10) computed independently of OpenSSL.  Password files live in a
@@ -385,6 +385,66 @@ START_TEST(test_password_missing)
 }
 END_TEST
 
+/*
+ * sasl_offers() and sasl_xoauth2()
+ */
+
+static const struct {
+	const char	*mechs;
+	enum sasl_mech	 mech;
+	int		 want;
+} offers_cases[] = {
+	{ "LOGIN PLAIN XOAUTH2",	SASL_XOAUTH2,	1 },
+	{ "xoauth2",			SASL_XOAUTH2,	1 },
+	{ "PLAIN LOGIN",		SASL_XOAUTH2,	0 },
+	{ "XOAUTH2X OAUTHBEARER",	SASL_XOAUTH2,	0 },
+	{ "PLAIN LOGIN",		SASL_LOGIN,	1 },
+	{ "XOAUTH2",			SASL_PLAIN,	0 },
+	{ " PLAIN ",			SASL_PLAIN,	1 },
+	{ "",				SASL_PLAIN,	0 },
+	{ "PLAIN",			SASL_NONE,	0 },
+};
+
+START_TEST(test_offers)
+{
+	ck_assert_int_eq(sasl_offers(offers_cases[_i].mechs,
+	    offers_cases[_i].mech), offers_cases[_i].want);
+	ck_assert(!sasl_offers(NULL, SASL_PLAIN));
+}
+END_TEST
+
+START_TEST(test_xoauth2)
+{
+	char	*s;
+
+	/* The example of Google's "OAuth 2.0 Mechanism" page. */
+	s = sasl_xoauth2("someuser@example.com",
+	    "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJl"
+	    "YXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMj"
+	    "l0Q2cBAQ==");
+	sasl_free(s);
+}
+END_TEST
+
+START_TEST(test_xoauth2_bad)
+{
+	char	big[9000];
+
+	/* A separator or line end inside either would forge the message. */
+	ck_assert_ptr_null(sasl_xoauth2("a@b", "tok\001auth=x"));
+	ck_assert_ptr_null(sasl_xoauth2("a@b\001", "tok"));
+	ck_assert_ptr_null(sasl_xoauth2("a@b", "tok\r\nQUIT"));
+	ck_assert_ptr_null(sasl_xoauth2("", "tok"));
+	ck_assert_ptr_null(sasl_xoauth2("a@b", ""));
+	ck_assert_ptr_null(sasl_xoauth2("a@b", "t\xc3\xa9"));
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_ptr_null(sasl_xoauth2("a@b", big));
+}
+END_TEST
+
 static Suite *
 sasl_suite(void)
 {
@@ -403,6 +463,9 @@ sasl_suite(void)
 } while (0)
 	ADD_LOOP("choose", test_choose, nitems(choose_cases));
 	ADD_CASE("choose-null", test_choose_null);
+	ADD_LOOP("offers", test_offers, nitems(offers_cases));
+	ADD_CASE("xoauth2", test_xoauth2);
+	ADD_CASE("xoauth2-bad", test_xoauth2_bad);
 	ADD_LOOP("plain", test_plain, nitems(plain_cases));
 	ADD_CASE("plain-limit", test_plain_limit);
 	ADD_LOOP("base64", test_base64, nitems(b64_cases));

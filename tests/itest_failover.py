@@ -24,7 +24,8 @@ SMARTRELAYCTL = os.environ.get("SMARTRELAYCTL") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "src", "smartrelayctl")
 
 
-class Failover(RelayTest):
+class UpstreamsTest(RelayTest):
+    """RelayTest with several upstream sections (also itest_quota.py)."""
 
     def section(self, up, name, **kw):
         s = {"name": name, "host": "127.0.0.1", "port": up.port,
@@ -52,6 +53,9 @@ class Failover(RelayTest):
                            stderr=subprocess.PIPE, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
+
+
+class Failover(UpstreamsTest):
 
     def test_unreachable_primary_then_back(self):
         primary = self.down_upstream()

@@ -9,7 +9,10 @@ Upstream class (standard library only):
                   cert=None, key=None,        # default: certs.make_pki
                   users={"user@test": "secret"}, auth_required=True,
                   offer_starttls=True, require_starttls=None,
-                  size=35882577, auth_mechs=("PLAIN", "LOGIN"), ...)
+                  size=35882577, auth_mechs=("PLAIN", "LOGIN"), ...,
+                  xoauth2_tokens=None)   # tokens.json of oauthsrv.py;
+                  # with "XOAUTH2" in auth_mechs: Gmail-like XOAUTH2
+                  # (334 + 535 for a bad token), "xoauth2" events
     up.start(); up.port; up.stop(); up.kill(); up.restart()
     up.messages(outcome="accepted")  -> [Message]: n, mail_from ("" for
         <>), rcpt_tos, mail_options, rcpt_options, data (bytes exactly as
@@ -46,6 +49,7 @@ Passwords are never written anywhere.
 """
 
 import asyncio
+import base64
 import atexit
 import collections
 import json
@@ -149,7 +153,8 @@ class Upstream:
                  require_starttls=None, size=GMAIL_SIZE,
                  auth_mechs=("PLAIN", "LOGIN"), hostname="upstream.test",
                  smtputf8=False, timeout=300, host="127.0.0.1", port=0,
-                 auth_fail_reply=AUTH_FAIL, tls_min_version="TLSv1_2"):
+                 auth_fail_reply=AUTH_FAIL, tls_min_version="TLSv1_2",
+                 xoauth2_tokens=None):
         if tls not in ("starttls", "implicit", "none"):
             raise ValueError("tls must be starttls, implicit or none")
         self.workdir = os.path.abspath(workdir)
@@ -171,6 +176,7 @@ class Upstream:
             "smtputf8": smtputf8, "timeout": timeout,
             "auth_fail_reply": auth_fail_reply,
             "tls_min_version": tls_min_version,
+            "xoauth2_tokens": xoauth2_tokens,
         }
         self.host = host
         self.port = port or None
@@ -424,7 +430,7 @@ class State:
 
 def _server_classes():
     """Defines the aiosmtpd-based classes (import only in the child)."""
-    from aiosmtpd.smtp import SMTP, AuthResult, TLSSetupException
+    from aiosmtpd.smtp import SMTP, AuthResult, TLSSetupException, MISSING
 
     class Handler:
         """aiosmtpd hooks: Gmail-like replies, DATA goes to the server."""
@@ -465,7 +471,8 @@ def _server_classes():
                 auth_required=cfg["auth_required"],
                 auth_require_tls=False,     # checked in command()
                 authenticator=self.check_password,
-                auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN")
+                auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN",
+                                                    "XOAUTH2")
                                         if m not in cfg["auth_mechs"]])
             # aiosmtpd shares this dict between instances; own one.
             self.command_size_limits = collections.defaultdict(lambda: 1000)
@@ -660,6 +667,50 @@ def _server_classes():
             if cfg["smtputf8"]:
                 ext.append("SMTPUTF8")
             await self.push("\n".join("250 " + x for x in ext))
+
+        def xoauth2_valid(self, user, token):
+            """Is <token> one the fake token endpoint issued for <user>
+            and still valid (tokens.json, re-read every time)?"""
+            doc = _read_json(self.cfg.get("xoauth2_tokens") or "", {})
+            t = (doc.get("tokens") or {}).get(token)
+            return bool(t) and t.get("user") == user and \
+                t.get("exp", 0) > time.time()
+
+        async def auth_XOAUTH2(self, _, args):
+            """Google's XOAUTH2: base64("user=U^Aauth=Bearer T^A^A").  A
+            bad token gets, like Gmail, a 334 with a base64 JSON error,
+            then 535 after the client's (empty) answer."""
+            if len(args) == 1:
+                blob = await self.challenge_auth("")
+                if blob is MISSING:
+                    return AuthResult(success=False, handled=True)
+            else:
+                try:
+                    blob = base64.b64decode(args[1], validate=True)
+                except ValueError:
+                    await self.push("501 5.5.2 Cannot decode base64")
+                    return AuthResult(success=False, handled=True)
+            user = token = None
+            parts = blob.split(b"\x01")
+            for p in parts:
+                if p.startswith(b"user="):
+                    user = p[5:].decode("utf-8", "replace")
+                elif p.startswith(b"auth=Bearer "):
+                    token = p[12:].decode("utf-8", "replace")
+            well_formed = parts[-2:] == [b"", b""] and user and token
+            self.tried_user = user
+            ok = bool(well_formed) and self.xoauth2_valid(user, token)
+            self.ev("xoauth2", user=user, token=token, valid=ok,
+                    well_formed=bool(well_formed))
+            if ok:
+                self.auth_user = user
+                return AuthResult(success=True, auth_data=user)
+            err = json.dumps({"status": "400", "schemes": "Bearer",
+                              "scope": "https://mail.google.com/"})
+            if await self.challenge_auth(err) is MISSING:
+                return AuthResult(success=False, handled=True)
+            return AuthResult(success=False, handled=False,
+                              message=self.cfg["auth_fail_reply"])
 
         def check_password(self, server, session, env, mech, data):
             user = data.login.decode("utf-8", "replace")
