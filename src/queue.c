@@ -9,13 +9,13 @@
  * pending.  Upstream-wide trouble (unreachable, credentials, quota)
  * pauses dispatching without touching any message's retry count, and a
  * probe timer (or SIGUSR1) tries again; the first successful login
- * resumes the whole queue at once.
+ * resumes the whole queue at once.  The upstreams themselves (states,
+ * probes, quotas) are in queue_up.c.
  */
 #include "config.h"
 
-#include "queue.h"
+#include "queue_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,134 +31,15 @@
 #include "envelope.h"
 #include "log.h"
 #include "oauth.h"
-#include "relay.h"
 #include "quota.h"
+#include "relay.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
 
-#define QUEUE_PROBE_MIN		10	/* unreachable: first retry, s */
-#define QUEUE_PROBE_MAX		60	/* ... never later than this */
-#define QUEUE_AUTH_RETRY	600	/* credentials rejected: slowly */
-#define QUEUE_QUOTA_PEAK	600	/* 450 4.2.1: peak limit */
-#define QUEUE_QUOTA_DAILY	3600	/* 550 5.4.5: rolling 24 h limit */
 #define QUEUE_HEADERS_MAX	(64 * 1024)	/* for failure reports */
 
-struct queue_entry {
-	TAILQ_ENTRY(queue_entry) all;
-	TAILQ_ENTRY(queue_entry) ready;
-	struct queue		*q;
-	char			 id[ENVELOPE_ID_LEN + 1];
-	struct event		*timer;
-	int64_t			 arrival;
-	bool			 in_ready;
-	bool			 busy;		/* with a relay, or saving */
-	int64_t			 next;		/* when saved: next attempt */
-	bool			 held;
-	unsigned int		 min_up;	/* rejected by the upstreams
-						 * before this one (failover) */
-};
-
-/* One configured upstream: its health and its trial connections. */
-struct queue_up {
-	struct queue		*q;
-	unsigned int		 idx;		/* in conf->upstream[] */
-	enum queue_upstream	 state;
-	char			 reason[512];
-	unsigned int		 probe_delay;	/* unreachable: backoff */
-	bool			 probing;	/* one trial connection */
-	bool			 forced;	/* ... even without mail */
-	struct event		*probe;		/* end of a pause */
-	unsigned int		 nrelays;
-	struct tls_client	*tls_own;	/* when its ca_file differs */
-	char			*tls_own_path;
-	struct quota		*qt;		/* its account's; NULL: none */
-	struct oauth		*oauth;		/* auth = "xoauth2" only */
-	bool			 own_limit;	/* QUOTA by our own counters */
-	int64_t			 pace_until;	/* near the limit: not before */
-	struct event		*pace;
-	bool			 pace_logged;	/* once per pacing episode */
-};
-
-/* One account's sending quota, shared by the upstream sections that log
- * in as the same username (Gmail counts per account, whatever port). */
-struct queue_quota {
-	char			*account;
-	struct quota		*qt;
-};
-
-/* One upstream connection and what it carries. */
-struct queue_relay {
-	TAILQ_ENTRY(queue_relay) entry;
-	struct queue		*q;
-	struct queue_up		*u;
-	struct relay		*r;
-	bool			 idle;
-	struct queue_entry	*cur;
-	struct envelope		 env;
-	enum envelope_rcpt_state *before;	/* states before the attempt */
-};
-
-struct queue {
-	struct event_base	*base;
-	struct evdns_base	*dns;
-	const struct conf	*conf;
-	struct spool		*spool;
-	struct tls_client	*tls;
-	TAILQ_HEAD(, queue_entry) entries;
-	TAILQ_HEAD(, queue_entry) readyq;
-	TAILQ_HEAD(, queue_relay) relays;
-	unsigned long		 nentries;
-	unsigned long		 nrestricted;	/* entries with min_up > 0 */
-	unsigned int		 nrelays;
-	struct queue_up		 ups[QUEUE_UPSTREAMS_MAX];
-	unsigned int		 nups;
-	struct tls_client	**retired;	/* may still be in use */
-	size_t			 nretired;
-	struct queue_quota	 quotas[QUEUE_UPSTREAMS_MAX];
-	unsigned int		 nquotas;
-	struct event		*sweep;		/* next lifetime expiry */
-	bool			 stopping;
-	void			(*drained)(void *);
-	void			*drained_arg;
-	struct queue_stats	 stats;		/* counters only */
-	void			(*observer)(void *);
-	void			*observer_arg;
-	bool			 in_done;	/* inside a relay's done() */
-};
-
-static const char *const queue_up_name[] = {
-	[QUEUE_UP_OK] = "ok",
-	[QUEUE_UP_NOCREDS] = "waiting-for-credentials",
-	[QUEUE_UP_UNAVAILABLE] = "unavailable",
-	[QUEUE_UP_AUTH_FAILED] = "credentials-rejected",
-	[QUEUE_UP_QUOTA] = "quota-exceeded",
-};
-
-static void	queue_run(struct queue *);
-static void	queue_probe_cb(evutil_socket_t, short, void *);
-
-static const struct conf_upstream *
-queue_cu(const struct queue_up *u)
-{
-	return &u->q->conf->upstream[u->idx];
-}
-
-/* The first upstream, from <from> on, that is delivering (not paused),
- * or NULL: where mail goes now.  A trial connection does not count
- * until it has logged in. */
-static struct queue_up *
-queue_target(struct queue *q, unsigned int from)
-{
-	unsigned int	i;
-
-	for (i = from; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_OK)
-			return &q->ups[i];
-	return NULL;
-}
-
-static void
+void
 queue_changed(struct queue *q)
 {
 	if (q->observer != NULL)
@@ -267,103 +148,6 @@ queue_entry_free(struct queue_entry *e)
 	queue_changed(q);
 }
 
-/* Sets the state of upstream <u>, logging only real changes. */
-static void
-queue_set_upstream(struct queue_up *u, enum queue_upstream up,
-    const char *reason, unsigned int retry)
-{
-	struct queue	*q = u->q;
-	struct timeval	 tv = { retry, 0 };
-	const char	*name = queue_cu(u)->name;
-	bool		 changed = up != u->state ||
-			    strcmp(reason, u->reason) != 0;
-
-	u->state = up;
-	snprintf(u->reason, sizeof(u->reason), "%s", reason);
-	u->probing = false;
-	u->forced = false;
-	if (changed)
-		queue_changed(q);
-	if (up == QUEUE_UP_OK) {
-		u->own_limit = false;
-		if (changed)
-			log_notice("upstream state=ok name=%s", name);
-		evtimer_del(u->probe);
-		u->probe_delay = 0;
-		return;
-	}
-	if (changed) {
-		if (up == QUEUE_UP_NOCREDS)
-			log_notice("upstream state=%s reason=\"%s\" "
-			    "queued=%lu name=%s: mail is accepted and kept "
-			    "until credentials exist; send SIGUSR1 once they "
-			    "do (checked every %us)", queue_up_name[up],
-			    reason, q->nentries, name, retry);
-		else if (up == QUEUE_UP_AUTH_FAILED)
-			log_errx("upstream state=%s reason=\"%s\" "
-			    "queued=%lu name=%s: queue paused, nothing "
-			    "bounces; fix the credentials and send SIGUSR1 "
-			    "(retrying every %us)", queue_up_name[up], reason,
-			    q->nentries, name, retry);
-		else
-			log_warnx("upstream state=%s reason=\"%s\" "
-			    "queued=%lu retry=%us name=%s", queue_up_name[up],
-			    reason, q->nentries, retry, name);
-		if (queue_target(q, 0) != NULL)
-			log_notice("upstream failover to=%s while name=%s "
-			    "is %s", queue_cu(queue_target(q, 0))->name,
-			    name, queue_up_name[up]);
-	}
-	if (changed || !evtimer_pending(u->probe, NULL))
-		evtimer_add(u->probe, &tv);
-}
-
-/* Credentials configured and readable?  Checked before connecting so
- * a fresh install says what it waits for instead of failing logins. */
-static bool
-queue_have_credentials(struct queue_up *u)
-{
-	const struct conf_upstream	*cu = queue_cu(u);
-	const char			*path = cu->password_file;
-	char				 why[600];
-
-	if (cu->auth == CONF_AUTH_XOAUTH2)
-		path = cu->oauth_refresh_token_file;
-	if (cu->username[0] != '\0' && path[0] != '\0' &&
-	    access(path, R_OK) == 0)
-		return true;
-	if (cu->username[0] == '\0')
-		snprintf(why, sizeof(why), "upstream.username is not set");
-	else if (path[0] == '\0')
-		snprintf(why, sizeof(why), "upstream.oauth_refresh_token_file "
-		    "is not set");
-	else
-		snprintf(why, sizeof(why), "cannot read %s: %s", path,
-		    strerror(errno));
-	queue_set_upstream(u, QUEUE_UP_NOCREDS, why, QUEUE_AUTH_RETRY);
-	return false;
-}
-
-static void
-queue_probe_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct queue_up	*u = arg;
-
-	(void)fd;
-	(void)what;
-	/* Our own counters say the limit is over: no need to ask. */
-	if (u->state == QUEUE_UP_QUOTA && u->own_limit) {
-		queue_set_upstream(u, QUEUE_UP_OK, "", 0);
-		queue_run(u->q);
-		return;
-	}
-	/* Allow one trial connection; its ready() resumes everything. */
-	if (u->state == QUEUE_UP_NOCREDS && !queue_have_credentials(u))
-		return;
-	u->probing = true;
-	queue_run(u->q);
-}
-
 static void
 queue_start_relay(struct queue_up *u)
 {
@@ -462,7 +246,7 @@ queue_run_probe(struct queue_up *u)
 
 /* Hands ready entries to idle relays and opens connections while there
  * is more work than connections. */
-static void
+void
 queue_run(struct queue *q)
 {
 	struct queue_relay	*qr, *next;
@@ -484,83 +268,6 @@ queue_run(struct queue *q)
 		else if (q->ups[i].probing)
 			queue_run_probe(&q->ups[i]);
 	}
-}
-
-/* "2026-11-28 09:14:00 UTC" for log lines and reasons. */
-static const char *
-queue_fmt_time(int64_t t, char *buf, size_t bufsz)
-{
-	time_t		tt = (time_t)t;
-	struct tm	tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, bufsz, "%lld", (long long)t);
-	return buf;
-}
-
-static void
-queue_pace_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct queue_up	*u = arg;
-
-	(void)fd;
-	(void)what;
-	u->pace_until = 0;
-	queue_run(u->q);
-}
-
-/*
- * May <u> carry <env> (its pending recipients) now, by the account's own
- * counters?  At the limit the upstream pauses (QUOTA, so mail fails over
- * to the next one) until the counters make room; near it, sends are
- * spaced out (quota_next_send()).  Either way the caller keeps the
- * message for later.
- */
-static bool
-queue_quota_allows(struct queue_up *u, const struct envelope *env)
-{
-	struct quota_status	 st;
-	struct timeval		 tv = { 0, 0 };
-	unsigned int		 n = 0;
-	int64_t			 now = time_wall(), at;
-	char			 why[300], when[40];
-	size_t			 i;
-
-	if (u->qt == NULL)
-		return true;
-	for (i = 0; i < env->nrcpt; i++)
-		n += env->rcpts[i].state == ENVELOPE_RCPT_PENDING;
-	if ((at = quota_next_send(u->qt, now, n)) == 0) {
-		u->pace_logged = false;
-		return true;
-	}
-	quota_status(u->qt, now, &st);
-	queue_fmt_time(at, when, sizeof(when));
-	if ((st.limits.messages != 0 && st.messages + 1 > st.limits.messages) ||
-	    (st.limits.recipients != 0 && st.recipients > 0 &&
-	    st.recipients + n > st.limits.recipients)) {
-		snprintf(why, sizeof(why), "sending limit reached: %llu of %u "
-		    "messages, %llu of %u recipients in 24 h; resumes %s",
-		    (unsigned long long)st.messages, st.limits.messages,
-		    (unsigned long long)st.recipients, st.limits.recipients,
-		    when);
-		queue_set_upstream(u, QUEUE_UP_QUOTA, why,
-		    (unsigned int)(at - now));
-		u->own_limit = true;
-		return false;
-	}
-	if (!u->pace_logged)
-		log_notice("upstream quota pacing name=%s messages=%llu/%u "
-		    "recipients=%llu/%u next=\"%s\"", queue_cu(u)->name,
-		    (unsigned long long)st.messages, st.limits.messages,
-		    (unsigned long long)st.recipients, st.limits.recipients,
-		    when);
-	u->pace_logged = true;
-	u->pace_until = at;
-	tv.tv_sec = (time_t)(at - now);
-	evtimer_add(u->pace, &tv);
-	return false;
 }
 
 /* Gives the next ready entry meant for its upstream to an idle relay. */
@@ -1066,107 +773,6 @@ queue_sweep_arm(struct queue *q, int64_t arrival)
 	evtimer_add(q->sweep, &tv);
 }
 
-/* An upstream whose ca_file differs from the first one's (whose context
- * comes from main) gets its own TLS context.  A replaced one may still
- * be used by open connections, so it lives until queue_free(). */
-static void
-queue_set_tls(struct queue_up *u, const char *ca_file)
-{
-	struct queue	*q = u->q;
-
-	if (u->tls_own_path != NULL && strcmp(u->tls_own_path, ca_file) == 0)
-		return;
-	if (u->tls_own != NULL) {
-		q->retired = xrealloc(q->retired, (q->nretired + 1) *
-		    sizeof(*q->retired));
-		q->retired[q->nretired++] = u->tls_own;
-	}
-	free(u->tls_own_path);
-	u->tls_own = NULL;
-	u->tls_own_path = NULL;
-	if (ca_file == NULL || strcmp(ca_file, q->conf->upstream[0].ca_file)
-	    == 0)
-		return;
-	u->tls_own_path = xstrdup(ca_file);
-	if ((u->tls_own = tls_client_new(ca_file)) == NULL)
-		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE, "cannot load "
-		    "upstream.ca_file", QUEUE_PROBE_MAX);
-}
-
-/*
- * The counters of <cu>'s account, made (and loaded from the spool) on
- * first use, or NULL when its quota is "none".  The first section of an
- * account that sets limits decides them.
- */
-static struct quota *
-queue_quota_for(struct queue *q, const struct conf_upstream *cu)
-{
-	struct queue_quota	*qq;
-	struct quota_limits	 lim;
-	char			 path[1200], name[300];
-	unsigned int		 i;
-	size_t			 k;
-
-	if (quota_parse(cu->quota, &lim, NULL, 0) == -1 ||
-	    (lim.messages == 0 && lim.recipients == 0))
-		return NULL;
-	for (i = 0; i < q->nquotas; i++)
-		if (strcmp(q->quotas[i].account, cu->username) == 0)
-			return q->quotas[i].qt;
-	if (q->nquotas == QUEUE_UPSTREAMS_MAX)
-		return NULL;
-	/* The file name keeps the account readable but safe. */
-	snprintf(name, sizeof(name), "%s", cu->username[0] != '\0' ?
-	    cu->username : "-");
-	for (k = 0; name[k] != '\0'; k++)
-		if (!isalnum((unsigned char)name[k]) &&
-		    strchr("@.-_+", name[k]) == NULL)
-			name[k] = '_';
-	snprintf(path, sizeof(path), "%s/quota.%s", q->conf->spool, name);
-	qq = &q->quotas[q->nquotas++];
-	qq->account = xstrdup(cu->username);
-	qq->qt = quota_new(&lim, path);
-	quota_load(qq->qt, time_wall());
-	return qq->qt;
-}
-
-/*
- * Takes the upstream list of q->conf.  States stay with positions; a
- * reload probes paused upstreams again anyway (queue_set_conf).
- */
-static void
-queue_set_ups(struct queue *q)
-{
-	struct queue_up	*u;
-	unsigned int	 i, n = (unsigned int)q->conf->nupstream;
-
-	if (n > QUEUE_UPSTREAMS_MAX)
-		n = QUEUE_UPSTREAMS_MAX;	/* conf refuses more */
-	q->nups = n;
-	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
-		u = &q->ups[i];
-		queue_set_tls(u, i < n ? q->conf->upstream[i].ca_file : NULL);
-		u->qt = i < n ? queue_quota_for(q, &q->conf->upstream[i]) :
-		    NULL;
-		if (i < n && q->conf->upstream[i].auth == CONF_AUTH_XOAUTH2) {
-			/* A reload keeps the cached token unless the OAuth
-			 * settings changed. */
-			if (u->oauth == NULL)
-				u->oauth = oauth_new(q->base, q->dns,
-				    &q->conf->upstream[i]);
-			else
-				oauth_set_upstream(u->oauth,
-				    &q->conf->upstream[i]);
-		}
-		if (i >= n) {
-			evtimer_del(u->probe);
-			u->state = QUEUE_UP_OK;
-			u->reason[0] = '\0';
-			u->probing = false;
-		}
-	}
-}
-
 struct queue *
 queue_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, struct spool *spool, struct tls_client *tls)
@@ -1247,7 +853,7 @@ queue_flush(struct queue *q)
 	unsigned int		 i;
 
 	log_info("queue flush queued=%lu upstream=%s", q->nentries,
-	    queue_up_name[queue_upstream_state(q)]);
+	    queue_upstream_name(queue_upstream_state(q)));
 	TAILQ_FOREACH(e, &q->entries, all)
 		if (!e->busy)
 			queue_entry_ready(e);
@@ -1262,23 +868,6 @@ queue_flush(struct queue *q)
 	for (i = 0; i < q->nups; i++)
 		if (q->ups[i].state == QUEUE_UP_NOCREDS)
 			queue_have_credentials(&q->ups[i]);
-	queue_run(q);
-}
-
-void
-queue_network_changed(struct queue *q)
-{
-	unsigned int	i;
-
-	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_UNAVAILABLE &&
-		    q->ups[i].nrelays == 0) {
-			log_info("upstream network-changed name=%s: probing "
-			    "now",
-			    queue_cu(&q->ups[i])->name);
-			evtimer_del(q->ups[i].probe);
-			q->ups[i].probing = true;
-		}
 	queue_run(q);
 }
 
@@ -1336,56 +925,10 @@ queue_free(struct queue *q)
 	free(q);
 }
 
-/* Delivering if any upstream is; else the first one's trouble. */
-enum queue_upstream
-queue_upstream_state(const struct queue *q)
-{
-	unsigned int	i;
-
-	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_OK)
-			return QUEUE_UP_OK;
-	return q->ups[0].state;
-}
-
-unsigned int
-queue_upstreams(const struct queue *q)
-{
-	return q->nups;
-}
-
-void
-queue_get_upstream(const struct queue *q, unsigned int i,
-    struct queue_upstream_stats *st)
-{
-	const struct queue_up	*u = &q->ups[i];
-	struct timeval		 left, now;
-
-	memset(st, 0, sizeof(*st));
-	st->name = q->conf->upstream[i].name;
-	st->state = u->state;
-	st->reason = u->reason;
-	st->connections = u->nrelays;
-	if (u->qt != NULL) {
-		st->has_quota = true;
-		quota_status(u->qt, time_wall(), &st->quota);
-	}
-	if (u->state != QUEUE_UP_OK && evtimer_pending(u->probe, &left)) {
-		event_base_gettimeofday_cached(q->base, &now);
-		st->retry_at = time_wall() + (left.tv_sec - now.tv_sec);
-	}
-}
-
 unsigned long
 queue_size(const struct queue *q)
 {
 	return q->nentries;
-}
-
-const char *
-queue_upstream_name(enum queue_upstream up)
-{
-	return queue_up_name[up];
 }
 
 void

@@ -1,0 +1,148 @@
+/*
+ * queue_int.h - what queue.c (messages, relays, attempts) and
+ * queue_up.c (the upstreams: health, probes, quotas, TLS and OAuth
+ * contexts) share.  Not for other modules: they use queue.h.
+ */
+#ifndef QUEUE_INT_H
+#define QUEUE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "envelope.h"
+#include "queue.h"
+
+struct oauth;
+struct quota;
+struct relay;
+
+#define QUEUE_PROBE_MIN		10	/* unreachable: first retry, s */
+#define QUEUE_PROBE_MAX		60	/* ... never later than this */
+#define QUEUE_AUTH_RETRY	600	/* credentials rejected: slowly */
+#define QUEUE_QUOTA_PEAK	600	/* 450 4.2.1: peak limit */
+#define QUEUE_QUOTA_DAILY	3600	/* 550 5.4.5: rolling 24 h limit */
+
+struct queue_entry {
+	TAILQ_ENTRY(queue_entry) all;
+	TAILQ_ENTRY(queue_entry) ready;
+	struct queue		*q;
+	char			 id[ENVELOPE_ID_LEN + 1];
+	struct event		*timer;
+	int64_t			 arrival;
+	bool			 in_ready;
+	bool			 busy;		/* with a relay, or saving */
+	int64_t			 next;		/* when saved: next attempt */
+	bool			 held;
+	unsigned int		 min_up;	/* rejected by the upstreams
+						 * before this one (failover) */
+};
+
+/* One configured upstream: its health and its trial connections. */
+struct queue_up {
+	struct queue		*q;
+	unsigned int		 idx;		/* in conf->upstream[] */
+	enum queue_upstream	 state;
+	char			 reason[512];
+	unsigned int		 probe_delay;	/* unreachable: backoff */
+	bool			 probing;	/* one trial connection */
+	bool			 forced;	/* ... even without mail */
+	struct event		*probe;		/* end of a pause */
+	unsigned int		 nrelays;
+	struct tls_client	*tls_own;	/* when its ca_file differs */
+	char			*tls_own_path;
+	struct quota		*qt;		/* its account's; NULL: none */
+	struct oauth		*oauth;		/* auth = "xoauth2" only */
+	bool			 own_limit;	/* QUOTA by our own counters */
+	int64_t			 pace_until;	/* near the limit: not before */
+	struct event		*pace;
+	bool			 pace_logged;	/* once per pacing episode */
+};
+
+/* One account's sending quota, shared by the upstream sections that log
+ * in as the same username (Gmail counts per account, whatever port). */
+struct queue_quota {
+	char			*account;
+	struct quota		*qt;
+};
+
+/* One upstream connection and what it carries. */
+struct queue_relay {
+	TAILQ_ENTRY(queue_relay) entry;
+	struct queue		*q;
+	struct queue_up		*u;
+	struct relay		*r;
+	bool			 idle;
+	struct queue_entry	*cur;
+	struct envelope		 env;
+	enum envelope_rcpt_state *before;	/* states before the attempt */
+};
+
+struct queue {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct conf	*conf;
+	struct spool		*spool;
+	struct tls_client	*tls;
+	TAILQ_HEAD(, queue_entry) entries;
+	TAILQ_HEAD(, queue_entry) readyq;
+	TAILQ_HEAD(, queue_relay) relays;
+	unsigned long		 nentries;
+	unsigned long		 nrestricted;	/* entries with min_up > 0 */
+	unsigned int		 nrelays;
+	struct queue_up		 ups[QUEUE_UPSTREAMS_MAX];
+	unsigned int		 nups;
+	struct tls_client	**retired;	/* may still be in use */
+	size_t			 nretired;
+	struct queue_quota	 quotas[QUEUE_UPSTREAMS_MAX];
+	unsigned int		 nquotas;
+	struct event		*sweep;		/* next lifetime expiry */
+	bool			 stopping;
+	void			(*drained)(void *);
+	void			*drained_arg;
+	struct queue_stats	 stats;		/* counters only */
+	void			(*observer)(void *);
+	void			*observer_arg;
+	bool			 in_done;	/* inside a relay's done() */
+};
+
+/* queue.c */
+
+/* Hands ready entries to idle relays and opens connections. */
+void		 queue_run(struct queue *);
+
+/* Tells the observer that contents or states changed. */
+void		 queue_changed(struct queue *);
+
+/* queue_up.c */
+
+/* The configuration of upstream <u>. */
+const struct conf_upstream *queue_cu(const struct queue_up *u);
+
+/* The first upstream, from index <from> on, that is delivering, or
+ * NULL: where mail goes now. */
+struct queue_up	*queue_target(struct queue *, unsigned int from);
+
+/* Sets <u>'s state and reason, logging real changes; a paused state
+ * arms the probe for <retry> seconds. */
+void		 queue_set_upstream(struct queue_up *u, enum queue_upstream,
+		    const char *reason, unsigned int retry);
+
+/* Credentials configured and readable?  If not, <u> waits for them. */
+bool		 queue_have_credentials(struct queue_up *u);
+
+/* Timer callbacks (arg: the struct queue_up). */
+void		 queue_probe_cb(evutil_socket_t, short, void *);
+void		 queue_pace_cb(evutil_socket_t, short, void *);
+
+/* May <u> carry <env> now by its account's quota?  If not it pauses or
+ * paces, and the caller keeps the message for later. */
+bool		 queue_quota_allows(struct queue_up *u,
+		    const struct envelope *env);
+
+/* Takes the upstream list of q->conf (at start and on reload). */
+void		 queue_set_ups(struct queue *);
+
+#endif /* QUEUE_INT_H */
