@@ -13,6 +13,7 @@
 #include "smtp.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -416,6 +417,30 @@ smtp_param_body(const char *v, size_t vlen, enum smtp_body *body)
 	return SMTP_OK;
 }
 
+/* RFC 4954 5: AUTH=xtext (RFC 3461), or AUTH=<>.  Clients that logged
+ * in send it; the identity is not passed on, so any well-formed value
+ * is accepted and ignored, as a relay that does not trust it would. */
+static enum smtp_rc
+smtp_param_auth(const char *v, size_t vlen)
+{
+	size_t	i;
+
+	if (v == NULL || vlen == 0 || vlen > SMTP_ADDR_BUFSZ)
+		return SMTP_ESYNTAX;
+	if (vlen == 2 && v[0] == '<' && v[1] == '>')
+		return SMTP_OK;
+	for (i = 0; i < vlen; i++) {
+		if (v[i] == '+') {
+			if (i + 2 >= vlen || !isxdigit((unsigned char)v[i + 1])
+			    || !isxdigit((unsigned char)v[i + 2]))
+				return SMTP_ESYNTAX;
+			i += 2;
+		} else if (v[i] < 33 || v[i] > 126 || v[i] == '=')
+			return SMTP_ESYNTAX;
+	}
+	return SMTP_OK;
+}
+
 /* Mail-parameters: space-separated "keyword[=value]" after the path,
  * checked left to right; the first failing one decides the result. */
 static enum smtp_rc
@@ -424,6 +449,7 @@ smtp_mail_params(const char *p, uint64_t max_size, struct smtp_mail *out)
 	const char	*eq, *v;
 	size_t		 len, klen, vlen;
 	bool		 seen_size = false, seen_body = false;
+	bool		 seen_auth = false;
 	enum smtp_rc	 rc;
 
 	for (;;) {
@@ -445,8 +471,11 @@ smtp_mail_params(const char *p, uint64_t max_size, struct smtp_mail *out)
 			rc = seen_body ? SMTP_ESYNTAX :
 			    smtp_param_body(v, vlen, &out->body);
 			seen_body = true;
+		} else if (klen == 4 && smtp_ci_eq(p, "AUTH", 4)) {
+			rc = seen_auth ? SMTP_ESYNTAX : smtp_param_auth(v, vlen);
+			seen_auth = true;
 		} else
-			rc = SMTP_EPARAM;	/* SMTPUTF8, AUTH=, RET=... */
+			rc = SMTP_EPARAM;	/* SMTPUTF8, RET=, ENVID=... */
 		if (rc != SMTP_OK)
 			return rc;
 		p += len;

@@ -347,7 +347,16 @@ static const struct {
 	{ "FROM:<a@b.example> BODY=7BIT BODY=7BIT", MERR(ESYNTAX) },
 	/* Everything else is an unsupported parameter. */
 	{ "FROM:<a@b.example> SMTPUTF8", MERR(EPARAM) },
-	{ "FROM:<a@b.example> AUTH=<>",	MERR(EPARAM) },
+	/* AUTH (RFC 4954 5): accepted and ignored when well formed. */
+	{ "FROM:<a@b.example> AUTH=<>",	MOKP("a@b.example", 0, UNSPEC) },
+	{ "FROM:<a@b.example> AUTH=a+2Bb@c.example SIZE=3",
+	    MOKP("a@b.example", 3, UNSPEC) },
+	{ "FROM:<a@b.example> AUTH=",	MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> AUTH",	MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> AUTH=a+2",	MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> AUTH=a+zz",	MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> AUTH=a=b",	MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> AUTH=<> AUTH=<>", MERR(ESYNTAX) },
 	{ "FROM:<a@b.example> RET=HDRS", MERR(EPARAM) },
 	{ "FROM:<a@b.example> ENVID=x",	MERR(EPARAM) },
 	{ "FROM:<a@b.example> SIZES=1",	MERR(EPARAM) },

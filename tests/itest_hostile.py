@@ -520,7 +520,7 @@ class HostileTest(DaemonTest):
          "552 5.3.4"),
         ("MAIL FROM:<a@example.org> BODY=BINARYMIME", "555 5.5.4"),
         ("MAIL FROM:<a@example.org> SMTPUTF8", "555 5.5.4"),
-        ("MAIL FROM:<a@example.org> AUTH=<>", "555 5.5.4"),
+        ("MAIL FROM:<a@example.org> AUTH=a=b", "501 5.5.4"),
         ("MAIL FROM:<a@example.org> RET=HDRS ENVID=x", "555 5.5.4"),
     ]
     RCPT_CASES = [
@@ -537,6 +537,7 @@ class HostileTest(DaemonTest):
         "MAIL FROM:<@a.example,@b.example:s@example.org>",
         "MAIL FROM:<a@[127.0.0.1]> SIZE=100 BODY=8BITMIME",
         "MAIL FROM:<a@[IPv6:::1]>",
+        "MAIL FROM:<a@example.org> AUTH=<>",
     ]
 
     def test_address_attacks(self):
