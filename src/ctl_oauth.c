@@ -259,11 +259,12 @@ ctl_oauth_stdin_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	n = evbuffer_read(st->pasted, fd, 8192);
-	if (n <= 0 && !st->have_code) {
-		printf("FAILED: end of input before an address was "
-		    "pasted\n");
-		ctl_oauth_end(st, EX_NOINPUT);
-		return;
+	if (n <= 0) {
+		/* End of input: stop watching it (it would fire again and
+		 * again), and take a last line that lacks its newline. */
+		event_del(st->stdin_ev);
+		if (evbuffer_get_length(st->pasted) > 0)
+			evbuffer_add(st->pasted, "\n", 1);
 	}
 	while ((line = evbuffer_readln(st->pasted, NULL,
 	    EVBUFFER_EOL_ANY)) != NULL) {
@@ -277,6 +278,11 @@ ctl_oauth_stdin_cb(evutil_socket_t fd, short what, void *arg)
 			evhttp_uri_free(u);
 		OPENSSL_cleanse(line, strlen(line));
 		free(line);
+	}
+	if (n <= 0 && !st->have_code) {
+		printf("FAILED: end of input before an address was "
+		    "pasted\n");
+		ctl_oauth_end(st, EX_NOINPUT);
 	}
 }
 

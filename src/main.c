@@ -26,6 +26,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "authcheck.h"
 #include "conf.h"
 #include "control.h"
 #include "listener.h"
@@ -55,6 +56,7 @@ struct main_state {
 	struct tls_client	*tls;
 	struct tls_server	*tls_server;	/* LAN side; NULL if unset */
 	struct users		*users;		/* inbound AUTH, or NULL */
+	struct authcheck	*authcheck;	/* once there are users */
 	struct queue		*queue;
 	struct maildrop		*maildrop;
 	struct control		*control;
@@ -239,6 +241,16 @@ main_lan_new(const struct conf *conf, struct tls_server **ts,
 	return 0;
 }
 
+/* Password checks run on their own thread once accounts exist; without
+ * it (no thread) they run on the loop. */
+static void
+main_authcheck(struct main_state *m)
+{
+	if (m->users != NULL && m->authcheck == NULL)
+		m->authcheck = authcheck_new(m->base);
+	m->sessions.authcheck = m->authcheck;
+}
+
 /*
  * SIGHUP: load the file again and switch to it as one step.  A new
  * configuration that does not load, or whose listeners or TLS context
@@ -318,6 +330,7 @@ main_reload(struct main_state *m)
 	users_free(m->users);
 	m->sessions.tls = m->tls_server = nts;
 	m->sessions.users = m->users = nu;
+	main_authcheck(m);
 	queue_set_conf(m->queue, nc, nt);
 	if (log_level_parse(nc->log_level, &level) == 0)
 		log_set_level(level);
@@ -538,6 +551,8 @@ main_teardown(struct main_state *m)
 	if (m->spool != NULL)
 		spool_close(m->spool);
 	queue_free(m->queue);
+	/* Checks in flight are dropped: their sessions go next. */
+	authcheck_free(m->authcheck);
 	session_free_all(&m->sessions);
 	tls_server_free(m->tls_server);
 	users_free(m->users);
@@ -575,6 +590,13 @@ main_listen(struct main_state *m)
 		m->socket_activated = true;
 		log_info("smartrelayd using %zu socket(s) from systemd; the "
 		    "listen setting is not used", n);
+		/* Inherited sockets are all plain SMTP (STARTTLS offered
+		 * when tls is set). */
+		if (m->conf->nlisten_tls > 0 ||
+		    m->conf->client_auth.nplaintext > 0)
+			log_warnx("smartrelayd listen_tls and auth.plaintext "
+			    "do not apply to sockets from systemd: start the "
+			    "service without smartrelay.socket to use them");
 		m->listener = listener_new_fds(&m->sessions, fds, n);
 	} else
 		m->listener = listener_new(&m->sessions);
@@ -743,6 +765,7 @@ main(int argc, char *argv[])
 	}
 	m.sessions.tls = m.tls_server;
 	m.sessions.users = m.users;
+	main_authcheck(&m);
 	m.queue = queue_new(m.base, m.dns, m.conf, m.spool, m.tls);
 	if ((nqueued = queue_load(m.queue)) == -1) {
 		rc = EX_IOERR;

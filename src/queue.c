@@ -270,6 +270,36 @@ queue_run(struct queue *q)
 	}
 }
 
+/* Counts the transaction of <qr> against its account's quota while it
+ * runs (pending recipients), and stops counting it. */
+static void
+queue_quota_hold(struct queue_relay *qr)
+{
+	struct queue_quota	*qq = qr->u->qq;
+	size_t			 i;
+
+	if (qq == NULL)
+		return;
+	qr->qcount = 0;
+	for (i = 0; i < qr->env.nrcpt; i++)
+		qr->qcount += qr->env.rcpts[i].state == ENVELOPE_RCPT_PENDING;
+	qq->inflight_msgs++;
+	qq->inflight_rcpts += qr->qcount;
+	qr->qheld = qq;		/* a reload may change qr->u->qq */
+}
+
+static void
+queue_quota_release(struct queue_relay *qr)
+{
+	struct queue_quota	*qq = qr->qheld;
+
+	if (qq == NULL)
+		return;
+	qq->inflight_msgs--;
+	qq->inflight_rcpts -= qr->qcount;
+	qr->qheld = NULL;
+}
+
 /* Gives the next ready entry meant for its upstream to an idle relay. */
 static void
 queue_dispatch(struct queue_relay *qr)
@@ -307,6 +337,7 @@ queue_dispatch(struct queue_relay *qr)
 		e->busy = true;
 		qr->cur = e;
 		qr->idle = false;
+		queue_quota_hold(qr);
 		qr->before = xrealloc(qr->before, qr->env.nrcpt *
 		    sizeof(*qr->before));
 		for (i = 0; i < qr->env.nrcpt; i++)
@@ -650,8 +681,9 @@ queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
 	for (i = 0; i < env->nrcpt; i++)
 		nsent += env->rcpts[i].state == ENVELOPE_RCPT_SENT &&
 		    qr->before[i] != ENVELOPE_RCPT_SENT;
-	if (nsent > 0 && qr->u->qt != NULL)
-		quota_record(qr->u->qt, now, nsent);
+	if (nsent > 0 && qr->qheld != NULL)
+		quota_record(qr->qheld->qt, now, nsent);
+	queue_quota_release(qr);
 	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
 	for (i = 0; i < env->nrcpt; i++) {
 		rc = &env->rcpts[i];
@@ -1080,11 +1112,16 @@ void
 queue_set_conf(struct queue *q, const struct conf *conf,
     struct tls_client *tls)
 {
-	unsigned int	i;
+	struct queue_entry	*e;
+	unsigned int		 i;
 
 	q->conf = conf;
 	q->tls = tls;
 	queue_set_ups(q);
+	/* Failover positions refer to the old list of upstreams. */
+	TAILQ_FOREACH(e, &q->entries, all)
+		e->min_up = 0;
+	q->nrestricted = 0;
 	/* Credentials may have appeared, an address changed: look again. */
 	for (i = 0; i < q->nups; i++)
 		if (q->ups[i].state != QUEUE_UP_OK) {

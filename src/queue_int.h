@@ -53,7 +53,7 @@ struct queue_up {
 	unsigned int		 nrelays;
 	struct tls_client	*tls_own;	/* when its ca_file differs */
 	char			*tls_own_path;
-	struct quota		*qt;		/* its account's; NULL: none */
+	struct queue_quota	*qq;		/* its account's; NULL: none */
 	struct oauth		*oauth;		/* auth = "xoauth2" only */
 	bool			 own_limit;	/* QUOTA by our own counters */
 	int64_t			 pace_until;	/* near the limit: not before */
@@ -66,6 +66,9 @@ struct queue_up {
 struct queue_quota {
 	char			*account;
 	struct quota		*qt;
+	bool			 seen;		/* limits set in this reload */
+	unsigned int		 inflight_msgs;	/* dispatched, not done */
+	unsigned long		 inflight_rcpts;
 };
 
 /* One upstream connection and what it carries. */
@@ -75,6 +78,8 @@ struct queue_relay {
 	struct queue_up		*u;
 	struct relay		*r;
 	bool			 idle;
+	struct queue_quota	*qheld;		/* counts this transaction */
+	unsigned int		 qcount;	/* ... with these recipients */
 	struct queue_entry	*cur;
 	struct envelope		 env;
 	enum envelope_rcpt_state *before;	/* states before the attempt */

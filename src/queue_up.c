@@ -197,15 +197,22 @@ queue_quota_allows(struct queue_up *u, const struct envelope *env)
 	char			 why[300], when[40];
 	size_t			 i;
 
-	if (u->qt == NULL)
+	if (u->qq == NULL)
 		return true;
 	for (i = 0; i < env->nrcpt; i++)
 		n += env->rcpts[i].state == ENVELOPE_RCPT_PENDING;
-	if ((at = quota_next_send(u->qt, now, n)) == 0) {
+	quota_status(u->qq->qt, now, &st);
+	/* Transactions in flight are not counted yet: wait for them
+	 * rather than send past the limit on parallel connections. */
+	if (u->qq->inflight_msgs > 0 && ((st.limits.messages != 0 &&
+	    st.messages + u->qq->inflight_msgs + 1 > st.limits.messages) ||
+	    (st.limits.recipients != 0 && st.recipients +
+	    u->qq->inflight_rcpts + n > st.limits.recipients)))
+		return false;
+	if ((at = quota_next_send(u->qq->qt, now, n)) == 0) {
 		u->pace_logged = false;
 		return true;
 	}
-	quota_status(u->qt, now, &st);
 	queue_fmt_time(at, when, sizeof(when));
 	if ((st.limits.messages != 0 && st.messages + 1 > st.limits.messages) ||
 	    (st.limits.recipients != 0 && st.recipients > 0 &&
@@ -266,7 +273,7 @@ queue_set_tls(struct queue_up *u, const char *ca_file)
  * first use, or NULL when its quota is "none".  The first section of an
  * account that sets limits decides them.
  */
-static struct quota *
+static struct queue_quota *
 queue_quota_for(struct queue *q, const struct conf_upstream *cu)
 {
 	struct queue_quota	*qq;
@@ -278,9 +285,16 @@ queue_quota_for(struct queue *q, const struct conf_upstream *cu)
 	if (quota_parse(cu->quota, &lim, NULL, 0) == -1 ||
 	    (lim.messages == 0 && lim.recipients == 0))
 		return NULL;
-	for (i = 0; i < q->nquotas; i++)
-		if (strcmp(q->quotas[i].account, cu->username) == 0)
-			return q->quotas[i].qt;
+	for (i = 0; i < q->nquotas; i++) {
+		qq = &q->quotas[i];
+		if (strcmp(qq->account, cu->username) != 0)
+			continue;
+		/* A reload may have changed the limits. */
+		if (!qq->seen)
+			quota_set_limits(qq->qt, &lim);
+		qq->seen = true;
+		return qq;
+	}
 	if (q->nquotas == QUEUE_UPSTREAMS_MAX)
 		return NULL;
 	/* The file name keeps the account readable but safe. */
@@ -294,8 +308,9 @@ queue_quota_for(struct queue *q, const struct conf_upstream *cu)
 	qq = &q->quotas[q->nquotas++];
 	qq->account = xstrdup(cu->username);
 	qq->qt = quota_new(&lim, path);
+	qq->seen = true;
 	quota_load(qq->qt, time_wall());
-	return qq->qt;
+	return qq;
 }
 
 /*
@@ -311,10 +326,12 @@ queue_set_ups(struct queue *q)
 	if (n > QUEUE_UPSTREAMS_MAX)
 		n = QUEUE_UPSTREAMS_MAX;	/* conf refuses more */
 	q->nups = n;
+	for (i = 0; i < q->nquotas; i++)
+		q->quotas[i].seen = false;
 	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
 		u = &q->ups[i];
 		queue_set_tls(u, i < n ? q->conf->upstream[i].ca_file : NULL);
-		u->qt = i < n ? queue_quota_for(q, &q->conf->upstream[i]) :
+		u->qq = i < n ? queue_quota_for(q, &q->conf->upstream[i]) :
 		    NULL;
 		if (i < n && q->conf->upstream[i].auth == CONF_AUTH_XOAUTH2) {
 			/* A reload keeps the cached token unless the OAuth
@@ -384,9 +401,9 @@ queue_get_upstream(const struct queue *q, unsigned int i,
 	st->state = u->state;
 	st->reason = u->reason;
 	st->connections = u->nrelays;
-	if (u->qt != NULL) {
+	if (u->qq != NULL) {
 		st->has_quota = true;
-		quota_status(u->qt, time_wall(), &st->quota);
+		quota_status(u->qq->qt, time_wall(), &st->quota);
 	}
 	if (u->state != QUEUE_UP_OK && evtimer_pending(u->probe, &left)) {
 		event_base_gettimeofday_cached(q->base, &now);

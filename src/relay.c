@@ -466,6 +466,14 @@ relay_xoauth2_reply(struct relay *r)
 		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
 		return;
 	}
+	/* Only 535 (534: "web login required") says the token itself was
+	 * refused; a second challenge or another answer is a protocol
+	 * error, not a reason to fetch tokens. */
+	if (r->code != 535 && r->code != 534) {
+		relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2: unexpected reply: "
+		    "%s", r->reply);
+		return;
+	}
 	/* Revoked or expired early: one fresh token, one more try on this
 	 * connection (RFC 4954 allows another AUTH after a 535). */
 	oauth_invalidate(r->oauth, r->token);

@@ -50,6 +50,7 @@ static const char *const session_state_name[] = {
 	[SESSION_STARTTLS] = "starttls",
 	[SESSION_HANDSHAKE] = "handshake",
 	[SESSION_AUTH] = "auth",
+	[SESSION_VERIFY] = "verify",
 };
 
 void
@@ -565,7 +566,8 @@ session_process(struct session *s)
 		return;
 	}
 	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT &&
-	    s->state != SESSION_STARTTLS && s->state != SESSION_HANDSHAKE) {
+	    s->state != SESSION_STARTTLS && s->state != SESSION_HANDSHAKE &&
+	    s->state != SESSION_VERIFY) {
 		if (evbuffer_get_length(out) > SESSION_OUTPUT_MAX) {
 			/* The client is not reading our replies: wait for
 			 * the write callback before taking more input. */
@@ -635,7 +637,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->state == SESSION_LINGER || s->state == SESSION_HANDSHAKE)
 		return;
-	if (s->state != SESSION_COMMIT &&
+	if (s->state != SESSION_COMMIT && s->state != SESSION_VERIFY &&
 	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
 		bufferevent_enable(s->bev, EV_READ);
 		session_process(s);
@@ -693,9 +695,9 @@ session_close(struct session *s, const char *reason)
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 	}
-	if (s->state == SESSION_COMMIT) {
-		/* The spool still holds a pointer to us: the commit
-		 * callback finishes the job. */
+	if (s->state == SESSION_COMMIT || s->state == SESSION_VERIFY) {
+		/* The spool or the password check still holds a pointer
+		 * to us: its callback finishes the job. */
 		s->closed = true;
 		s->close_reason = reason;
 		return;
@@ -818,7 +820,7 @@ session_stop_all(struct session_ctx *ctx)
 	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESSION_COMMIT || s->state == SESSION_QUIT ||
-		    s->state == SESSION_LINGER)
+		    s->state == SESSION_LINGER || s->state == SESSION_VERIFY)
 			continue;
 		session_reply(s, "421 4.3.2 %s Service shutting down",
 		    ctx->conf->hostname);

@@ -35,6 +35,8 @@ struct session_ctx {
 	 * them when needed and keep no copy. */
 	struct tls_server	*tls;
 	const struct users	*users;
+	/* Runs the password checks off the loop; NULL: on the loop. */
+	struct authcheck	*authcheck;
 	/* Told about each committed message (the queue's "new mail"
 	 * hook); may be NULL. */
 	void			(*committed)(const char *id, void *arg);

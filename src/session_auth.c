@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "authcheck.h"
 #include "conf.h"
 #include "log.h"
 #include "sasl.h"
@@ -155,30 +156,71 @@ session_tls_done(struct session *s)
 	session_process(s);
 }
 
-/* Checks a name and password and answers 235 or 535.  Wipes <pass>. */
+/* Answers 235 or 535 for the check of s->auth_name. */
 static void
-session_auth_check(struct session *s, const char *name, char *pass,
-    const char *mech)
+session_auth_result(struct session *s, bool ok)
 {
 	char	esc[USERS_NAME_MAX * 4 + 4];
 
 	session_set_state(s, SESSION_READY);
-	if (users_verify(s->ctx->users, name, pass)) {
+	if (ok) {
 		s->authed = true;
-		if (name != s->auth_name)
-			strcopy(s->auth_name, name, sizeof(s->auth_name));
 		log_info("session auth sid=%08x client=%s user=%s mech=%s",
-		    s->sid, s->addr, str_log_escape(name, strlen(name), esc,
-		    sizeof(esc)), mech);
+		    s->sid, s->addr, str_log_escape(s->auth_name,
+		    strlen(s->auth_name), esc, sizeof(esc)), s->auth_mech);
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else {
 		/* No name in the log: people type passwords there. */
 		log_notice("session auth failed sid=%08x client=%s mech=%s",
-		    s->sid, s->addr, mech);
+		    s->sid, s->addr, s->auth_mech);
 		explicit_bzero(s->auth_name, sizeof(s->auth_name));
 		session_reply(s, "535 5.7.8 Authentication credentials "
 		    "invalid");
 		session_error(s);
+	}
+}
+
+/* The worker checked the password: answer, then read on. */
+static void
+session_auth_done_cb(bool ok, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->closed) {
+		/* The client went away meanwhile. */
+		session_set_state(s, SESSION_READY);
+		session_close(s, s->close_reason);
+		return;
+	}
+	session_auth_result(s, ok);
+	if (s->ctx->stopping && s->state != SESSION_QUIT) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->ctx->conf->hostname);
+		s->close_reason = "shutdown";
+		session_set_state(s, SESSION_QUIT);
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* Checks a name and password, on the check worker when there is one
+ * (reading paused until it answers), and answers 235 or 535.  Wipes
+ * <pass>. */
+static void
+session_auth_check(struct session *s, const char *name, char *pass,
+    const char *mech)
+{
+	if (name != s->auth_name)
+		strcopy(s->auth_name, name, sizeof(s->auth_name));
+	s->auth_mech = mech;
+	if (s->ctx->authcheck == NULL)
+		session_auth_result(s, users_verify(s->ctx->users,
+		    s->auth_name, pass));
+	else {
+		session_set_state(s, SESSION_VERIFY);
+		bufferevent_disable(s->bev, EV_READ);
+		authcheck_start(s->ctx->authcheck, s->ctx->users,
+		    s->auth_name, pass, session_auth_done_cb, s);
 	}
 	explicit_bzero(pass, strlen(pass));
 }

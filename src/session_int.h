@@ -43,6 +43,7 @@ enum session_state {
 	SESSION_STARTTLS,	/* flushing "220 Ready to start TLS" */
 	SESSION_HANDSHAKE,	/* TLS handshake running */
 	SESSION_AUTH,		/* waiting for an AUTH response line */
+	SESSION_VERIFY,		/* waiting for the password check */
 };
 
 enum session_auth_step {
@@ -72,6 +73,7 @@ struct session {
 	bool			 tls;		/* handshake done */
 	bool			 authed;
 	enum session_auth_step	 auth_step;
+	const char		*auth_mech;	/* "PLAIN" or "LOGIN" */
 	/* LOGIN's name between its two steps; after a successful AUTH,
 	 * the account's name. */
 	char			 auth_name[USERS_NAME_MAX + 1];

@@ -284,32 +284,47 @@ users_count(const struct users *u)
 	return u->n;
 }
 
-bool
-users_verify(const struct users *u, const char *name, const char *pass)
+const char *
+users_lookup(const struct users *u, const char *name, bool *known)
 {
-	const struct users_entry	*e = NULL;
-	struct crypt_data		*cd;
-	const char			*hash, *out;
-	size_t				 i;
-	bool				 ok;
+	size_t	i;
 
 	for (i = 0; i < u->n; i++)
-		if (strcmp(u->v[i].name, name) == 0)
-			e = &u->v[i];
+		if (strcmp(u->v[i].name, name) == 0) {
+			*known = true;
+			return u->v[i].hash;
+		}
 	/* An unknown name costs the same: hash the password with the
 	 * setting of a real account (the cost of most files' method). */
-	if (e != NULL)
-		hash = e->hash;
-	else
-		hash = u->n > 0 ? u->v[0].hash : USERS_DUMMY_HASH;
+	*known = false;
+	return u->n > 0 ? u->v[0].hash : USERS_DUMMY_HASH;
+}
+
+bool
+users_hash_matches(const char *hash, const char *pass)
+{
+	struct crypt_data	*cd;
+	const char		*out;
+	bool			 ok;
+
 	cd = xcalloc(1, sizeof(*cd));
 	out = crypt_r(pass, hash, cd);
-	ok = e != NULL && out != NULL && out[0] != '*' &&
-	    strlen(out) == strlen(hash) &&
+	ok = out != NULL && out[0] != '*' && strlen(out) == strlen(hash) &&
 	    CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
 	OPENSSL_cleanse(cd, sizeof(*cd));
 	free(cd);
 	return ok;
+}
+
+bool
+users_verify(const struct users *u, const char *name, const char *pass)
+{
+	const char	*hash;
+	bool		 known, ok;
+
+	hash = users_lookup(u, name, &known);
+	ok = users_hash_matches(hash, pass);
+	return known && ok;
 }
 
 int

@@ -50,6 +50,15 @@ size_t		 users_count(const struct users *);
 bool		 users_verify(const struct users *, const char *name,
 		    const char *pass);
 
+/* The two halves of users_verify(), for checking off the event loop
+ * (authcheck.h): the hash to check <name>'s password against (a
+ * stand-in of the same kind for an unknown name, *known then false;
+ * borrowed from <u>), and whether <pass> matches <hash>, which costs
+ * one crypt_r() call. */
+const char	*users_lookup(const struct users *, const char *name,
+		    bool *known);
+bool		 users_hash_matches(const char *hash, const char *pass);
+
 /* Decodes an AUTH PLAIN response (base64 of "authzid NUL authcid NUL
  * passwd", RFC 4616 section 2) into <name> and <pass>.  The authzid
  * must be empty or equal the authcid: acting for someone else is not

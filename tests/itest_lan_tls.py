@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import certs  # noqa: E402
 import harness  # noqa: E402
 from harness import Client, DaemonTest, HOSTNAME, TIMEOUT  # noqa: E402
+from harness import wait_for  # noqa: E402
 
 USER = "alice"
 PASSWORD = "correct horse"
@@ -297,6 +299,37 @@ class LanTlsTest(DaemonTest):
         qid = d.wait_log(r"session queued id=([0-9a-f]{16})").group(1)
         self.assertTrace(d, qid, "ESMTPA", tls=False)
         self.assertNoSecrets(d)
+
+    def test_auth_checked_off_the_loop(self):
+        """Password checks run on a worker thread: a client that sends
+        AUTH and its next commands at once gets them answered in order,
+        and one that leaves while its check runs is simply gone."""
+        d = self.lan_daemon()
+        with socket.create_connection(("127.0.0.2", self.plain_auth),
+                                      timeout=10) as c:
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO x\r\nAUTH PLAIN " +
+                      b64("\0%s\0%s" % (USER, PASSWORD)).encode() +
+                      b"\r\nNOOP\r\nQUIT\r\n")
+            replies = []
+            for line in f:
+                replies.append(line[:3])
+            self.assertEqual(replies[-3:], [b"235", b"250", b"221"])
+        for _ in range(20):
+            c = socket.create_connection(("127.0.0.2", self.plain_auth),
+                                         timeout=10)
+            c.recv(512)
+            c.sendall(b"EHLO x\r\nAUTH PLAIN " +
+                      b64("\0%s\0wrong" % USER).encode() + b"\r\n")
+            c.close()
+        # Still serving, and every session was let go.
+        s = self.smtp(host="127.0.0.2", port=self.plain_auth)
+        s.ehlo()
+        self.assertEqual(s.login(USER, PASSWORD)[0], 235)
+        s.quit()
+        wait_for(lambda: d.log().count("session disconnect") >= 22,
+                 what="all sessions closed")
 
     def test_auth_exchanges(self):
         d = self.lan_daemon()

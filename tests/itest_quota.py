@@ -8,6 +8,7 @@ paced, not failed over.
 """
 
 import os
+import signal
 import sys
 import unittest
 import urllib.request
@@ -114,6 +115,40 @@ class Quota(UpstreamsTest):
         self.assertEqual(st["upstreams"][0]["state"], "ok")
         self.assertGreater(q["next_send"] - st["now"], 3600)
         self.assertTrue(m.group(1).endswith("UTC"))
+
+    def test_parallel_connections_stay_under_the_limit(self):
+        up = self.upstream()
+        d = self.relay_to([self.section(up, "only", quota="2/100",
+                                        connections=4)])
+        c = harness.Client(d.port)
+        c.greet()
+        ids = [self.send(d, "s@client.test", ["r@x.test"], simple("p%d" % i),
+                         c=c) for i in range(4)]
+        c.close()
+        d.wait_log(LIMIT_RE % "only")
+        self.assertEqual(len(up.messages()), 2)
+        st = self.stats(d)
+        self.assertEqual(st["upstreams"][0]["quota"]["messages"], 2)
+        # The other two wait in the queue, nothing bounced.
+        self.assertEqual(len(set(ids) & set(d.queued_ids())), 2)
+        self.assertNotRegex(d.log(), r"failure report|status=bounced")
+
+    def test_reload_changes_the_limit(self):
+        up = self.upstream()
+        d = self.relay_to([self.section(up, "only", quota="1")])
+        self.send_wait(d, "one")
+        qid = self.send(d, "s@client.test", ["r@x.test"], simple("two"))
+        d.wait_log(LIMIT_RE % "only")
+        d.opts["upstream"][0]["quota"] = "100"
+        with open(d.conf_path, "w") as f:
+            f.write(harness.conf_text(d.opts))
+        mark = d.mark()
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"smartrelayd reloaded", since=mark)
+        d.proc.send_signal(signal.SIGUSR1)
+        self.wait_delivery(d, qid, "r@x.test", "sent")
+        q = self.stats(d)["upstreams"][0]["quota"]
+        self.assertEqual((q["messages"], q["limit_messages"]), (2, 100))
 
     def ctl_stats_text(self, d):
         import subprocess

@@ -1,0 +1,36 @@
+/*
+ * authcheck.h - password checks for inbound AUTH, off the event loop.
+ *
+ * crypt_r(3) takes milliseconds by design (4 ms for sha512-crypt here,
+ * more for yescrypt): run on the loop, a client sending AUTH after AUTH
+ * would stall every other session.  One worker thread runs the checks
+ * in order and hands each result back to the loop; one thread also
+ * bounds the CPU that guessing can take to one core.
+ */
+#ifndef AUTHCHECK_H
+#define AUTHCHECK_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct users;
+struct authcheck;		/* the worker and its queues */
+
+/* Starts the worker; results come back through <base>.  NULL after
+ * logging if the thread or its pipe cannot be made. */
+struct authcheck *authcheck_new(struct event_base *);
+
+/* Stops and joins the worker.  Checks not yet reported are dropped
+ * without calling their callbacks (their passwords wiped).  NULL is a
+ * no-op. */
+void		 authcheck_free(struct authcheck *);
+
+/* Checks <name>'s <pass> against <u> (users_lookup() now, so <u> may be
+ * replaced by a reload meanwhile); <cb> runs later on the loop with the
+ * result, never from inside this call.  <pass> is copied, and the copy
+ * wiped after the check.  Until <cb> runs, <arg> must stay valid. */
+void		 authcheck_start(struct authcheck *, const struct users *u,
+		    const char *name, const char *pass,
+		    void (*cb)(bool ok, void *arg), void *arg);
+
+#endif /* AUTHCHECK_H */
