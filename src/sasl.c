@@ -238,10 +238,8 @@ sasl_err(char *err, size_t errsz, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The fstat() checks of sasl_read_password().  Returns 0 or -1 with
- * the reason stored. */
-static int
-sasl_pass_check(const char *path, const struct stat *st, char *err,
+int
+sasl_secret_stat_check(const char *path, const struct stat *st, char *err,
     size_t errsz)
 {
 	unsigned int	mode = st->st_mode & 07777;
@@ -261,6 +259,17 @@ sasl_pass_check(const char *path, const struct stat *st, char *err,
 		    "(mode %04o): chmod 0600 it", path, mode);
 		return -1;
 	}
+	return 0;
+}
+
+/* The fstat() checks of sasl_read_password().  Returns 0 or -1 with
+ * the reason stored. */
+static int
+sasl_pass_check(const char *path, const struct stat *st, char *err,
+    size_t errsz)
+{
+	if (sasl_secret_stat_check(path, st, err, errsz) == -1)
+		return -1;
 	if (st->st_size == 0) {
 		sasl_err(err, errsz, "%s is empty", path);
 		return -1;

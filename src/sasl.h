@@ -49,6 +49,14 @@ int		 sasl_unbase64(const char *in, char *out, size_t outsz);
 /* Wipes and frees. NULL is a no-op. */
 void		 sasl_free(char *);
 
+/* The checks every file holding a secret must pass, on its fstat():
+ * a regular file, not readable or writable by others, not writable by
+ * its group.  Returns 0, or -1 with the reason (and the chmod that fixes
+ * it) in <err>. */
+struct stat;
+int		 sasl_secret_stat_check(const char *path, const struct stat *st,
+		    char *err, size_t errsz);
+
 /* Reads the password: the first line of <path>, without its line end.
  * Refuses (returns NULL, reason in <err>) a file that others may read
  * or write, that its group may write (0640 root:smartrelay is fine), that

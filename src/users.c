@@ -183,23 +183,8 @@ static int
 users_stat_check(const char *path, const struct stat *st, char *err,
     size_t errsz)
 {
-	unsigned int	mode = st->st_mode & 07777;
-
-	if (!S_ISREG(st->st_mode)) {
-		users_err(err, errsz, "%s is not a regular file", path);
+	if (sasl_secret_stat_check(path, st, err, errsz) == -1)
 		return -1;
-	}
-	if (st->st_mode & (S_IROTH | S_IWOTH)) {
-		users_err(err, errsz, "%s is %s by others (mode %04o): "
-		    "chmod 0600 it", path, (st->st_mode & S_IROTH) ?
-		    "readable" : "writable", mode);
-		return -1;
-	}
-	if (st->st_mode & S_IWGRP) {
-		users_err(err, errsz, "%s is writable by its group "
-		    "(mode %04o): chmod 0600 it", path, mode);
-		return -1;
-	}
 	if (st->st_size > USERS_FILE_MAX) {
 		users_err(err, errsz, "%s is over %d octets", path,
 		    USERS_FILE_MAX);
