@@ -9,11 +9,12 @@
  * is streamed from the spool file, dot-stuffed on the way out, with
  * write-watermark backpressure so memory stays flat.  A From: rewrite
  * replaces only the header block (at most REWRITE_HEADER_MAX octets,
- * read once per message) and goes through the same dot-stuffing.
+ * read once per message) and goes through the same dot-stuffing.  AUTH
+ * itself is in relay_auth.c.
  */
 #include "config.h"
 
-#include "relay.h"
+#include "relay_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,38 +45,6 @@
 #include "tls.h"
 #include "util.h"
 
-#define RELAY_CONNECT_TIMEOUT	30	/* seconds, connect and handshake */
-#define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
-#define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
-#define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
-#define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
-#define RELAY_REPLY_LINE_MAX	2048
-#define RELAY_REPLY_TEXT_MAX	512
-#define RELAY_RCPTS_PER_TXN	100	/* Gmail's limit per transaction */
-#define RELAY_OUT_HIGH		(256 * 1024)	/* stop reading the file */
-#define RELAY_OUT_LOW		(64 * 1024)	/* resume below this */
-#define RELAY_CHUNK		(64 * 1024)
-
-enum relay_state {
-	RELAY_S_CONNECTING,
-	RELAY_S_HANDSHAKE,	/* TLS handshake (implicit or STARTTLS) */
-	RELAY_S_GREETING,
-	RELAY_S_EHLO,
-	RELAY_S_STARTTLS,
-	RELAY_S_AUTH,		/* AUTH PLAIN sent, or LOGIN's last step */
-	RELAY_S_AUTH_USER,	/* AUTH LOGIN sent, expecting 334 */
-	RELAY_S_AUTH_PASS,	/* username sent, expecting 334 */
-	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
-	RELAY_S_AUTH_XOAUTH2,	/* AUTH XOAUTH2 sent */
-	RELAY_S_AUTH_XERR,	/* empty answer to its error challenge */
-	RELAY_S_READY,		/* idle, waiting for relay_send() */
-	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
-	RELAY_S_BODY,		/* streaming the message */
-	RELAY_S_DOT,		/* waiting for the final reply */
-	RELAY_S_RSET,
-	RELAY_S_QUIT,
-};
-
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
 	"auth-user", "auth-pass", "token", "auth-xoauth2", "auth-xerr",
@@ -83,84 +52,11 @@ static const char *const relay_state_name[] = {
 	"quit",
 };
 
-/* What each outstanding pipelined reply answers. */
-enum relay_expect {
-	RELAY_X_MAIL,
-	RELAY_X_RCPT,
-	RELAY_X_DATA,
-};
-
-struct relay {
-	struct event_base	*base;
-	struct evdns_base	*dns;
-	const struct conf	*conf;
-	const struct conf_upstream *up;	/* one of conf->upstream[] */
-	struct tls_client	*tls;
-	struct relay_cbs	 cbs;
-	void			*arg;
-	struct bufferevent	*bev;
-	struct event		*idle;
-	enum relay_state	 state;
-	bool			 in_tls;
-	bool			 dying;		/* closed() already decided */
-	unsigned int		 depth;		/* nested callbacks running */
-	struct event		*kick;		/* deferred completion */
-	struct event		*early;		/* deferred connect error */
-	bool			 starting;	/* inside relay_new() */
-	bool			 early_set;	/* early is active */
-	short			 early_what;
-	int			 early_errno;
-	char			 peer[300];
-
-	/* What the server's EHLO said. */
-	bool			 ext_starttls;
-	bool			 ext_pipelining;
-	uint64_t		 ext_size;
-	enum sasl_mech		 mech;
-	char			*password;	/* during AUTH only */
-	struct oauth		*oauth;		/* XOAUTH2 token source */
-	struct oauth_req	*oreq;		/* token request pending */
-	char			*token;		/* during AUTH XOAUTH2 only */
-	unsigned int		 xtries;	/* AUTH XOAUTH2 attempts */
-
-	/* The reply being read. */
-	struct line_reader	 reader;
-	char			 line[RELAY_REPLY_LINE_MAX + 1];
-	char			 reply[RELAY_REPLY_TEXT_MAX];
-	size_t			 replylen;
-	int			 code;
-
-	/* The transaction. */
-	struct envelope		*env;
-	int			 fd;		/* data file */
-	size_t			*batch;		/* rcpt indices this txn */
-	size_t			 nbatch;
-	bool			*accepted;	/* per batch entry */
-	size_t			 next_rcpt;	/* where the next batch starts */
-	enum relay_expect	*expect;
-	size_t			 nexpect, iexpect;
-	bool			 mail_ok, data_ok;
-	enum relay_status	 txn_status;
-	char			 txn_reply[RELAY_REPLY_TEXT_MAX];
-	bool			 at_bol;	/* body: at a line start */
-	bool			 body_crlf;	/* body: last bytes were CRLF */
-	uint64_t		 size;		/* what SIZE= announces */
-	char			*head;		/* rewritten header block, sent
-						 * instead of the file's first
-						 * <head_skip> octets */
-	size_t			 headlen, head_off, head_skip;
-	const char		*account;	/* MAIL FROM, or NULL to keep
-						 * the envelope sender */
-};
-
-static void	relay_enter(struct relay *, enum relay_state);
 static void	relay_read_cb(struct bufferevent *, void *);
 static void	relay_write_cb(struct bufferevent *, void *);
 static void	relay_event_cb(struct bufferevent *, short, void *);
-static void	relay_fail(struct relay *, enum relay_status, const char *,
-		    ...) __attribute__((format(printf, 3, 4)));
 
-static void
+void
 relay_set_state(struct relay *r, enum relay_state st)
 {
 	if (log_is_debug())
@@ -169,7 +65,7 @@ relay_set_state(struct relay *r, enum relay_state st)
 	r->state = st;
 }
 
-static void
+void
 relay_set_timeout(struct relay *r, int secs)
 {
 	struct timeval	tv = { secs, 0 };
@@ -177,13 +73,7 @@ relay_set_timeout(struct relay *r, int secs)
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 }
 
-/* Sends one command line.  <what> replaces the line in debug logs, so
- * credentials never reach the log. */
-static void
-relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
+void
 relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(r->bev);
@@ -206,13 +96,13 @@ relay_reply_text(const struct relay *r)
 
 /* Callbacks run with a hold on the relay; the last release frees a
  * relay that finished meanwhile, so no code touches it afterwards. */
-static void
+void
 relay_hold(struct relay *r)
 {
 	r->depth++;
 }
 
-static void
+void
 relay_release(struct relay *r)
 {
 	if (--r->depth == 0 && r->dying)
@@ -268,7 +158,7 @@ relay_finish(struct relay *r, enum relay_status st, const char *reason)
 		relay_free(r);
 }
 
-static void
+void
 relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
 {
 	char	reason[768];
@@ -278,22 +168,6 @@ relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	relay_finish(r, st, reason);
-}
-
-/* The mechanism to use among those the server offers in <mechs>: the
- * configured one, or PLAIN else LOGIN for auth = "auto". */
-static enum sasl_mech
-relay_pick_mech(const struct relay *r, const char *mechs)
-{
-	static const enum sasl_mech	forced[] = {
-		[CONF_AUTH_PLAIN] = SASL_PLAIN, [CONF_AUTH_LOGIN] = SASL_LOGIN,
-		[CONF_AUTH_XOAUTH2] = SASL_XOAUTH2,
-	};
-
-	if (r->up->auth == CONF_AUTH_AUTO)
-		return sasl_choose(mechs);
-	return sasl_offers(mechs, forced[r->up->auth]) ?
-	    forced[r->up->auth] : SASL_NONE;
 }
 
 /* Parses the EHLO keywords we care about from one reply line. */
@@ -399,141 +273,6 @@ relay_kick_cb(evutil_socket_t fd, short what, void *arg)
 	relay_hold(r);
 	relay_enter(r, RELAY_S_READY);
 	relay_release(r);
-}
-
-/* The access token came (or not): send AUTH XOAUTH2 with it. */
-static void
-relay_token_cb(enum oauth_status st, const char *token, const char *reason,
-    void *arg)
-{
-	struct relay	*r = arg;
-	char		*b64;
-
-	r->oreq = NULL;
-	relay_hold(r);
-	if (st == OAUTH_REJECTED)
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", reason);
-	else if (st != OAUTH_OK)
-		relay_fail(r, RELAY_UNAVAILABLE, "OAuth token: %s", reason);
-	else if ((b64 = sasl_xoauth2(r->up->username, token)) == NULL)
-		relay_fail(r, RELAY_AUTH_FAILED, "the username or the access "
-		    "token cannot be sent with XOAUTH2");
-	else {
-		sasl_free(r->token);
-		r->token = xstrdup(token);
-		relay_cmd(r, "AUTH XOAUTH2 ********", "AUTH XOAUTH2 %s", b64);
-		sasl_free(b64);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-		relay_set_state(r, RELAY_S_AUTH_XOAUTH2);
-	}
-	relay_release(r);
-}
-
-/* Asks the token source; the connection waits, bounded. */
-static void
-relay_xoauth2_start(struct relay *r)
-{
-	if (r->oauth == NULL) {
-		relay_fail(r, RELAY_AUTH_FAILED, "auth = xoauth2 but no OAuth "
-		    "token source is set up");
-		return;
-	}
-	relay_set_state(r, RELAY_S_TOKEN);
-	relay_set_timeout(r, RELAY_TOKEN_TIMEOUT);
-	r->oreq = oauth_get(r->oauth, relay_token_cb, r);
-}
-
-/* A reply to AUTH XOAUTH2 or to the empty answer to its challenge. */
-static void
-relay_xoauth2_reply(struct relay *r)
-{
-	if (r->code == 235) {
-		sasl_free(r->token);
-		r->token = NULL;
-		log_info("relay authenticated peer=%s user=%s mech=XOAUTH2",
-		    r->peer, r->up->username);
-		relay_enter(r, RELAY_S_READY);
-		return;
-	}
-	if (r->code == 334 && r->state == RELAY_S_AUTH_XOAUTH2) {
-		/* Gmail sends a base64 JSON error as a challenge; an
-		 * empty answer gets the final 535. */
-		relay_cmd(r, "(empty answer to the error challenge)", "%s", "");
-		relay_set_state(r, RELAY_S_AUTH_XERR);
-		return;
-	}
-	if (r->code >= 400 && r->code < 500) {
-		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
-		return;
-	}
-	/* Only 535 (534: "web login required") says the token itself was
-	 * refused; a second challenge or another answer is a protocol
-	 * error, not a reason to fetch tokens. */
-	if (r->code != 535 && r->code != 534) {
-		relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2: unexpected reply: "
-		    "%s", r->reply);
-		return;
-	}
-	/* Revoked or expired early: one fresh token, one more try on this
-	 * connection (RFC 4954 allows another AUTH after a 535). */
-	oauth_invalidate(r->oauth, r->token);
-	sasl_free(r->token);
-	r->token = NULL;
-	if (++r->xtries < 2) {
-		relay_xoauth2_start(r);
-		return;
-	}
-	relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2 refused with a fresh "
-	    "token: %s", r->reply);
-}
-
-/* Starts AUTH with the mechanism the server offered. */
-static void
-relay_auth_start(struct relay *r)
-{
-	static const char *const	 want[] = {
-		[CONF_AUTH_AUTO] = "PLAIN, LOGIN", [CONF_AUTH_PLAIN] = "PLAIN",
-		[CONF_AUTH_LOGIN] = "LOGIN", [CONF_AUTH_XOAUTH2] = "XOAUTH2",
-	};
-	const struct conf_upstream	*up = r->up;
-	char				 err[512], *plain;
-
-	if (!r->in_tls || !tls_is_verified(r->bev))
-		fatalx("relay: AUTH without verified TLS");
-	if (r->mech == SASL_NONE) {
-		relay_fail(r, RELAY_AUTH_FAILED, "server offers no AUTH "
-		    "mechanism we support (%s)", want[up->auth]);
-		return;
-	}
-	if (up->username[0] == '\0') {
-		relay_fail(r, RELAY_AUTH_FAILED, "upstream.username is not set");
-		return;
-	}
-	if (r->mech == SASL_XOAUTH2) {
-		relay_xoauth2_start(r);
-		return;
-	}
-	/* Re-read for every connection: fixing the file fixes the relay. */
-	r->password = sasl_read_password(up->password_file, err, sizeof(err));
-	if (r->password == NULL) {
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", err);
-		return;
-	}
-	if (r->mech == SASL_PLAIN) {
-		plain = sasl_plain(up->username, r->password);
-		sasl_free(r->password);
-		r->password = NULL;
-		if (plain == NULL) {
-			relay_fail(r, RELAY_AUTH_FAILED, "credentials too long");
-			return;
-		}
-		relay_cmd(r, "AUTH PLAIN ********", "AUTH PLAIN %s", plain);
-		sasl_free(plain);
-		relay_set_state(r, RELAY_S_AUTH);
-	} else {
-		relay_cmd(r, "AUTH LOGIN", "AUTH LOGIN");
-		relay_set_state(r, RELAY_S_AUTH_USER);
-	}
 }
 
 /* Takes the next batch of at most 100 pending recipients.  Returns the
@@ -942,7 +681,7 @@ relay_txn_done(struct relay *r)
 		r->cbs.done(r, env, r->txn_status, r->txn_reply, r->arg);
 }
 
-static void
+void
 relay_enter(struct relay *r, enum relay_state st)
 {
 	struct timeval	tv = { RELAY_IDLE_TIMEOUT, 0 };
@@ -1049,40 +788,6 @@ relay_setup_reply(struct relay *r)
 		fatalx("relay: setup reply in state %s",
 		    relay_state_name[r->state]);
 	}
-}
-
-/* One reply to AUTH.  Anything but 235 or 334 ends the connection. */
-static void
-relay_auth_reply(struct relay *r)
-{
-	const char	*user = r->up->username;
-	char		*b64;
-
-	if (r->code == 235) {
-		log_info("relay authenticated peer=%s user=%s", r->peer, user);
-		relay_enter(r, RELAY_S_READY);
-		return;
-	}
-	if (r->code == 334 && r->state != RELAY_S_AUTH) {
-		if (r->state == RELAY_S_AUTH_USER) {
-			b64 = sasl_base64(user);
-			relay_cmd(r, "(username)", "%s", b64);
-			sasl_free(b64);
-			relay_set_state(r, RELAY_S_AUTH_PASS);
-			return;
-		}
-		b64 = sasl_base64(r->password);
-		sasl_free(r->password);
-		r->password = NULL;
-		relay_cmd(r, "(password)", "%s", b64);
-		sasl_free(b64);
-		relay_set_state(r, RELAY_S_AUTH);
-		return;
-	}
-	if (r->code >= 500 || r->code == 334)
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", r->reply);
-	else
-		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
 }
 
 static void
@@ -1420,12 +1125,6 @@ relay_free(struct relay *r)
 	free(r->accepted);
 	free(r->expect);
 	free(r);
-}
-
-void
-relay_set_oauth(struct relay *r, struct oauth *o)
-{
-	r->oauth = o;
 }
 
 const char *
