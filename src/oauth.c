@@ -38,6 +38,7 @@
 #include "conf.h"
 #include "log.h"
 #include "sasl.h"
+#include "tls.h"
 #include "util.h"
 
 #define OAUTH_HTTP_TIMEOUT	30		/* seconds, each phase */
@@ -121,10 +122,7 @@ oauth_ctx_new(const char *ca_file, char *err, size_t errsz)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, oauth_verify_cb);
-	if (ca_file != NULL && ca_file[0] != '\0') {
-		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)
-			goto fail;
-	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+	if (tls_ctx_load_cas(ctx, ca_file) != 0)
 		goto fail;
 	return ctx;
 fail:

@@ -23,6 +23,13 @@ struct bufferevent;
  * <ca_file> or, when it is NULL or "", the system default paths.
  * Returns NULL after logging (unreadable CA file, no CAs). */
 struct tls_client *tls_client_new(const char *ca_file);
+
+/* Loads the CAs a client context trusts: <ca_file> when set, else the
+ * system store (its hashed directory when there is one: nothing is read
+ * until a chain needs it).  Returns 0, or -1 with OpenSSL's error queue
+ * set.  <ctx> is an SSL_CTX. */
+struct ssl_ctx_st;
+int		 tls_ctx_load_cas(struct ssl_ctx_st *ctx, const char *ca_file);
 void		 tls_client_free(struct tls_client *);
 
 /* Layers a TLS client filter over the connected plain bufferevent

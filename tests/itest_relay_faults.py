@@ -10,13 +10,16 @@ Shared helpers come from itest_relay.py.  Bounded polls, no sleeps.
 
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.dont_write_bytecode = True         # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import certs  # noqa: E402
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 from itest_relay import RelayTest, simple  # noqa: E402
@@ -100,6 +103,53 @@ class RelayTLSFaults(RelayTest):
         offers = [e["reply"] for e in up.events("reply")
                   if e["reply"].startswith("250-")]
         self.assertTrue(any("AUTH PLAIN" in r for r in offers), offers)
+
+
+class RelaySystemStore(RelayTest):
+    """Without ca_file the system store is used, read from its hashed
+    directory (SSL_CERT_DIR here) one certificate at a time."""
+
+    def hashed_dir(self, name, ca):
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d)
+        shutil.copy(ca, os.path.join(d, "ca.pem"))
+        subprocess.run(["openssl", "rehash", d], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.assertTrue([f for f in os.listdir(d) if f.endswith(".0")])
+        return d
+
+    def relay_with_store(self, up, store):
+        old = os.environ.get("SSL_CERT_DIR")
+        os.environ["SSL_CERT_DIR"] = store
+        try:
+            d = self.relay(up, start=False)
+            d.opts["upstream"]["ca_file"] = ""
+            with open(d.conf_path, "w") as f:
+                f.write(harness.conf_text(d.opts))
+            d.start()
+        finally:
+            if old is None:
+                del os.environ["SSL_CERT_DIR"]
+            else:
+                os.environ["SSL_CERT_DIR"] = old
+        return d
+
+    def test_hashed_store_trusts_its_ca(self):
+        up = self.upstream()
+        d = self.relay_with_store(up, self.hashed_dir("store",
+                                                      self.pki.ca_crt))
+        qid = self.send(d, "s@client.test", ["r@x.test"], simple("store"))
+        self.wait_delivery(d, qid, "r@x.test", "sent")
+
+    def test_hashed_store_without_the_ca_refuses(self):
+        other = certs.make_pki(os.path.join(self.tmp, "other-pki"))
+        up = self.upstream()
+        d = self.relay_with_store(up, self.hashed_dir("store",
+                                                      other.ca_crt))
+        self.send(d, "s@client.test", ["r@x.test"], simple("store"))
+        m = d.wait_log(UNAVAILABLE_RE)
+        self.assertRegex(m.group("reason"), re.compile("verif", re.I))
+        self.assertEqual(up.messages(outcome=None), [])
 
 
 class RelayCredentials(RelayTest):
