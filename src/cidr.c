@@ -168,6 +168,14 @@ cidr_match_any(const struct cidr *list, size_t n, const struct sockaddr *sa)
 	return false;
 }
 
+bool
+cidr_contains(const struct cidr *outer, const struct cidr *inner)
+{
+	return outer->family == inner->family &&
+	    outer->prefix <= inner->prefix &&
+	    cidr_prefix_eq(outer->addr, inner->addr, outer->prefix);
+}
+
 const char *
 cidr_addr_str(const struct sockaddr *sa, char *buf, size_t bufsz)
 {

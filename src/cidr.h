@@ -28,6 +28,9 @@ int	cidr_parse(const char *s, struct cidr *out);
 bool	cidr_match_any(const struct cidr *list, size_t n,
 	    const struct sockaddr *sa);
 
+/* True when network <inner> lies inside network <outer> (or is it). */
+bool	cidr_contains(const struct cidr *outer, const struct cidr *inner);
+
 /* Writes the numeric address of <sa> (no port; IPv4-mapped shown as
  * IPv4) into <buf>.  Returns <buf>, or "?" on an unknown family. */
 const char *cidr_addr_str(const struct sockaddr *sa, char *buf, size_t bufsz);

@@ -1002,6 +1002,34 @@ conf_free_upstream(struct conf_upstream *up)
 	free(up->from_address);
 }
 
+/* Names label log lines, stats and metric series, so they must differ:
+ * a default "host:port" that an earlier section already has gets its
+ * position ("smtp.gmail.com:587#2", two accounts on one server).
+ * Duplicates the file sets itself are refused by conf_check(). */
+static void
+conf_unique_names(struct conf *c)
+{
+	char	name[320];
+	size_t	i, j;
+
+	for (i = 1; i < c->nupstream; i++)
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->upstream[i].name, c->upstream[j].name)
+			    != 0)
+				continue;
+			snprintf(name, sizeof(name), strchr(
+			    c->upstream[i].host, ':') != NULL ? "[%s]:%u" :
+			    "%s:%u", c->upstream[i].host, c->upstream[i].port);
+			if (strcmp(name, c->upstream[i].name) != 0)
+				break;
+			snprintf(name, sizeof(name), "%s#%zu",
+			    c->upstream[i].name, i + 1);
+			free(c->upstream[i].name);
+			c->upstream[i].name = xstrdup(name);
+			break;
+		}
+}
+
 /* Upstream sections in the order written; without any, one with every
  * default (smtp.gmail.com, STARTTLS on 587). */
 static void
@@ -1021,6 +1049,7 @@ conf_build_sections(struct conf *c, cfg_t *cfg)
 	for (i = 0; i < n; i++)
 		conf_build_upstream(&c->upstream[c->nupstream++],
 		    cfg_getnsec(cfg, "upstream", i));
+	conf_unique_names(c);
 	c->queue.lifetime = conf_duration(cfg, "queue|lifetime");
 	c->queue.retry_min = conf_duration(cfg, "queue|retry_min");
 	c->queue.retry_max = conf_duration(cfg, "queue|retry_max");
@@ -1050,10 +1079,30 @@ conf_cidr_equal(const struct cidr *a, const struct cidr *b)
 	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
+/* <out> becomes network <net> with the policy of the most specific of
+ * the first <nsec> networks (the sections) that contains it, or the
+ * defaults. */
+static void
+conf_inherit_policy(struct conf_network *out, const struct conf *c,
+    size_t nsec, const struct cidr *net)
+{
+	const struct conf_network	*best = NULL;
+	size_t				 i;
+
+	for (i = 0; i < nsec; i++)
+		if (cidr_contains(&c->networks[i].net, net) &&
+		    (best == NULL || c->networks[i].net.prefix >
+		    best->net.prefix))
+			best = &c->networks[i];
+	out->net = *net;
+	out->auth = best != NULL ? best->auth : CONF_NET_AUTH_OPTIONAL;
+	out->bare_lf = best != NULL ? best->bare_lf : c->bare_lf;
+}
+
 /*
  * Network sections, then the names of the "clients" table: a name for a
  * network that has a section joins it, any other becomes a network of
- * its own with the default policy.
+ * its own with the policy of the section around it (or the default).
  */
 static void
 conf_build_networks(struct conf_ctx *ctx, struct conf *c, cfg_t *cfg)
@@ -1071,10 +1120,12 @@ conf_build_networks(struct conf_ctx *ctx, struct conf *c, cfg_t *cfg)
 			    &ctx->clients[j].net))
 				break;
 		if (k == c->nnetworks) {
-			c->networks[k].net = ctx->clients[j].net;
+			/* A name changes no policy: take the enclosing
+			 * section's, if any. */
+			conf_inherit_policy(&c->networks[k], c, n,
+			    &ctx->clients[j].net);
 			c->networks[k].name = ctx->clients[j].name;
-			c->networks[k].auth = CONF_NET_AUTH_OPTIONAL;
-			c->networks[c->nnetworks++].bare_lf = c->bare_lf;
+			c->nnetworks++;
 		} else if (c->networks[k].name[0] != '\0') {
 			conf_err(ctx, ctx->clients[j].line, "clients: this "
 			    "network is already named \"%s\"",
@@ -1164,7 +1215,7 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 	const struct conf_queue	*q = &c->queue;
 	char			 b1[32], b2[32];
 	int			 before = ctx->nerrors;
-	size_t			 i;
+	size_t			 i, j;
 
 	if (c->nlisten == 0)
 		conf_err(ctx, 0, "listen: at least one address is required");
@@ -1189,6 +1240,14 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 			    "from.rewrite = \"account\" needs an address: set "
 			    "upstream.username (or from_address) of %s",
 			    c->upstream[i].name);
+	for (i = 1; i < c->nupstream; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(c->upstream[i].name, c->upstream[j].name)
+			    == 0)
+				conf_err(ctx, ctx->line[conf_rule_index(
+				    "upstream")], "two upstream sections are "
+				    "named %s: names must differ",
+				    c->upstream[i].name);
 	if (c->nupstream > CONF_UPSTREAM_MAX)
 		conf_err(ctx, ctx->line[conf_rule_index("upstream")], "at "
 		    "most %d upstream sections", CONF_UPSTREAM_MAX);

@@ -44,10 +44,15 @@ ct_fail(struct ct_scan *p, const char *fmt, ...)
 	return -1;
 }
 
+/* True when the word at <i> begins a statement: only blanks between it
+ * and the start of the text, a line end or a '}' ("spool = /a/clients"
+ * and "hostname = clients.example" are values, not tables). */
 static bool
-ct_is_word_char(char c)
+ct_starts_statement(const char *s, size_t i)
 {
-	return isalnum((unsigned char)c) || c == '_' || c == '-';
+	while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+		i--;
+	return i == 0 || s[i - 1] == '\n' || s[i - 1] == '}';
 }
 
 /* Skips white space, and commas when <commas>, counting lines. */
@@ -108,6 +113,9 @@ ct_entry(struct ct_scan *p, struct conftable_entry **entries, size_t *n)
 	ct_skip(p, false);
 	if (ct_string(p, name, sizeof(name), "name") == -1)
 		return -1;
+	if (*n >= CONFTABLE_ENTRIES_MAX)
+		return ct_fail(p, "clients: more than %d entries",
+		    CONFTABLE_ENTRIES_MAX);
 	*entries = xrealloc(*entries, (*n + 1) * sizeof(**entries));
 	e = &(*entries)[*n];
 	if (cidr_parse(key, &e->net) == -1)
@@ -126,12 +134,15 @@ static int
 ct_block(struct ct_scan *p, struct conftable_entry **entries, size_t *n)
 {
 	size_t	start = p->i, k;
+	int	line = p->line;
 
 	p->i += strlen("clients");
 	ct_skip(p, false);
-	if (p->i >= p->len || p->s[p->i] != '{')
+	if (p->i >= p->len || p->s[p->i] != '{') {
+		p->line = line;
 		return ct_fail(p, "clients: expected '{' (the table is "
 		    "clients { \"192.168.1.20/32\" = \"Office printer\" })");
+	}
 	p->i++;
 	for (;;) {
 		ct_skip(p, true);
@@ -179,8 +190,9 @@ conftable_take(char *text, size_t len, struct conftable_entry **entries,
 		else if (c == '}')
 			depth--;
 		else if (depth == 0 && strncmp(text + p.i, "clients", 7) == 0 &&
-		    (p.i == 0 || !ct_is_word_char(text[p.i - 1])) &&
-		    !ct_is_word_char(text[p.i + 7])) {
+		    ct_starts_statement(text, p.i) &&
+		    (text[p.i + 7] == '{' ||
+		    isspace((unsigned char)text[p.i + 7]))) {
 			if (ct_block(&p, entries, n) == -1) {
 				*errline = p.line;
 				return -1;

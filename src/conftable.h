@@ -20,6 +20,7 @@
 #include "cidr.h"
 
 #define CONFTABLE_NAME_MAX	100	/* octets of a client name */
+#define CONFTABLE_ENTRIES_MAX	4096	/* networks named in all */
 
 struct conftable_entry {
 	struct cidr	 net;

@@ -723,6 +723,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 {
 	static unsigned int	 next_sid;
 	struct session		*s;
+	char			 netname[512] = "";
 
 	s = xcalloc(1, sizeof(*s));
 	s->ctx = ctx;
@@ -753,10 +754,13 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
-	log_info("session connect sid=%08x client=%s%s%s%s", s->sid, s->addr,
-	    s->implicit_tls ? " tls=implicit" : "",
-	    s->net != NULL && s->net->name[0] != '\0' ? " network=" : "",
-	    s->net != NULL ? s->net->name : "");
+	if (s->net != NULL && s->net->name[0] != '\0')
+		str_log_escape(s->net->name, strlen(s->net->name), netname,
+		    sizeof(netname));
+	log_info("session connect sid=%08x client=%s%s%s%s%s", s->sid,
+	    s->addr, s->implicit_tls ? " tls=implicit" : "",
+	    netname[0] != '\0' ? " network=\"" : "", netname,
+	    netname[0] != '\0' ? "\"" : "");
 	if (s->implicit_tls)
 		return 0;
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,

@@ -210,6 +210,14 @@ static void
 session_auth_check(struct session *s, const char *name, char *pass,
     const char *mech)
 {
+	if (s->ctx->users == NULL) {
+		/* A reload removed the accounts during the exchange. */
+		explicit_bzero(pass, strlen(pass));
+		explicit_bzero(s->auth_name, sizeof(s->auth_name));
+		session_set_state(s, SESSION_READY);
+		session_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
 	if (name != s->auth_name)
 		strcopy(s->auth_name, name, sizeof(s->auth_name));
 	s->auth_mech = mech;

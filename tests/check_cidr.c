@@ -217,6 +217,35 @@ START_TEST(test_match_other_family)
 END_TEST
 
 /*
+ * cidr_contains
+ */
+static const struct {
+	const char	*outer, *inner;
+	bool		 want;
+} contains_cases[] = {
+	{ "10.0.0.0/8",		"10.1.2.3/32",		true },
+	{ "10.0.0.0/8",		"10.0.0.0/8",		true },
+	{ "10.0.0.0/8",		"10.0.0.0/7",		false },
+	{ "10.0.0.0/8",		"11.0.0.1",		false },
+	{ "127.0.0.0/29",	"127.0.0.3/32",		true },
+	{ "127.0.0.0/29",	"127.0.0.8/32",		false },
+	{ "fd00::/8",		"fd12::/16",		true },
+	{ "fd00::/8",		"fe80::1",		false },
+	{ "10.0.0.0/8",		"::ffff:10.0.0.1",	true },	/* mapped: IPv4 */
+};
+
+START_TEST(test_contains)
+{
+	struct cidr	a, b;
+
+	ck_assert_int_eq(cidr_parse(contains_cases[_i].outer, &a), 0);
+	ck_assert_int_eq(cidr_parse(contains_cases[_i].inner, &b), 0);
+	ck_assert_msg(cidr_contains(&a, &b) == contains_cases[_i].want,
+	    "%s in %s", contains_cases[_i].inner, contains_cases[_i].outer);
+}
+END_TEST
+
+/*
  * cidr_addr_str
  */
 static const struct {
@@ -275,6 +304,7 @@ cidr_suite(void)
 	tc = tcase_create("match");
 	tcase_add_loop_test(tc, test_match, 0, nitems(match_cases));
 	tcase_add_test(tc, test_match_other_family);
+	tcase_add_loop_test(tc, test_contains, 0, nitems(contains_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("addr_str");

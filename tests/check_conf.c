@@ -381,6 +381,9 @@ static const struct {
 	    "listen_tls = {\"0.0.0.0:465\"}\n", 5,
 	    "requires an explicit allow list" },
 	{ "upstream {\n  quota = lots\n}\n", 2, "upstream.quota = \"lots\"" },
+	{ "upstream {\n  name = a\n}\nupstream {\n  name = a\n}\n", 6,
+	    "two upstream sections are named a" },
+	{ "hostname = clients.example\nclients\n", 2, "expected '{'" },
 	{ "upstream {\n  quota = \"10/0\"\n}\n", 2, "upstream.quota" },
 	{ "from {\n  rewrite = account\n}\n", 2,
 	    "needs an address: set upstream.username" },
@@ -457,6 +460,36 @@ START_TEST(test_issue7_options)
 	    "Office \"printer\"");
 	sin.sin_addr.s_addr = htonl(0x08080808);
 	ck_assert_ptr_null(conf_network_find(c, (struct sockaddr *)&sin));
+	conf_free(c);
+}
+END_TEST
+
+/* A name from the clients table keeps the policy of the section around
+ * it; values that merely contain the word "clients" are values; two
+ * unnamed sections for one server get told apart. */
+START_TEST(test_clients_and_names)
+{
+	struct conf			*c;
+	const struct conf_network	*n;
+	struct sockaddr_in		 sin;
+
+	c = load_ok("spool = /srv/clients\n"
+	    "hostname = clients.example\n"
+	    "network \"127.0.0.0/29\" { auth = required bare_lf = reject }\n"
+	    "clients {\n\t\"127.0.0.3/32\" = \"Printer\"\n}\n"
+	    "upstream { username = \"a@x.example\" }\n"
+	    "upstream { username = \"b@x.example\" }\n");
+	ck_assert_str_eq(c->spool, "/srv/clients");
+	ck_assert_str_eq(c->hostname, "clients.example");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000003);
+	n = conf_network_find(c, (struct sockaddr *)&sin);
+	ck_assert_str_eq(n->name, "Printer");
+	ck_assert_int_eq(n->auth, CONF_NET_AUTH_REQUIRED);
+	ck_assert_int_eq(n->bare_lf, CONF_BARE_LF_REJECT);
+	ck_assert_str_eq(c->upstream[0].name, "smtp.gmail.com:587");
+	ck_assert_str_eq(c->upstream[1].name, "smtp.gmail.com:587#2");
 	conf_free(c);
 }
 END_TEST
@@ -678,6 +711,7 @@ conf_suite(void)
 	tc = tcase_create("issue7_options");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_issue7_options);
+	tcase_add_test(tc, test_clients_and_names);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("durations");

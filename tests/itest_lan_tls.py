@@ -331,6 +331,27 @@ class LanTlsTest(DaemonTest):
         wait_for(lambda: d.log().count("session disconnect") >= 22,
                  what="all sessions closed")
 
+    def test_reload_removing_auth_mid_exchange(self):
+        """A reload that removes the accounts while a client is between
+        AUTH LOGIN's steps: 454, and the daemon goes on."""
+        d = self.lan_daemon()
+        c = Client(self.plain_auth, host="127.0.0.2")
+        c.greet()
+        c.cmd("AUTH LOGIN", "334")
+        c.cmd(b64(USER), "334")
+        opts = dict(d.opts)
+        del opts["auth"]
+        opts = {k: v for k, v in opts.items() if not k.startswith("network")}
+        with open(d.conf_path, "w") as f:
+            f.write(harness.conf_text(opts))
+        mark = d.mark()
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"smartrelayd reloaded", since=mark)
+        c.cmd(b64(PASSWORD), "454 4.7.0")
+        c.cmd("NOOP", "250")
+        c.cmd("QUIT", "221")
+        self.assertTrue(d.running())
+
     def test_auth_exchanges(self):
         d = self.lan_daemon()
         s = self.smtp()
@@ -436,7 +457,7 @@ class LanTlsTest(DaemonTest):
                          r".*client=127\.0\.0\.3").group(1)
         self.assertTrace(d, qid, "ESMTPSA")
         d.wait_log(r"session connect sid=\S+ client=127\.0\.0\.3 "
-                   r"network=office")
+                   r"network=\"office\"")
         # Outside that network, AUTH stays optional.
         s = self.smtp()
         s.ehlo()
