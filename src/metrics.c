@@ -74,6 +74,8 @@ metrics_label(struct evbuffer *out, const char *v)
 }
 
 static void	metrics_quota(const struct metrics *, struct evbuffer *);
+static void	metrics_up_sample(struct evbuffer *, const char *,
+		    const char *, const char *, int64_t);
 
 /* Per upstream section: its state, one series per state. */
 static void
@@ -99,58 +101,56 @@ metrics_upstreams(const struct metrics *m, struct evbuffer *out)
 	metrics_quota(m, out);
 }
 
-/* One series per upstream with a quota and per kind. */
+/* One sample "family{upstream="name"[,kind="kind"]} value". */
 static void
-metrics_quota_series(const struct metrics *m, struct evbuffer *out,
-    const char *family, int what)
+metrics_up_sample(struct evbuffer *out, const char *family,
+    const char *name, const char *kind, int64_t value)
 {
-	struct queue_upstream_stats	st;
-	unsigned int			i;
-
-	for (i = 0; i < queue_upstreams(m->queue); i++) {
-		queue_get_upstream(m->queue, i, &st);
-		if (!st.has_quota)
-			continue;
-		evbuffer_add_printf(out, "%s{upstream=\"", family);
-		metrics_label(out, st.name);
-		if (what == 0)
-			evbuffer_add_printf(out, "\",kind=\"messages\"} %"
-			    PRIu64 "\n%s{upstream=\"", st.quota.messages,
-			    family);
-		else if (what == 1)
-			evbuffer_add_printf(out, "\",kind=\"messages\"} %u\n"
-			    "%s{upstream=\"", st.quota.limits.messages,
-			    family);
-		else {
-			evbuffer_add_printf(out, "\"} %" PRId64 "\n",
-			    st.quota.next_send);
-			continue;
-		}
-		metrics_label(out, st.name);
-		if (what == 0)
-			evbuffer_add_printf(out, "\",kind=\"recipients\"} %"
-			    PRIu64 "\n", st.quota.recipients);
-		else
-			evbuffer_add_printf(out, "\",kind=\"recipients\"} "
-			    "%u\n", st.quota.limits.recipients);
-	}
+	evbuffer_add_printf(out, "%s{upstream=\"", family);
+	metrics_label(out, name);
+	if (kind != NULL)
+		evbuffer_add_printf(out, "\",kind=\"%s", kind);
+	evbuffer_add_printf(out, "\"} %" PRId64 "\n", value);
 }
 
-/* The sending quota of each upstream that has one. */
+/* The sending quota of each upstream that has one: one family at a
+ * time, as the exposition format wants. */
 static void
 metrics_quota(const struct metrics *m, struct evbuffer *out)
 {
-	metrics_family(out, "smartrelay_upstream_quota_used", "gauge",
-	    "Messages and recipients sent in the last 24 hours.");
-	metrics_quota_series(m, out, "smartrelay_upstream_quota_used", 0);
-	metrics_family(out, "smartrelay_upstream_quota_limit", "gauge",
-	    "The configured 24-hour limits (0: none).");
-	metrics_quota_series(m, out, "smartrelay_upstream_quota_limit", 1);
-	metrics_family(out, "smartrelay_upstream_quota_next_send_"
-	    "timestamp_seconds", "gauge", "When the next message may go by "
-	    "the quota (0: now).");
-	metrics_quota_series(m, out, "smartrelay_upstream_quota_next_send_"
-	    "timestamp_seconds", 2);
+	static const char *const	 fam[] = {
+		"smartrelay_upstream_quota_used",
+		"smartrelay_upstream_quota_limit",
+		"smartrelay_upstream_quota_next_send_timestamp_seconds",
+	};
+	static const char *const	 help[] = {
+		"Messages and recipients sent in the last 24 hours.",
+		"The configured 24-hour limits (0: none).",
+		"When the next message may go by the quota (0: now).",
+	};
+	struct queue_upstream_stats	 st;
+	const struct quota_status	*q = &st.quota;
+	unsigned int			 f, i;
+
+	for (f = 0; f < nitems(fam); f++) {
+		metrics_family(out, fam[f], "gauge", help[f]);
+		for (i = 0; i < queue_upstreams(m->queue); i++) {
+			queue_get_upstream(m->queue, i, &st);
+			if (!st.has_quota)
+				continue;
+			if (f == 2) {
+				metrics_up_sample(out, fam[f], st.name, NULL,
+				    q->next_send);
+				continue;
+			}
+			metrics_up_sample(out, fam[f], st.name, "messages",
+			    (int64_t)(f == 0 ? q->messages :
+			    q->limits.messages));
+			metrics_up_sample(out, fam[f], st.name, "recipients",
+			    (int64_t)(f == 0 ? q->recipients :
+			    q->limits.recipients));
+		}
+	}
 }
 
 /* Every family of the exposition, with HELP and TYPE lines.  Counters
