@@ -104,7 +104,8 @@ control_utf8_len(const unsigned char *s, size_t n)
 }
 
 /* Appends <n> octets of <s> as a JSON string: '"' and '\\' escaped,
- * control bytes, DEL and any octet outside valid UTF-8 as \u00XX. */
+ * control bytes, DEL and any octet outside valid UTF-8 as \u00XX, a
+ * NUL as U+FFFD. */
 static void
 control_json_strn(struct evbuffer *out, const char *s, size_t n)
 {
@@ -129,6 +130,10 @@ control_json_strn(struct evbuffer *out, const char *s, size_t n)
 		    (u = control_utf8_len(p + i, n - i)) > 0) {
 			evbuffer_add(out, p + i, u);
 			i += u;
+		} else if (p[i] == '\0') {
+			/* Readers take strings as C strings. */
+			evbuffer_add(out, "\\ufffd", 6);
+			i++;
 		} else
 			evbuffer_add_printf(out, "\\u%04x", p[i++]);
 	}

@@ -1,7 +1,7 @@
 /*
- * oauth_answer.h - the pure parts of OAuth 2.0 for XOAUTH2: a strict
- * reader for the token endpoint's JSON answer (RFC 6749 §5), and the
- * atomic write of a refresh token file.  No event loop, no network.
+ * oauth_answer.h - the pure parts of OAuth 2.0 for XOAUTH2: the token
+ * endpoint's JSON answer (RFC 6749 §5), and the atomic write of a
+ * refresh token file.  No event loop, no network.
  *
  * Answers hold secrets: they are wiped by oauth_answer_clear() and
  * never logged.
@@ -45,15 +45,6 @@ void		 oauth_answer_clear(struct oauth_answer *);
  * Returns a->status. */
 enum oauth_status oauth_parse_answer(int code, const char *body, size_t len,
 		    struct oauth_answer *a);
-
-/* A strict reader of one JSON object: stores the top-level member <key>
- * into a new string: a string decoded (a NUL escape refused), a number
- * as its text.  Returns 1 for a string, 2 for a number (caller wipes and
- * frees *out), 0 when absent or another type (null, true, an object),
- * -1 when <text> is not exactly one well-formed JSON object or <key> is
- * repeated. */
-int		 oauth_json_get(const char *text, size_t len, const char *key,
-		    char **out);
 
 /* Writes <token> and a newline to <path> atomically: a temporary file
  * in the same directory (mode 0600, owner and group of the file it
