@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,22 +204,6 @@ oauth_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* fsync of the directory holding <path>, so the rename is durable. */
-static int
-oauth_sync_dir(const char *path)
-{
-	char	*copy = xstrdup(path);
-	int	 fd, rc = -1;
-
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd != -1) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(copy);
-	return rc;
-}
-
 int
 oauth_write_token(const char *path, const char *token, char *err,
     size_t errsz)
@@ -260,7 +243,7 @@ oauth_write_token(const char *path, const char *token, char *err,
 		unlink(tmp);
 		return -1;
 	}
-	if (oauth_sync_dir(path) == -1) {
+	if (fsync_parent_dir(path) == -1) {
 		snprintf(err, errsz, "cannot sync the directory of %s: %s",
 		    path, strerror(errno));
 		return -1;

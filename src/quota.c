@@ -365,29 +365,6 @@ quota_status(const struct quota *q, int64_t now, struct quota_status *st)
  * Persistence.
  */
 
-/* fsyncs the directory holding <path>, so that a rename in it lasts. */
-static int
-quota_sync_dir(const char *path)
-{
-	char	*dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int	 fd, rc = -1, saved;
-
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	fd = open(slash == NULL ? "." : dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	if (fd != -1) {
-		rc = fsync(fd);
-		saved = errno;
-		close(fd);
-		errno = saved;
-	}
-	free(dir);
-	return rc;
-}
-
 static int
 quota_write(const struct quota *q, FILE *fp)
 {
@@ -432,7 +409,7 @@ quota_save(struct quota *q, bool durable)
 	if (rename(q->tmppath, q->path) == -1)
 		goto fail;
 	step = "fsync directory";
-	if (durable && quota_sync_dir(q->path) == -1)
+	if (durable && fsync_parent_dir(q->path) == -1)
 		goto fail;
 	q->save_failed = false;
 	return 0;

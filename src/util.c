@@ -8,10 +8,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -201,4 +203,26 @@ int64_t
 time_wall(void)
 {
 	return (int64_t)time(NULL);
+}
+
+int
+fsync_parent_dir(const char *path)
+{
+	char	*dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int	 fd, rc = -1, saved;
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	fd = open(slash == NULL ? "." : dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (fd != -1) {
+		rc = fsync(fd);
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	free(dir);
+	return rc;
 }

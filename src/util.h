@@ -42,6 +42,10 @@ char	*str_fmt_duration(uint64_t secs, char *buf, size_t bufsz);
 char	*str_log_escape(const char *src, size_t srclen, char *dst,
 	    size_t dstsz);
 
+/* fsync() of the directory holding <path> ("." for a bare name), so a
+ * rename into it is durable.  Returns 0, or -1 with errno set. */
+int	 fsync_parent_dir(const char *path);
+
 /* Monotonic and wall clock in milliseconds / seconds. */
 uint64_t time_mono_ms(void);
 int64_t	 time_wall(void);
