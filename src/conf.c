@@ -942,6 +942,16 @@ conf_build_top(struct conf *c, cfg_t *cfg)
 	c->log_level = conf_dup(cfg, "log_level");
 }
 
+/* "host:port" ("[v6]:port"), an upstream's name unless it has one. */
+static const char *
+conf_upstream_default_name(const struct conf_upstream *up, char *buf,
+    size_t bufsz)
+{
+	snprintf(buf, bufsz, strchr(up->host, ':') != NULL ? "[%s]:%u" :
+	    "%s:%u", up->host, up->port);
+	return buf;
+}
+
 /* Port 465 is the implicit TLS port (RFC 8314), unless the file says
  * otherwise; the certificate is checked against host unless told.
  * <sec> is one "upstream" section. */
@@ -963,9 +973,8 @@ conf_build_upstream(struct conf_upstream *up, cfg_t *sec)
 	up->name = conf_dup(sec, "name");
 	if (up->name[0] == '\0') {
 		free(up->name);
-		snprintf(name, sizeof(name), strchr(up->host, ':') != NULL ?
-		    "[%s]:%u" : "%s:%u", up->host, up->port);
-		up->name = xstrdup(name);
+		up->name = xstrdup(conf_upstream_default_name(up, name,
+		    sizeof(name)));
 	}
 	up->ca_file = conf_dup(sec, "ca_file");
 	up->username = conf_dup(sec, "username");
@@ -1017,10 +1026,8 @@ conf_unique_names(struct conf *c)
 			if (strcmp(c->upstream[i].name, c->upstream[j].name)
 			    != 0)
 				continue;
-			snprintf(name, sizeof(name), strchr(
-			    c->upstream[i].host, ':') != NULL ? "[%s]:%u" :
-			    "%s:%u", c->upstream[i].host, c->upstream[i].port);
-			if (strcmp(name, c->upstream[i].name) != 0)
+			if (strcmp(conf_upstream_default_name(&c->upstream[i],
+			    name, sizeof(name)), c->upstream[i].name) != 0)
 				break;
 			snprintf(name, sizeof(name), "%s#%zu",
 			    c->upstream[i].name, i + 1);
