@@ -405,10 +405,13 @@ control_json_upstreams(struct evbuffer *out, struct queue *q)
 		evbuffer_add_printf(out, "%s{\"name\": ", i > 0 ? ", " : "");
 		control_json_str(out, st.name);
 		evbuffer_add_printf(out, ", \"state\": \"%s\", \"reason\": ",
-		    queue_upstream_name(st.state));
+		    health_state_name(st.state));
 		control_json_str(out, st.reason);
+		/* retry_at is the older name of next_probe. */
 		evbuffer_add_printf(out, ", \"connections\": %u, \"retry_at\": "
-		    "%" PRId64, st.connections, st.retry_at);
+		    "%" PRId64 ", \"next_probe\": %" PRId64 ", \"probing\": "
+		    "%s", st.connections, st.retry_at, st.retry_at,
+		    st.probing ? "true" : "false");
 		if (st.has_quota)
 			evbuffer_add_printf(out, ", \"quota\": {\"messages\": "
 			    "%" PRIu64 ", \"recipients\": %" PRIu64 ", "
@@ -441,7 +444,7 @@ control_cmd_stats(struct control_client *c, const char *arg)
 	    "\"%s\", \"upstream_reason\": ", now, c->ctl->sessions->accepted,
 	    st.sent, st.deferred, st.bounced, st.expired, st.reports,
 	    st.depth, st.held, st.oldest != 0 && now > st.oldest ?
-	    now - st.oldest : 0, queue_upstream_name(st.upstream));
+	    now - st.oldest : 0, health_state_name(st.upstream));
 	control_json_str(out, st.upstream_reason);
 	evbuffer_add_printf(out, ", \"connections\": %u, \"last_sent\": %"
 	    PRId64 ", \"clients\": %u, \"upstreams\": [", st.connections,

@@ -135,7 +135,7 @@ main_status_cb(evutil_socket_t fd, short what, void *arg)
 	str_fmt_duration(st.oldest != 0 ? (uint64_t)(time_wall() -
 	    st.oldest) : 0, age, sizeof(age));
 	snprintf(line, sizeof(line), "queue=%lu oldest=%s upstream=%s "
-	    "clients=%u", st.depth, age, queue_upstream_name(st.upstream),
+	    "clients=%u", st.depth, age, health_state_name(st.upstream),
 	    m->sessions.nsessions);
 	service_status(line);
 }
@@ -796,7 +796,7 @@ main(int argc, char *argv[])
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);
 	snprintf(errbuf, sizeof(errbuf), "queue=%ld upstream=%s", nqueued,
-	    queue_upstream_name(queue_upstream_state(m.queue)));
+	    health_state_name(queue_upstream_state(m.queue)));
 	service_ready(errbuf);
 	event_base_dispatch(m.base);
 	log_info("smartrelayd stopped accepted=%lu", m.sessions.accepted);

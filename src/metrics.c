@@ -89,12 +89,12 @@ metrics_upstreams(const struct metrics *m, struct evbuffer *out)
 	    "State of each upstream section, in failover order.");
 	for (i = 0; i < queue_upstreams(m->queue); i++) {
 		queue_get_upstream(m->queue, i, &st);
-		for (up = QUEUE_UP_OK; up <= QUEUE_UP_QUOTA; up++) {
+		for (up = HEALTH_OK; up <= HEALTH_QUOTA; up++) {
 			evbuffer_add_printf(out, "smartrelay_upstream_section_"
 			    "state{upstream=\"");
 			metrics_label(out, st.name);
 			evbuffer_add_printf(out, "\",state=\"%s\"} %d\n",
-			    queue_upstream_name((enum queue_upstream)up),
+			    health_state_name((enum health_state)up),
 			    (int)st.state == up);
 		}
 	}
@@ -190,10 +190,10 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	/* One series per state so that alerts need no regex. */
 	metrics_family(out, "smartrelay_upstream_state", "gauge",
 	    "Upstream state as the queue sees it (1 for the current one).");
-	for (up = QUEUE_UP_OK; up <= QUEUE_UP_QUOTA; up++)
+	for (up = HEALTH_OK; up <= HEALTH_QUOTA; up++)
 		evbuffer_add_printf(out,
 		    "smartrelay_upstream_state{state=\"%s\"} %d\n",
-		    queue_upstream_name((enum queue_upstream)up),
+		    health_state_name((enum health_state)up),
 		    (int)st.upstream == up);
 	metrics_upstreams(m, out);
 	metrics_single(out, "smartrelay_last_sent_timestamp_seconds", "gauge",
@@ -218,10 +218,10 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 static int
 metrics_health(const struct metrics *m, struct evbuffer *out)
 {
-	enum queue_upstream	up = queue_upstream_state(m->queue);
+	enum health_state	up = queue_upstream_state(m->queue);
 
-	evbuffer_add_printf(out, "%s\n", queue_upstream_name(up));
-	return up == QUEUE_UP_OK ? 200 : 503;
+	evbuffer_add_printf(out, "%s\n", health_state_name(up));
+	return up == HEALTH_OK ? 200 : 503;
 }
 
 /* Every request: GET or HEAD of /metrics or /health (evhttp leaves

@@ -148,8 +148,8 @@ queue_entry_free(struct queue_entry *e)
 	queue_changed(q);
 }
 
-static void
-queue_start_relay(struct queue_up *u)
+void
+queue_start_relay(struct queue_up *u, bool trial)
 {
 	struct queue		*q = u->q;
 	struct queue_relay	*qr;
@@ -157,12 +157,13 @@ queue_start_relay(struct queue_up *u)
 	qr = xcalloc(1, sizeof(*qr));
 	qr->q = q;
 	qr->u = u;
+	qr->trial = trial;
 	qr->r = relay_new(q->base, q->dns, q->conf, queue_cu(u),
 	    u->tls_own != NULL ? u->tls_own : q->tls, &queue_relay_cbs, qr);
 	if (qr->r == NULL) {
 		free(qr);
-		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE,
-		    "cannot start a connection", QUEUE_PROBE_MAX);
+		queue_up_failed(u, HEALTH_UNAVAILABLE,
+		    "cannot start a connection", trial);
 		return;
 	}
 	relay_set_oauth(qr->r, u->oauth);
@@ -219,29 +220,11 @@ queue_run_up(struct queue_up *u)
 		return;
 	if (!queue_have_credentials(u))
 		return;
-	while (u->nrelays < queue_cu(u)->connections && nready > waiting) {
-		queue_start_relay(u);
+	while (u->h.state == HEALTH_OK &&
+	    u->nrelays < queue_cu(u)->connections && nready > waiting) {
+		queue_start_relay(u, false);
 		waiting++;
 	}
-}
-
-/* A paused upstream whose probe timer fired tries one connection when
- * there is mail it could carry. */
-static void
-queue_run_probe(struct queue_up *u)
-{
-	struct queue		*q = u->q;
-	struct queue_entry	*e;
-
-	if (u->nrelays > 0)
-		return;
-	TAILQ_FOREACH(e, &q->readyq, ready)
-		if (e->min_up <= u->idx)
-			break;
-	if ((e == NULL && !u->forced) || !queue_have_credentials(u))
-		return;
-	u->forced = false;
-	queue_start_relay(u);
 }
 
 /* Hands ready entries to idle relays and opens connections while there
@@ -262,12 +245,10 @@ queue_run(struct queue *q)
 		if (qr->idle && !TAILQ_EMPTY(&q->readyq))
 			queue_dispatch(qr);
 	}
-	for (i = 0; i < q->nups; i++) {
-		if (q->ups[i].state == QUEUE_UP_OK)
+	/* Paused upstreams are tried by their own probe timer only. */
+	for (i = 0; i < q->nups; i++)
+		if (q->ups[i].h.state == HEALTH_OK)
 			queue_run_up(&q->ups[i]);
-		else if (q->ups[i].probing)
-			queue_run_probe(&q->ups[i]);
-	}
 }
 
 /* Counts the transaction of <qr> against its account's quota while it
@@ -309,7 +290,7 @@ queue_dispatch(struct queue_relay *qr)
 	char			 path[1024];
 	size_t			 i;
 
-	if (qr->u->state != QUEUE_UP_OK || (q->nrestricted == 0 &&
+	if (qr->u->h.state != HEALTH_OK || (q->nrestricted == 0 &&
 	    queue_target(q, 0) != qr->u) || qr->u->pace_until > time_wall())
 		return;
 	for (e = TAILQ_FIRST(&q->readyq); e != NULL; e = next) {
@@ -347,21 +328,43 @@ queue_dispatch(struct queue_relay *qr)
 	}
 }
 
+/* Closes the idle connections of the upstreams after <u> in failover
+ * order: <u> is delivering again and takes their mail back.  (One they
+ * still need for failed-over mail opens again on demand.) */
+static void
+queue_close_idle_after(struct queue_up *u)
+{
+	struct queue		*q = u->q;
+	struct queue_relay	*qr, *next;
+
+	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
+		next = TAILQ_NEXT(qr, entry);
+		if (qr->u->idx <= u->idx || !qr->idle || qr->cur != NULL)
+			continue;
+		log_info("upstream name=%s closing an idle connection: "
+		    "name=%s delivers again", queue_cu(qr->u)->name,
+		    queue_cu(u)->name);
+		relay_free(qr->r);
+		queue_relay_forget(qr);
+	}
+}
+
 static void
 queue_relay_ready(struct relay *r, void *arg)
 {
 	struct queue_relay	*qr = arg;
 	struct queue		*q = qr->q;
+	bool			 trial = qr->trial;
 
 	(void)r;
 	qr->idle = true;
+	qr->trial = false;
 	/* A login proves the upstream reachable and the credentials good,
 	 * but says nothing of a sending limit: only the quota pause's own
-	 * probe ends that. */
-	if (qr->u->probing || (qr->u->state != QUEUE_UP_OK &&
-	    qr->u->state != QUEUE_UP_QUOTA))
-		queue_set_upstream(qr->u, QUEUE_UP_OK, "", 0);
-	if (q->stopping || qr->u->state != QUEUE_UP_OK)
+	 * probe ends that (health_login_ok). */
+	if (queue_up_logged_in(qr->u, trial))
+		queue_close_idle_after(qr->u);
+	if (q->stopping || qr->u->h.state != HEALTH_OK)
 		return;
 	if (!TAILQ_EMPTY(&q->readyq))
 		queue_dispatch(qr);
@@ -395,9 +398,9 @@ queue_relay_done(struct relay *r, struct envelope *env,
 		return;
 	}
 	if (st == RELAY_QUOTA) {
-		queue_set_upstream(qr->u, QUEUE_UP_QUOTA, reply,
-		    strstr(reply, "5.4.5") != NULL ? QUEUE_QUOTA_DAILY :
-		    QUEUE_QUOTA_PEAK);
+		queue_up_pause(qr->u, HEALTH_QUOTA, reply,
+		    strstr(reply, "5.4.5") != NULL ? HEALTH_QUOTA_DAILY :
+		    HEALTH_QUOTA_PEAK, false);
 		queue_run(q);
 		return;
 	}
@@ -413,30 +416,21 @@ queue_relay_closed(struct relay *r, enum relay_status st,
 	struct queue_relay	*qr = arg;
 	struct queue		*q = qr->q;
 	struct queue_up		*u = qr->u;
-	unsigned int		 delay;
+	bool			 trial = qr->trial;
 
 	(void)r;
 	queue_relay_forget(qr);
-	switch (st) {
-	case RELAY_UNAVAILABLE:
-		/* Probe soon, then every minute at most: when the network
-		 * returns the queue drains within about a minute. */
-		delay = u->probe_delay == 0 ? QUEUE_PROBE_MIN :
-		    u->probe_delay * 2;
-		if (delay > QUEUE_PROBE_MAX)
-			delay = QUEUE_PROBE_MAX;
-		u->probe_delay = delay;
-		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE, reason, delay);
-		break;
-	case RELAY_AUTH_FAILED:
-		u->probe_delay = QUEUE_AUTH_RETRY;
-		queue_set_upstream(u, QUEUE_UP_AUTH_FAILED, reason,
-		    QUEUE_AUTH_RETRY);
-		break;
-	default:
+	/* Probe soon, then every minute at most (health.h): when the
+	 * network returns the queue drains within about a minute. */
+	if (st == RELAY_UNAVAILABLE)
+		queue_up_failed(u, HEALTH_UNAVAILABLE, reason, trial);
+	else if (st == RELAY_AUTH_FAILED)
+		queue_up_failed(u, HEALTH_AUTH_FAILED, reason, trial);
+	else if (trial)
+		/* The probe ended before logging in, however: it failed. */
+		queue_up_failed(u, HEALTH_UNAVAILABLE, reason, true);
+	else
 		log_debug("queue relay closed reason=\"%s\"", reason);
-		break;
-	}
 	if (q->stopping) {
 		if (q->nrelays == 0 && q->drained != NULL)
 			q->drained(q->drained_arg);
@@ -885,21 +879,14 @@ queue_flush(struct queue *q)
 	unsigned int		 i;
 
 	log_info("queue flush queued=%lu upstream=%s", q->nentries,
-	    queue_upstream_name(queue_upstream_state(q)));
+	    health_state_name(queue_upstream_state(q)));
 	TAILQ_FOREACH(e, &q->entries, all)
 		if (!e->busy)
 			queue_entry_ready(e);
 	/* Paused upstreams try at once, mail or not: whoever sends the
 	 * signal wants to know. */
 	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state != QUEUE_UP_OK) {
-			evtimer_del(q->ups[i].probe);
-			q->ups[i].probing = true;
-			q->ups[i].forced = true;
-		}
-	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_NOCREDS)
-			queue_have_credentials(&q->ups[i]);
+		queue_up_probe_now(&q->ups[i]);
 	queue_run(q);
 }
 
@@ -983,7 +970,7 @@ queue_get_stats(const struct queue *q, struct queue_stats *st)
 	TAILQ_FOREACH(qr, &q->relays, entry)
 		st->connections++;
 	st->upstream = queue_upstream_state(q);
-	st->upstream_reason = q->ups[0].reason;
+	st->upstream_reason = q->ups[0].h.reason;
 }
 
 long
@@ -1124,11 +1111,6 @@ queue_set_conf(struct queue *q, const struct conf *conf,
 	q->nrestricted = 0;
 	/* Credentials may have appeared, an address changed: look again. */
 	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state != QUEUE_UP_OK) {
-			evtimer_del(q->ups[i].probe);
-			q->ups[i].probing = true;
-			if (q->ups[i].state == QUEUE_UP_NOCREDS)
-				queue_have_credentials(&q->ups[i]);
-		}
+		queue_up_probe_now(&q->ups[i]);
 	queue_run(q);
 }

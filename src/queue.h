@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "health.h"
 #include "quota.h"
 
 struct conf;
@@ -30,15 +31,6 @@ struct tls_client;
 struct queue;
 
 #define QUEUE_UPSTREAMS_MAX	CONF_UPSTREAM_MAX	/* failover order */
-
-/* Upstream health as the queue sees it. */
-enum queue_upstream {
-	QUEUE_UP_OK,		/* delivering, or nothing to do */
-	QUEUE_UP_NOCREDS,	/* no username / password file yet */
-	QUEUE_UP_UNAVAILABLE,	/* unreachable; probing */
-	QUEUE_UP_AUTH_FAILED,	/* credentials rejected; paused */
-	QUEUE_UP_QUOTA,		/* sending limit hit; paused */
-};
 
 /* Creates the scheduler.  Nothing happens until queue_load(). */
 struct queue	*queue_new(struct event_base *, struct evdns_base *,
@@ -68,16 +60,17 @@ void		 queue_free(struct queue *);
  * back): every unreachable upstream is tried again now. */
 void		 queue_network_changed(struct queue *);
 
-/* QUEUE_UP_OK while any upstream delivers; else the first one's state. */
-enum queue_upstream queue_upstream_state(const struct queue *);
+/* HEALTH_OK while any upstream delivers; else the first one's state. */
+enum health_state queue_upstream_state(const struct queue *);
 
 /* Per upstream, in failover order (0 .. queue_upstreams() - 1). */
 struct queue_upstream_stats {
 	const char		*name;		/* borrowed */
-	enum queue_upstream	 state;
+	enum health_state	 state;
 	const char		*reason;	/* borrowed; "" if ok */
 	unsigned int		 connections;
-	int64_t			 retry_at;	/* next probe, or 0 */
+	int64_t			 retry_at;	/* next probe (unix time), or 0 */
+	bool			 probing;	/* a trial connection is open */
 	bool			 has_quota;	/* quota is not "none" */
 	struct quota_status	 quota;		/* its account's counters */
 };
@@ -96,9 +89,6 @@ void		 queue_set_observer(struct queue *, void (*cb)(void *),
 void		 queue_set_conf(struct queue *, const struct conf *,
 		    struct tls_client *);
 
-/* "ok", "unavailable", "credentials-rejected", ... */
-const char	*queue_upstream_name(enum queue_upstream);
-
 /* Counters since start, for smartrelayctl stats and the metrics. */
 struct queue_stats {
 	unsigned long		 sent;		/* recipients delivered */
@@ -111,7 +101,7 @@ struct queue_stats {
 	int64_t			 oldest;	/* arrival of the oldest, or 0 */
 	int64_t			 last_sent;	/* last delivery, or 0 */
 	unsigned int		 connections;	/* upstream connections open */
-	enum queue_upstream	 upstream;
+	enum health_state	 upstream;
 	const char		*upstream_reason;	/* borrowed; "" if ok */
 };
 void		 queue_get_stats(const struct queue *, struct queue_stats *);

@@ -13,17 +13,12 @@
 #include <event2/event.h>
 
 #include "envelope.h"
+#include "health.h"
 #include "queue.h"
 
 struct oauth;
 struct quota;
 struct relay;
-
-#define QUEUE_PROBE_MIN		10	/* unreachable: first retry, s */
-#define QUEUE_PROBE_MAX		60	/* ... never later than this */
-#define QUEUE_AUTH_RETRY	600	/* credentials rejected: slowly */
-#define QUEUE_QUOTA_PEAK	600	/* 450 4.2.1: peak limit */
-#define QUEUE_QUOTA_DAILY	3600	/* 550 5.4.5: rolling 24 h limit */
 
 struct queue_entry {
 	TAILQ_ENTRY(queue_entry) all;
@@ -44,18 +39,13 @@ struct queue_entry {
 struct queue_up {
 	struct queue		*q;
 	unsigned int		 idx;		/* in conf->upstream[] */
-	enum queue_upstream	 state;
-	char			 reason[512];
-	unsigned int		 probe_delay;	/* unreachable: backoff */
-	bool			 probing;	/* one trial connection */
-	bool			 forced;	/* ... even without mail */
-	struct event		*probe;		/* end of a pause */
+	struct health		 h;		/* state, reason, next probe */
+	struct event		*probe;		/* fires at health_next() */
 	unsigned int		 nrelays;
 	struct tls_client	*tls_own;	/* when its ca_file differs */
 	char			*tls_own_path;
 	struct queue_quota	*qq;		/* its account's; NULL: none */
 	struct oauth		*oauth;		/* auth = "xoauth2" only */
-	bool			 own_limit;	/* QUOTA by our own counters */
 	int64_t			 pace_until;	/* near the limit: not before */
 	struct event		*pace;
 	bool			 pace_logged;	/* once per pacing episode */
@@ -78,6 +68,7 @@ struct queue_relay {
 	struct queue_up		*u;
 	struct relay		*r;
 	bool			 idle;
+	bool			 trial;		/* the probe, until logged in */
 	struct queue_quota	*qheld;		/* counts this transaction */
 	unsigned int		 qcount;	/* ... with these recipients */
 	struct queue_entry	*cur;
@@ -121,6 +112,9 @@ void		 queue_run(struct queue *);
 /* Tells the observer that contents or states changed. */
 void		 queue_changed(struct queue *);
 
+/* Opens one connection to <u>; <trial>: it is <u>'s probe. */
+void		 queue_start_relay(struct queue_up *u, bool trial);
+
 /* queue_up.c */
 
 /* The configuration of upstream <u>. */
@@ -130,15 +124,27 @@ const struct conf_upstream *queue_cu(const struct queue_up *u);
  * NULL: where mail goes now. */
 struct queue_up	*queue_target(struct queue *, unsigned int from);
 
-/* Sets <u>'s state and reason, logging real changes; a paused state
- * arms the probe for <retry> seconds. */
-void		 queue_set_upstream(struct queue_up *u, enum queue_upstream,
-		    const char *reason, unsigned int retry);
+/* Pauses <u> (health_pause()), logging real changes and arming its
+ * probe timer. */
+void		 queue_up_pause(struct queue_up *u, enum health_state,
+		    const char *reason, unsigned int delay, bool self_timed);
+
+/* A connection to <u> ended before logging in (health_conn_failed()). */
+void		 queue_up_failed(struct queue_up *u, enum health_state,
+		    const char *reason, bool trial);
+
+/* A connection to <u> logged in (health_login_ok()).  Returns true if
+ * that ended a pause: <u> takes its mail back. */
+bool		 queue_up_logged_in(struct queue_up *u, bool trial);
+
+/* An admin action or a network change: a paused <u> probes now. */
+void		 queue_up_probe_now(struct queue_up *u);
 
 /* Credentials configured and readable?  If not, <u> waits for them. */
 bool		 queue_have_credentials(struct queue_up *u);
 
-/* Timer callbacks (arg: the struct queue_up). */
+/* Timer callbacks (arg: the struct queue_up).  The probe opens one
+ * trial connection whether or not mail waits. */
 void		 queue_probe_cb(evutil_socket_t, short, void *);
 void		 queue_pace_cb(evutil_socket_t, short, void *);
 

@@ -28,14 +28,6 @@
 #include "tls.h"
 #include "util.h"
 
-static const char *const queue_up_name[] = {
-	[QUEUE_UP_OK] = "ok",
-	[QUEUE_UP_NOCREDS] = "waiting-for-credentials",
-	[QUEUE_UP_UNAVAILABLE] = "unavailable",
-	[QUEUE_UP_AUTH_FAILED] = "credentials-rejected",
-	[QUEUE_UP_QUOTA] = "quota-exceeded",
-};
-
 const struct conf_upstream *
 queue_cu(const struct queue_up *u)
 {
@@ -52,61 +44,101 @@ queue_target(struct queue *q, unsigned int from)
 	unsigned int	i;
 
 	for (i = from; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_OK)
+		if (q->ups[i].h.state == HEALTH_OK)
 			return &q->ups[i];
 	return NULL;
 }
 
-
-/* Sets the state of upstream <u>, logging only real changes. */
-void
-queue_set_upstream(struct queue_up *u, enum queue_upstream up,
-    const char *reason, unsigned int retry)
+/* Arms <u>'s one timer for its next probe, if any.  A paused upstream
+ * without a probe time or a trial would never resume: that is a bug. */
+static void
+queue_up_arm(struct queue_up *u)
 {
-	struct queue	*q = u->q;
-	struct timeval	 tv = { retry, 0 };
-	const char	*name = queue_cu(u)->name;
-	bool		 changed = up != u->state ||
-			    strcmp(reason, u->reason) != 0;
+	struct timeval	tv = { 0, 0 };
+	int64_t		at = health_next(&u->h), now = time_wall();
 
-	u->state = up;
-	snprintf(u->reason, sizeof(u->reason), "%s", reason);
-	u->probing = false;
-	u->forced = false;
-	if (changed)
-		queue_changed(q);
-	if (up == QUEUE_UP_OK) {
-		u->own_limit = false;
-		if (changed)
-			log_notice("upstream state=ok name=%s", name);
-		evtimer_del(u->probe);
-		u->probe_delay = 0;
+	if (!health_is_consistent(&u->h))
+		fatalx("queue: upstream %s is %s with probe_at=%lld trial=%d",
+		    queue_cu(u)->name, health_state_name(u->h.state),
+		    (long long)u->h.probe_at, (int)u->h.trial);
+	evtimer_del(u->probe);
+	if (at == 0)
 		return;
-	}
-	if (changed) {
-		if (up == QUEUE_UP_NOCREDS)
-			log_notice("upstream state=%s reason=\"%s\" "
-			    "queued=%lu name=%s: mail is accepted and kept "
-			    "until credentials exist; send SIGUSR1 once they "
-			    "do (checked every %us)", queue_up_name[up],
-			    reason, q->nentries, name, retry);
-		else if (up == QUEUE_UP_AUTH_FAILED)
-			log_errx("upstream state=%s reason=\"%s\" "
-			    "queued=%lu name=%s: queue paused, nothing "
-			    "bounces; fix the credentials and send SIGUSR1 "
-			    "(retrying every %us)", queue_up_name[up], reason,
-			    q->nentries, name, retry);
-		else
-			log_warnx("upstream state=%s reason=\"%s\" "
-			    "queued=%lu retry=%us name=%s", queue_up_name[up],
-			    reason, q->nentries, retry, name);
-		if (queue_target(q, 0) != NULL)
-			log_notice("upstream failover to=%s while name=%s "
-			    "is %s", queue_cu(queue_target(q, 0))->name,
-			    name, queue_up_name[up]);
-	}
-	if (changed || !evtimer_pending(u->probe, NULL))
-		evtimer_add(u->probe, &tv);
+	if (at > now)
+		tv.tv_sec = (time_t)(at - now);
+	evtimer_add(u->probe, &tv);
+}
+
+/* Logs a pause that changed <u>'s state or reason. */
+static void
+queue_up_log_pause(struct queue_up *u)
+{
+	struct queue		*q = u->q;
+	const struct health	*h = &u->h;
+	const char		*name = queue_cu(u)->name;
+	const char		*st = health_state_name(h->state);
+	int64_t			 in = health_next(h) - time_wall();
+	unsigned int		 retry = in > 0 ? (unsigned int)in : 0;
+
+	queue_changed(q);
+	if (h->state == HEALTH_NOCREDS)
+		log_notice("upstream state=%s reason=\"%s\" queued=%lu "
+		    "name=%s: mail is accepted and kept until credentials "
+		    "exist; send SIGUSR1 once they do (checked every %us)",
+		    st, h->reason, q->nentries, name, retry);
+	else if (h->state == HEALTH_AUTH_FAILED)
+		log_errx("upstream state=%s reason=\"%s\" queued=%lu "
+		    "name=%s: queue paused, nothing bounces; fix the "
+		    "credentials and send SIGUSR1 (retrying every %us)", st,
+		    h->reason, q->nentries, name, retry);
+	else
+		log_warnx("upstream state=%s reason=\"%s\" queued=%lu "
+		    "retry=%us name=%s", st, h->reason, q->nentries, retry,
+		    name);
+	if (queue_target(q, 0) != NULL)
+		log_notice("upstream failover to=%s while name=%s is %s",
+		    queue_cu(queue_target(q, 0))->name, name, st);
+}
+
+void
+queue_up_pause(struct queue_up *u, enum health_state st, const char *reason,
+    unsigned int delay, bool self_timed)
+{
+	if (health_pause(&u->h, st, reason, delay, self_timed, time_wall()))
+		queue_up_log_pause(u);
+	queue_up_arm(u);
+}
+
+void
+queue_up_failed(struct queue_up *u, enum health_state st, const char *reason,
+    bool trial)
+{
+	enum health_state	before = u->h.state;
+
+	if (health_conn_failed(&u->h, st, reason, trial, time_wall()))
+		queue_up_log_pause(u);
+	else if (trial)
+		log_info("upstream probe failed name=%s state=%s retry=%llds",
+		    queue_cu(u)->name, health_state_name(before),
+		    (long long)(health_next(&u->h) - time_wall()));
+	queue_up_arm(u);
+}
+
+bool
+queue_up_logged_in(struct queue_up *u, bool trial)
+{
+	enum health_state	before = u->h.state;
+
+	if (!health_login_ok(&u->h, trial))
+		return false;
+	queue_up_arm(u);
+	queue_changed(u->q);
+	/* The first delivering upstream in order wins: the mail that
+	 * failed over comes back here. */
+	log_notice("upstream state=ok name=%s: delivering%s (was %s)",
+	    queue_cu(u)->name, trial ? " after probe" : "",
+	    health_state_name(before));
+	return true;
 }
 
 /* Credentials configured and readable?  Checked before connecting so
@@ -131,28 +163,44 @@ queue_have_credentials(struct queue_up *u)
 	else
 		snprintf(why, sizeof(why), "cannot read %s: %s", path,
 		    strerror(errno));
-	queue_set_upstream(u, QUEUE_UP_NOCREDS, why, QUEUE_AUTH_RETRY);
+	queue_up_pause(u, HEALTH_NOCREDS, why, HEALTH_AUTH_RETRY, false);
 	return false;
 }
 
+/* The probe is due: one trial connection, mail or not, whatever the
+ * other upstreams are doing (a cached connection elsewhere must not
+ * keep a recovered upstream from taking its mail back). */
 void
 queue_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct queue_up	*u = arg;
+	struct queue_up		*u = arg;
+	enum health_state	 before = u->h.state;
 
 	(void)fd;
 	(void)what;
-	/* Our own counters say the limit is over: no need to ask. */
-	if (u->state == QUEUE_UP_QUOTA && u->own_limit) {
-		queue_set_upstream(u, QUEUE_UP_OK, "", 0);
+	if (u->q->stopping)
+		return;
+	switch (health_due(&u->h)) {
+	case HEALTH_WAIT:
+		break;
+	case HEALTH_RESUME:
+		/* Our own counters say the limit is over: no need to ask. */
+		queue_up_arm(u);
+		queue_changed(u->q);
+		log_notice("upstream state=ok name=%s: delivering (was %s, "
+		    "sending limit over)", queue_cu(u)->name,
+		    health_state_name(before));
 		queue_run(u->q);
-		return;
+		break;
+	case HEALTH_TRIAL:
+		if (before == HEALTH_NOCREDS && !queue_have_credentials(u))
+			break;	/* paused again, timer re-armed */
+		log_info("upstream probe name=%s state=%s: trying one "
+		    "connection", queue_cu(u)->name,
+		    health_state_name(before));
+		queue_start_relay(u, true);
+		break;
 	}
-	/* Allow one trial connection; its ready() resumes everything. */
-	if (u->state == QUEUE_UP_NOCREDS && !queue_have_credentials(u))
-		return;
-	u->probing = true;
-	queue_run(u->q);
 }
 
 
@@ -222,9 +270,8 @@ queue_quota_allows(struct queue_up *u, const struct envelope *env)
 		    (unsigned long long)st.messages, st.limits.messages,
 		    (unsigned long long)st.recipients, st.limits.recipients,
 		    when);
-		queue_set_upstream(u, QUEUE_UP_QUOTA, why,
-		    (unsigned int)(at - now));
-		u->own_limit = true;
+		queue_up_pause(u, HEALTH_QUOTA, why, (unsigned int)(at - now),
+		    true);
 		return false;
 	}
 	if (!u->pace_logged)
@@ -264,8 +311,8 @@ queue_set_tls(struct queue_up *u, const char *ca_file)
 		return;
 	u->tls_own_path = xstrdup(ca_file);
 	if ((u->tls_own = tls_client_new(ca_file)) == NULL)
-		queue_set_upstream(u, QUEUE_UP_UNAVAILABLE, "cannot load "
-		    "upstream.ca_file", QUEUE_PROBE_MAX);
+		queue_up_pause(u, HEALTH_UNAVAILABLE, "cannot load "
+		    "upstream.ca_file", HEALTH_PROBE_MAX, false);
 }
 
 /*
@@ -345,13 +392,18 @@ queue_set_ups(struct queue *q)
 		}
 		if (i >= n) {
 			evtimer_del(u->probe);
-			u->state = QUEUE_UP_OK;
-			u->reason[0] = '\0';
-			u->probing = false;
+			health_init(&u->h);
 		}
 	}
 }
 
+
+void
+queue_up_probe_now(struct queue_up *u)
+{
+	health_probe_now(&u->h, time_wall());
+	queue_up_arm(u);
+}
 
 void
 queue_network_changed(struct queue *q)
@@ -359,28 +411,26 @@ queue_network_changed(struct queue *q)
 	unsigned int	i;
 
 	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_UNAVAILABLE &&
+		if (q->ups[i].h.state == HEALTH_UNAVAILABLE &&
 		    q->ups[i].nrelays == 0) {
 			log_info("upstream network-changed name=%s: probing "
-			    "now",
-			    queue_cu(&q->ups[i])->name);
-			evtimer_del(q->ups[i].probe);
-			q->ups[i].probing = true;
+			    "now", queue_cu(&q->ups[i])->name);
+			queue_up_probe_now(&q->ups[i]);
 		}
 	queue_run(q);
 }
 
 
 /* Delivering if any upstream is; else the first one's trouble. */
-enum queue_upstream
+enum health_state
 queue_upstream_state(const struct queue *q)
 {
 	unsigned int	i;
 
 	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].state == QUEUE_UP_OK)
-			return QUEUE_UP_OK;
-	return q->ups[0].state;
+		if (q->ups[i].h.state == HEALTH_OK)
+			return HEALTH_OK;
+	return q->ups[0].h.state;
 }
 
 unsigned int
@@ -394,27 +444,17 @@ queue_get_upstream(const struct queue *q, unsigned int i,
     struct queue_upstream_stats *st)
 {
 	const struct queue_up	*u = &q->ups[i];
-	struct timeval		 left, now;
 
 	memset(st, 0, sizeof(*st));
 	st->name = q->conf->upstream[i].name;
-	st->state = u->state;
-	st->reason = u->reason;
+	st->state = u->h.state;
+	st->reason = u->h.reason;
 	st->connections = u->nrelays;
+	st->retry_at = health_next(&u->h);
+	st->probing = u->h.trial;
 	if (u->qq != NULL) {
 		st->has_quota = true;
 		quota_status(u->qq->qt, time_wall(), &st->quota);
 	}
-	if (u->state != QUEUE_UP_OK && evtimer_pending(u->probe, &left)) {
-		event_base_gettimeofday_cached(q->base, &now);
-		st->retry_at = time_wall() + (left.tv_sec - now.tv_sec);
-	}
-}
-
-
-const char *
-queue_upstream_name(enum queue_upstream up)
-{
-	return queue_up_name[up];
 }
 

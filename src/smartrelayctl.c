@@ -299,9 +299,11 @@ ctl_show_upstreams(const struct json *ups, int64_t now)
 		ctl_put(stdout, json_str(u, "state"), false);
 		printf(" connections=%lld", (long long)json_int(u,
 		    "connections"));
-		if ((at = json_int(u, "retry_at")) != 0)
-			printf(" retry=%s", ctl_rel(at, now, rel,
+		if ((at = json_int(u, "next_probe")) != 0)
+			printf(" next-probe=%s", ctl_rel(at, now, rel,
 			    sizeof(rel)));
+		else if (json_bool(u, "probing"))
+			printf(" next-probe=now");
 		if ((reason = json_str(u, "reason")) != NULL &&
 		    reason[0] != '\0') {
 			printf(" reason=\"");

@@ -13,11 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TIMEOUT, wait_for  # noqa: E402
+from harness import TIMEOUT, Timeout, wait_for  # noqa: E402
 from itest_relay import PASSWORD, USER, RelayTest, simple  # noqa: E402
 
 SMARTRELAYCTL = os.environ.get("SMARTRELAYCTL") or os.path.join(
@@ -74,6 +75,14 @@ class Failover(UpstreamsTest):
         self.assertEqual([(u["name"], u["state"]) for u in st["upstreams"]],
                          [("primary", "unavailable"), ("backup", "ok")])
         self.assertGreater(st["upstreams"][0]["retry_at"], 0)
+        self.assertEqual(st["upstreams"][0]["next_probe"],
+                         st["upstreams"][0]["retry_at"])
+        self.assertEqual(st["upstreams"][1]["next_probe"], 0)
+        p = subprocess.run([SMARTRELAYCTL, "-f", d.conf_path, "stats"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, text=True)
+        self.assertRegex(p.stdout, r"upstream\.1: primary unavailable "
+                         r"connections=0 next-probe=\S")
         # The primary returns: SIGUSR1 probes it now, it logs in and
         # takes the next message.
         primary.start()
@@ -84,6 +93,63 @@ class Failover(UpstreamsTest):
         self.assertEqual(len(primary.messages()), 1)
         self.assertEqual(len(backup.messages()), 1)
         self.assertIn(b"Subject: two", primary.messages()[0].data)
+
+    def test_primary_takes_mail_back_under_load(self):
+        """Without SIGUSR1: the primary's probe timer alone gives it the
+        mail back while a device submits every 2.5 s, which keeps the
+        backup's cached connection busy.  Every message arrives exactly
+        once, and nothing the backup carried goes to the primary."""
+        primary = self.down_upstream()
+        backup = self.upstream()
+        d = self.relay_to([self.section(primary, "primary"),
+                           self.section(backup, "backup")])
+        subjects = []
+
+        def submit():
+            subj = "load-%d" % len(subjects)
+            subjects.append(subj)
+            qid = self.send(d, "s@client.test", ["r@x.test"],
+                            simple(subj))
+            self.wait_delivery(d, qid, "r@x.test", "sent")
+
+        submit()
+        d.wait_log(r"upstream failover to=backup while name=primary is "
+                   r"unavailable")
+        self.assertEqual(len(backup.messages()), 1)
+        primary.start()
+        back = time.monotonic()
+        # The first probe is due 10 s after the failure (10 s doubling
+        # to 60 s, smartrelay.conf(5)); one failed probe at most.
+        limit = 10 + 20 + 10
+        while not primary.messages():
+            if time.monotonic() - back > limit:
+                raise Timeout("the primary got no mail %d s after it "
+                              "came back" % limit)
+            # The device's pace (the load profile), not a wait for
+            # the daemon: every wait above and below is on a condition.
+            time.sleep(2.5)
+            submit()
+        took = time.monotonic() - back
+        sys.stderr.write("primary took the mail back %.1f s after it "
+                         "came back, after %d messages\n"
+                         % (took, len(subjects)))
+        d.wait_log(r"upstream state=ok name=primary: delivering after "
+                   r"probe")
+        self.assertNotRegex(d.log(), r"queue flush")
+        # From now on the primary carries the mail.
+        for _ in range(2):
+            submit()
+        got_p = [m.data for m in primary.messages()]
+        got_b = [m.data for m in backup.messages()]
+        for subj in subjects:
+            tag = ("Subject: %s\r\n" % subj).encode()
+            n_p = sum(tag in x for x in got_p)
+            n_b = sum(tag in x for x in got_b)
+            self.assertEqual(n_p + n_b, 1, "%s: primary %d backup %d"
+                             % (subj, n_p, n_b))
+        self.assertIn(b"Subject: %s\r\n" % subjects[-1].encode(),
+                      got_p[-1])
+        self.assertEqual(len(got_p) + len(got_b), len(subjects))
 
     def test_all_down_keeps_mail_then_backup_comes(self):
         primary = self.down_upstream()
