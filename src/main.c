@@ -582,14 +582,18 @@ main_teardown(struct main_state *m)
 static int
 main_listen(struct main_state *m)
 {
-	int	fds[MAIN_LISTEN_FDS_MAX];
-	size_t	n;
+	const char	*names[MAIN_LISTEN_FDS_MAX];
+	int		 fds[MAIN_LISTEN_FDS_MAX];
+	size_t		 n, i;
 
-	n = service_listen_fds(fds, nitems(fds));
+	n = service_listen_fds(fds, names, nitems(fds));
 	if (n > 0) {
 		m->socket_activated = true;
 		log_info("smartrelayd using %zu socket(s) from systemd; the "
 		    "listen setting is not used", n);
+		for (i = 0; i < n; i++)
+			log_debug("smartrelayd socket fd=%d name=%s", fds[i],
+			    names[i]);
 		/* Inherited sockets are all plain SMTP (STARTTLS offered
 		 * when tls is set). */
 		if (m->conf->nlisten_tls > 0 ||

@@ -104,9 +104,11 @@ class Notify:
     time under "_t"."""
 
     def __init__(self, path):
+        """<path>: a file name, or "@name" for the abstract namespace
+        (what $NOTIFY_SOCKET then says)."""
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
+        self.sock.bind("\0" + path[1:] if path.startswith("@") else path)
         self.msgs = []
 
     def close(self):
@@ -322,6 +324,34 @@ class Notification(ServiceMixin, DaemonTest):
         # No WatchdogSec= (no WATCHDOG_USEC): no keep-alives at all.
         self.assertEqual([m for m in n.msgs if "WATCHDOG" in m], [])
         self.assertEqual(sum("READY" in m for m in n.msgs), 1)
+
+    def test_abstract_socket_and_reload_time(self):
+        """NOTIFY_SOCKET in the abstract namespace ("@..."), and
+        RELOADING=1 with MONOTONIC_USEC= (Type=notify-reload)."""
+        d = self.daemon(start=False)
+        n = Notify("@smartrelay-test-%d-%d" % (os.getpid(), id(d)))
+        self.addCleanup(n.close)
+        d.start(env={"NOTIFY_SOCKET": n.path})
+        n.wait(lambda m: m.get("READY") == "1", what="READY=1")
+        before = time.clock_gettime(time.CLOCK_MONOTONIC)
+        d.proc.send_signal(signal.SIGHUP)
+        r = n.wait(lambda m: m.get("RELOADING") == "1", what="RELOADING=1")
+        after = time.clock_gettime(time.CLOCK_MONOTONIC)
+        usec = int(r["MONOTONIC_USEC"])
+        self.assertGreaterEqual(usec, int(before * 1e6) - 1)
+        self.assertLessEqual(usec, int(after * 1e6) + 1)
+        n.wait(lambda m: m.get("READY") == "1", what="READY=1 again")
+
+    def test_no_libsystemd(self):
+        """The protocols are spoken directly: the daemon links no
+        libsystemd (nor what it drags in)."""
+        p = subprocess.run(["ldd", SMARTRELAYD], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        for lib in ("libsystemd", "libgcrypt", "liblzma", "libzstd",
+                    "liblz4", "libcap"):
+            self.assertNotIn(lib, p.stdout)
 
     def test_watchdog_keepalives(self):
         d = self.daemon(start=False)
