@@ -42,14 +42,6 @@ static const char *const dsn_part_desc[3][2] = {
 	{ "Undelivered Message Headers", "text/rfc822-headers" },
 };
 
-static const char *const dsn_days[7] = {
-	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
-};
-
-static const char *const dsn_months[12] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-};
 
 static void
 dsn_add(struct dsn_buf *b, const void *p, size_t n)
@@ -150,25 +142,6 @@ dsn_blank(struct dsn_buf *b)
 	dsn_add(b, "\r\n", 2);
 }
 
-/* RFC 5322 §3.3 date-time of <t>, in UTC.  Locale-free on purpose: the
- * day and month names are fixed English.  An unrepresentable time
- * prints as the epoch. */
-static void
-dsn_date(int64_t t, char *buf, size_t bufsz)
-{
-	struct tm	tm;
-	time_t		tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year < 0 ||
-	    tm.tm_year > 9999 - 1900) {
-		tt = 0;
-		gmtime_r(&tt, &tm);
-	}
-	snprintf(buf, bufsz, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    dsn_days[tm.tm_wday], tm.tm_mday, dsn_months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* The RFC 3463 status of <r> if it is well formed ("5.1.1": class 2, 4
  * or 5, then two numbers of 1-3 digits), else "5.0.0". */
 static const char *
@@ -200,7 +173,7 @@ dsn_part_text(struct dsn_buf *b, const struct envelope *env,
 	char				 date[64];
 	size_t				 i;
 
-	dsn_date(env->arrival, date, sizeof(date));
+	time_fmt(env->arrival, TIME_RFC5322_UTC, date, sizeof(date));
 	dsn_linef(b, "This is the smartrelay mail relay at %s.", host);
 	dsn_blank(b);
 	dsn_linef(b, "Your message could not be delivered to one or more "
@@ -239,7 +212,7 @@ dsn_part_status(struct dsn_buf *b, const struct envelope *env,
 	char				 date[64];
 	size_t				 i;
 
-	dsn_date(env->arrival, date, sizeof(date));
+	time_fmt(env->arrival, TIME_RFC5322_UTC, date, sizeof(date));
 	dsn_linef(b, "Reporting-MTA: dns; %s", host);
 	dsn_linef(b, "X-Smartrelay-Queue-ID: %s", env->id);
 	dsn_linef(b, "Arrival-Date: %s", date);
@@ -323,7 +296,7 @@ dsn_top(struct dsn_buf *b, const struct envelope *env, const char *host,
 {
 	char	date[64];
 
-	dsn_date(now, date, sizeof(date));
+	time_fmt(now, TIME_RFC5322_UTC, date, sizeof(date));
 	dsn_linef(b, "From: Mail Delivery System <MAILER-DAEMON@%s>", host);
 	dsn_linef(b, "To: <%s>", to);
 	dsn_linef(b, "Subject: Undelivered Mail Returned to Sender");

@@ -553,12 +553,9 @@ static int
 maildrop_write_received(struct maildrop *md, struct maildrop_file *f)
 {
 	char		date[64], hdr[1024];
-	struct tm	tm;
-	time_t		now = time(NULL);
 	int		n;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	time_fmt(time_wall(), TIME_RFC5322, date, sizeof(date));
 	n = snprintf(hdr, sizeof(hdr), "Received: (from uid %lu)\r\n\tby %s "
 	    "(smartrelay-sendmail) id %s;\r\n\t%s\r\n",
 	    (unsigned long)f->st.st_uid, md->conf->hostname,

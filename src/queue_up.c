@@ -204,19 +204,6 @@ queue_probe_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 
-/* "2026-11-28 09:14:00 UTC" for log lines and reasons. */
-static const char *
-queue_fmt_time(int64_t t, char *buf, size_t bufsz)
-{
-	time_t		tt = (time_t)t;
-	struct tm	tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, bufsz, "%lld", (long long)t);
-	return buf;
-}
-
 void
 queue_pace_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -261,7 +248,7 @@ queue_quota_allows(struct queue_up *u, const struct envelope *env)
 		u->pace_logged = false;
 		return true;
 	}
-	queue_fmt_time(at, when, sizeof(when));
+	time_fmt(at, TIME_ISO_UTC, when, sizeof(when));
 	if ((st.limits.messages != 0 && st.messages + 1 > st.limits.messages) ||
 	    (st.limits.recipients != 0 && st.recipients > 0 &&
 	    st.recipients + n > st.limits.recipients)) {

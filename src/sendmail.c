@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -618,10 +617,8 @@ sendmail_add_headers(struct sendmail_msg *m)
 	const char		*addr;
 	char			 buf[1024], stamp[64], hex[17];
 	char			 name[3 * SENDMAIL_FULLNAME_MAX + 16];
-	struct tm		 tm;
-	time_t			 now = time(NULL);
+	int64_t			 now = time_wall();
 
-	localtime_r(&now, &tm);
 	if (!m->has_from) {
 		addr = m->sender[0] != '\0' ? m->sender : sm->login;
 		if (addr == NULL)
@@ -634,13 +631,12 @@ sendmail_add_headers(struct sendmail_msg *m)
 		sendmail_put(m, buf, strlen(buf));
 	}
 	if (!m->has_date) {
-		/* RFC 5322 3.3; the C locale gives English names. */
-		strftime(stamp, sizeof(stamp), "%a, %d %b %Y %H:%M:%S %z", &tm);
-		snprintf(buf, sizeof(buf), "Date: %s\n", stamp);
+		snprintf(buf, sizeof(buf), "Date: %s\n", time_fmt(now,
+		    TIME_RFC5322, stamp, sizeof(stamp)));
 		sendmail_put(m, buf, strlen(buf));
 	}
 	if (!m->has_msgid) {
-		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+		time_fmt(now, TIME_COMPACT, stamp, sizeof(stamp));
 		if (sendmail_random_hex(hex, 8) == -1)
 			snprintf(hex, sizeof(hex), "%lx",
 			    (unsigned long)getpid());

@@ -250,13 +250,10 @@ session_write_received(struct session *s)
 {
 	const struct conf	*conf = s->ctx->conf;
 	char			 date[64], hdr[1024], tlsc[160] = "";
-	struct tm		 tm;
-	time_t			 now = time(NULL);
 	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
 	int			 n;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	time_fmt(time_wall(), TIME_RFC5322, date, sizeof(date));
 	if (s->tls && snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with "
 	    "cipher %s)", tls_version(s->bev), tls_cipher(s->bev)) >=
 	    (int)sizeof(tlsc))

@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -105,19 +104,6 @@ ctl_size(uint64_t n, char *buf, size_t bufsz)
 	else
 		snprintf(buf, bufsz, "%lluM",
 		    (unsigned long long)n / (1024 * 1024));
-	return buf;
-}
-
-/* Local time with its offset, so that it is never ambiguous. */
-static const char *
-ctl_date(int64_t t, char *buf, size_t bufsz)
-{
-	time_t		tt = (time_t)t;
-	struct tm	tm;
-
-	if (localtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
-		snprintf(buf, bufsz, "%lld", (long long)t);
 	return buf;
 }
 
@@ -225,7 +211,7 @@ ctl_show_message(const struct json *m)
 
 	printf("id:           %s\n", json_str(m, "id") ? json_str(m, "id") :
 	    "?");
-	printf("arrival:      %s (%s)\n", ctl_date(arrival, date,
+	printf("arrival:      %s (%s)\n", time_fmt(arrival, TIME_ISO, date,
 	    sizeof(date)), ctl_rel(arrival, now, rel, sizeof(rel)));
 	printf("size:         %lld bytes\n", (long long)json_int(m, "size"));
 	printf("sender:       <");
@@ -340,7 +326,7 @@ ctl_show_stats(const struct json *s)
 	printf("\nconnections: %lld\n", (long long)json_int(s,
 	    "connections"));
 	if ((last = json_int(s, "last_sent")) != 0)
-		printf("last_sent: %s (%s)\n", ctl_date(last, buf,
+		printf("last_sent: %s (%s)\n", time_fmt(last, TIME_ISO, buf,
 		    sizeof(buf)), ctl_rel(last, now, rel, sizeof(rel)));
 	else
 		printf("last_sent: never\n");

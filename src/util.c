@@ -205,6 +205,53 @@ time_wall(void)
 	return (int64_t)time(NULL);
 }
 
+char *
+time_fmt(int64_t t, enum time_style style, char *buf, size_t bufsz)
+{
+	static const char *const days[7] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+	};
+	static const char *const months[12] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+	};
+	bool		 utc = style == TIME_RFC5322_UTC ||
+			    style == TIME_ISO_UTC;
+	time_t		 tt = (time_t)t;
+	struct tm	 tm, *ok;
+	long		 off;
+	char		 zone[24];
+
+	ok = utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm);
+	if (ok == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+		tt = 0;
+		ok = utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm);
+	}
+	off = utc ? 0 : tm.tm_gmtoff / 60;
+	snprintf(zone, sizeof(zone), "%c%02ld%02ld", off < 0 ? '-' : '+',
+	    (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
+	switch (style) {
+	case TIME_RFC5322:
+	case TIME_RFC5322_UTC:
+		snprintf(buf, bufsz, "%s, %02d %s %04d %02d:%02d:%02d %s",
+		    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, zone);
+		break;
+	case TIME_ISO:
+	case TIME_ISO_UTC:
+		snprintf(buf, bufsz, "%04d-%02d-%02d %02d:%02d:%02d %s",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, utc ? "UTC" : zone);
+		break;
+	case TIME_COMPACT:
+		snprintf(buf, bufsz, "%04d%02d%02d%02d%02d%02d",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		break;
+	}
+	return buf;
+}
+
 int
 fsync_parent_dir(const char *path)
 {

@@ -46,6 +46,21 @@ char	*str_log_escape(const char *src, size_t srclen, char *dst,
  * rename into it is durable.  Returns 0, or -1 with errno set. */
 int	 fsync_parent_dir(const char *path);
 
+/* How time_fmt() writes a time. */
+enum time_style {
+	TIME_RFC5322,		/* "Tue, 14 Nov 2023 23:13:20 +0100", local */
+	TIME_RFC5322_UTC,	/* "Tue, 14 Nov 2023 22:13:20 +0000" */
+	TIME_ISO,		/* "2023-11-14 23:13:20 +0100", local */
+	TIME_ISO_UTC,		/* "2023-11-14 22:13:20 UTC" */
+	TIME_COMPACT,		/* "20231114231320", local (Message-IDs) */
+};
+
+/* The one date formatter: unix time <t> in <style> into <buf>, with
+ * fixed English day and month names whatever the locale (RFC 5322
+ * 3.3).  A time outside years 0-9999 prints as the epoch.  Returns <buf>
+ * (truncated, NUL-terminated, when <bufsz> is short: 32 always fits). */
+char	*time_fmt(int64_t t, enum time_style style, char *buf, size_t bufsz);
+
 /* Monotonic and wall clock in milliseconds / seconds. */
 uint64_t time_mono_ms(void);
 int64_t	 time_wall(void);

@@ -1,0 +1,102 @@
+/*
+ * check_util.c - unit tests for util.c's pure helpers: the one date
+ * formatter (every style, time zones east and west of UTC, half-hour
+ * offsets, out-of-range times) and the duration parser and formatter.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define T	1700000000	/* Tue, 14 Nov 2023 22:13:20 UTC */
+
+static const struct {
+	const char		*tz;	/* POSIX TZ, no tzdata needed */
+	enum time_style		 style;
+	const char		*want;
+} fmt_cases[] = {
+	{ "UTC0", TIME_RFC5322, "Tue, 14 Nov 2023 22:13:20 +0000" },
+	{ "CET-1", TIME_RFC5322, "Tue, 14 Nov 2023 23:13:20 +0100" },
+	{ "EST5", TIME_RFC5322, "Tue, 14 Nov 2023 17:13:20 -0500" },
+	{ "IST-5:30", TIME_RFC5322, "Wed, 15 Nov 2023 03:43:20 +0530" },
+	{ "NST3:30", TIME_RFC5322, "Tue, 14 Nov 2023 18:43:20 -0330" },
+	{ "CET-1", TIME_RFC5322_UTC, "Tue, 14 Nov 2023 22:13:20 +0000" },
+	{ "CET-1", TIME_ISO, "2023-11-14 23:13:20 +0100" },
+	{ "CET-1", TIME_ISO_UTC, "2023-11-14 22:13:20 UTC" },
+	{ "CET-1", TIME_COMPACT, "20231114231320" },
+};
+
+START_TEST(test_time_fmt)
+{
+	char	buf[64];
+
+	setenv("TZ", fmt_cases[_i].tz, 1);
+	tzset();
+	ck_assert_str_eq(time_fmt(T, fmt_cases[_i].style, buf, sizeof(buf)),
+	    fmt_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_time_fmt_edges)
+{
+	char	buf[64], small[8];
+
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	/* Beyond year 9999: the epoch, never a 5-digit year. */
+	ck_assert_str_eq(time_fmt(INT64_C(300000000000), TIME_RFC5322_UTC,
+	    buf, sizeof(buf)), "Thu, 01 Jan 1970 00:00:00 +0000");
+	ck_assert_str_eq(time_fmt(0, TIME_ISO_UTC, buf, sizeof(buf)),
+	    "1970-01-01 00:00:00 UTC");
+	/* Truncated, but terminated. */
+	time_fmt(T, TIME_RFC5322, small, sizeof(small));
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+}
+END_TEST
+
+START_TEST(test_duration)
+{
+	uint64_t	v;
+	char		buf[32];
+
+	ck_assert_int_eq(str_parse_duration("90s", &v), 0);
+	ck_assert_uint_eq(v, 90);
+	ck_assert_int_eq(str_parse_duration("5d", &v), 0);
+	ck_assert_uint_eq(v, 5 * 86400);
+	ck_assert_int_eq(str_parse_duration("5x", &v), -1);
+	ck_assert_int_eq(str_parse_duration("", &v), -1);
+	ck_assert_str_eq(str_fmt_duration(5400, buf, sizeof(buf)), "1h30m");
+	ck_assert_str_eq(str_fmt_duration(0, buf, sizeof(buf)), "0s");
+}
+END_TEST
+
+static Suite *
+util_suite(void)
+{
+	Suite	*s = suite_create("util");
+	TCase	*tc = tcase_create("util");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_time_fmt, 0,
+	    (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
+	tcase_add_test(tc, test_time_fmt_edges);
+	tcase_add_test(tc, test_duration);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(util_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
