@@ -48,6 +48,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "xtext.h"
 
 #define ENVELOPE_LINE_MAX	8192	/* longest envelope line */
 #define ENVELOPE_TEXT_MAX	2048	/* error and reply octets kept */
@@ -178,20 +179,10 @@ envelope_sb_printf(struct envelope_sb *sb, const char *fmt, ...)
 static void
 envelope_sb_xtext(struct envelope_sb *sb, const char *s)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p;
-	char			 enc[3];
+	char	*enc = xmalloc(3 * strlen(s) + 1);
 
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p >= '!' && *p <= '~' && *p != '+' && *p != '=')
-			envelope_sb_add(sb, (const char *)p, 1);
-		else {
-			enc[0] = '+';
-			enc[1] = hex[*p >> 4];
-			enc[2] = hex[*p & 0xf];
-			envelope_sb_add(sb, enc, 3);
-		}
-	}
+	envelope_sb_add(sb, enc, (size_t)(xtext_put(enc, s) - enc));
+	free(enc);
 }
 
 /* Appends free text, control bytes as spaces, at most ENVELOPE_TEXT_MAX
@@ -285,47 +276,11 @@ inval:
  * Reading.  Every check fails softly: garbage is "corrupt".
  */
 
-static int
-envelope_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Decodes xtext <s> into a new string; NULL if malformed or empty.  A
- * "+00" is refused: it would cut the string short. */
+/* Decodes xtext <s> into a new string; NULL if malformed or empty. */
 static char *
 envelope_xtext_decode(const char *s)
 {
-	char	*out, *o;
-	int	 hi, lo;
-
-	if (s[0] == '\0')
-		return NULL;
-	out = o = xmalloc(strlen(s) + 1);
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s <= ' ' || *s == 0x7f)
-			goto bad;
-		if (*s != '+') {
-			*o++ = *s;
-			continue;
-		}
-		if ((hi = envelope_hexval(s[1])) == -1 ||
-		    (lo = envelope_hexval(s[2])) == -1 || (hi | lo) == 0)
-			goto bad;
-		*o++ = (char)(hi << 4 | lo);
-		s += 2;
-	}
-	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return s[0] != '\0' ? xtext_decode(s, strlen(s)) : NULL;
 }
 
 /* Digits only, at most <max>. */

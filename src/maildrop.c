@@ -54,6 +54,7 @@
 #include "log.h"
 #include "spool.h"
 #include "util.h"
+#include "xtext.h"
 
 #define MAILDROP_MAGIC		"smartrelay-maildrop 1"
 #define MAILDROP_NUM_WIDTH	20	/* digits of UINT64_MAX */
@@ -81,25 +82,6 @@ maildrop_addr_is_ok(const char *s, bool allow_empty)
 	return true;
 }
 
-/* Appends <s> as xtext to <p>, which has room for 3 * strlen(s). */
-static char *
-maildrop_xtext_put(char *p, const char *s)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	unsigned char		 c;
-
-	for (; *s != '\0'; s++) {
-		c = (unsigned char)*s;
-		if (c < '!' || c > '~' || strchr("+=<>", c) != NULL) {
-			*p++ = '+';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 0x0f];
-		} else
-			*p++ = (char)c;
-	}
-	return p;
-}
-
 char *
 maildrop_format(const struct maildrop_env *env, size_t *len)
 {
@@ -123,10 +105,10 @@ maildrop_format(const struct maildrop_env *env, size_t *len)
 		memcpy(p, "<>", 2);
 		p += 2;
 	} else
-		p = maildrop_xtext_put(p, env->sender);
+		p = xtext_put(p, env->sender);
 	for (i = 0; i < env->nrcpt; i++) {
 		memcpy(p, "\nrcpt ", 6);
-		p = maildrop_xtext_put(p + 6, env->rcpts[i]);
+		p = xtext_put(p + 6, env->rcpts[i]);
 	}
 	p += snprintf(p, cap - (size_t)(p - out), "\nsize %0*" PRIu64 "\n\n",
 	    MAILDROP_NUM_WIDTH, env->size);
@@ -141,50 +123,18 @@ maildrop_header_max(size_t max_rcpts)
 	return (max_rcpts + 3) * MAILDROP_LINE_MAX;
 }
 
-static int
-maildrop_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes xtext <s>/<len> into a new string; NULL when malformed or when
  * the address would not pass maildrop_addr_is_ok(). */
 static char *
 maildrop_xtext_get(const char *s, size_t len)
 {
-	char	*out = xmalloc(len + 1), *p = out;
-	size_t	 i;
-	int	 hi, lo;
+	char	*out = xtext_decode(s, len);
 
-	for (i = 0; i < len; i++) {
-		if (s[i] != '+') {
-			if (s[i] < '!' || s[i] > '~' || s[i] == '=')
-				goto fail;
-			*p++ = s[i];
-			continue;
-		}
-		if (i + 2 >= len ||
-		    (hi = maildrop_hexval((unsigned char)s[i + 1])) == -1 ||
-		    (lo = maildrop_hexval((unsigned char)s[i + 2])) == -1)
-			goto fail;
-		*p++ = (char)(hi << 4 | lo);
-		i += 2;
+	if (out != NULL && !maildrop_addr_is_ok(out, false)) {
+		free(out);
+		return NULL;
 	}
-	*p = '\0';
-	/* A decoded NUL would cut the string short: refuse it. */
-	if (strlen(out) != (size_t)(p - out) ||
-	    !maildrop_addr_is_ok(out, false))
-		goto fail;
 	return out;
-fail:
-	free(out);
-	return NULL;
 }
 
 /* The next LF-terminated line of at most MAILDROP_LINE_MAX octets at

@@ -1,7 +1,8 @@
 /*
  * check_util.c - unit tests for util.c's pure helpers: the one date
  * formatter (every style, time zones east and west of UTC, half-hour
- * offsets, out-of-range times) and the duration parser and formatter.
+ * offsets, out-of-range times), the duration parser and formatter, and
+ * the one xtext codec (xtext.c).
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "xtext.h"
 
 #define T	1700000000	/* Tue, 14 Nov 2023 22:13:20 UTC */
 
@@ -74,6 +76,50 @@ START_TEST(test_duration)
 }
 END_TEST
 
+static const struct {
+	const char	*plain;
+	const char	*xtext;
+} xtext_cases[] = {
+	{ "user@example.org", "user@example.org" },
+	{ "a+b=c@x", "a+2Bb+3Dc@x" },
+	{ "\"two words\"@x", "\"two+20words\"@x" },
+	{ "<x>", "+3Cx+3E" },
+	{ "j\xc3\xb6rg@x", "j+C3+B6rg@x" },
+	{ "", "" },
+};
+
+START_TEST(test_xtext_roundtrip)
+{
+	char	buf[128], *dec;
+
+	xtext_put(buf, xtext_cases[_i].plain);
+	ck_assert_str_eq(buf, xtext_cases[_i].xtext);
+	dec = xtext_decode(buf, strlen(buf));
+	ck_assert_ptr_nonnull(dec);
+	ck_assert_str_eq(dec, xtext_cases[_i].plain);
+	free(dec);
+}
+END_TEST
+
+START_TEST(test_xtext_malformed)
+{
+	static const char *const bad[] = {
+		"a b", "a=b", "a+2", "a+", "+zz", "a+00b", "a\tb", "\x80",
+		"a\x7f",
+	};
+	char	*dec;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(xtext_decode(bad[i], strlen(bad[i])) == NULL,
+		    "accepted \"%s\"", bad[i]);
+	/* Lower-case hex is read; the length bounds the input. */
+	dec = xtext_decode("a+2bzzz", 4);
+	ck_assert_str_eq(dec, "a+");
+	free(dec);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -85,6 +131,11 @@ util_suite(void)
 	    (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
 	tcase_add_test(tc, test_time_fmt_edges);
 	tcase_add_test(tc, test_duration);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("xtext");
+	tcase_add_loop_test(tc, test_xtext_roundtrip, 0,
+	    (int)(sizeof(xtext_cases) / sizeof(xtext_cases[0])));
+	tcase_add_test(tc, test_xtext_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }
