@@ -76,33 +76,6 @@ struct control {
 /* ------------------------------------------------------------------ */
 /* JSON output */
 
-/* Length of the valid UTF-8 sequence starting at <s> (at most <n>
- * octets available), or 0 if it is not one: no overlong forms, no
- * surrogates, nothing above U+10FFFF (RFC 3629 section 4). */
-static size_t
-control_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t	len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return len;
-}
-
 /* Appends <n> octets of <s> as a JSON string: '"' and '\\' escaped,
  * control bytes, DEL and any octet outside valid UTF-8 as \u00XX, a
  * NUL as U+FFFD. */
@@ -127,7 +100,7 @@ control_json_strn(struct evbuffer *out, const char *s, size_t n)
 			evbuffer_add_printf(out, "\\%c", p[i]);
 			i++;
 		} else if (p[i] >= 0x80 &&
-		    (u = control_utf8_len(p + i, n - i)) > 0) {
+		    (u = str_utf8_len(p + i, n - i)) > 0) {
 			evbuffer_add(out, p + i, u);
 			i += u;
 		} else if (p[i] == '\0') {

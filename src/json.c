@@ -134,37 +134,6 @@ json_escape(struct json_parser *jp, char *buf, size_t *len)
 	return json_put_utf8(buf, len, (unsigned long)cp);
 }
 
-/* Length of the valid UTF-8 sequence at <p> (RFC 3629: no overlongs,
- * no surrogates, nothing above U+10FFFF), or 0. */
-static size_t
-json_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned long	cp;
-	size_t		n, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 /* A string.  Its decoded form is never longer than the JSON text left,
  * so one allocation of that size suffices.  Returns 0 with *out owned
  * by the caller, or -1. */
@@ -186,8 +155,8 @@ json_string(struct json_parser *jp, char **out, size_t *outlen)
 				goto fail;
 			continue;
 		}
-		u = json_utf8_len((const unsigned char *)jp->p,
-		    (const unsigned char *)jp->end);
+		u = str_utf8_len((const unsigned char *)jp->p,
+		    (size_t)(jp->end - jp->p));
 		if (u == 0)
 			goto fail;
 		memcpy(buf + len, jp->p, u);

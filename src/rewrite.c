@@ -484,49 +484,6 @@ rewrite_is_encoded_word(const char *p, size_t n)
 	return memchr(q + 3, '?', (size_t)(e - 2 - (q + 3))) == NULL;
 }
 
-/* The length of the UTF-8 character at <p> (<n> octets left), or 0 if
- * there is none (RFC 3629 4: no overlong forms, no surrogates). */
-static size_t
-rewrite_utf8_len(const unsigned char *p, size_t n)
-{
-	uint32_t	cp;
-	size_t		len, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if ((p[0] & 0xf0) == 0xe0)
-		len = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	cp = p[0] & (0x7f >> len);
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-static bool
-rewrite_is_utf8(const unsigned char *p, size_t n)
-{
-	size_t	i, clen;
-
-	for (i = 0; i < n; i += clen)
-		if ((clen = rewrite_utf8_len(p + i, n - i)) == 0)
-			return false;
-	return true;
-}
-
 /* RFC 2047 5(3): what may stand for itself in a phrase's Q word. */
 static bool
 rewrite_q_is_safe(unsigned char c)
@@ -572,7 +529,7 @@ static void
 rewrite_qencode(struct evbuffer *out, const unsigned char *p, size_t n,
     bool lead, bool trail)
 {
-	bool		 utf8 = rewrite_is_utf8(p, n);
+	bool		 utf8 = str_is_utf8(p, n);
 	const char	*cs = utf8 ? "UTF-8" : "ISO-8859-1";
 	size_t		 room = REWRITE_WORD_MAX - strlen(cs) - 7;
 	size_t		 used, i, clen;
@@ -580,7 +537,7 @@ rewrite_qencode(struct evbuffer *out, const unsigned char *p, size_t n,
 	evbuffer_add_printf(out, "=?%s?Q?", cs);
 	used = lead ? rewrite_q_put(out, (const unsigned char *)" ", 1) : 0;
 	for (i = 0; i < n; i += clen) {
-		clen = utf8 ? rewrite_utf8_len(p + i, n - i) : 1;
+		clen = utf8 ? str_utf8_len(p + i, n - i) : 1;
 		if (used + rewrite_q_width(p + i, clen) > room) {
 			evbuffer_add_printf(out, "?= =?%s?Q?", cs);
 			used = 0;

@@ -205,6 +205,47 @@ time_wall(void)
 	return (int64_t)time(NULL);
 }
 
+size_t
+str_utf8_len(const unsigned char *p, size_t n)
+{
+	uint32_t	cp;
+	size_t		len, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	cp = p[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+bool
+str_is_utf8(const unsigned char *p, size_t n)
+{
+	size_t	i, clen;
+
+	for (i = 0; i < n; i += clen)
+		if ((clen = str_utf8_len(p + i, n - i)) == 0)
+			return false;
+	return true;
+}
+
 char *
 time_fmt(int64_t t, enum time_style style, char *buf, size_t bufsz)
 {

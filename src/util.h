@@ -42,6 +42,13 @@ char	*str_fmt_duration(uint64_t secs, char *buf, size_t bufsz);
 char	*str_log_escape(const char *src, size_t srclen, char *dst,
 	    size_t dstsz);
 
+/* The one UTF-8 check (RFC 3629 section 4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF).  str_utf8_len: the length of the
+ * character at <p> (<n> octets left, n > 0; 1 for ASCII), or 0 when no
+ * valid character starts there.  str_is_utf8: all <n> octets are. */
+size_t	 str_utf8_len(const unsigned char *p, size_t n);
+bool	 str_is_utf8(const unsigned char *p, size_t n);
+
 /* fsync() of the directory holding <path> ("." for a bare name), so a
  * rename into it is durable.  Returns 0, or -1 with errno set. */
 int	 fsync_parent_dir(const char *path);

@@ -2,7 +2,7 @@
  * check_util.c - unit tests for util.c's pure helpers: the one date
  * formatter (every style, time zones east and west of UTC, half-hour
  * offsets, out-of-range times), the duration parser and formatter, and
- * the one xtext codec (xtext.c).
+ * the one UTF-8 check, and the one xtext codec (xtext.c).
  */
 #include "config.h"
 
@@ -77,6 +77,38 @@ START_TEST(test_duration)
 END_TEST
 
 static const struct {
+	const char	*s;
+	size_t		 len;		/* of the first character; 0: bad */
+} utf8_cases[] = {
+	{ "a", 1 },
+	{ "\xc3\xb6", 2 },			/* U+00F6 */
+	{ "\xe2\x82\xac", 3 },			/* U+20AC */
+	{ "\xf0\x9f\x98\x80", 4 },		/* U+1F600 */
+	{ "\xf4\x8f\xbf\xbf", 4 },		/* U+10FFFF */
+	{ "\xc0\xaf", 0 },			/* overlong '/' */
+	{ "\xe0\x80\xaf", 0 },			/* overlong */
+	{ "\xed\xa0\x80", 0 },			/* surrogate */
+	{ "\xf4\x90\x80\x80", 0 },		/* above U+10FFFF */
+	{ "\xf5\x80\x80\x80", 0 },
+	{ "\x80", 0 },				/* continuation first */
+	{ "\xc3", 0 },				/* cut short */
+	{ "\xe2\x82", 0 },
+	{ "\xc3\x28", 0 },			/* not a continuation */
+};
+
+START_TEST(test_utf8)
+{
+	const char	*s = utf8_cases[_i].s;
+	size_t		 n = strlen(s);
+
+	ck_assert_uint_eq(str_utf8_len((const unsigned char *)s, n),
+	    utf8_cases[_i].len);
+	ck_assert(str_is_utf8((const unsigned char *)s, n) ==
+	    (utf8_cases[_i].len == n));
+}
+END_TEST
+
+static const struct {
 	const char	*plain;
 	const char	*xtext;
 } xtext_cases[] = {
@@ -131,6 +163,10 @@ util_suite(void)
 	    (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
 	tcase_add_test(tc, test_time_fmt_edges);
 	tcase_add_test(tc, test_duration);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("utf8");
+	tcase_add_loop_test(tc, test_utf8, 0,
+	    (int)(sizeof(utf8_cases) / sizeof(utf8_cases[0])));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("xtext");
 	tcase_add_loop_test(tc, test_xtext_roundtrip, 0,
