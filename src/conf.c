@@ -1308,6 +1308,7 @@ conf_load(const char *path, char *errbuf, size_t errbufsz)
 	if (conf_cfg_parse(&ctx, cfg, text, len) == -1)
 		goto fail;
 	c = xcalloc(1, sizeof(*c));
+	c->refs = 1;
 	c->path = xstrdup(path);
 	conf_build_top(c, cfg);
 	conf_build_sections(c, cfg);
@@ -1329,12 +1330,23 @@ fail:
 	return NULL;
 }
 
-void
-conf_free(struct conf *c)
+const struct conf *
+conf_ref(const struct conf *cc)
 {
-	size_t	i;
+	struct conf	*c = (struct conf *)cc;
 
-	if (c == NULL)
+	if (c != NULL)
+		c->refs++;
+	return cc;
+}
+
+void
+conf_free(const struct conf *cc)
+{
+	struct conf	*c = (struct conf *)cc;
+	size_t		 i;
+
+	if (c == NULL || --c->refs > 0)
 		return;
 	for (i = 0; i < c->nlisten; i++)
 		free(c->listen[i]);

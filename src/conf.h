@@ -146,6 +146,7 @@ struct conf {
 	size_t			 nlisten_tls;
 	struct conf_server_tls	 server_tls;
 	struct conf_client_auth	 client_auth;
+	unsigned int		 refs;		/* conf_ref() / conf_free() */
 };
 
 /* The policy for a client at <addr> (sockaddr_in or sockaddr_in6), or
@@ -158,7 +159,14 @@ const struct conf_network *conf_network_find(const struct conf *,
  * owns (conf_free()).  On failure returns NULL and writes one or more
  * "file:line: message" lines to <errbuf> (always NUL-terminated). */
 struct conf	*conf_load(const char *path, char *errbuf, size_t errbufsz);
-void		 conf_free(struct conf *);
+
+/* Reference counting: every holder that may outlive a reload (a
+ * session, a relay) takes a reference; conf_free() drops one and frees
+ * the conf with the last.  conf_ref() returns its argument (the const
+ * is the holder's promise not to write; the count is not content).
+ * NULL is a no-op for both. */
+const struct conf *conf_ref(const struct conf *);
+void		 conf_free(const struct conf *);
 
 /* Splits a listen entry ("127.0.0.1:25", "[::1]:25", "*:25") into host
  * and port.  <host> gets "" for "*".  Returns 0 or -1 on bad syntax. */

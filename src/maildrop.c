@@ -793,7 +793,7 @@ maildrop_new(struct event_base *base, const struct conf *conf,
 	struct maildrop	*md = xcalloc(1, sizeof(*md));
 
 	md->base = base;
-	md->conf = conf;
+	md->conf = conf_ref(conf);
 	md->spool = spool;
 	md->queued = queued;
 	md->arg = arg;
@@ -829,6 +829,13 @@ fail:
 }
 
 void
+maildrop_set_conf(struct maildrop *md, const struct conf *conf)
+{
+	conf_free(md->conf);
+	md->conf = conf_ref(conf);
+}
+
+void
 maildrop_free(struct maildrop *md)
 {
 	if (md == NULL)
@@ -845,5 +852,6 @@ maildrop_free(struct maildrop *md)
 		close(md->corruptfd);
 	free(md->buf);
 	free(md->path);
+	conf_free(md->conf);
 	free(md);
 }

@@ -83,7 +83,7 @@ session_error(struct session *s)
 	if (++s->errors < SESSION_ERRORS_MAX)
 		return;
 	session_reply(s, "421 4.7.0 %s Error: too many errors",
-	    s->ctx->conf->hostname);
+	    s->conf->hostname);
 	s->close_reason = "errors";
 	session_set_state(s, SESSION_QUIT);
 }
@@ -120,7 +120,7 @@ session_reset(struct session *s)
 static void
 session_helo(struct session *s, const char *args, bool esmtp)
 {
-	const struct conf	*conf = s->ctx->conf;
+	const struct conf	*conf = s->conf;
 
 	if (smtp_parse_helo(args, s->helo, sizeof(s->helo)) != SMTP_OK) {
 		session_reply(s, "501 5.5.4 Syntax: %s hostname",
@@ -169,7 +169,7 @@ session_cmd_mail(struct session *s, const char *args)
 		session_error(s);
 		return;
 	}
-	switch (smtp_parse_mail(args, s->ctx->conf->max_message_size,
+	switch (smtp_parse_mail(args, s->conf->max_message_size,
 	    &s->mail)) {
 	case SMTP_OK:
 		session_set_state(s, SESSION_MAIL);
@@ -221,7 +221,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 			session_reply(s, "250 2.1.5 Ok");
 			return;
 		}
-	if (s->nrcpt >= s->ctx->conf->max_recipients) {
+	if (s->nrcpt >= s->conf->max_recipients) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
@@ -248,7 +248,7 @@ session_protocol(const struct session *s)
 static int
 session_write_received(struct session *s)
 {
-	const struct conf	*conf = s->ctx->conf;
+	const struct conf	*conf = s->conf;
 	char			 date[64], hdr[1024], tlsc[160] = "";
 	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
 	int			 n;
@@ -278,7 +278,7 @@ session_write_received(struct session *s)
 static void
 session_cmd_data(struct session *s, const char *args)
 {
-	const struct conf	*conf = s->ctx->conf;
+	const struct conf	*conf = s->conf;
 	size_t			 i;
 
 	if (*args != '\0') {
@@ -470,11 +470,11 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	session_set_state(s, SESSION_READY);
 	if (s->ctx->stopping) {
 		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    s->ctx->conf->hostname);
+		    s->conf->hostname);
 		s->close_reason = "shutdown";
 		session_set_state(s, SESSION_QUIT);
 	}
-	session_set_timeout(s, s->ctx->conf->command_timeout);
+	session_set_timeout(s, s->conf->command_timeout);
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s);
 }
@@ -484,7 +484,7 @@ session_commit_done_cb(const char *id, int err, void *arg)
 static void
 session_data_end(struct session *s)
 {
-	const struct conf	*conf = s->ctx->conf;
+	const struct conf	*conf = s->conf;
 
 	session_set_timeout(s, conf->command_timeout);
 	if (s->data.err != SMTP_DATA_OK) {
@@ -663,7 +663,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-		    s->ctx->conf->hostname);
+		    s->conf->hostname);
 		s->close_reason = "timeout";
 		session_set_state(s, SESSION_QUIT);
 		bufferevent_disable(s->bev, EV_READ);
@@ -702,6 +702,7 @@ session_close(struct session *s, const char *reason)
 	session_reset(s);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	ctx->nsessions--;
+	conf_free(s->conf);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->drained_arg);
@@ -731,7 +732,8 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 		salen = sizeof(s->peer);
 	memcpy(&s->peer, sa, salen);
 	cidr_addr_str(sa, s->addr, sizeof(s->addr));
-	s->net = conf_network_find(ctx->conf, sa);
+	s->conf = conf_ref(ctx->conf);
+	s->net = conf_network_find(s->conf, sa);
 	s->implicit_tls = (flags & SESSION_F_TLS) != 0;
 	s->auth_plain_ok = (flags & SESSION_F_AUTH_PLAIN) != 0;
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
@@ -739,6 +741,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	if (s->implicit_tls) {
 		if (session_tls_begin(s, fd) == -1) {
 			evutil_closesocket(fd);
+			conf_free(s->conf);
 			free(s);
 			return -1;
 		}
@@ -746,6 +749,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("session bufferevent_socket_new failed");
 		evutil_closesocket(fd);
+		conf_free(s->conf);
 		free(s);
 		return -1;
 	}
@@ -762,9 +766,9 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 		return 0;
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
-	session_set_timeout(s, ctx->conf->command_timeout);
+	session_set_timeout(s, s->conf->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_reply(s, "220 %s ESMTP smartrelay", ctx->conf->hostname);
+	session_reply(s, "220 %s ESMTP smartrelay", s->conf->hostname);
 	return 0;
 }
 
@@ -846,6 +850,7 @@ session_free_all(struct session_ctx *ctx)
 		session_reset(s);
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		ctx->nsessions--;
+		conf_free(s->conf);
 		free(s);
 	}
 }

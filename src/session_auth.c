@@ -61,7 +61,7 @@ session_cmd_starttls(struct session *s, const char *args)
 	}
 	if (s->ctx->tls == NULL) {
 		/* Not configured: as any command we do not offer. */
-		if (s->ctx->conf->server_tls.cert_file[0] == '\0')
+		if (s->conf->server_tls.cert_file[0] == '\0')
 			session_reply(s, "502 5.5.1 Error: command not "
 			    "implemented");
 		else
@@ -82,7 +82,7 @@ int
 session_tls_begin(struct session *s, int fd)
 {
 	struct bufferevent	*bev;
-	uint64_t		 secs = s->ctx->conf->command_timeout;
+	uint64_t		 secs = s->conf->command_timeout;
 
 	if (s->ctx->tls == NULL ||
 	    (bev = tls_server_wrap(s->ctx->tls, s->ctx->base, fd)) == NULL)
@@ -125,7 +125,7 @@ session_tls_start(struct session *s)
 static void
 session_tls_done(struct session *s)
 {
-	const struct conf	*conf = s->ctx->conf;
+	const struct conf	*conf = s->conf;
 
 	s->tls = true;
 	log_info("session tls sid=%08x client=%s version=%s cipher=%s",
@@ -195,7 +195,7 @@ session_auth_done_cb(bool ok, void *arg)
 	session_auth_result(s, ok);
 	if (s->ctx->stopping && s->state != SESSION_QUIT) {
 		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    s->ctx->conf->hostname);
+		    s->conf->hostname);
 		s->close_reason = "shutdown";
 		session_set_state(s, SESSION_QUIT);
 	}

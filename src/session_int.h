@@ -56,6 +56,8 @@ enum session_auth_step {
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct session_ctx	*ctx;
+	const struct conf	*conf;		/* its own reference: the
+						 * configuration it began with */
 	struct bufferevent	*bev;		/* owns the socket */
 	enum session_state	 state;
 	unsigned int		 sid;		/* for log lines */

@@ -36,7 +36,8 @@
 #define TLS_UNDER_HIGH	(256 * 1024)	/* ... stop encrypting above */
 
 struct tls_client {
-	SSL_CTX	*ctx;
+	SSL_CTX		*ctx;
+	unsigned int	 refs;
 };
 
 /* True when <dir> holds OpenSSL's hashed names ("1a2b3c4d.0"), as
@@ -111,13 +112,22 @@ tls_client_new(const char *ca_file)
 	}
 	tc = xcalloc(1, sizeof(*tc));
 	tc->ctx = ctx;
+	tc->refs = 1;
+	return tc;
+}
+
+struct tls_client *
+tls_client_ref(struct tls_client *tc)
+{
+	if (tc != NULL)
+		tc->refs++;
 	return tc;
 }
 
 void
 tls_client_free(struct tls_client *tc)
 {
-	if (tc == NULL)
+	if (tc == NULL || --tc->refs > 0)
 		return;
 	SSL_CTX_free(tc->ctx);
 	free(tc);

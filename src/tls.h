@@ -30,6 +30,10 @@ struct tls_client *tls_client_new(const char *ca_file);
  * set.  <ctx> is an SSL_CTX. */
 struct ssl_ctx_st;
 int		 tls_ctx_load_cas(struct ssl_ctx_st *ctx, const char *ca_file);
+/* Reference counting, as for conf: a relay holds its context for its
+ * whole life (STARTTLS comes after the connect); tls_client_free()
+ * drops one reference and frees with the last.  NULL is a no-op. */
+struct tls_client *tls_client_ref(struct tls_client *);
 void		 tls_client_free(struct tls_client *);
 
 /* Layers a TLS client filter over the connected plain bufferevent
