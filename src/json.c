@@ -372,7 +372,12 @@ json_int(const struct json *o, const char *key)
 {
 	const struct json	*v = json_get(o, key);
 
-	return v != NULL && v->type == JSON_NUM ? (int64_t)v->num : 0;
+	/* Converting a double outside int64_t is undefined (C11
+	 * 6.3.1.4); the text may hold any number. */
+	if (v == NULL || v->type != JSON_NUM || !(v->num >= -0x1p63 &&
+	    v->num < 0x1p63))
+		return 0;
+	return (int64_t)v->num;
 }
 
 const char *

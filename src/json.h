@@ -46,7 +46,9 @@ void		 json_free(struct json *v);
 
 /* The member <key> of object <o>, or NULL (json_int: 0, json_str: NULL,
  * json_bool: false) when <o> is not an object, has no such member, or
- * it has another type.  Results are borrowed from <o>. */
+ * it has another type.  json_int truncates a fraction toward zero and
+ * gives 0 for a number outside [-2^63, 2^63).  Results are borrowed
+ * from <o>. */
 const struct json *json_get(const struct json *o, const char *key);
 int64_t		 json_int(const struct json *o, const char *key);
 const char	*json_str(const struct json *o, const char *key);

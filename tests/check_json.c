@@ -760,6 +760,42 @@ START_TEST(test_accessors)
 }
 END_TEST
 
+/* json_int() of numbers a double holds but int64_t does not: 0, never
+ * the undefined conversion.  A fraction is truncated toward zero. */
+static const struct {
+	const char	*num;
+	int64_t		 want;
+} int_cases[] = {
+	{ "1e300",			0 },
+	{ "-1e300",			0 },
+	{ "1e400",			0 },
+	{ "-1e400",			0 },
+	{ "9223372036854775808",	0 },
+	{ "18446744073709551616",	0 },
+	{ "-9223372036854777856",	0 },
+	{ "9223372036854774784",	9223372036854774784LL },
+	{ "-9223372036854775808",	INT64_MIN },
+	{ "-9.2233720368547758e18",	INT64_MIN },
+	{ "1.9",			1 },
+	{ "-1.9",			-1 },
+	{ "0.5",			0 },
+	{ "1e3",			1000 },
+	{ "-0",				0 },
+};
+
+START_TEST(test_int_range)
+{
+	char		text[64];
+	struct json	v;
+	int		len;
+
+	len = snprintf(text, sizeof(text), "{\"n\":%s}", int_cases[_i].num);
+	ck_assert_int_eq(parse_n(text, (size_t)len, &v), 0);
+	ck_assert_int_eq(json_int(&v, "n"), int_cases[_i].want);
+	json_free(&v);
+}
+END_TEST
+
 /* On anything but an object: NULL, 0, NULL, false. */
 static const char *const nonobj_docs[] = {
 	"null", "true", "false", "0", "42", "\"s\"", "[]",
@@ -863,6 +899,7 @@ json_suite(void)
 	tc = tcase_create("accessors");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_accessors, 0, nitems(acc_cases));
+	tcase_add_loop_test(tc, test_int_range, 0, nitems(int_cases));
 	tcase_add_loop_test(tc, test_accessors_nonobj, 0,
 	    nitems(nonobj_docs));
 	tcase_add_test(tc, test_accessors_nested);
