@@ -134,18 +134,24 @@ json_escape(struct json_parser *jp, char *buf, size_t *len)
 	return json_put_utf8(buf, len, (unsigned long)cp);
 }
 
-/* A string.  Its decoded form is never longer than the JSON text left,
- * so one allocation of that size suffices.  Returns 0 with *out owned
- * by the caller, or -1. */
+/* A string.  Its decoded form is never longer than its JSON text up to
+ * the first quote that no backslash escapes, so one allocation of that
+ * size suffices.  (Sized by all the text left, a document of many short
+ * strings would take memory quadratic in its length.)  Returns 0 with
+ * *out owned by the caller, or -1. */
 static int
 json_string(struct json_parser *jp, char **out, size_t *outlen)
 {
-	char	*buf;
-	size_t	 len = 0, u;
+	const char	*q;
+	char		*buf;
+	size_t		 len = 0, u;
 
 	if (jp->p >= jp->end || *jp->p++ != '"')
 		return -1;
-	buf = xmalloc((size_t)(jp->end - jp->p) + 1);
+	for (q = jp->p; q < jp->end && *q != '"'; q++)
+		if (*q == '\\' && q + 1 < jp->end)
+			q++;
+	buf = xmalloc((size_t)(q - jp->p) + 1);
 	while (jp->p < jp->end && *jp->p != '"') {
 		if ((unsigned char)*jp->p < 0x20)	/* must be escaped */
 			goto fail;

@@ -36,8 +36,9 @@ struct json {
  * RFC 8259 does not allow (trailing data, a bad number such as 01 or
  * 1., control octets or bad UTF-8 in strings, a lone surrogate), the
  * \u0000 escape (strings are C strings), a key repeated in one object,
- * and nesting deeper than JSON_DEPTH_MAX.  Returns 0 (the caller frees
- * with json_free()) or -1 with <v> zeroed.
+ * and nesting deeper than JSON_DEPTH_MAX.  The tree takes memory in
+ * proportion to <len>.  Returns 0 (the caller frees with json_free())
+ * or -1 with <v> zeroed.
  */
 int		 json_parse(const char *text, size_t len, struct json *v);
 
