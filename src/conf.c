@@ -314,12 +314,19 @@ conf_err(struct conf_ctx *ctx, int line, const char *fmt, ...)
 /*
  * libconfuse's own messages: syntax, unknown options and sections, wrong
  * types.  cfg is the section being parsed; its line is the current one.
+ * They quote the file's tokens as they are, newlines and escape
+ * sequences included, so they are escaped like our own quotes of values.
  */
 static void
 conf_cfg_error_cb(cfg_t *cfg, const char *fmt, va_list ap)
 {
-	if (conf_cur != NULL)
-		conf_verr(conf_cur, cfg != NULL ? cfg->line : 0, fmt, ap);
+	char	msg[CONF_ERR_MAX], esc[CONF_ERR_MAX];
+
+	if (conf_cur == NULL)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_err(conf_cur, cfg != NULL ? cfg->line : 0, "%s",
+	    str_log_escape(msg, strlen(msg), esc, sizeof(esc)));
 }
 
 /* The index in conf_rules[] of <path>, which must be there. */

@@ -540,6 +540,17 @@ START_TEST(test_small_errbuf)
 }
 END_TEST
 
+/* libconfuse quotes the file's own tokens in its messages: what they
+ * hold is escaped, so that each error stays one "file:line:" line. */
+START_TEST(test_error_one_line)
+{
+	load_fails("\n\"bad\nname\" = 1\n", 3,
+	    "no such option 'bad\\x0aname'");
+	ck_assert_ptr_null(strchr(errbuf, '\n'));
+	load_fails("\"\x1b[2J\" = 1\n", 1, "no such option '\\x1b[2J'");
+}
+END_TEST
+
 START_TEST(test_upstream_port)
 {
 	struct conf	*c;
@@ -729,6 +740,7 @@ conf_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_small_errbuf);
+	tcase_add_test(tc, test_error_one_line);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("upstream");
