@@ -219,6 +219,7 @@ quota_parse(const char *spec, struct quota_limits *out, char *err,
     size_t errsz)
 {
 	const char	*p, *what = "messages";
+	char		 esc[44];
 	uint64_t	 m, r;
 	size_t		 i;
 
@@ -251,9 +252,11 @@ range:
 		    QUOTA_MAX);
 	return -1;
 bad:
+	/* The spec may hold any octet: escaped, the reason is one line. */
 	if (errsz > 0)
-		snprintf(err, errsz, "bad quota \"%.40s\": expected none, "
-		    "gmail, workspace, N or N/M", spec);
+		snprintf(err, errsz, "bad quota \"%s\": expected none, "
+		    "gmail, workspace, N or N/M",
+		    str_log_escape(spec, strlen(spec), esc, sizeof(esc)));
 	return -1;
 }
 

@@ -157,6 +157,10 @@ START_TEST(test_parse_errors)
 	ck_assert_int_eq(quota_parse("lots", &l, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "bad quota \"lots\": expected none, gmail, "
 	    "workspace, N or N/M");
+	/* One line, whatever the spec holds. */
+	ck_assert_int_eq(quota_parse("5\n\x1b[2J", &l, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "bad quota \"5\\x0a\\x1b[2J\": expected none, "
+	    "gmail, workspace, N or N/M");
 	/* Truncated, still terminated; no buffer at all is fine too. */
 	ck_assert_int_eq(quota_parse("lots", &l, tiny, sizeof(tiny)), -1);
 	ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
