@@ -342,13 +342,23 @@ conf_rule_index(const char *path)
 }
 
 /* The rule index for <opt> as seen in section <cfg>, and its label as
- * users name it ("upstream.port") in <label>. */
+ * users name it ("upstream.port") in <label>.  -1 (and the bare name in
+ * <label>) when <opt> is not one of <cfg>'s own: libconfuse reads
+ * "queue|lifetime = 1d" as a path into the section, and calls back with
+ * the section being parsed. */
 static int
 conf_rule_find(cfg_t *cfg, cfg_opt_t *opt, char *label, size_t labelsz)
 {
-	char	path[64], *bar;
-	int	k;
+	char		 path[64], *bar;
+	cfg_opt_t	*o;
+	int		 k;
 
+	for (o = cfg->opts; o->name != NULL && o != opt; o++)
+		;
+	if (o->name == NULL) {
+		snprintf(label, labelsz, "%s", opt->name);
+		return -1;
+	}
 	if (strcmp(cfg->name, "root") == 0)
 		snprintf(path, sizeof(path), "%s", opt->name);
 	else
@@ -563,6 +573,11 @@ conf_validate_cb(cfg_t *cfg, cfg_opt_t *opt)
 	k = conf_rule_find(cfg, opt, label, sizeof(label));
 	if (ctx == NULL || opt->nvalues == 0)
 		return 0;
+	if (k == -1) {
+		conf_err(ctx, cfg->line, "\"%s\" given as \"section|option\": "
+		    "set it inside its section", label);
+		return -1;
+	}
 	r = &conf_rules[k];
 	if (r->check == CONF_C_SECTION && ctx->line[k] != 0) {
 		conf_err(ctx, cfg->line, "second '%s' section (only one is "

@@ -551,6 +551,32 @@ START_TEST(test_error_one_line)
 }
 END_TEST
 
+/* libconfuse reads "section|option" as a path into the section: such a
+ * line is refused with its number, and is no internal error (which
+ * ended the daemon on a SIGHUP reload). */
+static const struct {
+	const char	*text;
+	const char	*what;
+} path_cases[] = {
+	{ "queue|lifetime = 1d\n",		"\"lifetime\"" },
+	{ "from|rewrite = keep\n",		"\"rewrite\"" },
+	{ "tls|min_version = \"1.3\"\n",	"\"min_version\"" },
+	{ "auth|plaintext = {\"127.0.0.1:25\"}\n", "\"plaintext\"" },
+	{ "metrics|listen = \"*:9100\"\n",	"\"listen\"" },
+	{ "\nupstream|port = 25\n",		"'upstream'" },
+};
+
+START_TEST(test_section_path)
+{
+	char	text[128];
+
+	snprintf(text, sizeof(text), "hostname = relay.example\n%s",
+	    path_cases[_i].text);
+	load_fails(text, path_cases[_i].text[0] == '\n' ? 3 : 2,
+	    path_cases[_i].what);
+}
+END_TEST
+
 START_TEST(test_upstream_port)
 {
 	struct conf	*c;
@@ -741,6 +767,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_small_errbuf);
 	tcase_add_test(tc, test_error_one_line);
+	tcase_add_loop_test(tc, test_section_path, 0, nitems(path_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("upstream");
