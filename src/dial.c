@@ -72,7 +72,7 @@ struct dial {
 	dial_cb			 cb;
 	void			*arg;
 	enum dial_state		 state;
-	bool			 in_call;	/* in dial_new() or dial_next() */
+	bool			 in_call;	/* in dial_new(), dial_next() */
 	struct dial_res		*res;		/* evdns request pending */
 	struct evdns_getaddrinfo_request *req;
 	struct event		*timer;		/* resolution timeout */

@@ -78,7 +78,7 @@ struct world {
 	struct evdns_base	*dns;
 	struct event		*guard;		/* bounds each loop */
 	char			 hosts[64];
-	uint16_t		 port;		/* the same on ::1 and 127.0.0.1 */
+	uint16_t		 port;		/* same on ::1 and 127.0.0.1 */
 	int			 fd4, fd6;	/* listeners or placeholders */
 	int			 filler;	/* fills a full accept queue */
 };
