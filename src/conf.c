@@ -57,6 +57,7 @@ static char	conf_plaintext_default[] = "{}";
 static cfg_opt_t conf_upstream_opts[] = {
 	CFG_STR("host", "smtp.gmail.com", CFGF_NONE),
 	CFG_INT_CB("port", 587, CFGF_NONE, conf_int_cb),
+	CFG_STR("address_family", "any", CFGF_NONE),
 	CFG_STR("tls", "starttls", CFGF_NONE),
 	CFG_STR("verify_name", "", CFGF_NONE),
 	CFG_STR("ca_file", "", CFGF_NONE),
@@ -173,7 +174,8 @@ enum conf_check {
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 };
 
-/* Indexed by enum conf_bare_lf, enum conf_tls_mode and log_syslog. */
+/* Indexed by enum conf_bare_lf, enum conf_tls_mode, log_syslog and
+ * enum conf_family. */
 static const char *const conf_lf_names[] = { "normalize", "reject", NULL };
 static const char *const conf_tls_names[] = { "starttls", "implicit", NULL };
 static const char *const conf_log_names[] = { "stderr", "syslog", NULL };
@@ -184,6 +186,8 @@ static const char *const conf_tls_version_names[] = { "1.0", "1.1", "1.2",
 	"1.3", NULL };
 static const char *const conf_auth_names[] = { "auto", "plain", "login",
 	"xoauth2", NULL };
+static const char *const conf_family_names[] = { "any", "ipv4", "ipv6",
+	NULL };
 
 /* How each value is checked, by its libconfuse path. */
 static const struct conf_rule {
@@ -211,6 +215,8 @@ static const struct conf_rule {
 	{ "upstream",		CONF_C_MULTI,	false, 0, 0, NULL },
 	{ "upstream|host",	CONF_C_NAME,	false, 0, 0, NULL },
 	{ "upstream|port",	CONF_C_INT,	false, 1, 65535, NULL },
+	{ "upstream|address_family", CONF_C_CHOICE, false, 0, 0,
+	    conf_family_names },
 	{ "upstream|tls",	CONF_C_CHOICE,	false, 0, 0, conf_tls_names },
 	{ "upstream|verify_name", CONF_C_NAME,	true, 0, 0, NULL },
 	{ "upstream|ca_file",	CONF_C_PATH,	true, 0, 0, NULL },
@@ -985,6 +991,8 @@ conf_build_upstream(struct conf_upstream *up, cfg_t *sec)
 	up->host = conf_dup(sec, "host");
 	up->tls = (enum conf_tls_mode)conf_choice(sec, "upstream|tls", "tls");
 	up->port = (uint16_t)cfg_getint(sec, "port");
+	up->address_family = (enum conf_family)conf_choice(sec,
+	    "upstream|address_family", "address_family");
 	if (up->tls == CONF_TLS_IMPLICIT && !conf_is_set(sec, "port"))
 		up->port = 465;
 	up->verify_name = conf_dup(sec, "verify_name");

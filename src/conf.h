@@ -41,6 +41,13 @@ enum conf_auth {
 	CONF_AUTH_XOAUTH2,		/* OAuth 2.0 access token */
 };
 
+/* Which addresses of an upstream's host the relay connects to. */
+enum conf_family {
+	CONF_FAMILY_ANY,		/* IPv6 and IPv4, interleaved */
+	CONF_FAMILY_IPV4,
+	CONF_FAMILY_IPV6,
+};
+
 #define CONF_UPSTREAM_MAX	8
 
 /* One "upstream" section.  Several are tried in the order written. */
@@ -49,6 +56,7 @@ struct conf_upstream {
 						 * the section sets name */
 	char			*host;
 	uint16_t		 port;
+	enum conf_family	 address_family;
 	enum conf_tls_mode	 tls;
 	char			*verify_name;	/* never empty: defaults to host */
 	char			*ca_file;	/* "" means the system CAs */

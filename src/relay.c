@@ -10,7 +10,9 @@
  * write-watermark backpressure so memory stays flat.  A From: rewrite
  * replaces only the header block (at most REWRITE_HEADER_MAX octets,
  * read once per message) and goes through the same dot-stuffing.  AUTH
- * itself is in relay_auth.c.
+ * itself is in relay_auth.c.  The connection comes from dial.c; until
+ * AUTH starts, a failure of the address it reached gives way to the
+ * host's next address (relay_fall_through()).
  */
 #include "config.h"
 
@@ -29,12 +31,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "cidr.h"
 #include "conf.h"
+#include "dial.h"
 #include "envelope.h"
 #include "line.h"
 #include "log.h"
@@ -139,13 +141,64 @@ relay_reply_dsn(const struct relay *r, char *dsn, size_t dsnsz)
 		snprintf(dsn, dsnsz, "%c.0.0", r->reply[0]);
 }
 
-/* Closes the connection and tells the queue, once. */
+/* What a new connection must not inherit from the previous one. */
+static void
+relay_conn_reset(struct relay *r)
+{
+	r->in_tls = false;
+	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
+	r->replylen = 0;
+	r->code = 0;
+	r->reply[0] = '\0';
+	r->ext_starttls = r->ext_pipelining = false;
+	r->ext_size = 0;
+	r->mech = SASL_NONE;
+}
+
+/*
+ * A failure at connect time (TLS handshake, certificate, greeting, EHLO,
+ * STARTTLS) is about this address rather than the upstream: go on with
+ * the host's next address.  Never once AUTH began (credentials belong to
+ * the account, not the address: the next one would refuse them too, and
+ * count one more failed login), never with a transaction in flight, and
+ * never into plaintext: the next address starts over from TCP.  Returns
+ * true when another address is being tried.
+ */
+static bool
+relay_fall_through(struct relay *r, enum relay_status st,
+    const char *reason)
+{
+	if (st != RELAY_UNAVAILABLE || r->dial == NULL || r->env != NULL)
+		return false;
+	switch (r->state) {
+	case RELAY_S_HANDSHAKE:
+	case RELAY_S_GREETING:
+	case RELAY_S_EHLO:
+	case RELAY_S_STARTTLS:
+		break;
+	default:
+		return false;
+	}
+	/* Safe inside its own callback: libevent holds a reference until
+	 * the callback returns, and our callers stop at r->bev == NULL. */
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	if (dial_next(r->dial, reason) == -1)
+		return false;
+	relay_conn_reset(r);
+	snprintf(r->peer, sizeof(r->peer), "%s:%u", r->up->host, r->up->port);
+	relay_set_state(r, RELAY_S_CONNECTING);
+	return true;
+}
+
+/* Closes the connection and tells the queue, once (unless another
+ * address of the host is worth a try). */
 static void
 relay_finish(struct relay *r, enum relay_status st, const char *reason)
 {
 	struct envelope	*env = r->env;
 
-	if (r->dying)
+	if (r->dying || relay_fall_through(r, st, reason))
 		return;
 	r->dying = true;
 	if (env != NULL) {
@@ -768,9 +821,13 @@ relay_setup_reply(struct relay *r)
 			relay_fail(r, RELAY_UNAVAILABLE, "EHLO: %s", r->reply);
 			return;
 		}
-		if (r->in_tls)
+		if (r->in_tls) {
+			/* From here on a failure is the account's, not the
+			 * address's: no other address is tried. */
+			dial_free(r->dial);
+			r->dial = NULL;
 			relay_auth_start(r);
-		else if (!r->ext_starttls)
+		} else if (!r->ext_starttls)
 			relay_fail(r, RELAY_UNAVAILABLE, "server does not offer "
 			    "STARTTLS; refusing to continue in plaintext");
 		else
@@ -841,8 +898,10 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			    r->reply);
 			break;
 		}
-		/* STARTTLS replaced the bufferevent: its reads come anew. */
-		if (r->dying || r->state == RELAY_S_HANDSHAKE)
+		/* STARTTLS replaced the bufferevent, or the connection
+		 * gave way to the next address: reads come anew. */
+		if (r->dying || r->state == RELAY_S_HANDSHAKE ||
+		    r->bev == NULL)
 			break;
 	}
 	relay_release(r);
@@ -860,39 +919,15 @@ relay_write_cb(struct bufferevent *bev, void *arg)
 	relay_release(r);
 }
 
-/* Remembers "host[ip]:port" once the socket is connected. */
-static void
-relay_set_peer(struct relay *r)
-{
-	struct sockaddr_storage	ss;
-	socklen_t		sslen = sizeof(ss);
-	char			addr[64];
-
-	if (getpeername(bufferevent_getfd(r->bev), (struct sockaddr *)&ss,
-	    &sslen) == -1)
-		return;
-	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u",
-	    r->up->host,
-	    cidr_addr_str((struct sockaddr *)&ss, addr, sizeof(addr)),
-	    r->up->port);
-}
-
+/* The TLS handshake finished: belt and braces on verification. */
 static void
 relay_connected(struct relay *r)
 {
 	char	desc[128];
 
-	if (r->state == RELAY_S_CONNECTING) {
-		relay_set_peer(r);
-		if (r->up->tls == CONF_TLS_IMPLICIT) {
-			relay_starttls(r);
-			return;
-		}
-		relay_set_state(r, RELAY_S_GREETING);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-		return;
-	}
-	/* The TLS handshake finished: belt and braces on verification. */
+	if (r->state != RELAY_S_HANDSHAKE)
+		fatalx("relay: connected in state %s",
+		    relay_state_name[r->state]);
 	if (!tls_is_verified(r->bev)) {
 		relay_fail(r, RELAY_UNAVAILABLE, "TLS peer not verified");
 		return;
@@ -908,21 +943,45 @@ relay_connected(struct relay *r)
 		relay_enter(r, RELAY_S_EHLO);
 }
 
-static void	relay_event_error(struct relay *, short);
-
-/* An error that came from inside relay_new(), handled from the loop. */
+/* The dial is over: a socket connected to one of the host's addresses
+ * (remembered as "host[ip]:port"), or why none could be reached. */
 static void
-relay_early_cb(evutil_socket_t fd, short what, void *arg)
+relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
+    socklen_t salen, const char *error, void *arg)
 {
 	struct relay	*r = arg;
+	char		 addr[64];
 
-	(void)fd;
-	(void)what;
+	(void)d;
+	(void)salen;
 	relay_hold(r);
-	EVUTIL_SET_SOCKET_ERROR(r->early_errno);
-	relay_event_error(r, r->early_what);
+	if (fd == -1) {
+		relay_fail(r, RELAY_UNAVAILABLE, "%s", error);
+		goto out;
+	}
+	r->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (r->bev == NULL) {
+		close(fd);
+		relay_fail(r, RELAY_UNAVAILABLE, "cannot set up a connection");
+		goto out;
+	}
+	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u", r->up->host,
+	    cidr_addr_str(sa, addr, sizeof(addr)), r->up->port);
+	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
+	    relay_event_cb, r);
+	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	if (r->up->tls == CONF_TLS_IMPLICIT)
+		relay_starttls(r);
+	else {
+		relay_set_state(r, RELAY_S_GREETING);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+	}
+out:
 	relay_release(r);
 }
+
+static void	relay_event_error(struct relay *, short);
 
 static void
 relay_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -930,15 +989,6 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct relay	*r = arg;
 
 	(void)bev;
-	/* A numeric address whose connect() fails at once reports the
-	 * error from inside relay_new(): callbacks must come later. */
-	if (r->starting && !(what & BEV_EVENT_CONNECTED)) {
-		r->early_what = what;
-		r->early_errno = EVUTIL_SOCKET_ERROR();
-		r->early_set = true;
-		event_active(r->early, EV_TIMEOUT, 0);
-		return;
-	}
 	relay_hold(r);
 	if (what & BEV_EVENT_CONNECTED)
 		relay_connected(r);
@@ -952,26 +1002,7 @@ static void
 relay_event_error(struct relay *r, short what)
 {
 	char		 why[512];
-	int		 err;
 
-	if (r->state == RELAY_S_CONNECTING) {
-		err = bufferevent_socket_get_dns_error(r->bev);
-		if (err != 0)
-			relay_fail(r, RELAY_UNAVAILABLE, "cannot resolve %s: "
-			    "%s", r->up->host,
-			    evutil_gai_strerror(err));
-		else if (what & BEV_EVENT_TIMEOUT)
-			relay_fail(r, RELAY_UNAVAILABLE, "connect to %s:%u "
-			    "timed out", r->up->host,
-			    r->up->port);
-		else
-			relay_fail(r, RELAY_UNAVAILABLE, "cannot connect to "
-			    "%s:%u: %s", r->up->host,
-			    r->up->port,
-			    evutil_socket_error_to_string(
-			    EVUTIL_SOCKET_ERROR()));
-		return;
-	}
 	if (r->state == RELAY_S_HANDSHAKE) {
 		relay_fail(r, RELAY_UNAVAILABLE, "TLS with %s failed: %s",
 		    r->peer, (what & BEV_EVENT_TIMEOUT) ? "timeout" :
@@ -1004,7 +1035,11 @@ relay_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
-	struct relay	*r;
+	static const int	 family[] = {
+		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
+		[CONF_FAMILY_IPV6] = AF_INET6,
+	};
+	struct relay		*r;
 
 	r = xcalloc(1, sizeof(*r));
 	r->base = base;
@@ -1022,25 +1057,17 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
-	r->early = event_new(base, -1, 0, relay_early_cb, r);
-	r->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (r->idle == NULL || r->kick == NULL || r->early == NULL ||
-	    r->bev == NULL)
+	if (r->idle == NULL || r->kick == NULL)
 		goto fail;
-	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
-	    relay_event_cb, r);
-	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
-	relay_set_timeout(r, RELAY_CONNECT_TIMEOUT);
-	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 	r->state = RELAY_S_CONNECTING;
-	/* Resolution runs on evdns: the loop never blocks on DNS. */
-	r->starting = true;
-	if (bufferevent_socket_connect_hostname(r->bev, dns, AF_UNSPEC,
-	    up->host, up->port) == -1 && !r->early_set) {
-		r->starting = false;
+	/* Resolution runs on evdns (the loop never blocks on DNS), and
+	 * every address is tried, RFC 8305 style.  dial never calls back
+	 * from inside dial_new(), so neither do we from relay_new(). */
+	r->dial = dial_new(base, dns, up->host, up->port,
+	    family[up->address_family], RELAY_CONNECT_TIMEOUT, relay_dial_cb,
+	    r);
+	if (r->dial == NULL)
 		goto fail;
-	}
-	r->starting = false;
 	return r;
 fail:
 	log_warnx("relay cannot start a connection to %s", r->peer);
@@ -1107,14 +1134,13 @@ relay_free(struct relay *r)
 		r->dying = true;
 		return;
 	}
+	dial_free(r->dial);
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
 	if (r->idle != NULL)
 		event_free(r->idle);
 	if (r->kick != NULL)
 		event_free(r->kick);
-	if (r->early != NULL)
-		event_free(r->early);
 	if (r->fd != -1)
 		close(r->fd);
 	free(r->head);

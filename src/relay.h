@@ -2,7 +2,9 @@
  * relay.h - the client side of SMTP to the smarthost: one relay object
  * is one upstream connection.
  *
- * It resolves and connects without blocking the loop, does TLS (implicit,
+ * It resolves and connects without blocking the loop, to every address of
+ * the host in turn (dial.h: RFC 8305; a TLS, greeting, EHLO or STARTTLS
+ * failure moves on to the next address), does TLS (implicit,
  * or EHLO + STARTTLS + EHLO; never a plaintext fallback), authenticates
  * (PLAIN or LOGIN, password re-read from its file for every connection;
  * or XOAUTH2 with a token from oauth.h, refreshed once on a 535),

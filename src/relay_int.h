@@ -14,10 +14,12 @@
 #include "relay.h"
 #include "sasl.h"
 
+struct dial;
 struct oauth;
 struct oauth_req;
 
-#define RELAY_CONNECT_TIMEOUT	30	/* seconds, connect and handshake */
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds, resolution, each address's
+					 * connect, and the TLS handshake */
 #define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
 #define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
 #define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
@@ -65,18 +67,15 @@ struct relay {
 	struct tls_client	*tls;
 	struct relay_cbs	 cbs;
 	void			*arg;
-	struct bufferevent	*bev;
+	struct dial		*dial;		/* until AUTH starts: the
+						 * addresses left to try */
+	struct bufferevent	*bev;		/* NULL until connected */
 	struct event		*idle;
 	enum relay_state	 state;
 	bool			 in_tls;
 	bool			 dying;		/* closed() already decided */
 	unsigned int		 depth;		/* nested callbacks running */
 	struct event		*kick;		/* deferred completion */
-	struct event		*early;		/* deferred connect error */
-	bool			 starting;	/* inside relay_new() */
-	bool			 early_set;	/* early is active */
-	short			 early_what;
-	int			 early_errno;
 	char			 peer[300];
 
 	/* What the server's EHLO said. */

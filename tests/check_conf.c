@@ -118,6 +118,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->log_level, "info");
 	ck_assert_str_eq(c->upstream[0].host, "smtp.gmail.com");
 	ck_assert_uint_eq(c->upstream[0].port, 587);
+	ck_assert_int_eq(c->upstream[0].address_family, CONF_FAMILY_ANY);
 	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_STARTTLS);
 	ck_assert_str_eq(c->upstream[0].verify_name, "smtp.gmail.com");
 	ck_assert_str_eq(c->upstream[0].ca_file, "");
@@ -158,6 +159,7 @@ static const char conf_full[] =
     "upstream {\n"
     "  host = \"mx.example.org\"\n"
     "  port = 2465\n"
+    "  address_family = ipv6\n"
     "  tls = implicit\n"
     "  verify_name = \"smtp.example.org\"\n"
     "  ca_file = \"/etc/ssl/ca#1.pem\"\n"
@@ -202,6 +204,7 @@ START_TEST(test_all_options)
 	ck_assert_str_eq(c->log_level, "debug");
 	ck_assert_str_eq(c->upstream[0].host, "mx.example.org");
 	ck_assert_uint_eq(c->upstream[0].port, 2465);
+	ck_assert_int_eq(c->upstream[0].address_family, CONF_FAMILY_IPV6);
 	ck_assert_int_eq(c->upstream[0].tls, CONF_TLS_IMPLICIT);
 	ck_assert_str_eq(c->upstream[0].verify_name, "smtp.example.org");
 	ck_assert_str_eq(c->upstream[0].ca_file, "/etc/ssl/ca#1.pem");
@@ -293,6 +296,9 @@ static const struct {
 	{ "log_level = verbose\n", 1, "log_level = \"verbose\"" },
 	{ "log_level = INFO\n", 1, "log_level = \"INFO\"" },
 	{ "upstream {\n  tls = ssl\n}\n", 2, "upstream.tls = \"ssl\"" },
+	{ "upstream {\n  address_family = inet6\n}\n", 2,
+	    "upstream.address_family = \"inet6\": must be \"any\", \"ipv4\" "
+	    "or \"ipv6\"" },
 	/* strings */
 	{ "hostname = \"\"\n", 1, "hostname = \"\": must not be empty" },
 	{ "hostname = \"relay example\"\n", 1, "not a host name" },
