@@ -45,7 +45,6 @@
 
 #define MAIN_STOP_GRACE_SECS	10	/* bound on a graceful stop */
 #define MAIN_LISTEN_FDS_MAX	16
-#define MAIN_RETIRED_MAX	64	/* reloads kept alive until exit */
 
 struct main_state {
 	struct event_base	*base;
@@ -74,9 +73,6 @@ struct main_state {
 	bool			 socket_activated;
 	/* Configurations and TLS contexts replaced by SIGHUP: connections
 	 * opened before may still use them, so they live until exit. */
-	struct conf		*retired_conf[MAIN_RETIRED_MAX];
-	struct tls_client	*retired_tls[MAIN_RETIRED_MAX];
-	size_t			 nretired;
 };
 
 static void
@@ -262,7 +258,7 @@ main_reload(struct main_state *m)
 {
 	struct conf		*nc;
 	struct listener		*nl = NULL;
-	struct tls_client	*nt;
+	struct tls_client	*nt, *ot;
 	struct tls_server	*nts;
 	struct users		*nu;
 	enum log_level		 level;
@@ -275,12 +271,6 @@ main_reload(struct main_state *m)
 			*nl_at = '\0';
 		log_errx("smartrelayd reload refused, keeping the running "
 		    "configuration: %s", errbuf);
-		goto done;
-	}
-	if (m->nretired == MAIN_RETIRED_MAX) {
-		log_errx("smartrelayd reload refused: too many reloads since "
-		    "start (%d); restart the service", MAIN_RETIRED_MAX);
-		conf_free(nc);
 		goto done;
 	}
 	if (strcmp(nc->spool, old->spool) != 0 ||
@@ -319,8 +309,7 @@ main_reload(struct main_state *m)
 		listener_free(m->listener);
 		m->listener = nl;
 	}
-	m->retired_conf[m->nretired] = m->conf;
-	m->retired_tls[m->nretired++] = m->tls;
+	ot = m->tls;
 	m->conf = nc;
 	m->tls = nt;
 	m->sessions.conf = nc;
@@ -332,6 +321,12 @@ main_reload(struct main_state *m)
 	m->sessions.users = m->users = nu;
 	main_authcheck(m);
 	queue_set_conf(m->queue, nc, nt);
+	if (m->maildrop != NULL)
+		maildrop_set_conf(m->maildrop, nc);
+	/* Sessions, relays and token sources that still use the old ones
+	 * hold their own references: the last of them frees them. */
+	conf_free(old);
+	tls_client_free(ot);
 	if (log_level_parse(nc->log_level, &level) == 0)
 		log_set_level(level);
 	log_notice("smartrelayd reloaded %s", m->conf_path);
@@ -570,10 +565,6 @@ main_teardown(struct main_state *m)
 		event_free(m->ev_status);
 	if (m->base != NULL)
 		event_base_free(m->base);
-	for (i = 0; i < m->nretired; i++) {
-		conf_free(m->retired_conf[i]);
-		tls_client_free(m->retired_tls[i]);
-	}
 	conf_free(m->conf);
 }
 

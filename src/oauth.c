@@ -371,6 +371,7 @@ TAILQ_HEAD(oauth_reqs, oauth_req);
 struct oauth {
 	struct event_base	*base;
 	struct evdns_base	*dns;
+	const struct conf	*conf;		/* a reference: holds <up> */
 	const struct conf_upstream *up;
 	struct oauth_reqs	 waiting;	/* for the next answer */
 	struct oauth_reqs	 firing;	/* being answered now */
@@ -417,6 +418,7 @@ oauth_destroy(struct oauth *o)
 	oauth_forget(o);
 	oauth_wipe(o->rt_sent);
 	oauth_wipe(o->rt_mem);
+	conf_free(o->conf);
 	free(o);
 }
 
@@ -460,13 +462,14 @@ oauth_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 struct oauth *
 oauth_new(struct event_base *base, struct evdns_base *dns,
-    const struct conf_upstream *up)
+    const struct conf *conf, const struct conf_upstream *up)
 {
 	struct oauth	*o;
 
 	o = xcalloc(1, sizeof(*o));
 	o->base = base;
 	o->dns = dns;
+	o->conf = conf_ref(conf);
 	o->up = up;
 	TAILQ_INIT(&o->waiting);
 	TAILQ_INIT(&o->firing);
@@ -496,7 +499,8 @@ oauth_same(const char *a, const char *b)
 }
 
 void
-oauth_set_upstream(struct oauth *o, const struct conf_upstream *up)
+oauth_set_upstream(struct oauth *o, const struct conf *conf,
+    const struct conf_upstream *up)
 {
 	const struct conf_upstream	*old = o->up;
 
@@ -513,6 +517,9 @@ oauth_set_upstream(struct oauth *o, const struct conf_upstream *up)
 		o->rt_mem = NULL;
 	}
 	o->up = up;
+	conf_ref(conf);
+	conf_free(o->conf);
+	o->conf = conf;
 }
 
 struct oauth_req *

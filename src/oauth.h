@@ -19,6 +19,7 @@
 
 #include "oauth_answer.h"
 
+struct conf;
 struct conf_upstream;
 struct event_base;
 struct evdns_base;
@@ -30,15 +31,17 @@ struct oauth_req;
 typedef void	(*oauth_cb)(enum oauth_status, const char *token,
 		    const char *reason, void *arg);
 
-/* A token source for <up> (borrowed for the source's life; auth must be
- * xoauth2).  Nothing happens until oauth_get().  Never NULL. */
+/* A token source for <up>, one of <conf>'s upstreams (auth must be
+ * xoauth2); a reference to <conf> is held (conf_ref()) while the source
+ * uses it.  Nothing happens until oauth_get().  Never NULL. */
 struct oauth	*oauth_new(struct event_base *, struct evdns_base *,
-		    const struct conf_upstream *up);
+		    const struct conf *conf, const struct conf_upstream *up);
 
-/* After a configuration reload: <up> replaces the borrowed upstream.
- * The cached token is kept only when the client, the refresh token
- * file, the endpoint and its CAs are the same. */
-void		 oauth_set_upstream(struct oauth *,
+/* After a configuration reload: <up> of <conf> replaces the upstream
+ * (the old configuration's reference is dropped).  The cached token is
+ * kept only when the client, the refresh token file, the endpoint and
+ * its CAs are the same. */
+void		 oauth_set_upstream(struct oauth *, const struct conf *conf,
 		    const struct conf_upstream *up);
 
 /* Cancels every pending request (their callbacks are not called) and

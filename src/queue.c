@@ -214,7 +214,7 @@ queue_run_up(struct queue_up *u)
 	if (u->pace_until > time_wall())
 		return;
 	TAILQ_FOREACH(qr, &q->relays, entry)
-		if (qr->u == u && qr->cur == NULL)
+		if (qr->u == u && qr->cur == NULL && !qr->quitting)
 			waiting++;	/* connecting or idle */
 	if ((nready = queue_count_for(q, u, waiting)) <= waiting)
 		return;
@@ -339,13 +339,16 @@ queue_close_idle_after(struct queue_up *u)
 
 	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
 		next = TAILQ_NEXT(qr, entry);
-		if (qr->u->idx <= u->idx || !qr->idle || qr->cur != NULL)
+		if (qr->u->idx <= u->idx || !qr->idle || qr->cur != NULL ||
+		    qr->quitting)
 			continue;
 		log_info("upstream name=%s closing an idle connection: "
 		    "name=%s delivers again", queue_cu(qr->u)->name,
 		    queue_cu(u)->name);
-		relay_free(qr->r);
-		queue_relay_forget(qr);
+		/* Politely; closed() forgets it. */
+		qr->idle = false;
+		qr->quitting = true;
+		relay_quit(qr->r);
 	}
 }
 
@@ -937,9 +940,6 @@ queue_free(struct queue *q)
 		tls_client_free(q->ups[i].tls_own);
 		free(q->ups[i].tls_own_path);
 	}
-	for (i = 0; i < q->nretired; i++)
-		tls_client_free(q->retired[i]);
-	free(q->retired);
 	event_free(q->sweep);
 	free(q);
 }

@@ -69,6 +69,7 @@ struct queue_relay {
 	struct relay		*r;
 	bool			 idle;
 	bool			 trial;		/* the probe, until logged in */
+	bool			 quitting;	/* sent QUIT: takes no mail */
 	struct queue_quota	*qheld;		/* counts this transaction */
 	unsigned int		 qcount;	/* ... with these recipients */
 	struct queue_entry	*cur;
@@ -90,8 +91,6 @@ struct queue {
 	unsigned int		 nrelays;
 	struct queue_up		 ups[QUEUE_UPSTREAMS_MAX];
 	unsigned int		 nups;
-	struct tls_client	**retired;	/* may still be in use */
-	size_t			 nretired;
 	struct queue_quota	 quotas[QUEUE_UPSTREAMS_MAX];
 	unsigned int		 nquotas;
 	struct event		*sweep;		/* next lifetime expiry */

@@ -276,20 +276,17 @@ queue_quota_allows(struct queue_up *u, const struct envelope *env)
 
 
 /* An upstream whose ca_file differs from the first one's (whose context
- * comes from main) gets its own TLS context.  A replaced one may still
- * be used by open connections, so it lives until queue_free(). */
+ * comes from main) gets its own TLS context.  Open connections hold
+ * their own reference to a replaced one (tls_client_ref()). */
 static void
 queue_set_tls(struct queue_up *u, const char *ca_file)
 {
 	struct queue	*q = u->q;
 
-	if (u->tls_own_path != NULL && strcmp(u->tls_own_path, ca_file) == 0)
+	if (u->tls_own_path != NULL && ca_file != NULL &&
+	    strcmp(u->tls_own_path, ca_file) == 0)
 		return;
-	if (u->tls_own != NULL) {
-		q->retired = xrealloc(q->retired, (q->nretired + 1) *
-		    sizeof(*q->retired));
-		q->retired[q->nretired++] = u->tls_own;
-	}
+	tls_client_free(u->tls_own);
 	free(u->tls_own_path);
 	u->tls_own = NULL;
 	u->tls_own_path = NULL;
@@ -372,9 +369,9 @@ queue_set_ups(struct queue *q)
 			 * settings changed. */
 			if (u->oauth == NULL)
 				u->oauth = oauth_new(q->base, q->dns,
-				    &q->conf->upstream[i]);
+				    q->conf, &q->conf->upstream[i]);
 			else
-				oauth_set_upstream(u->oauth,
+				oauth_set_upstream(u->oauth, q->conf,
 				    &q->conf->upstream[i]);
 		}
 		if (i >= n) {

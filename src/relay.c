@@ -1044,9 +1044,11 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r = xcalloc(1, sizeof(*r));
 	r->base = base;
 	r->dns = dns;
-	r->conf = conf;
+	/* Held for the relay's whole life: a reload may replace both
+	 * while this connection still runs (STARTTLS comes later). */
+	r->conf = conf_ref(conf);
 	r->up = up;
-	r->tls = tls;
+	r->tls = tls_client_ref(tls);
 	r->cbs = *cbs;
 	r->arg = arg;
 	r->fd = -1;
@@ -1150,7 +1152,19 @@ relay_free(struct relay *r)
 	free(r->batch);
 	free(r->accepted);
 	free(r->expect);
+	tls_client_free(r->tls);
+	conf_free(r->conf);
 	free(r);
+}
+
+void
+relay_quit(struct relay *r)
+{
+	if (r->state != RELAY_S_READY || r->env != NULL || r->dying)
+		return;
+	relay_hold(r);
+	relay_enter(r, RELAY_S_QUIT);
+	relay_release(r);
 }
 
 const char *

@@ -84,6 +84,11 @@ void		 relay_set_oauth(struct relay *, struct oauth *);
 void		 relay_send(struct relay *, struct envelope *env,
 		    const char *data_path);
 
+/* Ends an idle connection politely: QUIT, then closed() with RELAY_IDLE
+ * from the loop.  Only acts between ready() or done() and the next
+ * relay_send(); otherwise a no-op. */
+void		 relay_quit(struct relay *);
+
 /* Closes at once.  No callback is called afterwards, closed() included.
  * May be called from inside a callback (the memory goes when it
  * returns).  NULL is a no-op.  A transaction in flight is abandoned:

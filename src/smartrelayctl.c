@@ -894,7 +894,7 @@ ctl_test(const struct conf *conf)
 	evtimer_add(timer, &tv);
 	t.dns = evdns_base_new(t.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (conf->upstream[0].auth == CONF_AUTH_XOAUTH2)
-		t.oauth = oauth_new(t.base, t.dns, &conf->upstream[0]);
+		t.oauth = oauth_new(t.base, t.dns, conf, &conf->upstream[0]);
 	t.rc = EX_SOFTWARE;
 	printf("resolving %s\n", conf->upstream[0].host);
 	fflush(stdout);

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -397,6 +398,66 @@ class Notification(ServiceMixin, DaemonTest):
                        what="READY=1 after the reload")
                 d.wait_log(r"smartrelayd (reloaded|reload refused)",
                            since=mark)
+
+
+class ReloadUnderLoad(ServiceMixin, itest_relay.RelayTest):
+    """SIGHUP any number of times while mail flows: the old
+    configuration and TLS contexts are freed when the last session or
+    relay using them ends, so memory stays flat and no reload is ever
+    refused for being one too many."""
+
+    RELOADS = 1000
+
+    def test_thousand_reloads_under_load(self):
+        up = self.upstream()
+        d = self.relay(up, start=False)
+        n = self.notify_socket(d)
+        d.start(env={"NOTIFY_SOCKET": n.path})
+        n.wait(lambda m: m.get("READY") == "1", what="READY=1")
+        stop = threading.Event()
+        sent, errors = [], []
+
+        def load():
+            while not stop.is_set():
+                try:
+                    sent.append(self.send(d, "s@client.test", ["r@x.test"],
+                                          itest_relay.simple(
+                                              "reload-%d" % len(sent))))
+                except Exception as e:  # reported below
+                    errors.append(e)
+                    return
+
+        t = threading.Thread(target=load)
+        t.start()
+        rss = {}
+        t0 = time.monotonic()
+        try:
+            for i in range(1, self.RELOADS + 1):
+                d.proc.send_signal(signal.SIGHUP)
+                # One reload at a time: READY=1 ends each (sd_notify).
+                n.wait(lambda m: m.get("READY") == "1",
+                       what="READY=1 after reload %d" % i)
+                if i in (100, self.RELOADS):
+                    rss[i] = d.status_kb("VmRSS")
+        finally:
+            stop.set()
+            t.join(TIMEOUT)
+        took = time.monotonic() - t0
+        self.assertEqual(errors, [])
+        log = d.log()
+        self.assertEqual(log.count("smartrelayd reloaded"), self.RELOADS)
+        self.assertNotIn("reload refused", log)
+        print("\n  %d reloads in %.1f s with %d messages sent meanwhile; "
+              "VmRSS %d kB after 100, %d kB after %d"
+              % (self.RELOADS, took, len(sent), rss[100],
+                 rss[self.RELOADS], self.RELOADS))
+        self.assertGreater(len(sent), 0)
+        self.wait_empty(d)
+        self.assertEqual(len(up.messages()), len(sent))
+        if not d.is_sanitized():
+            # 900 retained configurations and CA stores would be
+            # megabytes; allow allocator noise only.
+            self.assertLess(rss[self.RELOADS] - rss[100], 1024)
 
 
 class SocketActivation(ServiceMixin, DaemonTest):
