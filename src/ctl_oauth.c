@@ -439,7 +439,7 @@ ctl_oauth_run(struct ctl_oauth *st, const char *auth_url, unsigned int port,
 	if (st->dns != NULL)
 		evdns_base_free(st->dns, 0);
 	event_base_free(st->base);
-	sasl_free(st->secret);
+	str_wipe_free(st->secret);
 	OPENSSL_cleanse(st->verifier, sizeof(st->verifier));
 	return st->rc;
 }

@@ -474,7 +474,7 @@ main_check_oauth(const struct conf_upstream *up)
 			log_errx("smartrelayd refusing to start: %s", err);
 			return -1;
 		}
-		sasl_free(pw);
+		str_wipe_free(pw);
 	}
 	return 0;
 }
@@ -500,7 +500,7 @@ main_check_credentials(const struct conf *conf)
 		log_errx("smartrelayd refusing to start: %s", err);
 		return -1;
 	}
-	sasl_free(pw);
+	str_wipe_free(pw);
 	if (conf->upstream[0].username[0] == '\0')
 		log_notice("relay waiting for credentials: set "
 		    "upstream.username to your Gmail address");

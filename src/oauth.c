@@ -66,15 +66,6 @@ struct oauth_post {
 static int	oauth_post_ex = -1;	/* SSL ex_data slot: the post */
 
 static void
-oauth_wipe(char *s)
-{
-	if (s == NULL)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
-}
-
-static void
 oauth_post_fail(struct oauth_post *p, enum oauth_status st,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -392,7 +383,7 @@ static void	oauth_fetch(struct oauth *);
 static void
 oauth_forget(struct oauth *o)
 {
-	oauth_wipe(o->token);
+	str_wipe_free(o->token);
 	o->token = NULL;
 }
 
@@ -416,8 +407,8 @@ oauth_destroy(struct oauth *o)
 	oauth_post_cancel(o->post);
 	event_free(o->kick);
 	oauth_forget(o);
-	oauth_wipe(o->rt_sent);
-	oauth_wipe(o->rt_mem);
+	str_wipe_free(o->rt_sent);
+	str_wipe_free(o->rt_mem);
 	conf_free(o->conf);
 	free(o);
 }
@@ -513,7 +504,7 @@ oauth_set_upstream(struct oauth *o, const struct conf *conf,
 	    !oauth_same(old->oauth_ca_file, up->oauth_ca_file) ||
 	    !oauth_same(old->username, up->username)) {
 		oauth_forget(o);
-		oauth_wipe(o->rt_mem);
+		str_wipe_free(o->rt_mem);
 		o->rt_mem = NULL;
 	}
 	o->up = up;
@@ -585,7 +576,7 @@ oauth_form(struct oauth *o, char *err, size_t errsz)
 		rt = xstrdup(o->rt_mem);
 	else if ((rt = sasl_read_password(up->oauth_refresh_token_file, err,
 	    errsz)) == NULL) {
-		oauth_wipe(secret);
+		str_wipe_free(secret);
 		return NULL;
 	}
 	e[0] = evhttp_uriencode(up->oauth_client_id, -1, 0);
@@ -599,9 +590,9 @@ oauth_form(struct oauth *o, char *err, size_t errsz)
 	    "&refresh_token=%s", e[0], secret ? "&client_secret=" : "",
 	    secret ? e[1] : "", e[2]);
 	for (i = 0; i < nitems(e); i++)
-		oauth_wipe(e[i]);
-	oauth_wipe(secret);
-	oauth_wipe(o->rt_sent);
+		str_wipe_free(e[i]);
+	str_wipe_free(secret);
+	str_wipe_free(o->rt_sent);
 	o->rt_sent = rt;
 	return form;
 }
@@ -621,11 +612,11 @@ oauth_rotate(struct oauth *o, const char *rt)
 	if (oauth_write_token(path, rt, err, sizeof(err)) == -1) {
 		log_errx("oauth cannot save the new refresh token: %s; "
 		    "keeping it in memory until a save succeeds", err);
-		oauth_wipe(o->rt_mem);
+		str_wipe_free(o->rt_mem);
 		o->rt_mem = xstrdup(rt);
 		return;
 	}
-	oauth_wipe(o->rt_mem);
+	str_wipe_free(o->rt_mem);
 	o->rt_mem = NULL;
 	log_notice("oauth refresh token rotated upstream=%s file=%s",
 	    o->up->name, path);
@@ -656,11 +647,11 @@ oauth_fetched_cb(struct oauth_answer *a, void *arg)
 		    "reason=\"%s\"", o->up->name, a->reason);
 		/* A kept rotated token that is refused: back to the file. */
 		if (a->status == OAUTH_REJECTED) {
-			oauth_wipe(o->rt_mem);
+			str_wipe_free(o->rt_mem);
 			o->rt_mem = NULL;
 		}
 	}
-	oauth_wipe(o->rt_sent);
+	str_wipe_free(o->rt_sent);
 	o->rt_sent = NULL;
 	oauth_fire(o, a->status, a->reason);
 }
@@ -683,5 +674,5 @@ oauth_fetch(struct oauth *o)
 	    o->up->name, o->up->oauth_token_url);
 	o->post = oauth_post_start(o->base, o->dns, o->up->oauth_token_url,
 	    o->up->oauth_ca_file, form, oauth_fetched_cb, o);
-	oauth_wipe(form);
+	str_wipe_free(form);
 }

@@ -20,22 +20,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "json.h"
 #include "log.h"
 #include "util.h"
 
 #define OAUTH_MAX_LIFE		86400	/* trust expires_in up to a day */
-
-static void
-oauth_wipe_free(char *s)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* The token endpoint's answer */
@@ -169,8 +159,8 @@ oauth_parse_answer(int code, const char *body, size_t len,
 		a->status = oauth_parse_error(code, &doc, a);
 	json_free(&doc);
 	if (a->status != OAUTH_OK) {
-		oauth_wipe_free(a->access_token);
-		oauth_wipe_free(a->refresh_token);
+		str_wipe_free(a->access_token);
+		str_wipe_free(a->refresh_token);
 		a->access_token = a->refresh_token = NULL;
 	}
 	return a->status;
@@ -179,8 +169,8 @@ oauth_parse_answer(int code, const char *body, size_t len,
 void
 oauth_answer_clear(struct oauth_answer *a)
 {
-	oauth_wipe_free(a->access_token);
-	oauth_wipe_free(a->refresh_token);
+	str_wipe_free(a->access_token);
+	str_wipe_free(a->refresh_token);
 	a->access_token = a->refresh_token = NULL;
 }
 

@@ -1146,9 +1146,9 @@ relay_free(struct relay *r)
 	if (r->fd != -1)
 		close(r->fd);
 	free(r->head);
-	sasl_free(r->password);
+	str_wipe_free(r->password);
 	oauth_cancel(r->oreq);
-	sasl_free(r->token);
+	str_wipe_free(r->token);
 	free(r->batch);
 	free(r->accepted);
 	free(r->expect);

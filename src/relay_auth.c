@@ -55,10 +55,10 @@ relay_token_cb(enum oauth_status st, const char *token, const char *reason,
 		relay_fail(r, RELAY_AUTH_FAILED, "the username or the access "
 		    "token cannot be sent with XOAUTH2");
 	else {
-		sasl_free(r->token);
+		str_wipe_free(r->token);
 		r->token = xstrdup(token);
 		relay_cmd(r, "AUTH XOAUTH2 ********", "AUTH XOAUTH2 %s", b64);
-		sasl_free(b64);
+		str_wipe_free(b64);
 		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
 		relay_set_state(r, RELAY_S_AUTH_XOAUTH2);
 	}
@@ -84,7 +84,7 @@ void
 relay_xoauth2_reply(struct relay *r)
 {
 	if (r->code == 235) {
-		sasl_free(r->token);
+		str_wipe_free(r->token);
 		r->token = NULL;
 		log_info("relay authenticated peer=%s user=%s mech=XOAUTH2",
 		    r->peer, r->up->username);
@@ -113,7 +113,7 @@ relay_xoauth2_reply(struct relay *r)
 	/* Revoked or expired early: one fresh token, one more try on this
 	 * connection (RFC 4954 allows another AUTH after a 535). */
 	oauth_invalidate(r->oauth, r->token);
-	sasl_free(r->token);
+	str_wipe_free(r->token);
 	r->token = NULL;
 	if (++r->xtries < 2) {
 		relay_xoauth2_start(r);
@@ -157,14 +157,14 @@ relay_auth_start(struct relay *r)
 	}
 	if (r->mech == SASL_PLAIN) {
 		plain = sasl_plain(up->username, r->password);
-		sasl_free(r->password);
+		str_wipe_free(r->password);
 		r->password = NULL;
 		if (plain == NULL) {
 			relay_fail(r, RELAY_AUTH_FAILED, "credentials too long");
 			return;
 		}
 		relay_cmd(r, "AUTH PLAIN ********", "AUTH PLAIN %s", plain);
-		sasl_free(plain);
+		str_wipe_free(plain);
 		relay_set_state(r, RELAY_S_AUTH);
 	} else {
 		relay_cmd(r, "AUTH LOGIN", "AUTH LOGIN");
@@ -189,15 +189,15 @@ relay_auth_reply(struct relay *r)
 		if (r->state == RELAY_S_AUTH_USER) {
 			b64 = sasl_base64(user);
 			relay_cmd(r, "(username)", "%s", b64);
-			sasl_free(b64);
+			str_wipe_free(b64);
 			relay_set_state(r, RELAY_S_AUTH_PASS);
 			return;
 		}
 		b64 = sasl_base64(r->password);
-		sasl_free(r->password);
+		str_wipe_free(r->password);
 		r->password = NULL;
 		relay_cmd(r, "(password)", "%s", b64);
-		sasl_free(b64);
+		str_wipe_free(b64);
 		relay_set_state(r, RELAY_S_AUTH);
 		return;
 	}

@@ -216,15 +216,6 @@ sasl_unbase64(const char *in, char *out, size_t outsz)
 	return n;
 }
 
-void
-sasl_free(char *s)
-{
-	if (s == NULL)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
-}
-
 /* Stores a reason for the admin in <err>, if there is room for one. */
 static void __attribute__((format(printf, 3, 4)))
 sasl_err(char *err, size_t errsz, const char *fmt, ...)

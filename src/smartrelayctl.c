@@ -813,7 +813,7 @@ ctl_test_oauth_files(const struct conf_upstream *up)
 			return access(paths[i], R_OK) == -1 && errno == EACCES ?
 			    EX_NOPERM : EX_CONFIG;
 		}
-		sasl_free(pw);
+		str_wipe_free(pw);
 	}
 	printf("credentials: user %s, OAuth client %s, refresh token file "
 	    "%s\n", up->username, up->oauth_client_id,
@@ -858,7 +858,7 @@ ctl_test_credentials(const struct conf *conf)
 		    "the daemon's group), e.g. chmod 0600 %s\n", err, path);
 		return EX_CONFIG;
 	}
-	sasl_free(pw);
+	str_wipe_free(pw);
 	printf("credentials: user %s, password file %s\n",
 	    conf->upstream[0].username, path);
 	return EX_OK;

@@ -205,6 +205,15 @@ time_wall(void)
 	return (int64_t)time(NULL);
 }
 
+void
+str_wipe_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 size_t
 str_utf8_len(const unsigned char *p, size_t n)
 {

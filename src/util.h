@@ -42,6 +42,11 @@ char	*str_fmt_duration(uint64_t secs, char *buf, size_t bufsz);
 char	*str_log_escape(const char *src, size_t srclen, char *dst,
 	    size_t dstsz);
 
+/* Wipes the C string <s> (explicit_bzero: the compiler may not skip
+ * it) and frees it: the one way to drop a secret (a password, a token, a
+ * credential line).  NULL is a no-op. */
+void	 str_wipe_free(char *s);
+
 /* The one UTF-8 check (RFC 3629 section 4: no overlong forms, no
  * surrogates, nothing above U+10FFFF).  str_utf8_len: the length of the
  * character at <p> (<n> octets left, n > 0; 1 for ASCII), or 0 when no
