@@ -108,9 +108,11 @@ void		 mime_enc_stats(const struct mime_enc *e,
  * Second pass, after MIME_OK (or MIME_UNCHANGED, which writes the
  * message as it is).  Starts over: feed the same octets again through
  * mime_enc_emit(), in chunks of any size; each call writes its output
- * through <cb> before it returns, at most about 4 times the chunk plus
- * one header field's repair.  It may be started again to write the
- * message once more.  A last line without CRLF gets one.
+ * through <cb> before it returns: at most about 3.2 times the chunk
+ * (quoted-printable of binary octets), plus one header field held back
+ * until its end (up to MIME_FIELD_MAX, about 4.3 times that once
+ * repaired, 280 KB).  It may be started again to write the message once
+ * more.  A last line without CRLF gets one.
  */
 void		 mime_enc_emit_start(struct mime_enc *e,
 		    void (*cb)(void *arg, const char *p, size_t n), void *arg);

@@ -156,6 +156,11 @@ static const struct {
 	  S("MIME-Version: 1.0\r\nContent-Transfer-Encoding: "
 	  "quoted-printable\r\n\r\nab=3D=\r\n%{990:c}\r\n"), MIME_UNCHANGED,
 	  NULL, NULL, NULL },
+	{ "quoted-printable part ending in '= ' before a delimiter",
+	  S(MPHDR "--XX\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+	  "\r\n\0x= \r\n--XX--\r\n"), MIME_OK,
+	  MPHDR "--XX\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+	  "\r\n=00x= \r\n--XX--\r\n", NULL, NULL },
 	{ "message/rfc822 part: the enclosed body",
 	  S(MPHDR "--XX\r\nContent-Type: message/rfc822\r\n\r\n"
 	  "Subject: inner\r\n\r\nin\0ner\r\n--XX--\r\n"), MIME_OK,
@@ -565,6 +570,15 @@ START_TEST(test_field_limit)
 		buf_add(&in, S(" <0123456789012345678901234@x.test>\r\n"));
 	buf_add(&in, S(" \0\r\n\r\nbody\r\n"));
 	ck_assert_int_eq(run(in.p, in.len, 1000, &out), MIME_EHEADER);
+	/* A Content-Type that big leaves the structure unknown. */
+	in.len = 0;
+	buf_add(&in, S("Content-Type: multipart/mixed; boundary=b;"));
+	for (i = 0; i < MIME_FIELD_MAX / 30; i++)
+		buf_add(&in, S(" x-a=\"0123456789012345678901234567\";\r\n"));
+	buf_add(&in, S("\r\n--b\r\n\r\nok\r\n--b--\r\n"));
+	ck_assert_int_eq(run(in.p, in.len, 1000, &out), MIME_UNCHANGED);
+	buf_add(&in, S("\0\r\n"));
+	ck_assert_int_eq(run(in.p, in.len, 1000, &out), MIME_ESTRUCTURE);
 	free(in.p);
 	free(out.p);
 }
