@@ -5,7 +5,7 @@
  * A table of messages with the outcome expected, checked three ways:
  * the exact output (or text it must and must not hold), the output's
  * lines (CRLF, within 998 octets, no bare CR, LF or NUL), and the
- * oracle of tests/fuzz/mime_oracle.c, which reads input and output as
+ * oracle of tests/mime_oracle.c, which reads input and output as
  * MIME and decodes them.  Each message also goes through in 1-octet
  * chunks, which must change nothing.  Then the quick scan, the header
  * field repairs, the limits and the pass-2 mismatch.
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz/mime_oracle.h"
 #include "mimebody.h"
+#include "mime_oracle.h"
 #include "mimefield.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
  * a last partial line); a planned message is written with no line over
  * 998 octets and no bare CR, LF or NUL, in exactly mime_enc_size()
  * octets, the same whatever the chunking, and decodes to what the
- * sender wrote (mime_oracle.c: same tree, same header values, each
+ * sender wrote (tests/mime_oracle.c: same tree, same header values, each
  * re-encoded body decoding to the original octets); its output scans
  * clean, so a second pass would change nothing.
  */
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "mime.h"
-#include "mime_oracle.h"
+#include "../mime_oracle.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
