@@ -81,7 +81,7 @@ START_TEST(test_plain)
 
 	ck_assert_ptr_nonnull(s);
 	ck_assert_str_eq(s, plain_cases[_i].want);
-	sasl_free(s);
+	str_wipe_free(s);
 }
 END_TEST
 
@@ -98,11 +98,11 @@ START_TEST(test_plain_limit)
 	s = sasl_plain(user, pass);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_uint_eq(strlen(s), (2048 + 2 + 2) / 3 * 4);
-	sasl_free(s);
+	str_wipe_free(s);
 	pass[1025] = '\0';
 	pass[1024] = 'p';
 	ck_assert_ptr_null(sasl_plain(user, pass));
-	sasl_free(NULL);
+	str_wipe_free(NULL);
 }
 END_TEST
 
@@ -138,7 +138,7 @@ START_TEST(test_base64)
 	n = sasl_unbase64(enc, dec, sizeof(dec));
 	ck_assert_int_eq(n, (int)strlen(b64_cases[_i].plain));
 	ck_assert_str_eq(dec, b64_cases[_i].plain);
-	sasl_free(enc);
+	str_wipe_free(enc);
 }
 END_TEST
 
@@ -162,7 +162,7 @@ START_TEST(test_base64_binary)
 		n = sasl_unbase64(enc, (char *)out, sizeof(out));
 		ck_assert_int_eq(n, (int)(sizeof(in) - 1 - len));
 		ck_assert_mem_eq(out, in, (size_t)n);
-		sasl_free(enc);
+		str_wipe_free(enc);
 	}
 	/* "AAB4" is \0 \0 x: NULs survive the decode. */
 	n = sasl_unbase64("AAB4", (char *)out, sizeof(out));
@@ -302,7 +302,7 @@ START_TEST(test_password)
 		/* The admin is told which file. */
 		ck_assert_ptr_nonnull(strstr(err, d.path));
 	}
-	sasl_free(pass);
+	str_wipe_free(pass);
 	pwdir_remove(&d);
 }
 END_TEST
@@ -320,7 +320,7 @@ START_TEST(test_password_edges)
 	pass = sasl_read_password(d.path, err, sizeof(err));
 	ck_assert_ptr_nonnull(pass);
 	ck_assert_uint_eq(strlen(pass), sizeof(big));
-	sasl_free(pass);
+	str_wipe_free(pass);
 	ck_assert_int_eq(chmod(d.path, 0644), 0);
 	ck_assert_ptr_null(sasl_read_password(d.path, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "(mode 0644)"));
@@ -424,7 +424,7 @@ START_TEST(test_xoauth2)
 	ck_assert_str_eq(s, "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJl"
 	    "YXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMj"
 	    "l0Q2cBAQ==");
-	sasl_free(s);
+	str_wipe_free(s);
 }
 END_TEST
 
