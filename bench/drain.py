@@ -3,7 +3,7 @@
 local TLS+AUTH upstream (bench/sink.c).
 
 Plants COUNT committed messages of SIZE octets straight into a fresh
-spool (the format of src/envelope.c), starts the sink (STARTTLS, AUTH
+spool (the format of src/lib/envelope.c), starts the sink (STARTTLS, AUTH
 PLAIN/LOGIN, PIPELINING; it counts and discards), then starts the
 daemon with upstream.connections = CONNECTIONS and times from READY=1
 (queue loaded) until the sink has received the last message; also

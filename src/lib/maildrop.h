@@ -97,29 +97,4 @@ enum smtp_data_err maildrop_canon_line(struct maildrop_canon *c,
 		    const char *line, size_t len, const char **out,
 		    size_t *outlen);
 
-/*
- * The daemon side.
- */
-
-/* Creates SPOOL/maildrop when missing and sets the modes: the spool
- * directory 0711, maildrop 01733.  Run as the daemon's user (the owner
- * of the spool).  Returns 0, or -1 after logging. */
-int		 maildrop_prepare(const char *spool);
-
-/* Starts the pickup: watches SPOOL/maildrop with inotify, then moves
- * every file already there into <spool>.  Each message committed calls
- * <queued> with its id.  Rejected files go to SPOOL/corrupt/, logged.
- * <spool> is borrowed and must outlive the result; <conf> is held (a
- * reference, conf_ref()) until maildrop_set_conf() or maildrop_free().
- * Returns NULL after logging. */
-struct maildrop	*maildrop_new(struct event_base *, const struct conf *,
-		    struct spool *, void (*queued)(const char *id, void *arg),
-		    void *arg);
-
-/* SIGHUP: later pickups follow <conf> (a reference is taken). */
-void		 maildrop_set_conf(struct maildrop *, const struct conf *);
-
-/* Stops watching and frees.  NULL is a no-op. */
-void		 maildrop_free(struct maildrop *);
-
 #endif /* MAILDROP_H */

@@ -1,37 +1,15 @@
 /*
- * maildrop.c - the maildrop file format and the daemon's pickup (API and
- * directory layout in maildrop.h).
- *
- * File format: a text header, each line ending in LF, then the message:
- *
- *	smartrelay-maildrop 1
- *	uid 1000
- *	sender alice@example.org		("<>": the null sender)
- *	rcpt bob@example.org			(one line per recipient)
- *	size 00000000000000001234		(always 20 digits)
- *	<empty line>
- *	<exactly "size" octets of message, lines ending in LF or CRLF>
- *
- * Addresses are xtext (RFC 3461 section 4, with '<' and '>' encoded too
- * so that only the null sender reads "<>").  The uid line is what the
- * writer claims; the daemon believes only the file's owner.
- *
- * Security: the directory is 01733, so any local user may create a file
- * in it but none may list it, or remove or rename another's file.  Files
- * are mode 0644 so that the daemon's user can read them; their random
- * 128-bit names are the secret that keeps other users out.  The daemon
- * treats every file as hostile: no symlinks, no FIFOs (opened
- * non-blocking), no hard links, bounded sizes, the same content rules as
- * SMTP.  Rejected files are moved to corrupt/ and no failure report is
- * sent: the injector checks the same rules first and reports to its
- * caller, so only forged or damaged files end there.
+ * pickup.c - the daemon's side of the maildrop (maildrop.h has the file
+ * format): watches SPOOL/maildrop with inotify and moves each file into
+ * the spool, treating every file as hostile (see maildrop.c's header for
+ * the directory's modes and what keeps local users apart).
  *
  * Durability: a message is committed to the spool before its maildrop
  * file is removed; a crash in between delivers it twice, never zero times.
  */
 #include "config.h"
 
-#include "maildrop.h"
+#include "pickup.h"
 
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -52,266 +30,16 @@
 
 #include "conf.h"
 #include "log.h"
+#include "maildrop.h"
 #include "spool.h"
 #include "util.h"
-#include "xtext.h"
 
-#define MAILDROP_MAGIC		"smartrelay-maildrop 1"
-#define MAILDROP_NUM_WIDTH	20	/* digits of UINT64_MAX */
-/* "sender " or "rcpt " and the longest xtext address, with the LF. */
-#define MAILDROP_LINE_MAX	(16 + 3 * (SMTP_ADDR_BUFSZ - 1))
-#define MAILDROP_BUF_SIZE	(64 * 1024)	/* body read buffer */
-#define MAILDROP_RETRY_SECS	60	/* after a temporary failure */
-#define MAILDROP_STALE_SECS	86400	/* age of an abandoned .tmp. file */
-#define MAILDROP_CORRUPT_PREFIX	"maildrop-"
+#define PICKUP_BUF_SIZE	(64 * 1024)	/* body read buffer */
+#define PICKUP_RETRY_SECS	60	/* after a temporary failure */
+#define PICKUP_STALE_SECS	86400	/* age of an abandoned .tmp. file */
+#define PICKUP_CORRUPT_PREFIX	"maildrop-"
 
-/*
- * The format.
- */
-
-static bool
-maildrop_addr_is_ok(const char *s, bool allow_empty)
-{
-	size_t	i, len = strlen(s);
-
-	if ((len == 0 && !allow_empty) || len > SMTP_ADDR_BUFSZ - 1)
-		return false;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-char *
-maildrop_format(const struct maildrop_env *env, size_t *len)
-{
-	char	*out, *p;
-	size_t	 i, cap;
-
-	if (env->nrcpt == 0 || env->sender == NULL ||
-	    !maildrop_addr_is_ok(env->sender, true)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	for (i = 0; i < env->nrcpt; i++)
-		if (!maildrop_addr_is_ok(env->rcpts[i], false)) {
-			errno = EINVAL;
-			return NULL;
-		}
-	cap = maildrop_header_max(env->nrcpt);
-	p = out = xmalloc(cap);
-	p += snprintf(p, cap, MAILDROP_MAGIC "\nuid %lu\nsender ", env->uid);
-	if (env->sender[0] == '\0') {
-		memcpy(p, "<>", 2);
-		p += 2;
-	} else
-		p = xtext_put(p, env->sender);
-	for (i = 0; i < env->nrcpt; i++) {
-		memcpy(p, "\nrcpt ", 6);
-		p = xtext_put(p + 6, env->rcpts[i]);
-	}
-	p += snprintf(p, cap - (size_t)(p - out), "\nsize %0*" PRIu64 "\n\n",
-	    MAILDROP_NUM_WIDTH, env->size);
-	*len = (size_t)(p - out);
-	return out;
-}
-
-size_t
-maildrop_header_max(size_t max_rcpts)
-{
-	/* The magic, uid and size lines share the first line's room. */
-	return (max_rcpts + 3) * MAILDROP_LINE_MAX;
-}
-
-/* Decodes xtext <s>/<len> into a new string; NULL when malformed or when
- * the address would not pass maildrop_addr_is_ok(). */
-static char *
-maildrop_xtext_get(const char *s, size_t len)
-{
-	char	*out = xtext_decode(s, len);
-
-	if (out != NULL && !maildrop_addr_is_ok(out, false)) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-/* The next LF-terminated line of at most MAILDROP_LINE_MAX octets at
- * *pos (before <end>), without its LF.  Advances *pos. */
-static bool
-maildrop_next_line(const char **pos, const char *end, const char **line,
-    size_t *len)
-{
-	size_t		 avail = (size_t)(end - *pos);
-	const char	*lf;
-
-	if (avail > MAILDROP_LINE_MAX)
-		avail = MAILDROP_LINE_MAX;
-	if ((lf = memchr(*pos, '\n', avail)) == NULL)
-		return false;
-	*line = *pos;
-	*len = (size_t)(lf - *pos);
-	*pos = lf + 1;
-	return true;
-}
-
-/* True when <line> is "<key> <value>"; the value goes to <val>/<vlen>. */
-static bool
-maildrop_key(const char *line, size_t len, const char *key, const char **val,
-    size_t *vlen)
-{
-	size_t	klen = strlen(key);
-
-	if (len <= klen || memcmp(line, key, klen) != 0 || line[klen] != ' ')
-		return false;
-	*val = line + klen + 1;
-	*vlen = len - klen - 1;
-	return true;
-}
-
-static bool
-maildrop_number(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t	v = 0, d;
-	size_t		i;
-
-	if (len == 0 || len > MAILDROP_NUM_WIDTH)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (uint64_t)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
-int
-maildrop_parse(const char *buf, size_t len, uint64_t total, size_t max_rcpts,
-    struct maildrop_env *env, size_t *hdrlen, const char **reason)
-{
-	const char	*pos = buf, *end = buf + len, *line, *val;
-	size_t		 llen, vlen;
-	uint64_t	 n;
-	char		*addr;
-
-	memset(env, 0, sizeof(*env));
-	*reason = "bad-magic";
-	if (!maildrop_next_line(&pos, end, &line, &llen) ||
-	    llen != strlen(MAILDROP_MAGIC) ||
-	    memcmp(line, MAILDROP_MAGIC, llen) != 0)
-		goto fail;
-	*reason = "bad-uid";
-	if (!maildrop_next_line(&pos, end, &line, &llen) ||
-	    !maildrop_key(line, llen, "uid", &val, &vlen) ||
-	    !maildrop_number(val, vlen, &n) || n > ULONG_MAX)
-		goto fail;
-	env->uid = (unsigned long)n;
-	*reason = "bad-sender";
-	if (!maildrop_next_line(&pos, end, &line, &llen) ||
-	    !maildrop_key(line, llen, "sender", &val, &vlen))
-		goto fail;
-	if (vlen == 2 && memcmp(val, "<>", 2) == 0)
-		env->sender = xstrdup("");
-	else if ((env->sender = maildrop_xtext_get(val, vlen)) == NULL)
-		goto fail;
-	for (;;) {
-		*reason = "truncated";
-		if (!maildrop_next_line(&pos, end, &line, &llen))
-			goto fail;
-		if (!maildrop_key(line, llen, "rcpt", &val, &vlen))
-			break;
-		*reason = "too-many-rcpts";
-		if (env->nrcpt >= max_rcpts)
-			goto fail;
-		*reason = "bad-rcpt";
-		if ((addr = maildrop_xtext_get(val, vlen)) == NULL)
-			goto fail;
-		env->rcpts = xrealloc(env->rcpts,
-		    (env->nrcpt + 1) * sizeof(*env->rcpts));
-		env->rcpts[env->nrcpt++] = addr;
-	}
-	*reason = env->nrcpt == 0 ? "no-rcpt" : "bad-size";
-	if (env->nrcpt == 0 || !maildrop_key(line, llen, "size", &val, &vlen) ||
-	    !maildrop_number(val, vlen, &env->size))
-		goto fail;
-	*reason = "no-end";
-	if (!maildrop_next_line(&pos, end, &line, &llen) || llen != 0)
-		goto fail;
-	*hdrlen = (size_t)(pos - buf);
-	*reason = "size-mismatch";
-	if (env->size > total || total - env->size != *hdrlen)
-		goto fail;
-	*reason = NULL;
-	return 0;
-fail:
-	maildrop_env_cleanup(env);
-	return -1;
-}
-
-void
-maildrop_env_cleanup(struct maildrop_env *env)
-{
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++)
-		free(env->rcpts[i]);
-	free(env->rcpts);
-	free(env->sender);
-	memset(env, 0, sizeof(*env));
-}
-
-/*
- * Canonical lines.
- */
-
-void
-maildrop_canon_init(struct maildrop_canon *c, uint64_t max_size,
-    uint64_t initial_size)
-{
-	/* Local input ends lines in LF: never reject bare LF here. */
-	smtp_data_init(&c->data, max_size, false, initial_size);
-}
-
-enum smtp_data_err
-maildrop_canon_line(struct maildrop_canon *c, const char *line, size_t len,
-    const char **out, size_t *outlen)
-{
-	*out = line;
-	*outlen = 0;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	/*
-	 * smtp_data_line() unstuffs one leading dot and ends the message at
-	 * a lone ".": stuff the line first, so that neither happens to text
-	 * that was never SMTP-framed.  A stuffed line that does not fit is
-	 * over the line limit anyway.
-	 */
-	if (len > 0 && line[0] == '.') {
-		if (len + 1 > sizeof(c->stuffed)) {
-			smtp_data_overlong(&c->data, true);
-			return c->data.err;
-		}
-		c->stuffed[0] = '.';
-		memcpy(c->stuffed + 1, line, len);
-		line = c->stuffed;
-		len++;
-	}
-	if (smtp_data_line(&c->data, line, len, true, out, outlen) ==
-	    SMTP_DATA_END)
-		fatalx("maildrop: end of data on a stuffed line");
-	return c->data.err;
-}
-
-/*
- * The daemon side.
- */
-
-struct maildrop {
+struct pickup {
 	struct event_base	*base;
 	const struct conf	*conf;
 	struct spool		*spool;
@@ -323,18 +51,18 @@ struct maildrop {
 	int			 inotifyfd;
 	struct event		*ev_inotify;
 	struct event		*ev_retry;
-	char			*buf;		/* MAILDROP_BUF_SIZE octets */
+	char			*buf;		/* PICKUP_BUF_SIZE octets */
 };
 
 /* What became of one file. */
-enum maildrop_result {
-	MAILDROP_DONE,		/* queued, or moved aside */
-	MAILDROP_GONE,		/* not there (already picked up) */
-	MAILDROP_RETRY,		/* temporary failure: left in place */
+enum pickup_result {
+	PICKUP_DONE,		/* queued, or moved aside */
+	PICKUP_GONE,		/* not there (already picked up) */
+	PICKUP_RETRY,		/* temporary failure: left in place */
 };
 
 /* One file being picked up. */
-struct maildrop_file {
+struct pickup_file {
 	const char		*name;
 	int			 fd;
 	struct stat		 st;
@@ -345,7 +73,7 @@ struct maildrop_file {
 };
 
 static char *
-maildrop_path(const char *spool)
+pickup_path(const char *spool)
 {
 	size_t	 len = strlen(spool) + sizeof("/" MAILDROP_DIR);
 	char	*path = xmalloc(len);
@@ -355,9 +83,9 @@ maildrop_path(const char *spool)
 }
 
 int
-maildrop_prepare(const char *spool)
+pickup_prepare(const char *spool)
 {
-	char	*path = maildrop_path(spool);
+	char	*path = pickup_path(spool);
 	int	 fd = -1, rc = -1;
 
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
@@ -389,14 +117,14 @@ out:
 /* Moves a rejected file to corrupt/ (or, when that name is taken,
  * removes it) and says why. */
 static void
-maildrop_reject(struct maildrop *md, struct maildrop_file *f,
+pickup_reject(struct pickup *md, struct pickup_file *f,
     const char *reason)
 {
 	char	 esc[3 * NAME_MAX + 8], dst[NAME_MAX + 16];
 	long	 uid = f->fd != -1 ? (long)f->st.st_uid : -1;
 
 	str_log_escape(f->name, strlen(f->name), esc, sizeof(esc));
-	if (snprintf(dst, sizeof(dst), MAILDROP_CORRUPT_PREFIX "%s",
+	if (snprintf(dst, sizeof(dst), PICKUP_CORRUPT_PREFIX "%s",
 	    f->name) >= (int)sizeof(dst) ||
 	    renameat2(md->dirfd, f->name, md->corruptfd, dst,
 	    RENAME_NOREPLACE) == -1) {
@@ -407,14 +135,14 @@ maildrop_reject(struct maildrop *md, struct maildrop_file *f,
 		return;
 	}
 	log_warnx("maildrop rejected file=%s uid=%ld reason=\"%s\" "
-	    "moved=corrupt/" MAILDROP_CORRUPT_PREFIX "%s", esc, uid, reason,
+	    "moved=corrupt/" PICKUP_CORRUPT_PREFIX "%s", esc, uid, reason,
 	    esc);
 }
 
-/* Opens and checks a file.  On MAILDROP_DONE, f->fd is open and the
+/* Opens and checks a file.  On PICKUP_DONE, f->fd is open and the
  * caller goes on; a rejected file has been dealt with (f->fd == -1). */
-static enum maildrop_result
-maildrop_open_file(struct maildrop *md, struct maildrop_file *f)
+static enum pickup_result
+pickup_open_file(struct pickup *md, struct pickup_file *f)
 {
 	const struct conf	*conf = md->conf;
 	const char		*why = NULL;
@@ -425,14 +153,14 @@ maildrop_open_file(struct maildrop *md, struct maildrop_file *f)
 	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (f->fd == -1) {
 		if (errno == ENOENT)
-			return MAILDROP_GONE;
+			return PICKUP_GONE;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
 		    errno == EIO || errno == EINTR) {
 			log_warn("maildrop cannot open a file, will retry");
-			return MAILDROP_RETRY;
+			return PICKUP_RETRY;
 		}
-		maildrop_reject(md, f, strerror(errno));
-		return MAILDROP_DONE;
+		pickup_reject(md, f, strerror(errno));
+		return PICKUP_DONE;
 	}
 	max = conf->max_message_size +
 	    maildrop_header_max(conf->max_recipients);
@@ -445,16 +173,16 @@ maildrop_open_file(struct maildrop *md, struct maildrop_file *f)
 	else if ((uint64_t)f->st.st_size > max)
 		why = "too large";
 	if (why != NULL) {
-		maildrop_reject(md, f, why);
+		pickup_reject(md, f, why);
 		close(f->fd);
 		f->fd = -1;
 	}
-	return MAILDROP_DONE;
+	return PICKUP_DONE;
 }
 
 /* Reads exactly <len> octets at <off>; -1 with errno (0: end of file). */
 static int
-maildrop_pread(int fd, char *buf, size_t len, off_t off)
+pickup_pread(int fd, char *buf, size_t len, off_t off)
 {
 	ssize_t	n;
 
@@ -475,7 +203,7 @@ maildrop_pread(int fd, char *buf, size_t len, off_t off)
 
 /* Reads and checks the header.  Returns NULL or why the file is bad. */
 static const char *
-maildrop_read_header(struct maildrop *md, struct maildrop_file *f)
+pickup_read_header(struct pickup *md, struct pickup_file *f)
 {
 	size_t		 i, max = maildrop_header_max(md->conf->max_recipients);
 	size_t		 len = (uint64_t)f->st.st_size < max ?
@@ -483,7 +211,7 @@ maildrop_read_header(struct maildrop *md, struct maildrop_file *f)
 	char		*buf = xmalloc(len > 0 ? len : 1);
 	const char	*reason;
 
-	if (maildrop_pread(f->fd, buf, len, 0) == -1)
+	if (pickup_pread(f->fd, buf, len, 0) == -1)
 		reason = "short read";
 	else if (maildrop_parse(buf, len, (uint64_t)f->st.st_size,
 	    md->conf->max_recipients, &f->env, &f->hdrlen, &reason) == 0) {
@@ -500,7 +228,7 @@ maildrop_read_header(struct maildrop *md, struct maildrop_file *f)
 
 /* Writes the trace header (RFC 5321 4.4) that starts the message. */
 static int
-maildrop_write_received(struct maildrop *md, struct maildrop_file *f)
+pickup_write_received(struct pickup *md, struct pickup_file *f)
 {
 	char		date[64], hdr[1024];
 	int		n;
@@ -519,7 +247,7 @@ maildrop_write_received(struct maildrop *md, struct maildrop_file *f)
 
 /* Feeds one line to the spool message.  Returns NULL or why not. */
 static const char *
-maildrop_copy_line(struct maildrop_file *f, const char *line, size_t len)
+pickup_copy_line(struct pickup_file *f, const char *line, size_t len)
 {
 	const char		*out;
 	size_t			 outlen;
@@ -538,7 +266,7 @@ maildrop_copy_line(struct maildrop_file *f, const char *line, size_t len)
  * as SMTP DATA.  Returns NULL, "" for a read or write error (retry), or
  * why the content is refused. */
 static const char *
-maildrop_copy_body(struct maildrop *md, struct maildrop_file *f)
+pickup_copy_body(struct pickup *md, struct pickup_file *f)
 {
 	const char	*p, *lf, *why = NULL;
 	uint64_t	 left = f->env.size;
@@ -546,11 +274,11 @@ maildrop_copy_body(struct maildrop *md, struct maildrop_file *f)
 	size_t		 have = 0, n, rest;
 
 	while (why == NULL) {
-		n = MAILDROP_BUF_SIZE - have;
+		n = PICKUP_BUF_SIZE - have;
 		if (n > left)
 			n = (size_t)left;
 		if (n > 0 &&
-		    maildrop_pread(f->fd, md->buf + have, n, off) == -1)
+		    pickup_pread(f->fd, md->buf + have, n, off) == -1)
 			return errno == 0 ? "file shrank" : "";
 		have += n;
 		off += (off_t)n;
@@ -558,15 +286,15 @@ maildrop_copy_body(struct maildrop *md, struct maildrop_file *f)
 		p = md->buf;
 		while (why == NULL && (lf = memchr(p, '\n',
 		    (size_t)(md->buf + have - p))) != NULL) {
-			why = maildrop_copy_line(f, p, (size_t)(lf - p));
+			why = pickup_copy_line(f, p, (size_t)(lf - p));
 			p = lf + 1;
 		}
 		rest = (size_t)(md->buf + have - p);
 		if (why != NULL || (left == 0 && rest == 0))
 			break;
 		if (left == 0)			/* a last line without LF */
-			return maildrop_copy_line(f, p, rest);
-		if (rest == MAILDROP_BUF_SIZE)	/* far over the line limit */
+			return pickup_copy_line(f, p, rest);
+		if (rest == PICKUP_BUF_SIZE)	/* far over the line limit */
 			return smtp_data_err_reply(SMTP_DATA_ELONG);
 		memmove(md->buf, p, rest);
 		have = rest;
@@ -575,8 +303,8 @@ maildrop_copy_body(struct maildrop *md, struct maildrop_file *f)
 }
 
 /* Builds and commits the spool message for an opened, checked file. */
-static enum maildrop_result
-maildrop_queue(struct maildrop *md, struct maildrop_file *f)
+static enum pickup_result
+pickup_queue(struct pickup *md, struct pickup_file *f)
 {
 	char		 helo[32], id[SPOOL_ID_LEN + 1];
 	char		 esc[4 * SMTP_ADDR_BUFSZ];
@@ -586,27 +314,27 @@ maildrop_queue(struct maildrop *md, struct maildrop_file *f)
 	snprintf(helo, sizeof(helo), "uid %lu", (unsigned long)f->st.st_uid);
 	if ((f->msg = spool_msg_new(md->spool, f->env.sender, "local",
 	    helo)) == NULL)
-		return MAILDROP_RETRY;
+		return PICKUP_RETRY;
 	for (i = 0; i < f->env.nrcpt; i++)
 		if (spool_msg_add_rcpt(f->msg, f->env.rcpts[i]) == -1)
 			goto retry;
-	if (maildrop_write_received(md, f) == -1)
+	if (pickup_write_received(md, f) == -1)
 		goto retry;
 	maildrop_canon_init(&f->canon, md->conf->max_message_size,
 	    spool_msg_size(f->msg));
-	if ((why = maildrop_copy_body(md, f)) != NULL) {
+	if ((why = pickup_copy_body(md, f)) != NULL) {
 		if (why[0] == '\0')
 			goto retry;
 		spool_abort(f->msg);
 		f->msg = NULL;
-		maildrop_reject(md, f, why);
-		return MAILDROP_DONE;
+		pickup_reject(md, f, why);
+		return PICKUP_DONE;
 	}
 	snprintf(id, sizeof(id), "%s", spool_msg_id(f->msg));
 	i = (size_t)spool_msg_size(f->msg);
 	if (spool_commit(f->msg) == -1) {
 		f->msg = NULL;
-		return MAILDROP_RETRY;
+		return PICKUP_RETRY;
 	}
 	f->msg = NULL;
 	log_info("maildrop queued id=%s uid=%lu claimed_uid=%lu from=<%s> "
@@ -619,31 +347,31 @@ maildrop_queue(struct maildrop *md, struct maildrop_file *f)
 		log_warn("maildrop cannot remove picked-up file, id=%s may be "
 		    "queued twice", id);
 	md->queued(id, md->arg);
-	return MAILDROP_DONE;
+	return PICKUP_DONE;
 retry:
 	log_warn("maildrop cannot write the spool, will retry");
 	spool_abort(f->msg);
 	f->msg = NULL;
-	return MAILDROP_RETRY;
+	return PICKUP_RETRY;
 }
 
 /* Picks up one file of maildrop/. */
-static enum maildrop_result
-maildrop_pickup(struct maildrop *md, const char *name)
+static enum pickup_result
+pickup_one(struct pickup *md, const char *name)
 {
-	struct maildrop_file	 f;
-	enum maildrop_result	 res;
+	struct pickup_file	 f;
+	enum pickup_result	 res;
 	const char		*why;
 
 	memset(&f, 0, sizeof(f));
 	f.name = name;
-	if ((res = maildrop_open_file(md, &f)) != MAILDROP_DONE ||
+	if ((res = pickup_open_file(md, &f)) != PICKUP_DONE ||
 	    f.fd == -1)
 		return res;
-	if ((why = maildrop_read_header(md, &f)) != NULL)
-		maildrop_reject(md, &f, why);
+	if ((why = pickup_read_header(md, &f)) != NULL)
+		pickup_reject(md, &f, why);
 	else
-		res = maildrop_queue(md, &f);
+		res = pickup_queue(md, &f);
 	maildrop_env_cleanup(&f.env);
 	close(f.fd);
 	return res;
@@ -652,9 +380,9 @@ maildrop_pickup(struct maildrop *md, const char *name)
 /* Arms the retry timer after a temporary failure: the only timer this
  * module ever sets, so an idle maildrop costs no wake-ups. */
 static void
-maildrop_retry_later(struct maildrop *md)
+pickup_retry_later(struct pickup *md)
 {
-	struct timeval	tv = { MAILDROP_RETRY_SECS, 0 };
+	struct timeval	tv = { PICKUP_RETRY_SECS, 0 };
 
 	if (!evtimer_pending(md->ev_retry, NULL))
 		evtimer_add(md->ev_retry, &tv);
@@ -663,7 +391,7 @@ maildrop_retry_later(struct maildrop *md)
 /* Removes a ".tmp." file an injector left behind a day ago or more
  * (it crashed; its caller was told the message was not accepted). */
 static void
-maildrop_clean_stale(struct maildrop *md, const char *name)
+pickup_clean_stale(struct pickup *md, const char *name)
 {
 	struct stat	st;
 
@@ -671,7 +399,7 @@ maildrop_clean_stale(struct maildrop *md, const char *name)
 	    strlen(MAILDROP_TMP_PREFIX)) != 0 ||
 	    fstatat(md->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    !S_ISREG(st.st_mode) ||
-	    st.st_mtime > time(NULL) - MAILDROP_STALE_SECS)
+	    st.st_mtime > time(NULL) - PICKUP_STALE_SECS)
 		return;
 	if (unlinkat(md->dirfd, name, 0) == 0)
 		log_notice("maildrop removed an abandoned temporary file "
@@ -680,7 +408,7 @@ maildrop_clean_stale(struct maildrop *md, const char *name)
 
 /* Picks up every file in the directory; at startup also cleans up. */
 static void
-maildrop_scan(struct maildrop *md, bool startup)
+pickup_scan(struct pickup *md, bool startup)
 {
 	DIR		*dir;
 	struct dirent	*de;
@@ -692,48 +420,48 @@ maildrop_scan(struct maildrop *md, bool startup)
 		log_warn("maildrop cannot read %s, will retry", md->path);
 		if (fd != -1)
 			close(fd);
-		maildrop_retry_later(md);
+		pickup_retry_later(md);
 		return;
 	}
 	rewinddir(dir);
 	while ((de = readdir(dir)) != NULL) {
 		if (de->d_name[0] == '.') {
 			if (startup)
-				maildrop_clean_stale(md, de->d_name);
+				pickup_clean_stale(md, de->d_name);
 			continue;
 		}
-		switch (maildrop_pickup(md, de->d_name)) {
-		case MAILDROP_DONE:
+		switch (pickup_one(md, de->d_name)) {
+		case PICKUP_DONE:
 			n++;
 			break;
-		case MAILDROP_RETRY:
+		case PICKUP_RETRY:
 			retry = true;
 			break;
-		case MAILDROP_GONE:
+		case PICKUP_GONE:
 			break;
 		}
 	}
 	closedir(dir);
 	if (retry)
-		maildrop_retry_later(md);
+		pickup_retry_later(md);
 	if (n > 0)
 		log_info("maildrop scanned files=%ld", n);
 }
 
 static void
-maildrop_retry_cb(evutil_socket_t fd, short what, void *arg)
+pickup_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	maildrop_scan(arg, false);
+	pickup_scan(arg, false);
 }
 
 /* inotify reports renames into (and closes after writing in) maildrop/.
  * Names are picked up one by one; a queue overflow means a full scan. */
 static void
-maildrop_inotify_cb(evutil_socket_t fd, short what, void *arg)
+pickup_inotify_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct maildrop			*md = arg;
+	struct pickup			*md = arg;
 	char				 buf[4096]
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event	*ev;
@@ -754,20 +482,20 @@ maildrop_inotify_cb(evutil_socket_t fd, short what, void *arg)
 			if (ev->len == 0 || ev->name[0] == '.' ||
 			    (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) == 0)
 				continue;
-			if (maildrop_pickup(md, ev->name) == MAILDROP_RETRY)
+			if (pickup_one(md, ev->name) == PICKUP_RETRY)
 				retry = true;
 		}
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		log_warn("maildrop inotify read");
 	if (rescan)
-		maildrop_scan(md, false);
+		pickup_scan(md, false);
 	if (retry)
-		maildrop_retry_later(md);
+		pickup_retry_later(md);
 }
 
 static int
-maildrop_open_dirs(struct maildrop *md)
+pickup_open_dirs(struct pickup *md)
 {
 	int	spoolfd;
 
@@ -786,21 +514,21 @@ maildrop_open_dirs(struct maildrop *md)
 	return md->dirfd == -1 || md->corruptfd == -1 ? -1 : 0;
 }
 
-struct maildrop *
-maildrop_new(struct event_base *base, const struct conf *conf,
+struct pickup *
+pickup_new(struct event_base *base, const struct conf *conf,
     struct spool *spool, void (*queued)(const char *, void *), void *arg)
 {
-	struct maildrop	*md = xcalloc(1, sizeof(*md));
+	struct pickup	*md = xcalloc(1, sizeof(*md));
 
 	md->base = base;
 	md->conf = conf_ref(conf);
 	md->spool = spool;
 	md->queued = queued;
 	md->arg = arg;
-	md->path = maildrop_path(conf->spool);
+	md->path = pickup_path(conf->spool);
 	md->dirfd = md->corruptfd = md->inotifyfd = -1;
-	md->buf = xmalloc(MAILDROP_BUF_SIZE);
-	if (maildrop_open_dirs(md) == -1) {
+	md->buf = xmalloc(PICKUP_BUF_SIZE);
+	if (pickup_open_dirs(md) == -1) {
 		log_warn("maildrop cannot open %s", md->path);
 		goto fail;
 	}
@@ -814,29 +542,29 @@ maildrop_new(struct event_base *base, const struct conf *conf,
 		goto fail;
 	}
 	md->ev_inotify = event_new(base, md->inotifyfd, EV_READ | EV_PERSIST,
-	    maildrop_inotify_cb, md);
-	md->ev_retry = evtimer_new(base, maildrop_retry_cb, md);
+	    pickup_inotify_cb, md);
+	md->ev_retry = evtimer_new(base, pickup_retry_cb, md);
 	if (md->ev_inotify == NULL || md->ev_retry == NULL ||
 	    event_add(md->ev_inotify, NULL) == -1) {
 		log_warnx("maildrop cannot set up events");
 		goto fail;
 	}
-	maildrop_scan(md, true);
+	pickup_scan(md, true);
 	return md;
 fail:
-	maildrop_free(md);
+	pickup_free(md);
 	return NULL;
 }
 
 void
-maildrop_set_conf(struct maildrop *md, const struct conf *conf)
+pickup_set_conf(struct pickup *md, const struct conf *conf)
 {
 	conf_free(md->conf);
 	md->conf = conf_ref(conf);
 }
 
 void
-maildrop_free(struct maildrop *md)
+pickup_free(struct pickup *md)
 {
 	if (md == NULL)
 		return;

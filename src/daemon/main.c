@@ -31,7 +31,7 @@
 #include "control.h"
 #include "listener.h"
 #include "log.h"
-#include "maildrop.h"
+#include "pickup.h"
 #include "metrics.h"
 #include "netwatch.h"
 #include "queue.h"
@@ -57,7 +57,7 @@ struct main_state {
 	struct users		*users;		/* inbound AUTH, or NULL */
 	struct authcheck	*authcheck;	/* once there are users */
 	struct queue		*queue;
-	struct maildrop		*maildrop;
+	struct pickup		*pickup;
 	struct control		*control;
 	struct metrics		*metrics;
 	struct netwatch		*netwatch;	/* NULL without netlink */
@@ -321,8 +321,8 @@ main_reload(struct main_state *m)
 	m->sessions.users = m->users = nu;
 	main_authcheck(m);
 	queue_set_conf(m->queue, nc, nt);
-	if (m->maildrop != NULL)
-		maildrop_set_conf(m->maildrop, nc);
+	if (m->pickup != NULL)
+		pickup_set_conf(m->pickup, nc);
 	/* Sessions, relays and token sources that still use the old ones
 	 * hold their own references: the last of them frees them. */
 	conf_free(old);
@@ -536,7 +536,7 @@ main_teardown(struct main_state *m)
 	size_t	i;
 
 	listener_free(m->listener);
-	maildrop_free(m->maildrop);
+	pickup_free(m->pickup);
 	metrics_free(m->metrics);
 	control_free(m->control);
 	netwatch_free(m->netwatch);
@@ -727,7 +727,7 @@ main(int argc, char *argv[])
 	}
 	main_grow_fds(m.conf);
 	if ((m.spool = spool_open(m.conf->spool)) == NULL ||
-	    maildrop_prepare(m.conf->spool) == -1) {
+	    pickup_prepare(m.conf->spool) == -1) {
 		rc = EX_CANTCREAT;
 		goto out;
 	}
@@ -769,7 +769,7 @@ main(int argc, char *argv[])
 	queue_set_observer(m.queue, main_status_changed, &m);
 	m.netwatch = netwatch_new(m.base, main_network_cb, &m);
 	/* After queue_load(): picked-up messages go to queue_add(). */
-	if ((m.maildrop = maildrop_new(m.base, m.conf, m.spool,
+	if ((m.pickup = pickup_new(m.base, m.conf, m.spool,
 	    main_committed_cb, &m)) == NULL) {
 		rc = EX_CANTCREAT;
 		goto out;
