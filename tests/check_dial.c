@@ -87,6 +87,7 @@ struct outcome {
 	struct world	*w;
 	unsigned int	 calls;
 	int		 fd;
+	int		 err;		/* DIAL_EDNS or an errno */
 	char		 addr[INET6_ADDRSTRLEN];
 	char		 error[DIAL_ERROR_MAX];
 	bool		 free_in_cb;	/* dial_free() from the callback */
@@ -227,11 +228,12 @@ world_ports(int backlog4, int backlog6)
 
 static void
 outcome_cb(struct dial *d, int fd, const struct sockaddr *sa,
-    socklen_t salen, const char *error, void *arg)
+    socklen_t salen, int err, const char *error, void *arg)
 {
 	struct outcome	*o = arg;
 
 	o->calls++;
+	o->err = err;
 	o->fd = fd;
 	o->addr[0] = '\0';
 	o->error[0] = '\0';
@@ -325,6 +327,7 @@ START_TEST(test_all_refused)
 	    "[::1]: %s, [127.0.0.1]: %s", W.port, strerror(ECONNREFUSED),
 	    strerror(ECONNREFUSED));
 	ck_assert_str_eq(o.error, want);
+	ck_assert_int_eq(o.err, ECONNREFUSED);
 }
 END_TEST
 
@@ -412,6 +415,7 @@ START_TEST(test_family_missing)
 	ck_assert_uint_eq(o.calls, 0);
 	world_run(&o, 1, 20);
 	ck_assert_str_eq(o.error, "cannot resolve six.test: no IPv4 address");
+	ck_assert_int_eq(o.err, DIAL_EDNS);
 }
 END_TEST
 
@@ -440,6 +444,7 @@ START_TEST(test_blackhole_stagger)
 	world_run(&o, 2, 20);
 	ck_assert_int_eq(o.fd, -1);
 	ck_assert_ptr_nonnull(strstr(o.error, "[::1]: timed out"));
+	ck_assert_int_eq(o.err, ETIMEDOUT);
 	dial_free(d);
 }
 END_TEST
@@ -472,6 +477,7 @@ START_TEST(test_resolve_timeout)
 	    AF_UNSPEC, 1, outcome_cb, &o));
 	world_run(&o, 1, 20);
 	ck_assert_str_eq(o.error, "cannot resolve nosuch.test: timed out");
+	ck_assert_int_eq(o.err, DIAL_EDNS);
 }
 END_TEST
 

@@ -205,14 +205,15 @@ static const struct {
 	{ 200, "{\"access_token\":\"t\",\"refresh_token\":\"a\\nb\"}",
 	    OAUTH_TEMPORARY, NULL, NULL, -1, "malformed" },
 	{ 400, "{\"error\":\"invalid_grant\",\"error_description\":"
-	    "\"Token has been expired or revoked.\"}", OAUTH_REJECTED,
+	    "\"Token has been expired or revoked.\"}", OAUTH_REJECTED_GRANT,
 	    NULL, NULL, -1, "OAuth refresh token rejected (invalid_grant: "
 	    "Token has been expired or revoked.): run smartrelayctl "
 	    "oauth-setup to re-consent" },
 	{ 401, "{\"error\":\"invalid_client\",\"error_description\":"
-	    "\"Unauthorized\"}", OAUTH_REJECTED, NULL, NULL, -1,
+	    "\"Unauthorized\"}", OAUTH_REJECTED_CLIENT, NULL, NULL, -1,
 	    "oauth_client_id" },
-	{ 400, "{\"error\":\"unauthorized_client\"}", OAUTH_REJECTED, NULL,
+	{ 400, "{\"error\":\"unauthorized_client\"}", OAUTH_REJECTED_CLIENT,
+	    NULL,
 	    NULL, -1, "unauthorized_client" },
 	{ 400, "{\"error\":\"invalid_request\"}", OAUTH_TEMPORARY, NULL,
 	    NULL, -1, "HTTP 400 (invalid_request)" },
@@ -222,7 +223,7 @@ static const struct {
 	    "HTTP 503" },
 	{ 429, "", OAUTH_TEMPORARY, NULL, NULL, -1, "HTTP 429" },
 	{ 400, "{\"error\":\"invalid_grant\",\"error_description\":"
-	    "\"x\\u001b[2Jy\"}", OAUTH_REJECTED, NULL, NULL, -1,
+	    "\"x\\u001b[2Jy\"}", OAUTH_REJECTED_GRANT, NULL, NULL, -1,
 	    "x\\x1b[2Jy" },
 	{ 200, "{\"access_token\":\"t\",\"access_token\":\"u\"}",
 	    OAUTH_TEMPORARY, NULL, NULL, -1, "access_token" },

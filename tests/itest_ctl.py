@@ -443,6 +443,25 @@ class CtlTestVerb(CtlTest):
         self.assertIn("Connection refused", out)
         self.assertIn("587", out)
 
+    def test_implicit_tls_on_a_starttls_port(self):
+        """Chosen by the relay's code (TLS_PLAIN), not by OpenSSL's
+        wording of the error."""
+        up = self.upstream()
+        rc, out, err = self.run_test_verb(up, tls="implicit")
+        self.assertEqual(rc, EX_UNAVAILABLE, out + err)
+        self.assertIn("connected to", out)
+        self.assertNotIn("TLS ok", out)
+        self.assertIn("fix: this port does not speak TLS at once", out)
+
+    def test_greeting_refused(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "CONNECT", "reply": "421 4.3.2 try later"}])
+        rc, out, err = self.run_test_verb(up)
+        self.assertEqual(rc, EX_UNAVAILABLE, out + err)
+        self.assertIn("FAILED: greeting: 421 4.3.2 try later", out)
+        self.assertIn("fix: the server refused the connection in its "
+                      "greeting", out)
+
     def test_password_file_missing_or_unsafe(self):
         up = self.upstream(start=False)
         rc, out, err = self.run_test_verb(up, password=None)

@@ -131,7 +131,7 @@ ctl_oauth_exchanged_cb(struct oauth_answer *a, void *arg)
 	st->post = NULL;
 	if (a->status != OAUTH_OK) {
 		printf("FAILED: the code exchange failed: %s\n", a->reason);
-		ctl_oauth_end(st, a->status == OAUTH_REJECTED ? EX_NOPERM :
+		ctl_oauth_end(st, a->status >= OAUTH_REJECTED ? EX_NOPERM :
 		    EX_UNAVAILABLE);
 		return;
 	}

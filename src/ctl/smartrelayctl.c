@@ -569,77 +569,74 @@ ctl_run(const struct conf *conf, const struct ctl_verb *v, const char *arg,
 /* ------------------------------------------------------------------ */
 /* "test": one real connection to the upstream */
 
-enum ctl_stage { CTL_CONNECT, CTL_TLS, CTL_AUTH };
-
-/* What a failure reason means, first match wins: a case-insensitive
- * substring of relay.c's reason, or its prefix for a reply code (the
- * reason of a refused AUTH is the upstream's reply itself). */
+/* What each failure code means for the admin: the exit status and how
+ * to fix it.  Chosen by the relay's code (relay.h), never by the words
+ * of its reason, so rewording a log line cannot change the advice. */
 static const struct ctl_hint {
-	const char	*match;
-	bool		 prefix;
-	enum ctl_stage	 stage;		/* the step that failed */
+	enum relay_why	 why;
 	int		 exit;
 	const char	*fix;
 } ctl_hints[] = {
-	{ "invalid_grant", false, CTL_AUTH, EX_NOPERM, CTL_HINT_RECONSENT },
-	{ "OAuth client rejected", false, CTL_AUTH, EX_CONFIG, "check "
-	    "oauth_client_id and the client secret file against the Desktop "
-	    "app client in the Google Cloud console (APIs & Services > "
-	    "Credentials)" },
-	{ "XOAUTH2 refused", false, CTL_AUTH, EX_NOPERM, "Gmail refused a "
-	    "fresh access token: username must be the account that allowed "
-	    "access in oauth-setup, with the scope https://mail.google.com/; "
-	    "if in doubt, " CTL_HINT_RECONSENT },
-	{ "token endpoint", false, CTL_AUTH, EX_UNAVAILABLE, "the token "
-	    "endpoint (oauth_token_url) could not be used: check the network, "
-	    "the system clock, and the CA store or oauth_ca_file" },
-	{ "we support (XOAUTH2)", false, CTL_AUTH, EX_NOPERM, "this server "
-	    "does not offer XOAUTH2: auth = \"xoauth2\" works with "
-	    "smtp.gmail.com" },
-	{ "Username and Password not accepted", false, CTL_AUTH,
-	    EX_NOPERM, CTL_HINT_APPPW },
-	{ "535", true, CTL_AUTH, EX_NOPERM, CTL_HINT_APPPW },
-	{ "534", true, CTL_AUTH, EX_NOPERM, CTL_HINT_APPPW "; if Google "
+	{ RELAY_WHY_TOKEN_GRANT, EX_NOPERM, CTL_HINT_RECONSENT },
+	{ RELAY_WHY_TOKEN_CLIENT, EX_CONFIG, "check oauth_client_id and the "
+	    "client secret file against the Desktop app client in the Google "
+	    "Cloud console (APIs & Services > Credentials)" },
+	{ RELAY_WHY_OAUTH_CONF, EX_CONFIG, "check oauth_client_id, "
+	    "oauth_refresh_token_file and oauth_client_secret_file (run "
+	    "smartrelayctl oauth-setup if the refresh token is missing)" },
+	{ RELAY_WHY_XOAUTH2_REFUSED, EX_NOPERM, "Gmail refused a fresh "
+	    "access token: username must be the account that allowed access "
+	    "in oauth-setup, with the scope https://mail.google.com/; if in "
+	    "doubt, " CTL_HINT_RECONSENT },
+	{ RELAY_WHY_TOKEN, EX_UNAVAILABLE, "the token endpoint "
+	    "(oauth_token_url) could not be used: check the network, the "
+	    "system clock, and the CA store or oauth_ca_file" },
+	{ RELAY_WHY_NO_XOAUTH2, EX_NOPERM, "this server does not offer "
+	    "XOAUTH2: auth = \"xoauth2\" works with smtp.gmail.com" },
+	{ RELAY_WHY_AUTH_REJECTED, EX_NOPERM, CTL_HINT_APPPW },
+	{ RELAY_WHY_AUTH_BLOCKED, EX_NOPERM, CTL_HINT_APPPW "; if Google "
 	    "says the sign-in was blocked, enable 2-Step Verification, "
 	    "create the App Password, and check the security alert in that "
 	    "account" },
-	{ "530", true, CTL_AUTH, EX_CONFIG, "the server requires STARTTLS "
+	{ RELAY_WHY_AUTH_NEEDS_TLS, EX_CONFIG, "the server requires STARTTLS "
 	    "first: use tls = \"starttls\" on port 587 or "
 	    "tls = \"implicit\" on port 465" },
-	{ "upstream.username is not set", false, CTL_AUTH, EX_CONFIG,
-	    "set username = \"you@gmail.com\" in the upstream section" },
-	{ "no AUTH mechanism", false, CTL_AUTH, EX_NOPERM, "this server "
-	    "offers no AUTH PLAIN or LOGIN: check that host is your "
-	    "provider's submission server (smtp.gmail.com)" },
-	{ "hostname mismatch", false, CTL_TLS, EX_UNAVAILABLE, "the "
-	    "certificate is for another name: verify_name (or host) must be "
-	    "the name on the certificate, such as smtp.gmail.com" },
-	{ "IP address mismatch", false, CTL_TLS, EX_UNAVAILABLE, "the "
-	    "certificate does not name this address: verify_name (or host) "
-	    "must be the name on the certificate" },
-	{ "certificate", false, CTL_TLS, EX_UNAVAILABLE, "check the system "
-	    "clock (date) and the CA store (apt install ca-certificates) or "
-	    "ca_file" },
-	{ "wrong version number", false, CTL_TLS, EX_UNAVAILABLE, "this "
-	    "port does not speak TLS at once: use tls = \"implicit\" only "
-	    "on port 465 and tls = \"starttls\" on port 587" },
-	{ "does not offer STARTTLS", false, CTL_TLS, EX_UNAVAILABLE, "use "
-	    "tls = \"starttls\" on port 587, or tls = \"implicit\" on port "
-	    "465" },
-	{ "TLS with", false, CTL_TLS, EX_UNAVAILABLE, "the TLS handshake "
-	    "failed: check tls (\"starttls\" on port 587, \"implicit\" on "
-	    "465), the system clock and the CA store" },
-	{ "cannot resolve", false, CTL_CONNECT, EX_UNAVAILABLE,
-	    CTL_HINT_DNS },
-	{ "timed out", false, CTL_CONNECT, EX_UNAVAILABLE, "no answer: a "
-	    "firewall may block outgoing port 587 (or 465); try the other "
-	    "port with the matching tls setting, or ask your provider" },
-	{ "refused", false, CTL_CONNECT, EX_UNAVAILABLE, "nothing listens "
-	    "there: check host and port (587 with tls = \"starttls\", 465 "
-	    "with tls = \"implicit\") and any firewall" },
-	{ "cannot connect", false, CTL_CONNECT, EX_UNAVAILABLE, "check the "
-	    "network, host and port, and any firewall (587 or 465 must be "
-	    "open)" },
+	{ RELAY_WHY_NO_USERNAME, EX_CONFIG, "set username = "
+	    "\"you@gmail.com\" in the upstream section" },
+	{ RELAY_WHY_PASSWORD, EX_CONFIG, "check password_file: it must exist, "
+	    "be readable by the daemon's user and by no one else (mode 0600), "
+	    "and hold the App Password alone on one line" },
+	{ RELAY_WHY_AUTH_NO_MECH, EX_NOPERM, "this server offers no AUTH "
+	    "PLAIN or LOGIN: check that host is your provider's submission "
+	    "server (smtp.gmail.com)" },
+	{ RELAY_WHY_CERT_NAME, EX_UNAVAILABLE, "the certificate is for "
+	    "another name: verify_name (or host) must be the name on the "
+	    "certificate, such as smtp.gmail.com" },
+	{ RELAY_WHY_CERT_IP, EX_UNAVAILABLE, "the certificate does not name "
+	    "this address: verify_name (or host) must be the name on the "
+	    "certificate" },
+	{ RELAY_WHY_CERT, EX_UNAVAILABLE, "check the system clock (date) and "
+	    "the CA store (apt install ca-certificates) or ca_file" },
+	{ RELAY_WHY_TLS_PLAIN, EX_UNAVAILABLE, "this port does not speak TLS "
+	    "at once: use tls = \"implicit\" only on port 465 and "
+	    "tls = \"starttls\" on port 587" },
+	{ RELAY_WHY_NO_STARTTLS, EX_UNAVAILABLE, "use tls = \"starttls\" on "
+	    "port 587, or tls = \"implicit\" on port 465" },
+	{ RELAY_WHY_TLS, EX_UNAVAILABLE, "the TLS handshake failed: check "
+	    "tls (\"starttls\" on port 587, \"implicit\" on 465), the system "
+	    "clock and the CA store" },
+	{ RELAY_WHY_DNS, EX_UNAVAILABLE, CTL_HINT_DNS },
+	{ RELAY_WHY_TIMEOUT, EX_UNAVAILABLE, "no answer: a firewall may "
+	    "block outgoing port 587 (or 465); try the other port with the "
+	    "matching tls setting, or ask your provider" },
+	{ RELAY_WHY_REFUSED, EX_UNAVAILABLE, "nothing listens there: check "
+	    "host and port (587 with tls = \"starttls\", 465 with "
+	    "tls = \"implicit\") and any firewall" },
+	{ RELAY_WHY_NETWORK, EX_UNAVAILABLE, "check the network, host and "
+	    "port, and any firewall (587 or 465 must be open)" },
+	{ RELAY_WHY_GREETING, EX_UNAVAILABLE, "the server refused the "
+	    "connection in its greeting: check host and port, and try again "
+	    "later" },
 };
 
 /* One "test" run: the loop, and what the callbacks report back. */
@@ -689,26 +686,22 @@ ctl_test_done_cb(struct relay *r, struct envelope *env,
 /* Says how far the connection got, what failed, and how to fix it. */
 static void
 ctl_test_closed_cb(struct relay *r, enum relay_status st,
-    const char *reason, void *arg)
+    const struct relay_failure *f, void *arg)
 {
 	struct ctl_test		*t = arg;
 	const struct ctl_hint	*h = NULL;
 	size_t			 i;
 
 	for (i = 0; i < nitems(ctl_hints) && h == NULL; i++)
-		if (ctl_hints[i].prefix ? strncasecmp(reason,
-		    ctl_hints[i].match, strlen(ctl_hints[i].match)) == 0 :
-		    strcasestr(reason, ctl_hints[i].match) != NULL)
+		if (ctl_hints[i].why == f->why)
 			h = &ctl_hints[i];
-	if ((h != NULL && h->stage >= CTL_TLS) ||
-	    (h == NULL && st == RELAY_AUTH_FAILED))
+	if (f->stage >= RELAY_STAGE_TLS)
 		printf("connected to %s\n", relay_peer(r));
-	if ((h != NULL && h->stage == CTL_AUTH) ||
-	    (h == NULL && st == RELAY_AUTH_FAILED))
+	if (f->stage >= RELAY_STAGE_AUTH)
 		printf("TLS ok: certificate verified for %s\n",
 		    t->conf->upstream[0].verify_name);
 	printf("FAILED: ");
-	ctl_put(stdout, reason, false);
+	ctl_put(stdout, f->reason, false);
 	printf("\n");
 	if (h != NULL)
 		printf("fix: %s\n", h->fix);

@@ -49,7 +49,7 @@ static void	queue_relay_ready(struct relay *, void *);
 static void	queue_relay_done(struct relay *, struct envelope *,
 		    enum relay_status, const char *, void *);
 static void	queue_relay_closed(struct relay *, enum relay_status,
-		    const char *, void *);
+		    const struct relay_failure *, void *);
 
 static const struct relay_cbs queue_relay_cbs = {
 	queue_relay_ready, queue_relay_done, queue_relay_closed,
@@ -414,11 +414,12 @@ queue_relay_done(struct relay *r, struct envelope *env,
 
 static void
 queue_relay_closed(struct relay *r, enum relay_status st,
-    const char *reason, void *arg)
+    const struct relay_failure *f, void *arg)
 {
 	struct queue_relay	*qr = arg;
 	struct queue		*q = qr->q;
 	struct queue_up		*u = qr->u;
+	const char		*reason = f->reason;
 	bool			 trial = qr->trial;
 
 	(void)r;

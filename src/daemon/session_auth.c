@@ -407,7 +407,7 @@ session_tls_event(struct session *s, short what)
 	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "closed during handshake");
 	else
-		tls_error_string(s->bev, why, sizeof(why));
+		tls_error_string(s->bev, why, sizeof(why), NULL);
 	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
 	    s->sid, s->addr, why);
 	session_close(s, "tls");

@@ -127,10 +127,15 @@ oauth_parse_error(int code, const struct json *doc, struct oauth_answer *a)
 		if (strcmp(err, creds[i]) == 0)
 			st = OAUTH_REJECTED;
 	if (st == OAUTH_REJECTED && strcmp(err, "invalid_grant") == 0)
+		st = OAUTH_REJECTED_GRANT;
+	else if (st == OAUTH_REJECTED && (strcmp(err, "invalid_client") == 0 ||
+	    strcmp(err, "unauthorized_client") == 0))
+		st = OAUTH_REJECTED_CLIENT;
+	if (st == OAUTH_REJECTED_GRANT)
 		snprintf(a->reason, sizeof(a->reason), "OAuth refresh token "
 		    "rejected (invalid_grant%s%s): run smartrelayctl "
 		    "oauth-setup to re-consent", d[0] ? ": " : "", d);
-	else if (st == OAUTH_REJECTED)
+	else if (st >= OAUTH_REJECTED)
 		snprintf(a->reason, sizeof(a->reason), "OAuth client "
 		    "rejected (%s%s%s): check oauth_client_id and the "
 		    "client secret file", e, d[0] ? ": " : "", d);

@@ -17,9 +17,13 @@ enum oauth_status {
 	OAUTH_OK,
 	OAUTH_TEMPORARY,	/* network, TLS, timeout, 5xx, 429, bad
 				 * answer: try again later */
-	OAUTH_REJECTED,		/* invalid_grant, invalid_client and the
-				 * like, or unusable credential files: a
-				 * human must act (oauth-setup, the files) */
+	OAUTH_REJECTED,		/* unusable credential files, invalid_scope
+				 * and the like: a human must act.  This
+				 * and the values below all mean that. */
+	OAUTH_REJECTED_GRANT,	/* invalid_grant: consent again
+				 * (smartrelayctl oauth-setup) */
+	OAUTH_REJECTED_CLIENT,	/* invalid_client, unauthorized_client:
+				 * the OAuth client settings */
 };
 
 /* The parsed answer of a token endpoint. */

@@ -81,6 +81,7 @@ struct dial {
 	struct dial_addr	 addrs[DIAL_ADDR_MAX];	/* in dial order */
 	size_t			 naddrs;
 	char			 error[DIAL_ERROR_MAX];	/* resolution */
+	int			 err;		/* DIAL_EDNS or the last errno */
 };
 
 static void	dial_start_next(struct dial *);
@@ -120,11 +121,13 @@ dial_peer(const struct dial *d, const struct dial_addr *a, char *buf,
 
 /* Records why <a> failed, and says so in the log. */
 static void
-dial_addr_failed(struct dial *d, struct dial_addr *a, const char *why)
+dial_addr_failed(struct dial *d, struct dial_addr *a, int err,
+    const char *why)
 {
 	char	peer[320], esc[sizeof(a->why) + 8];
 
 	a->state = DIAL_A_FAILED;
+	d->err = err;
 	snprintf(a->why, sizeof(a->why), "%s", why);
 	log_info("dial connect-failed peer=%s reason=\"%s\"",
 	    dial_peer(d, a, peer, sizeof(peer)),
@@ -203,7 +206,7 @@ dial_report_failure(struct dial *d)
 	char	error[DIAL_ERROR_MAX];
 
 	dial_summary(d, error, sizeof(error));
-	d->cb(d, -1, NULL, 0, error, d->arg);
+	d->cb(d, -1, NULL, 0, d->err, error, d->arg);
 }
 
 /* Every address failed (or none was found). */
@@ -253,7 +256,7 @@ dial_won(struct dial *d, struct dial_addr *a)
 	d->state = DIAL_S_WON;
 	log_debug("dial connected peer=%s", dial_peer(d, a, peer,
 	    sizeof(peer)));
-	d->cb(d, fd, (struct sockaddr *)&ss, len, NULL, d->arg);
+	d->cb(d, fd, (struct sockaddr *)&ss, len, 0, NULL, d->arg);
 }
 
 /* The socket of a pending attempt became writable, or its time ran
@@ -275,7 +278,7 @@ dial_attempt_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	dial_addr_stop(a, false);
-	dial_addr_failed(d, a, err == ETIMEDOUT ? "timed out" :
+	dial_addr_failed(d, a, err, err == ETIMEDOUT ? "timed out" :
 	    strerror(err));
 	/* RFC 8305 5: a failure starts the next attempt at once. */
 	dial_start_next(d);
@@ -308,7 +311,7 @@ dial_attempt_start(struct dial *d, struct dial_addr *a)
 	a->state = DIAL_A_PENDING;
 	return 0;
 fail:
-	dial_addr_failed(d, a, strerror(errno));
+	dial_addr_failed(d, a, errno, strerror(errno));
 	if (a->ev != NULL) {
 		event_free(a->ev);
 		a->ev = NULL;
@@ -401,6 +404,7 @@ dial_resolved(struct dial *d, int err, struct evutil_addrinfo *ai)
 	if (ai != NULL)
 		evutil_freeaddrinfo(ai);
 	if (err != 0) {
+		d->err = DIAL_EDNS;
 		snprintf(d->error, sizeof(d->error), "cannot resolve %s: %s%s",
 		    d->host, evutil_gai_strerror(err), d->dns == NULL ?
 		    " (no resolver: only numeric addresses work)" : "");
@@ -408,6 +412,7 @@ dial_resolved(struct dial *d, int err, struct evutil_addrinfo *ai)
 		return;
 	}
 	if (d->naddrs == 0) {
+		d->err = DIAL_EDNS;
 		snprintf(d->error, sizeof(d->error), "cannot resolve %s: no "
 		    "%saddress", d->host, fam_name[d->family == AF_INET ? 1 :
 		    d->family == AF_INET6 ? 2 : 0]);
@@ -459,6 +464,7 @@ dial_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	dial_resolve_cancel(d);
+	d->err = DIAL_EDNS;
 	snprintf(d->error, sizeof(d->error), "cannot resolve %s: timed out",
 	    d->host);
 	dial_fail(d);
@@ -539,7 +545,7 @@ dial_next(struct dial *d, const char *why)
 		fatalx("dial_next: no connection was handed over");
 	for (i = 0; i < d->naddrs; i++)
 		if (d->addrs[i].state == DIAL_A_WON)
-			dial_addr_failed(d, &d->addrs[i], why);
+			dial_addr_failed(d, &d->addrs[i], 0, why);
 	if (dial_count(d, DIAL_A_UNTRIED) == 0) {
 		d->state = DIAL_S_DONE;
 		return -1;

@@ -25,6 +25,7 @@ struct dial;
 					 * Delay, recommended 250 ms */
 #define DIAL_ADDR_MAX		16	/* addresses kept per name */
 #define DIAL_ERROR_MAX		512	/* a failure summary, truncated */
+#define DIAL_EDNS		(-1)	/* <err>: the name did not resolve */
 
 /*
  * The outcome of dial_new() or dial_next().  On success <fd> >= 0 is a
@@ -33,11 +34,13 @@ struct dial;
  * <fd> is -1, <sa> NULL, and <error> says why in plain words: "cannot
  * resolve HOST: ..." or "cannot connect to HOST:PORT: [ADDR]: reason,
  * [ADDR]: reason" (the address is left out when HOST is that one
- * address).  Never called from inside dial_new() or dial_next(); the
+ * address), and <err> is DIAL_EDNS when the name did not resolve, else
+ * the errno of the last address tried (ECONNREFUSED, ETIMEDOUT, ...).
+ * Never called from inside dial_new() or dial_next(); the
  * callee may call dial_free() or dial_next() from it.
  */
 typedef void	(*dial_cb)(struct dial *, int fd,
-		    const struct sockaddr *sa, socklen_t salen,
+		    const struct sockaddr *sa, socklen_t salen, int err,
 		    const char *error, void *arg);
 
 /*

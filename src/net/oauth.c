@@ -646,7 +646,7 @@ oauth_fetched_cb(struct oauth_answer *a, void *arg)
 		log_debug("oauth token request failed upstream=%s "
 		    "reason=\"%s\"", o->up->name, a->reason);
 		/* A kept rotated token that is refused: back to the file. */
-		if (a->status == OAUTH_REJECTED) {
+		if (a->status >= OAUTH_REJECTED) {
 			str_wipe_free(o->rt_mem);
 			o->rt_mem = NULL;
 		}

@@ -191,12 +191,65 @@ relay_fall_through(struct relay *r, enum relay_status st,
 	return true;
 }
 
+/* The stage a connection in state <st> had reached. */
+static enum relay_stage
+relay_stage_of(enum relay_state st)
+{
+	switch (st) {
+	case RELAY_S_CONNECTING:
+		return RELAY_STAGE_CONNECT;
+	case RELAY_S_HANDSHAKE:
+		return RELAY_STAGE_TLS;
+	case RELAY_S_GREETING:
+	case RELAY_S_EHLO:
+	case RELAY_S_STARTTLS:
+		return RELAY_STAGE_SMTP;
+	case RELAY_S_AUTH:
+	case RELAY_S_AUTH_USER:
+	case RELAY_S_AUTH_PASS:
+	case RELAY_S_TOKEN:
+	case RELAY_S_AUTH_XOAUTH2:
+	case RELAY_S_AUTH_XERR:
+		return RELAY_STAGE_AUTH;
+	case RELAY_S_TXN:
+	case RELAY_S_BODY:
+	case RELAY_S_DOT:
+	case RELAY_S_RSET:
+		return RELAY_STAGE_TXN;
+	case RELAY_S_READY:
+	case RELAY_S_QUIT:
+		break;
+	}
+	return RELAY_STAGE_IDLE;
+}
+
+/* What a failed handshake means (tls_error_kind()). */
+static enum relay_why
+relay_tls_why(enum tls_failure k)
+{
+	switch (k) {
+	case TLS_FAIL_CERT_NAME:
+		return RELAY_WHY_CERT_NAME;
+	case TLS_FAIL_CERT_IP:
+		return RELAY_WHY_CERT_IP;
+	case TLS_FAIL_CERT:
+		return RELAY_WHY_CERT;
+	case TLS_FAIL_NOT_TLS:
+		return RELAY_WHY_TLS_PLAIN;
+	case TLS_FAIL_OTHER:
+		break;
+	}
+	return RELAY_WHY_TLS;
+}
+
 /* Closes the connection and tells the queue, once (unless another
  * address of the host is worth a try). */
 static void
-relay_finish(struct relay *r, enum relay_status st, const char *reason)
+relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
+    const char *reason)
 {
-	struct envelope	*env = r->env;
+	struct envelope		*env = r->env;
+	struct relay_failure	 f;
 
 	if (r->dying || relay_fall_through(r, st, reason))
 		return;
@@ -206,13 +259,17 @@ relay_finish(struct relay *r, enum relay_status st, const char *reason)
 		r->cbs.done(r, env, st == RELAY_IDLE ? RELAY_TEMPFAIL : st,
 		    reason, r->arg);
 	}
-	r->cbs.closed(r, st, reason, r->arg);
+	f.stage = relay_stage_of(r->state);
+	f.why = why;
+	f.reason = reason;
+	r->cbs.closed(r, st, &f, r->arg);
 	if (r->depth == 0)
 		relay_free(r);
 }
 
 void
-relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
+relay_fail(struct relay *r, enum relay_status st, enum relay_why why,
+    const char *fmt, ...)
 {
 	char	reason[768];
 	va_list	ap;
@@ -220,7 +277,7 @@ relay_fail(struct relay *r, enum relay_status st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	relay_finish(r, st, reason);
+	relay_finish(r, st, why, reason);
 }
 
 /* Parses the EHLO keywords we care about from one reply line. */
@@ -260,7 +317,8 @@ relay_read_reply(struct relay *r)
 		case LINE_AGAIN:
 			return 0;
 		case LINE_TOOLONG:
-			relay_fail(r, RELAY_UNAVAILABLE, "reply line too long");
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
+			    "reply line too long");
 			return -1;
 		case LINE_OK:
 			break;
@@ -269,13 +327,14 @@ relay_read_reply(struct relay *r)
 		    r->line[1] < '0' || r->line[1] > '9' ||
 		    r->line[2] < '0' || r->line[2] > '9' ||
 		    (len > 3 && r->line[3] != ' ' && r->line[3] != '-')) {
-			relay_fail(r, RELAY_UNAVAILABLE, "malformed reply");
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
+			    "malformed reply");
 			return -1;
 		}
 		code = atoi(r->line);
 		last = len == 3 || r->line[3] == ' ';
 		if (r->replylen > 0 && code != r->code) {
-			relay_fail(r, RELAY_UNAVAILABLE,
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
 			    "inconsistent multi-line reply");
 			return -1;
 		}
@@ -548,7 +607,8 @@ relay_data_reply(struct relay *r, bool any_accepted)
 		r->body_crlf = true;
 		r->head_off = 0;
 		if (lseek(r->fd, (off_t)r->head_skip, SEEK_SET) == -1) {
-			relay_fail(r, RELAY_TEMPFAIL, "cannot read spool file");
+			relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
+			    "cannot read spool file");
 			return;
 		}
 		relay_set_state(r, RELAY_S_BODY);
@@ -679,8 +739,8 @@ relay_body_pump(struct relay *r)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			relay_fail(r, RELAY_TEMPFAIL, "cannot read spool file: "
-			    "%s", strerror(errno));
+			relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
+			    "cannot read spool file: %s", strerror(errno));
 			return;
 		}
 		if (n == 0) {
@@ -787,7 +847,8 @@ relay_starttls(struct relay *r)
 	tlsbev = tls_client_wrap(r->tls, r->base, r->bev,
 	    r->up->verify_name);
 	if (tlsbev == NULL) {
-		relay_fail(r, RELAY_UNAVAILABLE, "cannot start TLS");
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_LOCAL,
+		    "cannot start TLS");
 		return;
 	}
 	r->bev = tlsbev;
@@ -810,7 +871,8 @@ relay_setup_reply(struct relay *r)
 	switch (r->state) {
 	case RELAY_S_GREETING:
 		if (r->code != 220) {
-			relay_fail(r, RELAY_UNAVAILABLE, "greeting: %s",
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_GREETING,
+			    "greeting: %s",
 			    r->reply);
 			return;
 		}
@@ -818,7 +880,8 @@ relay_setup_reply(struct relay *r)
 		return;
 	case RELAY_S_EHLO:
 		if (st != RELAY_OK) {
-			relay_fail(r, RELAY_UNAVAILABLE, "EHLO: %s", r->reply);
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
+			    "EHLO: %s", r->reply);
 			return;
 		}
 		if (r->in_tls) {
@@ -828,14 +891,16 @@ relay_setup_reply(struct relay *r)
 			r->dial = NULL;
 			relay_auth_start(r);
 		} else if (!r->ext_starttls)
-			relay_fail(r, RELAY_UNAVAILABLE, "server does not offer "
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_NO_STARTTLS,
+			    "server does not offer "
 			    "STARTTLS; refusing to continue in plaintext");
 		else
 			relay_enter(r, RELAY_S_STARTTLS);
 		return;
 	case RELAY_S_STARTTLS:
 		if (r->code != 220) {
-			relay_fail(r, RELAY_UNAVAILABLE, "STARTTLS: %s",
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
+			    "STARTTLS: %s",
 			    r->reply);
 			return;
 		}
@@ -890,10 +955,11 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 				relay_enter(r, RELAY_S_READY);
 			break;
 		case RELAY_S_QUIT:
-			relay_finish(r, RELAY_IDLE, "idle");
+			relay_finish(r, RELAY_IDLE, RELAY_WHY_NONE, "idle");
 			break;
 		default:
-			relay_fail(r, RELAY_UNAVAILABLE, "unexpected reply "
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
+			    "unexpected reply "
 			    "in state %s: %s", relay_state_name[r->state],
 			    r->reply);
 			break;
@@ -929,7 +995,8 @@ relay_connected(struct relay *r)
 		fatalx("relay: connected in state %s",
 		    relay_state_name[r->state]);
 	if (!tls_is_verified(r->bev)) {
-		relay_fail(r, RELAY_UNAVAILABLE, "TLS peer not verified");
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_CERT,
+		    "TLS peer not verified");
 		return;
 	}
 	log_debug("relay tls peer=%s %s", r->peer,
@@ -947,7 +1014,7 @@ relay_connected(struct relay *r)
  * (remembered as "host[ip]:port"), or why none could be reached. */
 static void
 relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
-    socklen_t salen, const char *error, void *arg)
+    socklen_t salen, int err, const char *error, void *arg)
 {
 	struct relay	*r = arg;
 	char		 addr[64];
@@ -956,13 +1023,17 @@ relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
 	(void)salen;
 	relay_hold(r);
 	if (fd == -1) {
-		relay_fail(r, RELAY_UNAVAILABLE, "%s", error);
+		relay_fail(r, RELAY_UNAVAILABLE, err == DIAL_EDNS ?
+		    RELAY_WHY_DNS : err == ECONNREFUSED ? RELAY_WHY_REFUSED :
+		    err == ETIMEDOUT ? RELAY_WHY_TIMEOUT : RELAY_WHY_NETWORK,
+		    "%s", error);
 		goto out;
 	}
 	r->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (r->bev == NULL) {
 		close(fd);
-		relay_fail(r, RELAY_UNAVAILABLE, "cannot set up a connection");
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_LOCAL,
+		    "cannot set up a connection");
 		goto out;
 	}
 	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u", r->up->host,
@@ -1001,14 +1072,23 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 relay_event_error(struct relay *r, short what)
 {
-	char		 why[512];
+	char			 why[512];
+	enum relay_why		 code;
+	enum tls_failure	 kind;
 
 	if (r->state == RELAY_S_HANDSHAKE) {
-		relay_fail(r, RELAY_UNAVAILABLE, "TLS with %s failed: %s",
-		    r->peer, (what & BEV_EVENT_TIMEOUT) ? "timeout" :
-		    tls_error_string(r->bev, why, sizeof(why)));
+		if (what & BEV_EVENT_TIMEOUT)
+			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_TIMEOUT,
+			    "TLS with %s failed: timeout", r->peer);
+		else {
+			tls_error_string(r->bev, why, sizeof(why), &kind);
+			relay_fail(r, RELAY_UNAVAILABLE, relay_tls_why(kind),
+			    "TLS with %s failed: %s", r->peer, why);
+		}
 		return;
 	}
+	code = (what & BEV_EVENT_TIMEOUT) ? RELAY_WHY_TIMEOUT :
+	    RELAY_WHY_CLOSED;
 	snprintf(why, sizeof(why), "%s in state %s",
 	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
 	    (what & BEV_EVENT_EOF) ? "connection closed by server" :
@@ -1016,16 +1096,16 @@ relay_event_error(struct relay *r, short what)
 	switch (r->state) {
 	case RELAY_S_READY:
 	case RELAY_S_QUIT:
-		relay_finish(r, RELAY_IDLE, why);
+		relay_finish(r, RELAY_IDLE, code, why);
 		break;
 	case RELAY_S_TXN:
 	case RELAY_S_BODY:
 	case RELAY_S_DOT:
 	case RELAY_S_RSET:
-		relay_finish(r, RELAY_TEMPFAIL, why);
+		relay_finish(r, RELAY_TEMPFAIL, code, why);
 		break;
 	default:
-		relay_finish(r, RELAY_UNAVAILABLE, why);
+		relay_finish(r, RELAY_UNAVAILABLE, code, why);
 		break;
 	}
 }

@@ -43,6 +43,56 @@ enum relay_status {
 	RELAY_IDLE,		/* closed after the idle time (not an error) */
 };
 
+/* How far a connection got when it ended. */
+enum relay_stage {
+	RELAY_STAGE_CONNECT,	/* DNS and TCP */
+	RELAY_STAGE_TLS,	/* handshake and certificate */
+	RELAY_STAGE_SMTP,	/* greeting, EHLO, STARTTLS */
+	RELAY_STAGE_AUTH,	/* token and login */
+	RELAY_STAGE_TXN,	/* carrying a message */
+	RELAY_STAGE_IDLE,	/* logged in, nothing in flight */
+};
+
+/* What went wrong, as a code: the log's wording comes with it, and
+ * smartrelayctl test's advice is chosen by it (never by the wording). */
+enum relay_why {
+	RELAY_WHY_NONE,		/* idle close, or a transaction's status */
+	RELAY_WHY_DNS,		/* the name does not resolve */
+	RELAY_WHY_REFUSED,	/* connection refused */
+	RELAY_WHY_TIMEOUT,	/* no answer */
+	RELAY_WHY_NETWORK,	/* other network errors (unreachable, ...) */
+	RELAY_WHY_TLS,		/* the TLS handshake failed otherwise */
+	RELAY_WHY_TLS_PLAIN,	/* the port does not speak TLS at once */
+	RELAY_WHY_CERT_NAME,	/* the certificate is for another name */
+	RELAY_WHY_CERT_IP,	/* ... or does not name this address */
+	RELAY_WHY_CERT,		/* not trusted, expired, ... */
+	RELAY_WHY_NO_STARTTLS,	/* plaintext only: refused */
+	RELAY_WHY_GREETING,	/* 4xx/5xx greeting */
+	RELAY_WHY_PROTOCOL,	/* malformed or unexpected replies */
+	RELAY_WHY_CLOSED,	/* the server closed or reset the connection */
+	RELAY_WHY_LOCAL,	/* our side: memory, TLS set-up, spool file */
+	RELAY_WHY_AUTH_REJECTED, /* 535: username or password */
+	RELAY_WHY_AUTH_BLOCKED,	/* 534: the provider blocked the sign-in */
+	RELAY_WHY_AUTH_NEEDS_TLS, /* 530: STARTTLS first */
+	RELAY_WHY_AUTH_NO_MECH,	/* no usable AUTH mechanism offered */
+	RELAY_WHY_AUTH_FAILED,	/* AUTH refused otherwise */
+	RELAY_WHY_NO_USERNAME,	/* upstream.username is not set */
+	RELAY_WHY_PASSWORD,	/* the password file cannot be used */
+	RELAY_WHY_NO_XOAUTH2,	/* XOAUTH2 not offered */
+	RELAY_WHY_XOAUTH2_REFUSED, /* a fresh token refused */
+	RELAY_WHY_TOKEN,	/* the token endpoint could not be used */
+	RELAY_WHY_TOKEN_GRANT,	/* invalid_grant: consent again */
+	RELAY_WHY_TOKEN_CLIENT,	/* the OAuth client was rejected */
+	RELAY_WHY_OAUTH_CONF,	/* XOAUTH2 without an OAuth configuration */
+};
+
+/* Why a connection ended: given to closed(), borrowed for the call. */
+struct relay_failure {
+	enum relay_stage	 stage;
+	enum relay_why		 why;
+	const char		*reason;	/* plain words for the log */
+};
+
 struct relay_cbs {
 	/* Connected, TLS verified, authenticated and idle: hand it a
 	 * message with relay_send(), or let it idle out. */
@@ -57,7 +107,7 @@ struct relay_cbs {
 	/* The connection is gone (after any done()); <reason> says why in
 	 * plain words.  The relay is freed right after this returns. */
 	void	(*closed)(struct relay *, enum relay_status status,
-		    const char *reason, void *arg);
+		    const struct relay_failure *f, void *arg);
 };
 
 /* Starts connecting to <up>, one of conf->upstream[] (both borrowed

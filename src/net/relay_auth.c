@@ -37,6 +37,22 @@ relay_pick_mech(const struct relay *r, const char *mechs)
 }
 
 
+/* What a refused AUTH means, by its reply code (RFC 4954 6). */
+static enum relay_why
+relay_auth_why(int code)
+{
+	switch (code) {
+	case 535:
+		return RELAY_WHY_AUTH_REJECTED;
+	case 534:
+		return RELAY_WHY_AUTH_BLOCKED;
+	case 530:
+		return RELAY_WHY_AUTH_NEEDS_TLS;
+	default:
+		return RELAY_WHY_AUTH_FAILED;
+	}
+}
+
 /* The access token came (or not): send AUTH XOAUTH2 with it. */
 static void
 relay_token_cb(enum oauth_status st, const char *token, const char *reason,
@@ -47,13 +63,18 @@ relay_token_cb(enum oauth_status st, const char *token, const char *reason,
 
 	r->oreq = NULL;
 	relay_hold(r);
-	if (st == OAUTH_REJECTED)
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", reason);
+	if (st >= OAUTH_REJECTED)
+		relay_fail(r, RELAY_AUTH_FAILED, st == OAUTH_REJECTED_GRANT ?
+		    RELAY_WHY_TOKEN_GRANT : st == OAUTH_REJECTED_CLIENT ?
+		    RELAY_WHY_TOKEN_CLIENT : RELAY_WHY_OAUTH_CONF, "%s",
+		    reason);
 	else if (st != OAUTH_OK)
-		relay_fail(r, RELAY_UNAVAILABLE, "OAuth token: %s", reason);
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_TOKEN,
+		    "OAuth token: %s", reason);
 	else if ((b64 = sasl_xoauth2(r->up->username, token)) == NULL)
-		relay_fail(r, RELAY_AUTH_FAILED, "the username or the access "
-		    "token cannot be sent with XOAUTH2");
+		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
+		    "the username or the access token cannot be sent with "
+		    "XOAUTH2");
 	else {
 		str_wipe_free(r->token);
 		r->token = xstrdup(token);
@@ -70,7 +91,8 @@ static void
 relay_xoauth2_start(struct relay *r)
 {
 	if (r->oauth == NULL) {
-		relay_fail(r, RELAY_AUTH_FAILED, "auth = xoauth2 but no OAuth "
+		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_OAUTH_CONF,
+		    "auth = xoauth2 but no OAuth "
 		    "token source is set up");
 		return;
 	}
@@ -99,15 +121,16 @@ relay_xoauth2_reply(struct relay *r)
 		return;
 	}
 	if (r->code >= 400 && r->code < 500) {
-		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_AUTH_FAILED,
+		    "AUTH: %s", r->reply);
 		return;
 	}
 	/* Only 535 (534: "web login required") says the token itself was
 	 * refused; a second challenge or another answer is a protocol
 	 * error, not a reason to fetch tokens. */
 	if (r->code != 535 && r->code != 534) {
-		relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2: unexpected reply: "
-		    "%s", r->reply);
+		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code),
+		    "XOAUTH2: unexpected reply: %s", r->reply);
 		return;
 	}
 	/* Revoked or expired early: one fresh token, one more try on this
@@ -119,8 +142,8 @@ relay_xoauth2_reply(struct relay *r)
 		relay_xoauth2_start(r);
 		return;
 	}
-	relay_fail(r, RELAY_AUTH_FAILED, "XOAUTH2 refused with a fresh "
-	    "token: %s", r->reply);
+	relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_XOAUTH2_REFUSED,
+	    "XOAUTH2 refused with a fresh token: %s", r->reply);
 }
 
 /* Starts AUTH with the mechanism the server offered. */
@@ -137,12 +160,15 @@ relay_auth_start(struct relay *r)
 	if (!r->in_tls || !tls_is_verified(r->bev))
 		fatalx("relay: AUTH without verified TLS");
 	if (r->mech == SASL_NONE) {
-		relay_fail(r, RELAY_AUTH_FAILED, "server offers no AUTH "
-		    "mechanism we support (%s)", want[up->auth]);
+		relay_fail(r, RELAY_AUTH_FAILED, up->auth == CONF_AUTH_XOAUTH2 ?
+		    RELAY_WHY_NO_XOAUTH2 : RELAY_WHY_AUTH_NO_MECH,
+		    "server offers no AUTH mechanism we support (%s)",
+		    want[up->auth]);
 		return;
 	}
 	if (up->username[0] == '\0') {
-		relay_fail(r, RELAY_AUTH_FAILED, "upstream.username is not set");
+		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_NO_USERNAME,
+		    "upstream.username is not set");
 		return;
 	}
 	if (r->mech == SASL_XOAUTH2) {
@@ -152,7 +178,7 @@ relay_auth_start(struct relay *r)
 	/* Re-read for every connection: fixing the file fixes the relay. */
 	r->password = sasl_read_password(up->password_file, err, sizeof(err));
 	if (r->password == NULL) {
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", err);
+		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD, "%s", err);
 		return;
 	}
 	if (r->mech == SASL_PLAIN) {
@@ -160,7 +186,8 @@ relay_auth_start(struct relay *r)
 		str_wipe_free(r->password);
 		r->password = NULL;
 		if (plain == NULL) {
-			relay_fail(r, RELAY_AUTH_FAILED, "credentials too long");
+			relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
+			    "credentials too long");
 			return;
 		}
 		relay_cmd(r, "AUTH PLAIN ********", "AUTH PLAIN %s", plain);
@@ -202,9 +229,11 @@ relay_auth_reply(struct relay *r)
 		return;
 	}
 	if (r->code >= 500 || r->code == 334)
-		relay_fail(r, RELAY_AUTH_FAILED, "%s", r->reply);
+		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code), "%s",
+		    r->reply);
 	else
-		relay_fail(r, RELAY_UNAVAILABLE, "AUTH: %s", r->reply);
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_AUTH_FAILED,
+		    "AUTH: %s", r->reply);
 }
 
 

@@ -130,9 +130,10 @@ void	relay_cmd(struct relay *, const char *what, const char *fmt, ...)
  * relay that finished meanwhile, so no code touches it afterwards. */
 void	relay_hold(struct relay *);
 void	relay_release(struct relay *);
-/* Ends the connection with <st> and a reason for the log. */
-void	relay_fail(struct relay *, enum relay_status, const char *, ...)
-	    __attribute__((format(printf, 3, 4)));
+/* Ends the connection with <st>, the code of what went wrong and a
+ * reason for the log. */
+void	relay_fail(struct relay *, enum relay_status, enum relay_why,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
 /* Enters a state, sending its command. */
 void	relay_enter(struct relay *, enum relay_state);
 

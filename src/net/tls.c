@@ -185,27 +185,43 @@ tls_client_wrap(struct tls_client *tc, struct event_base *base,
 }
 
 const char *
-tls_error_string(struct bufferevent *bev, char *buf, size_t bufsz)
+tls_error_string(struct bufferevent *bev, char *buf, size_t bufsz,
+    enum tls_failure *kind)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
-	unsigned long	 e, first = 0;
-	long		 vr;
-	char		 lib[256];
+	SSL			*ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long		 e, first = 0;
+	long			 vr;
+	char			 lib[256];
+	enum tls_failure	 k = TLS_FAIL_OTHER;
 
 	while ((e = bufferevent_get_openssl_error(bev)) != 0)
 		if (first == 0)
 			first = e;
 	ERR_clear_error();
 	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		if (kind != NULL)
+			*kind = vr == X509_V_ERR_HOSTNAME_MISMATCH ?
+			    TLS_FAIL_CERT_NAME : vr ==
+			    X509_V_ERR_IP_ADDRESS_MISMATCH ? TLS_FAIL_CERT_IP :
+			    TLS_FAIL_CERT;
 		snprintf(buf, bufsz, "certificate verify failed: %s",
 		    X509_verify_cert_error_string(vr));
 		return buf;
 	}
 	if (first != 0) {
+		/* A plain SMTP greeting read as a TLS record. */
+		if (ERR_GET_LIB(first) == ERR_LIB_SSL &&
+		    (ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER ||
+		    ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST))
+			k = TLS_FAIL_NOT_TLS;
+		if (kind != NULL)
+			*kind = k;
 		ERR_error_string_n(first, lib, sizeof(lib));
 		snprintf(buf, bufsz, "TLS error: %s", lib);
 		return buf;
 	}
+	if (kind != NULL)
+		*kind = k;
 	snprintf(buf, bufsz, "TLS connection failed");
 	return buf;
 }

@@ -46,10 +46,21 @@ void		 tls_client_free(struct tls_client *);
 struct bufferevent *tls_client_wrap(struct tls_client *, struct event_base *,
 		    struct bufferevent *under, const char *verify_name);
 
+/* What kind of failure a handshake had (see tls_error_string()). */
+enum tls_failure {
+	TLS_FAIL_OTHER,		/* handshake failure, reset, ... */
+	TLS_FAIL_NOT_TLS,	/* the peer does not speak TLS there */
+	TLS_FAIL_CERT_NAME,	/* certificate for another name */
+	TLS_FAIL_CERT_IP,	/* certificate does not name the address */
+	TLS_FAIL_CERT,		/* untrusted, expired, ... */
+};
+
 /* After BEV_EVENT_ERROR on a TLS bufferevent: a one-line reason for the
  * log ("certificate verify failed: hostname mismatch", "handshake
- * failure", ...), written into <buf>.  Drains OpenSSL's error queue. */
-const char	*tls_error_string(struct bufferevent *, char *buf, size_t bufsz);
+ * failure", ...), written into <buf>, and its kind in *<kind> unless
+ * NULL.  Drains OpenSSL's error queue. */
+const char	*tls_error_string(struct bufferevent *, char *buf, size_t bufsz,
+		    enum tls_failure *kind);
 
 /*
  * The server side, for LAN clients: STARTTLS on the plain listeners and
