@@ -5,8 +5,7 @@
  * instead makes one real connection to the upstream, as the daemon
  * would, and explains in plain words what is wrong and how to fix it.
  *
- * The JSON parser below reads only what control.c writes (objects,
- * arrays, strings, integers, true/false/null), with a depth bound.
+ * The daemon's answers are read with lib/json.c (strict, depth-bounded).
  * Text from the daemon may come from anyone (message headers, upstream
  * replies): control bytes are escaped before they reach the terminal.
  */

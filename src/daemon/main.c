@@ -3,8 +3,9 @@
  * open the spool, run the event loop, and tear down in reverse order.
  *
  * Signals are events on the loop (never async handlers): SIGTERM and
- * SIGINT drain gracefully, SIGHUP and SIGUSR1 are acknowledged (reload
- * and flush arrive with the relay and operations work).
+ * SIGINT drain gracefully, SIGHUP reloads the configuration (refused
+ * whole when anything in it does not load), SIGUSR1 flushes the queue.
+ * docs/architecture.md shows how the modules fit together.
  */
 #include "config.h"
 

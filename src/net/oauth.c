@@ -16,7 +16,6 @@
 
 #include <sys/queue.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,22 +106,15 @@ oauth_ctx_new(const char *ca_file, char *err, size_t errsz)
 	SSL_CTX	*ctx;
 	char	 e[256] = "";
 
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		goto fail;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, oauth_verify_cb);
-	if (tls_ctx_load_cas(ctx, ca_file) != 0)
-		goto fail;
-	return ctx;
-fail:
+	/* The relay's policy (tls.c), with our own verify callback to
+	 * remember why a chain failed. */
+	if ((ctx = tls_policy_ctx_new(ca_file, oauth_verify_cb)) != NULL)
+		return ctx;
 	ERR_error_string_n(ERR_get_error(), e, sizeof(e));
 	ERR_clear_error();
 	snprintf(err, errsz, "cannot load the CA certificates for the token "
 	    "endpoint%s%s: %s", ca_file && ca_file[0] ? " from " : "",
 	    ca_file ? ca_file : "", e);
-	SSL_CTX_free(ctx);
 	return NULL;
 }
 
@@ -130,21 +122,11 @@ fail:
 static SSL *
 oauth_ssl_new(struct oauth_post *p, const char *host)
 {
-	unsigned char	 buf[sizeof(struct in6_addr)];
-	SSL		*ssl;
-	int		 ok;
+	SSL	*ssl;
 
-	if ((ssl = SSL_new(p->ctx)) == NULL)
+	if ((ssl = tls_policy_ssl_new(p->ctx, host)) == NULL)
 		return NULL;
-	X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl),
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (inet_pton(AF_INET, host, buf) == 1 ||
-	    inet_pton(AF_INET6, host, buf) == 1)
-		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	else
-		ok = SSL_set_tlsext_host_name(ssl, host) == 1 &&
-		    SSL_set1_host(ssl, host) == 1;
-	if (!ok || SSL_set_ex_data(ssl, oauth_post_ex, p) != 1) {
+	if (SSL_set_ex_data(ssl, oauth_post_ex, p) != 1) {
 		SSL_free(ssl);
 		return NULL;
 	}

@@ -84,6 +84,58 @@ tls_ctx_load_cas(SSL_CTX *ctx, const char *ca_file)
 	return SSL_CTX_set_default_verify_paths(ctx) == 1 ? 0 : -1;
 }
 
+SSL_CTX *
+tls_policy_ctx_new(const char *ca_file,
+    int (*verify_cb)(int, X509_STORE_CTX *))
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	if (tls_ctx_load_cas(ctx, ca_file) != 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static bool
+tls_name_is_ip(const char *name)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	    inet_pton(AF_INET6, name, buf) == 1;
+}
+
+SSL *
+tls_policy_ssl_new(SSL_CTX *ctx, const char *name)
+{
+	X509_VERIFY_PARAM	*param;
+	SSL			*ssl;
+	int			 ok;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (tls_name_is_ip(name))
+		ok = X509_VERIFY_PARAM_set1_ip_asc(param, name);
+	else
+		ok = SSL_set_tlsext_host_name(ssl, name) == 1 &&
+		    SSL_set1_host(ssl, name) == 1;
+	if (!ok) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
 struct tls_client *
 tls_client_new(const char *ca_file)
 {
@@ -91,23 +143,13 @@ tls_client_new(const char *ca_file)
 	SSL_CTX			*ctx;
 	char			 err[256];
 
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
-		log_warnx("tls cannot create context: %s", err);
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (tls_ctx_load_cas(ctx, ca_file) != 0) {
+	if ((ctx = tls_policy_ctx_new(ca_file, NULL)) == NULL) {
 		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
 		if (ca_file != NULL && ca_file[0] != '\0')
 			log_warnx("tls cannot load CA file %s: %s", ca_file,
 			    err);
 		else
 			log_warnx("tls cannot load the system CAs: %s", err);
-		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	tc = xcalloc(1, sizeof(*tc));
@@ -133,39 +175,16 @@ tls_client_free(struct tls_client *tc)
 	free(tc);
 }
 
-static bool
-tls_name_is_ip(const char *name)
-{
-	unsigned char	buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, name, buf) == 1 ||
-	    inet_pton(AF_INET6, name, buf) == 1;
-}
-
 struct bufferevent *
 tls_client_wrap(struct tls_client *tc, struct event_base *base,
     struct bufferevent *under, const char *verify_name)
 {
 	struct bufferevent	*bev;
-	X509_VERIFY_PARAM	*param;
 	SSL			*ssl;
-	int			 ok;
 
-	if ((ssl = SSL_new(tc->ctx)) == NULL) {
-		log_warnx("tls SSL_new failed");
-		return NULL;
-	}
-	param = SSL_get0_param(ssl);
-	X509_VERIFY_PARAM_set_hostflags(param,
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (tls_name_is_ip(verify_name))
-		ok = X509_VERIFY_PARAM_set1_ip_asc(param, verify_name);
-	else
-		ok = SSL_set_tlsext_host_name(ssl, verify_name) == 1 &&
-		    SSL_set1_host(ssl, verify_name) == 1;
-	if (!ok) {
-		log_warnx("tls cannot set peer name \"%s\"", verify_name);
-		SSL_free(ssl);
+	if ((ssl = tls_policy_ssl_new(tc->ctx, verify_name)) == NULL) {
+		log_warnx("tls cannot set up a connection for \"%s\"",
+		    verify_name);
 		return NULL;
 	}
 	bev = bufferevent_openssl_filter_new(base, under, ssl,

@@ -3,8 +3,10 @@
  * per-connection setup with SNI and host name checking) and for LAN
  * clients (a server context with the configured certificate).
  *
- * The only module that includes OpenSSL's headers (besides sasl.c and
- * users.c for base64 and wiping).  Client policy: TLS 1.2 or newer,
+ * The one TLS policy: the relay and smartrelayctl use it directly; the
+ * OAuth client (oauth.c) loads its CAs through tls_ctx_load_cas().
+ * OpenSSL's headers stay in net/ (and the daemon's users.c for wiping
+ * and session TLS).  Client policy: TLS 1.2 or newer,
  * peer verification against the system CAs or a configured file, the
  * certificate must match the configured name.  There is no option to
  * turn verification off.
@@ -23,6 +25,19 @@ struct bufferevent;
  * <ca_file> or, when it is NULL or "", the system default paths.
  * Returns NULL after logging (unreadable CA file, no CAs). */
 struct tls_client *tls_client_new(const char *ca_file);
+
+/* The client policy, for every TLS client we have (the relay here, the
+ * OAuth token client): a context with TLS 1.2 or newer, peer
+ * verification (with <verify_cb>, or NULL) and the CAs of <ca_file> or
+ * the system store; and a connection that checks <name> (SNI and the
+ * host name, or the IP address when <name> is one).  NULL on failure,
+ * with OpenSSL's error queue set. */
+struct ssl_ctx_st;
+struct ssl_st;
+struct x509_store_ctx_st;
+struct ssl_ctx_st *tls_policy_ctx_new(const char *ca_file,
+		    int (*verify_cb)(int, struct x509_store_ctx_st *));
+struct ssl_st	*tls_policy_ssl_new(struct ssl_ctx_st *ctx, const char *name);
 
 /* Loads the CAs a client context trusts: <ca_file> when set, else the
  * system store (its hashed directory when there is one: nothing is read
