@@ -258,6 +258,42 @@ class SmtpTest(DaemonTest):
                     c.expect_eof()
         self.assertEqual(d.queued_ids(), [])
 
+    def test_503_texts_by_state(self):
+        """The command table's refusal column is what the session says,
+        for each command in each state where it is not allowed."""
+        want = {
+            ("GREETED", "MAIL"): "send HELO/EHLO first",
+            ("GREETED", "RCPT"): "send HELO/EHLO first",
+            ("GREETED", "DATA"): "send HELO/EHLO first",
+            ("GREETED", "AUTH"): "send EHLO first",
+            ("READY", "RCPT"): "need MAIL command",
+            ("READY", "DATA"): "need MAIL command",
+            ("MAIL", "MAIL"): "nested MAIL command",
+            ("MAIL", "DATA"): "need RCPT command",
+            ("MAIL", "STARTTLS"): "MAIL transaction in progress",
+            ("MAIL", "AUTH"): "MAIL transaction in progress",
+            ("RCPT", "MAIL"): "nested MAIL command",
+            ("RCPT", "STARTTLS"): "MAIL transaction in progress",
+            ("RCPT", "AUTH"): "MAIL transaction in progress",
+        }
+        before = {"GREETED": [], "READY": ["EHLO x"],
+                  "MAIL": ["EHLO x", "MAIL FROM:<a@example.org>"],
+                  "RCPT": ["EHLO x", "MAIL FROM:<a@example.org>",
+                           "RCPT TO:<b@example.org>"]}
+        cmds = {"MAIL": "MAIL FROM:<a@example.org>",
+                "RCPT": "RCPT TO:<b@example.org>", "DATA": "DATA",
+                "STARTTLS": "STARTTLS", "AUTH": "AUTH PLAIN"}
+        d = self.daemon()
+        for (state, verb), text in want.items():
+            with self.subTest(state=state, verb=verb):
+                with self.client(d) as c:
+                    c.expect("220 ")
+                    for line in before[state]:
+                        c.send((line + "\r\n").encode())
+                        c.reply()
+                    r = c.cmd(cmds[verb], "503 5.5.1")
+                    self.assertEqual(r.first, "503 5.5.1 Error: " + text)
+
     def test_vrfy_help_noop_unknown(self):
         d = self.daemon()
         c = self.client(d)

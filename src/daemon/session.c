@@ -352,54 +352,57 @@ session_cmd_help(struct session *s, const char *args)
 #define COMMANDS	(IN(SESSION_GREETED) | IN(SESSION_READY) | \
 			 IN(SESSION_MAIL) | IN(SESSION_RCPT))
 
+/* The 503 texts of a command, for each state that takes commands
+ * (GREETED, READY, MAIL, RCPT) in which it is not allowed. */
+#define NOT_YET		"send HELO/EHLO first"
+#define IN_TXN		"MAIL transaction in progress"
+#define REFUSE(g, r, m, c)	{ g, r, m, c }
+
 static const struct session_cmd {
 	enum smtp_verb	 verb;
 	unsigned int	 allowed;	/* IN() mask of states */
-	const char	*refusal;	/* 503 text when not allowed */
+	const char	*refusal[SESSION_RCPT + 1];	/* 503 text by state */
 	void		(*handle)(struct session *, const char *args);
 } session_cmds[] = {
-	{ SMTP_VERB_HELO, COMMANDS, NULL, session_cmd_helo },
-	{ SMTP_VERB_EHLO, COMMANDS, NULL, session_cmd_ehlo },
+	{ SMTP_VERB_HELO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_helo },
+	{ SMTP_VERB_EHLO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_ehlo },
 	{ SMTP_VERB_MAIL, IN(SESSION_READY),
-	    NULL, session_cmd_mail },
+	    REFUSE(NOT_YET, NULL, "nested MAIL command",
+	    "nested MAIL command"), session_cmd_mail },
 	{ SMTP_VERB_RCPT, IN(SESSION_MAIL) | IN(SESSION_RCPT),
-	    "need MAIL command", session_cmd_rcpt },
+	    REFUSE(NOT_YET, "need MAIL command", NULL, NULL),
+	    session_cmd_rcpt },
 	{ SMTP_VERB_DATA, IN(SESSION_RCPT),
-	    NULL, session_cmd_data },
-	{ SMTP_VERB_RSET, COMMANDS, NULL, session_cmd_rset },
-	{ SMTP_VERB_NOOP, COMMANDS, NULL, session_cmd_noop },
-	{ SMTP_VERB_QUIT, COMMANDS, NULL, session_cmd_quit },
-	{ SMTP_VERB_VRFY, COMMANDS, NULL, session_cmd_vrfy },
-	{ SMTP_VERB_HELP, COMMANDS, NULL, session_cmd_help },
+	    REFUSE(NOT_YET, "need MAIL command", "need RCPT command", NULL),
+	    session_cmd_data },
+	{ SMTP_VERB_RSET, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_rset },
+	{ SMTP_VERB_NOOP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_noop },
+	{ SMTP_VERB_QUIT, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_quit },
+	{ SMTP_VERB_VRFY, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_vrfy },
+	{ SMTP_VERB_HELP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
+	    session_cmd_help },
 	{ SMTP_VERB_STARTTLS, IN(SESSION_GREETED) | IN(SESSION_READY),
-	    NULL, session_cmd_starttls },
-	{ SMTP_VERB_AUTH, IN(SESSION_READY), NULL, session_cmd_auth },
+	    REFUSE(NULL, NULL, IN_TXN, IN_TXN), session_cmd_starttls },
+	{ SMTP_VERB_AUTH, IN(SESSION_READY),
+	    REFUSE("send EHLO first", NULL, IN_TXN, IN_TXN),
+	    session_cmd_auth },
 };
 
-/* The 503 text when <verb> comes at the wrong time. */
+/* The 503 text of <cmd> in the session's state: the table's. */
 static const char *
-session_refusal(const struct session *s, enum smtp_verb verb)
+session_refusal(const struct session *s, const struct session_cmd *cmd)
 {
-	switch (verb) {
-	case SMTP_VERB_MAIL:
-		return s->state == SESSION_GREETED ?
-		    "send HELO/EHLO first" : "nested MAIL command";
-	case SMTP_VERB_RCPT:
-		return s->state == SESSION_GREETED ?
-		    "send HELO/EHLO first" : "need MAIL command";
-	case SMTP_VERB_DATA:
-		if (s->state == SESSION_GREETED)
-			return "send HELO/EHLO first";
-		return s->state == SESSION_MAIL ?
-		    "need RCPT command" : "need MAIL command";
-	case SMTP_VERB_AUTH:
-		return s->state == SESSION_GREETED ?
-		    "send EHLO first" : "MAIL transaction in progress";
-	case SMTP_VERB_STARTTLS:
-		return "MAIL transaction in progress";
-	default:
-		return "bad sequence of commands";
-	}
+	const char	*text = NULL;
+
+	if (s->state <= SESSION_RCPT)
+		text = cmd->refusal[s->state];
+	return text != NULL ? text : "bad sequence of commands";
 }
 
 static void
@@ -425,7 +428,7 @@ session_dispatch(struct session *s, const char *line, size_t len)
 		session_error(s);
 	} else if ((cmd->allowed & IN(s->state)) == 0) {
 		session_reply(s, "503 5.5.1 Error: %s",
-		    session_refusal(s, verb));
+		    session_refusal(s, cmd));
 		session_error(s);
 	} else
 		cmd->handle(s, args);
