@@ -15,6 +15,7 @@ KEEP_TMP (set: keep the temporary directories for a post-mortem).
 
 import email.utils
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -524,6 +525,23 @@ class Daemon:
         def found():
             return rx.search(self.log(since))
         return wait_for(found, timeout, "log line /%s/" % regex)
+
+    # -- control socket
+
+    def control(self, verb, timeout=TIMEOUT):
+        """One request on the control socket ("stats", "queue", ...);
+        the answer, parsed."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        with s:
+            s.connect(self.opts["control_socket"])
+            s.sendall(verb.encode() + b"\n")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return json.loads(out)
+                out += chunk
 
     # -- spool
 

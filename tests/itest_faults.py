@@ -511,6 +511,76 @@ class CorruptSpool(RelayTest):
                          % fifo)
 
 
+def can_strace():
+    """None if strace can slow down the daemon's system calls here, else
+    why not."""
+    if shutil.which("strace") is None:
+        return "strace is not installed"
+    p = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=unlinkat",
+         "-e", "inject=unlinkat:delay_enter=1000", "true"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    if p.returncode != 0:
+        return "strace cannot trace here: %s" % \
+            p.stdout.decode("utf-8", "replace").strip()
+    return None
+
+
+class RemovalVisible(RelayTest):
+    """"The queue is empty" means queue/ holds no file of any message: a
+    delivered message stays in the queue (listed as sending, counted in
+    the stats) until the spool worker has unlinked its files, which
+    strace slows down here to DELAY seconds per unlinkat."""
+
+    DELAY = 0.4
+
+    def test_empty_only_once_the_files_are_gone(self):
+        why = can_strace()
+        if why:
+            self.skipTest(why)
+        up = self.upstream()
+        # relay() only for its settings (password file, CA, port).
+        d = self.relay(up, start=False)
+        sd = WrappedDaemon(
+            "strace -D -f -qq -o /dev/null -e trace=unlinkat "
+            "-e inject=unlinkat:delay_enter=%d" % int(self.DELAY * 1e6),
+            upstream=d.opts["upstream"], queue=d.opts["queue"])
+        self.addCleanup(self._finish, sd)
+        sd.start()
+        qid = self.send(sd, "s@client.test", ["r@x.test"],
+                        simple("removed slowly"))
+        self.wait_delivery(sd, qid, "r@x.test", "sent")
+        answers = []
+
+        def empty():
+            # The answer first, the directory after: an "empty" answer
+            # promises that no file is left when it is given.
+            depth = sd.control("stats")["depth"]
+            files = sd.listdir("queue")
+            if depth == 0:
+                self.assertEqual(files, [], "stats said depth 0 while "
+                                 "queue/ still held files")
+            doc = sd.control("queue")
+            files = sd.listdir("queue")
+            answers.append((doc["count"], len(files)))
+            if doc["count"] == 0:
+                self.assertEqual(files, [], "queue said empty while "
+                                 "queue/ still held files")
+                return True
+            self.assertEqual([(m["id"], m["sending"])
+                              for m in doc["messages"]], [(qid, True)])
+            return False
+        wait_for(empty, what="the queue to be empty")
+        self.assertEqual(sd.listdir("queue"), [])
+        sd.wait_log(r"queue id=%s removed" % qid)
+        listed = [a for a in answers if a[1] > 0]
+        print("\n  unlinkat delayed %.1fs: %d answer(s) listed the "
+              "delivered message while its files were being removed, "
+              "then empty with queue/ empty" % (self.DELAY, len(listed)))
+        self.assertGreater(len(listed), 0)
+
+
 class Valgrind(RelayTest):
     """One representative run under valgrind: no leak, no error."""
 

@@ -144,6 +144,10 @@ queue_entry_free(struct queue_entry *e)
 	TAILQ_REMOVE(&q->entries, e, all);
 	q->nentries--;
 	event_free(e->timer);
+	if (e->gone != NULL) {
+		envelope_cleanup(e->gone);
+		free(e->gone);
+	}
 	free(e);
 	queue_changed(q);
 }
@@ -532,15 +536,56 @@ queue_bounce(struct queue *q, const struct envelope *env)
 	queue_add(q, id);
 }
 
+/* The removal of a delivered message is over: only now does its entry
+ * (<arg>, or NULL) leave the queue, so that an empty queue means that
+ * queue/ holds no file of it any more. */
 static void
 queue_removed_cb(const char *id, int err, void *arg)
 {
-	(void)arg;
+	struct queue_entry	*e = arg;
+
 	if (err != 0) {
 		errno = err;
 		log_warn("queue id=%s cannot remove", id);
 	} else
 		log_info("queue id=%s removed", id);
+	if (e != NULL)
+		queue_entry_free(e);
+}
+
+/* Keeps <e> in the queue, busy (never dispatched, held or deleted) and
+ * listed from a copy of <env>, while the files of the delivered message
+ * are removed.  Returns 0, or -1 if <env> could not be copied. */
+static int
+queue_entry_removing(struct queue_entry *e, const struct envelope *env)
+{
+	struct queue	*q = e->q;
+	char		*text;
+	size_t		 len;
+	int		 rc;
+
+	if (envelope_format(env, &text, &len) == -1)
+		return -1;
+	e->gone = xcalloc(1, sizeof(*e->gone));
+	rc = envelope_parse(e->gone, text, len, env->id, NULL);
+	free(text);
+	if (rc == -1) {
+		free(e->gone);
+		e->gone = NULL;
+		return -1;
+	}
+	evtimer_del(e->timer);
+	if (e->in_ready) {
+		TAILQ_REMOVE(&q->readyq, e, ready);
+		e->in_ready = false;
+	}
+	if (e->min_up > 0) {
+		q->nrestricted--;
+		e->min_up = 0;
+	}
+	e->busy = true;
+	queue_changed(q);
+	return 0;
 }
 
 /* The envelope of a deferred message is on disk: now it may be tried
@@ -584,7 +629,15 @@ queue_retire(struct queue *q, struct queue_entry *e,
 			log_info("queue id=%s moved to failed/", env->id);
 	} else {
 		/* Off the loop; a crash before it is durable delivers the
-		 * message once more, which is the promise (never a loss). */
+		 * message once more, which is the promise (never a loss).
+		 * The message stays in the queue until its files are gone. */
+		if (e == NULL)
+			e = queue_entry_new(q, env->id, env->arrival, false);
+		if (queue_entry_removing(e, env) == 0) {
+			spool_remove_start(q->spool, env->id,
+			    queue_removed_cb, e);
+			return;
+		}
 		spool_remove_start(q->spool, env->id, queue_removed_cb, NULL);
 	}
 	if (e != NULL)
@@ -983,6 +1036,12 @@ queue_list(struct queue *q, void (*cb)(const struct envelope *, bool,
 	long			 n = 0;
 
 	TAILQ_FOREACH(e, &q->entries, all) {
+		if (e->gone != NULL) {
+			/* Delivered; its files are being removed. */
+			cb(e->gone, true, arg);
+			n++;
+			continue;
+		}
 		if (spool_env_load(q->spool, e->id, &env) == -1)
 			continue;
 		cb(&env, e->busy, arg);

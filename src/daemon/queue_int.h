@@ -33,6 +33,8 @@ struct queue_entry {
 	bool			 held;
 	unsigned int		 min_up;	/* rejected by the upstreams
 						 * before this one (failover) */
+	struct envelope		*gone;		/* delivered, its files being
+						 * removed: listed from this */
 };
 
 /* One configured upstream: its health and its trial connections. */
