@@ -166,11 +166,25 @@ class RelayTest(DaemonTest):
         return rid
 
     def wait_gone(self, d, qid, timeout=TIMEOUT):
-        wait_for(lambda: qid not in d.queued_ids(), timeout,
-                 "%s to leave queue/" % qid)
+        """Waits until queue/ holds neither file of <qid> (the envelope
+        goes first, the data file a moment later; removed, or moved to
+        failed/) and the daemon no longer lists it."""
+        names = {qid + ".env", qid + ".msg"}
+        wait_for(lambda: not names.intersection(d.listdir("queue")),
+                 timeout, "%s to leave queue/" % qid)
+        if d.running():
+            wait_for(lambda: qid not in [m["id"] for m in d.control(
+                "queue")["messages"]], timeout,
+                "the daemon to stop listing %s" % qid)
 
     def wait_empty(self, d, timeout=TIMEOUT):
-        wait_for(lambda: not d.queued_ids(), timeout, "queue/ to drain")
+        """Waits until queue/ holds no file at all and the daemon, which
+        counts a message until its files are gone, says so too."""
+        wait_for(lambda: not d.listdir("queue"), timeout,
+                 "queue/ to drain")
+        if d.running():
+            wait_for(lambda: d.control("stats")["depth"] == 0, timeout,
+                     "the daemon to report an empty queue")
 
     def open_conns(self, port):
         """Client-side TCP connections to 127.0.0.1:<port> that are not
