@@ -10,7 +10,13 @@ poll of a condition with a bounded timeout (wait_for), and timeouts are
 generous (a loaded 2-core CI machine) while passing tests finish fast.
 
 Environment: SMARTRELAYD (daemon binary), TESTS_SRCDIR (tests/),
-KEEP_TMP (set: keep the temporary directories for a post-mortem).
+KEEP_TMP (set: keep the temporary directories for a post-mortem),
+ITEST_SKIP_PREREQ=1 (do not run tests/prereq.sh first).
+
+Importing this module runs tests/prereq.sh: while a program or module
+the tests use is missing, the test is skipped (exit 77) with the name
+of the Debian package to install, and prereq.sh, the first entry of
+"make check", is the one test that fails.
 """
 
 import email.utils
@@ -44,6 +50,27 @@ QUEUED_RE = re.compile(rb"^250 2\.0\.0 Ok: queued as ([0-9a-f]{16})\s*$")
 SANITIZER_RE = re.compile(
     r"runtime error:|AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
     r"UndefinedBehaviorSanitizer")
+
+
+def require_prerequisites():
+    """Exits 77 (SKIP), saying why, when tests/prereq.sh finds that a
+    program or module the tests use is missing."""
+    if os.environ.get("ITEST_SKIP_PREREQ") == "1":
+        return
+    script = os.path.join(SRCDIR, "prereq.sh")
+    p = subprocess.run(["/bin/sh", script, "-q"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       env=dict(os.environ, PYTHON3=sys.executable),
+                       timeout=TIMEOUT * 2)
+    if p.returncode != 0:
+        sys.stdout.write(p.stdout.decode("utf-8", "replace"))
+        sys.stdout.write("SKIP: a prerequisite is missing (see above; "
+                         "tests/prereq.sh fails for it)\n")
+        sys.stdout.flush()
+        sys.exit(77)
+
+
+require_prerequisites()
 
 
 class Timeout(AssertionError):

@@ -24,6 +24,7 @@ HERE = os.environ.get("TESTS_SRCDIR") or \
 sys.path.insert(0, HERE)
 
 import certs            # noqa: E402
+import harness          # noqa: E402,F401 (skips when a prerequisite is missing)
 import upstream         # noqa: E402
 
 PASSWORD = "Pa55-w0rd-xyzzy"
