@@ -58,6 +58,7 @@ need iproute2 "ip (network namespace test)" have ip
 need systemd "systemd-analyze (unit checks)" have systemd-analyze
 need systemd "systemd-socket-activate (socket activation test)" \
     have systemd-socket-activate
+need libc-bin "ldd (what the daemon links)" have ldd
 need valgrind "valgrind (leak check)" have valgrind
 need strace "strace (slows the spool's unlinks down)" have strace
 [ -z "$(command -v strace)" ] ||
