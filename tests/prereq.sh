@@ -54,7 +54,8 @@ need util-linux "unshare (private mounts and network namespaces)" \
     have unshare
 need util-linux "setpriv (runs tools as user nobody)" have setpriv
 need mount "mount (tmpfs spool for the disk-full test)" have mount
-need iproute2 "ip (network namespace test)" have ip
+need iproute2 "ip (network namespace tests)" have ip
+need nftables "nft (blackholed addresses in itest_addresses)" have nft
 need systemd "systemd-analyze (unit checks)" have systemd-analyze
 need systemd "systemd-socket-activate (socket activation test)" \
     have systemd-socket-activate
