@@ -27,6 +27,8 @@ from itest_relay import RelayTest, simple  # noqa: E402
 
 SMARTRELAYCTL = os.environ.get("SMARTRELAYCTL") or os.path.join(
     harness.HERE, "..", "src", "smartrelayctl")
+SENDMAIL = os.environ.get("SMARTRELAY_SENDMAIL") or os.path.join(
+    harness.HERE, "..", "src", "smartrelay-sendmail")
 
 EX_USAGE, EX_DATAERR, EX_UNAVAILABLE = 64, 65, 69
 EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
@@ -77,6 +79,15 @@ class CtlTest(RelayTest):
                               ["a@x.test", "b@y.test"],
                               simple("%s %d" % (subject, i)), c=c)
                     for i in range(n)]
+
+    def inject(self, d, rcpt, subject="maildrop"):
+        """One message through smartrelay-sendmail (the maildrop)."""
+        env = dict(os.environ, SMARTRELAY_CONFIG=d.conf_path)
+        p = subprocess.run([SENDMAIL, "-f", "local@client.test", rcpt],
+                           input=b"Subject: " + subject.encode() +
+                           b"\n\nbody\n", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def socket_path(self, d):
         return d.opts["control_socket"]
@@ -236,6 +247,29 @@ class CtlVerbs(CtlTest):
         self.assertEqual(len(re.findall(r"(?m)^[0-9a-f]{16} ", text)), 300)
 
 
+class CtlCounters(CtlTest):
+    """Mail through the maildrop counts as accepted, like SMTP mail."""
+
+    def test_maildrop_counted_and_ready_line(self):
+        d = self.daemon()
+        d.stop()
+        # Left in the maildrop while the daemon is down.
+        self.inject(d, "a@x.test", "early 1")
+        self.inject(d, "b@x.test", "early 2")
+        d.start()
+        # The line comes after the import, and counts it.
+        d.wait_log(r"smartrelayd ready version=\S+ queue=2 ")
+        self.assertEqual(self.js(d, "stats")["accepted"], 2)
+        self.queued(d, 1)
+        self.inject(d, "c@x.test", "while running")
+        st = wait_for(lambda: (lambda x: x if x["depth"] == 4 else None)(
+            self.js(d, "stats")), what="four messages queued")
+        self.assertEqual(st["accepted"], 4)
+        self.assertIn("accepted: 4\n", self.ok(d, "stats"))
+        d.stop()
+        self.assertRegex(d.log(), r"smartrelayd stopped accepted=4\b")
+
+
 class CtlAccess(CtlTest):
 
     def test_socket_mode_and_removed_at_stop(self):
@@ -277,6 +311,20 @@ class CtlAccess(CtlTest):
         rc, _, err = self.ctl(None, "stats", env=env)
         self.assertEqual(rc, EX_CONFIG, err)
         self.assertIn("missing.conf", err)
+
+    def test_help_names_the_default_config(self):
+        """--help names the file that an error then names."""
+        rc, _, helptext = self.ctl(None, "--help")
+        self.assertEqual(rc, EX_USAGE)
+        paths = re.findall(r"(/\S+/smartrelay\.conf)\b", helptext)
+        self.assertIn("/etc/smartrelay/smartrelay.conf", paths)
+        if any(os.path.exists(p) for p in paths):
+            self.skipTest("a default configuration file exists here")
+        env = dict(os.environ)
+        env.pop("SMARTRELAY_CONFIG", None)
+        rc, _, err = self.ctl(None, "stats", env=env)
+        self.assertEqual(rc, EX_CONFIG, err)
+        self.assertTrue(any(p in err for p in paths), (paths, err))
 
     def test_not_running(self):
         d = self.daemon(start=False)

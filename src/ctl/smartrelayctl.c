@@ -914,6 +914,10 @@ ctl_test(const struct conf *conf)
 static void
 ctl_usage(void)
 {
+	/* As conf_default_path() picks: the build's path when it exists,
+	 * else the system one (the path an error names). */
+	bool	two = strcmp(CONF_DEFAULT_PATH, CONF_SYSTEM_PATH) != 0;
+
 	fprintf(stderr, "usage: smartrelayctl [-f file] [--json] [-v] verb "
 	    "[id]\n"
 	    "verbs:\n"
@@ -928,8 +932,9 @@ ctl_usage(void)
 	    "  oauth-setup   get the OAuth refresh token for auth = xoauth2\n"
 	    "                [--manual] [--port N] [--auth-url URL] "
 	    "[--upstream NAME]\n"
-	    "configuration: -f, else $SMARTRELAY_CONFIG, else %s\n",
-	    CONF_DEFAULT_PATH);
+	    "configuration: -f, else $SMARTRELAY_CONFIG, else\n  %s%s%s\n",
+	    CONF_DEFAULT_PATH, two ? " if it exists, else\n  " : "",
+	    two ? CONF_SYSTEM_PATH : "");
 	exit(EX_USAGE);
 }
 

@@ -79,11 +79,16 @@ struct main_state {
 static void
 main_usage(void)
 {
+	/* As conf_default_path() picks: the build's path when it exists,
+	 * else the system one. */
+	bool	two = strcmp(CONF_DEFAULT_PATH, CONF_SYSTEM_PATH) != 0;
+
 	fprintf(stderr, "usage: smartrelayd [-dn] [-f file]\n"
-	    "  -f file  configuration file (default %s)\n"
+	    "  -f file  configuration file (default %s%s%s)\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -d       stay in the foreground, log to stderr\n",
-	    CONF_DEFAULT_PATH);
+	    CONF_DEFAULT_PATH, two ? "\n           if it exists, else " : "",
+	    two ? CONF_SYSTEM_PATH : "");
 	exit(EX_USAGE);
 }
 
@@ -157,6 +162,17 @@ main_committed_cb(const char *id, void *arg)
 
 	if (!m->sessions.stopping && m->queue != NULL)
 		queue_add(m->queue, id);
+}
+
+/* The pickup's hook: a message came in through the maildrop.  It was
+ * accepted as much as one from an SMTP client, and counts the same. */
+static void
+main_picked_up_cb(const char *id, void *arg)
+{
+	struct main_state	*m = arg;
+
+	m->sessions.accepted++;
+	main_committed_cb(id, arg);
 }
 
 /* A link, address or default route came up: probe a lost upstream now
@@ -771,7 +787,7 @@ main(int argc, char *argv[])
 	m.netwatch = netwatch_new(m.base, main_network_cb, &m);
 	/* After queue_load(): picked-up messages go to queue_add(). */
 	if ((m.pickup = pickup_new(m.base, m.conf, m.spool,
-	    main_committed_cb, &m)) == NULL) {
+	    main_picked_up_cb, &m)) == NULL) {
 		rc = EX_CANTCREAT;
 		goto out;
 	}
@@ -789,6 +805,8 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	m.watchdog = service_watchdog_start(m.base);
+	/* What the maildrop held at start is in the queue by now. */
+	nqueued = (long)queue_size(m.queue);
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);
 	snprintf(errbuf, sizeof(errbuf), "queue=%ld upstream=%s", nqueued,

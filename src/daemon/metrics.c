@@ -166,7 +166,7 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 
 	queue_get_stats(m->queue, &st);
 	metrics_single(out, "smartrelay_messages_accepted_total", "counter",
-	    "Messages accepted from clients and queued.",
+	    "Messages queued from SMTP clients and the maildrop.",
 	    (int64_t)m->sessions->accepted);
 	metrics_family(out, "smartrelay_recipients_total", "counter",
 	    "Recipient delivery outcomes (deferred counts attempts).");
