@@ -30,6 +30,7 @@ static const struct {
 	{ "CET-1", TIME_ISO, "2023-11-14 23:13:20 +0100" },
 	{ "CET-1", TIME_ISO_UTC, "2023-11-14 22:13:20 UTC" },
 	{ "CET-1", TIME_COMPACT, "20231114231320" },
+	{ "CET-1", TIME_ASCTIME, "Tue Nov 14 23:13:20" },
 };
 
 START_TEST(test_time_fmt)
@@ -54,6 +55,9 @@ START_TEST(test_time_fmt_edges)
 	    buf, sizeof(buf)), "Thu, 01 Jan 1970 00:00:00 +0000");
 	ck_assert_str_eq(time_fmt(0, TIME_ISO_UTC, buf, sizeof(buf)),
 	    "1970-01-01 00:00:00 UTC");
+	/* As asctime(3): a one-digit day is padded with a space. */
+	ck_assert_str_eq(time_fmt(T - 10 * 86400, TIME_ASCTIME, buf,
+	    sizeof(buf)), "Sat Nov  4 22:13:20");
 	/* Truncated, but terminated. */
 	time_fmt(T, TIME_RFC5322, small, sizeof(small));
 	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);

@@ -298,6 +298,12 @@ time_fmt(int64_t t, enum time_style style, char *buf, size_t bufsz)
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		    tm.tm_min, tm.tm_sec);
 		break;
+	case TIME_ASCTIME:
+		/* asctime(3) without the year, as Postfix's mailq. */
+		snprintf(buf, bufsz, "%s %s %2d %02d:%02d:%02d",
+		    days[tm.tm_wday], months[tm.tm_mon], tm.tm_mday,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		break;
 	}
 	return buf;
 }

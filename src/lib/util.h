@@ -65,6 +65,7 @@ enum time_style {
 	TIME_ISO,		/* "2023-11-14 23:13:20 +0100", local */
 	TIME_ISO_UTC,		/* "2023-11-14 22:13:20 UTC" */
 	TIME_COMPACT,		/* "20231114231320", local (Message-IDs) */
+	TIME_ASCTIME,		/* "Tue Nov 14 23:13:20", local (mailq) */
 };
 
 /* The one date formatter: unix time <t> in <style> into <buf>, with
