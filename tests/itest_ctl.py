@@ -15,6 +15,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -33,6 +35,32 @@ SENDMAIL = os.environ.get("SMARTRELAY_SENDMAIL") or os.path.join(
 EX_USAGE, EX_DATAERR, EX_UNAVAILABLE = 64, 65, 69
 EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
 UNAVAILABLE_RE = r"upstream state=unavailable"
+
+# Postfix's mailq layout, from postqueue/showq_compat.c (the long queue
+# id formats), written here independently of our C code.
+PF_HEAD = "%-17s %8s %-19s %s\n" % ("----Queue ID-----", "--Size--",
+                                    "---Arrival Time----",
+                                    "--Sender/Recipient------")
+
+
+def pf_sender(qid, size, arrival, sender):
+    """L_SENDER_FORMAT, with asctime() of the arrival (TZ=UTC)."""
+    return "%-17s %8d %19.19s %s\n" % (
+        qid, size, time.asctime(time.gmtime(arrival)),
+        sender or "MAILER-DAEMON")
+
+
+def pf_rcpt(addr):
+    return "%-17s %8s %-19s %s\n" % ("", "", "", addr)
+
+
+def pf_reason(why):
+    return "%*s(%s)\n" % (max(0, 76 - len(why)), "", why)
+
+
+def pf_summary(nbytes, n):
+    return "\n-- %d Kbytes in %d Request%s.\n" % (nbytes // 1024, n,
+                                                  "" if n == 1 else "s")
 
 
 def as_nobody():
@@ -113,7 +141,7 @@ class CtlVerbs(CtlTest):
         d = self.daemon()
         doc = self.js(d, "queue")
         self.assertEqual((doc["messages"], doc["count"]), ([], 0))
-        self.assertIn("The queue is empty.", self.ok(d, "queue"))
+        self.assertEqual(self.ok(d, "queue"), "Mail queue is empty\n")
         qids = self.queued(d, 2)
         doc = self.js(d, "queue")
         self.assertEqual(doc["count"], 2)
@@ -133,11 +161,11 @@ class CtlVerbs(CtlTest):
                               ("b@y.test", "pending")])
         text = self.ok(d, "queue")
         for qid in qids:
-            self.assertRegex(text, r"(?m)^%s .*<sender@client\.test>$"
+            self.assertRegex(text, r"(?m)^%s +\d+ .{19} sender@client\.test$"
                              % qid)
-        self.assertEqual(len(re.findall(r"(?m)^    pending +<a@x\.test>$",
-                                        text)), 2)
-        self.assertIn("-- 2 messages in the queue", text)
+        self.assertEqual(len(re.findall(r"(?m)^ {47}a@x\.test$", text)), 2)
+        self.assertTrue(text.endswith("\n-- 0 Kbytes in 2 Requests.\n"),
+                        text)
 
     def test_show_headers_and_escaping(self):
         d = self.daemon()
@@ -377,7 +405,7 @@ class CtlDelivery(CtlTest):
         self.assertEqual(self.by_id(up, held), [])
         m = self.js(d, "queue")["messages"]
         self.assertEqual([(x["id"], x["held"]) for x in m], [(held, True)])
-        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s .* held " % held)
+        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s! " % held)
         st = self.js(d, "stats")
         self.assertEqual((st["held"], st["sent"], st["upstream"]),
                          (1, 1, "ok"))
@@ -400,7 +428,8 @@ class CtlDelivery(CtlTest):
             self.js(d, "show", qid)), what="the saved envelope")
         self.assertGreater(m["next_attempt"], m["arrival"] + 1800)
         self.assertIn("451", m["recipients"][0]["reply"])
-        self.assertIn("in ", self.ok(d, "queue"))
+        self.assertRegex(self.ok(d, "queue"),
+                         r"(?m)^ +\(451 [^)]*\)\n {47}r@x\.test$")
         self.assertIn("delivery attempt", self.ok(d, "flush", qid))
         self.wait_gone(d, qid)
         self.assertEqual(len(self.by_id(up, qid)), 1)
@@ -413,7 +442,7 @@ class CtlDelivery(CtlTest):
         qid = self.send(d, "s@client.test", ["r@x.test"], simple("busy"))
         wait_for(lambda: self.js(d, "queue")["messages"][0]["sending"],
                  what="message to be sending")
-        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s .* sending " % qid)
+        self.assertRegex(self.ok(d, "queue"), r"(?m)^%s\* " % qid)
         for verb in ("delete", "hold"):
             rc, _, err = self.ctl(d.conf_path, verb, qid)
             self.assertEqual(rc, EX_TEMPFAIL, err)
@@ -422,6 +451,84 @@ class CtlDelivery(CtlTest):
         wait_for(lambda: not self.js(d, "queue")["messages"][0]["sending"],
                  what="message no longer sending")
         self.assertEqual(d.queued_ids(), [qid])
+
+
+class CtlMailq(CtlTest):
+    """queue, mailq and smartrelay-sendmail -bp print Postfix's layout
+    byte for byte, and the lines scripts look for parse."""
+
+    def listings(self, d):
+        """(smartrelayctl queue, mailq, sendmail -bp) stdout, in UTC,
+        each asserted to exit 0."""
+        env = dict(os.environ, TZ="UTC", SMARTRELAY_CONFIG=d.conf_path)
+        tmp = tempfile.mkdtemp(prefix="mailq.", dir=self.tmp)
+        mailq = os.path.join(tmp, "mailq")
+        os.symlink(os.path.abspath(SENDMAIL), mailq)
+        outs = []
+        for cmd in ([SMARTRELAYCTL, "queue"], [mailq], [SENDMAIL, "-bp"]):
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env,
+                               timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 0, (cmd, p.stderr))
+            outs.append(p.stdout.decode())
+        return outs
+
+    def test_empty(self):
+        d = self.daemon()
+        for out in self.listings(d):
+            self.assertEqual(out, "Mail queue is empty\n")
+
+    def test_held_deferred_and_summary(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "CONNECT", "reply":
+                       "421 4.7.0 Try again later, closing connection."}])
+        d = self.relay(up, queue={"retry_min": "1h", "retry_max": "2h"})
+        held = self.send(d, "", ["h@x.test"], simple("held"))
+        d.wait_log(UNAVAILABLE_RE)
+        self.ok(d, "hold", held)
+        up.set_rules([{"cmd": "RCPT", "match": "d@x.test",
+                       "reply": "451 4.3.0 mailbox busy"},
+                      {"cmd": "RCPT", "match": "f@x.test",
+                       "reply": "452 4.2.2 mailbox full"}])
+        big = simple("deferred", (b"y" * 76 + b"\r\n") * 70)
+        deferred = self.send(d, "s@client.test",
+                             ["d@x.test", "e@x.test", "f@x.test"], big)
+        self.ok(d, "flush")
+        self.wait_delivery(d, deferred, "e@x.test", "sent")
+        self.wait_delivery(d, deferred, "f@x.test", "deferred")
+        wait_for(lambda: self.js(d, "show", deferred)["attempts"] == 1,
+                 what="the saved envelope")
+        doc = self.js(d, "queue")
+        blocks = []
+        for m in doc["messages"]:
+            self.assertEqual(m["size"], len(d.data(m["id"])))
+            if m["id"] == held:
+                blocks.append(pf_sender(held + "!", m["size"],
+                                        m["arrival"], "") +
+                              pf_rcpt("h@x.test"))
+            else:
+                # e@ was delivered: done, not listed.
+                blocks.append(pf_sender(deferred, m["size"], m["arrival"],
+                                        "s@client.test") +
+                              pf_reason("451 4.3.0 mailbox busy") +
+                              pf_rcpt("d@x.test") +
+                              pf_reason("452 4.2.2 mailbox full") +
+                              pf_rcpt("f@x.test"))
+        total = sum(m["size"] for m in doc["messages"])
+        self.assertGreaterEqual(total // 1024, 5)
+        want = PF_HEAD + "\n".join(blocks) + pf_summary(total, 2)
+        for out in self.listings(d):
+            self.assertEqual(out, want)
+        # What check_mailq and the Zabbix/munin scripts match.
+        last = want.splitlines()[-1]
+        self.assertEqual(re.match(r"^-- \d+ Kbytes in (\d+) Request",
+                                  last).group(1), "2")
+        self.assertEqual(last.split()[4], "2")
+        ids = re.findall(r"(?m)^(\w+)([!*]?)\s+(\d+)\s+(.{19})\s+(\S+)$",
+                         want)
+        self.assertEqual(sorted((i, mark) for i, mark, *_ in ids),
+                         sorted([(held, "!"), (deferred, "")]))
 
 
 class CtlTestVerb(CtlTest):

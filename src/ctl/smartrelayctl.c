@@ -28,6 +28,7 @@
 #include <event2/util.h>
 
 #include "conf.h"
+#include "ctl_mailq.h"
 #include "ctl_oauth.h"
 #include "envelope.h"
 #include "json.h"
@@ -92,20 +93,6 @@ ctl_rel(int64_t t, int64_t now, char *buf, size_t bufsz)
 	return buf;
 }
 
-/* A size for a narrow column: bytes up to 10 KiB, then K, then M. */
-static const char *
-ctl_size(uint64_t n, char *buf, size_t bufsz)
-{
-	if (n < 10 * 1024)
-		snprintf(buf, bufsz, "%llu", (unsigned long long)n);
-	else if (n < 10 * 1024 * 1024)
-		snprintf(buf, bufsz, "%lluK", (unsigned long long)n / 1024);
-	else
-		snprintf(buf, bufsz, "%lluM",
-		    (unsigned long long)n / (1024 * 1024));
-	return buf;
-}
-
 /* The recipients of a message, one line each, indented. */
 static void
 ctl_print_rcpts(const struct json *msg, const char *indent)
@@ -150,54 +137,6 @@ ctl_next(const struct json *m, int64_t now, char *buf, size_t bufsz)
 /* The verbs' text output.  Each takes the daemon's answer (an object
  * without "error") and returns the exit status: EX_SOFTWARE when the
  * answer lacks what the verb needs. */
-
-/* "queue": one line per message, like postqueue -p, its recipients
- * and last error indented below it.  Relative times use the daemon's
- * clock ("now" in the answer), as the message times do. */
-static int
-ctl_show_queue(const struct json *doc)
-{
-	const struct json	*msgs = json_get(doc, "messages"), *m;
-	int64_t			 now = json_int(doc, "now");
-	char			 age[32], size[32], next[40];
-	size_t			 i, held = 0;
-
-	if (msgs == NULL || msgs->type != JSON_ARR)
-		return EX_SOFTWARE;
-	if (msgs->n == 0) {
-		printf("The queue is empty.\n");
-		return EX_OK;
-	}
-	printf("%-16s  %-7s %6s %5s  %-9s %-7s %s\n", "ID", "AGE", "SIZE",
-	    "TRIES", "NEXT", "FLAGS", "SENDER");
-	for (i = 0; i < msgs->n; i++) {
-		m = &msgs->items[i];
-		held += json_bool(m, "held");
-		str_fmt_duration((uint64_t)json_int(m, "age_s"), age,
-		    sizeof(age));
-		printf("%-16s  %-7s %6s %5lld  %-9s %-7s <", json_str(m, "id") ?
-		    json_str(m, "id") : "?", age,
-		    ctl_size((uint64_t)json_int(m, "size"), size, sizeof(size)),
-		    (long long)json_int(m, "attempts"),
-		    ctl_next(m, now, next, sizeof(next)),
-		    json_bool(m, "held") ? "held" :
-		    json_bool(m, "sending") ? "sending" : "-");
-		ctl_put(stdout, json_str(m, "sender"), false);
-		printf(">\n");
-		ctl_print_rcpts(m, "    ");
-		if (json_str(m, "last_error") != NULL) {
-			printf("    last error: ");
-			ctl_put(stdout, json_str(m, "last_error"), false);
-			printf("\n");
-		}
-	}
-	printf("-- %zu message%s in the queue", msgs->n,
-	    msgs->n == 1 ? "" : "s");
-	if (held > 0)
-		printf(", %zu held", held);
-	printf("\n");
-	return EX_OK;
-}
 
 /* "show": the envelope as aligned fields, then the header section as
  * it is in the spool (CRLF shown as line ends). */
@@ -511,7 +450,7 @@ static const struct ctl_verb {
 	enum ctl_arg	 arg;
 	int		(*show)(const struct json *);
 } ctl_verbs[] = {
-	{ "queue",	CTL_ARG_NONE,	ctl_show_queue },
+	{ "queue",	CTL_ARG_NONE,	ctl_mailq_queue },
 	{ "show",	CTL_ARG_ID,	ctl_show_message },
 	{ "stats",	CTL_ARG_NONE,	ctl_show_stats },
 	{ "flush",	CTL_ARG_OPT_ID,	ctl_show_action },
