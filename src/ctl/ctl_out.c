@@ -1,0 +1,27 @@
+/*
+ * ctl_out.c - smartrelayctl's one way to print text that came from
+ * elsewhere (API in ctl_out.h).
+ */
+#include "config.h"
+
+#include "ctl_out.h"
+
+void
+ctl_put(FILE *f, const char *s, bool lines)
+{
+	const unsigned char	*p = (const unsigned char *)(s ? s : "");
+
+	for (; *p != '\0'; p++) {
+		if (lines && p[0] == '\r' && p[1] == '\n')
+			continue;
+		if ((lines && *p == '\n') || *p == '\t')
+			putc(*p, f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fprintf(f, "\\u%04x", p[1]);
+			p++;
+		} else
+			putc(*p, f);
+	}
+}
