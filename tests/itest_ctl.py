@@ -239,7 +239,16 @@ class CtlVerbs(CtlTest):
                            (["release", "0123456789abcdef"], EX_DATAERR),
                            (["flush", "0123456789abcdef"], EX_DATAERR),
                            (["show", "../../etc/passwd"], EX_USAGE),
-                           (["show", "0123456789ABCDEF"], EX_USAGE),
+                           # Ids are case-insensitive.
+                           (["show", "0123456789ABCDEF"], EX_DATAERR),
+                           (["delete", "0123456789ABCDEF"], EX_DATAERR),
+                           (["show", "ALL"], EX_USAGE),
+                           (["delete", "ALL", "0123456789abcdef"],
+                            EX_USAGE),
+                           (["hold", "0123456789abcdef", "nothex"],
+                            EX_USAGE),
+                           (["hold"], EX_USAGE), (["release"], EX_USAGE),
+                           (["delete"], EX_USAGE),
                            (["show"], EX_USAGE), (["queue", "x"], EX_USAGE),
                            (["bogus"], EX_USAGE), ([], EX_USAGE)):
             with self.subTest(args=args):
@@ -256,7 +265,18 @@ class CtlVerbs(CtlTest):
                           (b"queue extra\n", "EINVAL"),
                           (b"show ../../x\n", "EINVAL"),
                           (b"frobnicate\n", "EINVAL"),
-                          (b"show 0123456789abcdef\n", "ENOENT")):
+                          (b"show 0123456789abcdef\n", "ENOENT"),
+                          (b"show 0123456789ABCDEF\n", "ENOENT"),
+                          (b"show ALL\n", "EINVAL"),
+                          (b"show 0123456789abcdef 0123456789abcdef\n",
+                           "EINVAL"),
+                          (b"delete\n", "EINVAL"),
+                          (b"hold ALL 0123456789abcdef\n", "EINVAL"),
+                          (b"hold 0123456789abcdef ALL\n", "EINVAL"),
+                          (b"stats ALL\n", "EINVAL"),
+                          (b"delete 0123456789abcdef ../x\n", "EINVAL"),
+                          (b"delete " + b"0123456789abcdef " * 300 +
+                           b"\n", "EINVAL")):
             with self.subTest(req=req[:20]):
                 doc = json.loads(self.raw_request(d, req))
                 self.assertEqual(doc["code"], code, doc)
@@ -273,6 +293,78 @@ class CtlVerbs(CtlTest):
                          sorted(qids))
         text = self.ok(d, "queue")
         self.assertEqual(len(re.findall(r"(?m)^[0-9a-f]{16} ", text)), 300)
+
+
+class CtlMany(CtlTest):
+    """delete, hold, release and flush on several ids and on ALL."""
+
+    def test_several_ids_any_case(self):
+        d = self.daemon()
+        ids = self.queued(d, 5)
+        out = self.ok(d, "delete", ids[0].upper(), ids[1])
+        self.assertEqual(out, "%s: deleted\n%s: deleted\ndeleted 2 "
+                         "messages\n" % (ids[0], ids[1]))
+        self.assertEqual(sorted(d.queued_ids()), sorted(ids[2:]))
+        # One gone, one there: the other is done, the status says no.
+        rc, out, err = self.ctl(d.conf_path, "delete", ids[0], ids[2])
+        self.assertEqual(rc, EX_DATAERR, out + err)
+        self.assertEqual(out, "%s: deleted\ndeleted 1 message; 1 failed\n"
+                         % ids[2])
+        self.assertIn("%s: no such message in the queue" % ids[0], err)
+        self.assertEqual(sorted(d.queued_ids()), sorted(ids[3:]))
+        doc = self.js(d, "hold", ids[3], ids[4].upper())
+        self.assertEqual(doc, {"action": "hold", "ok": True, "done": 2,
+                               "failed": 0, "results": [
+                                   {"id": ids[3], "ok": True},
+                                   {"id": ids[4], "ok": True}]})
+        self.assertEqual([self.js(d, "show", i)["held"] for i in ids[3:]],
+                         [True, True])
+        rc, out, _ = self.ctl(d.conf_path, "--json", "release", ids[3],
+                              ids[0])
+        self.assertEqual(rc, EX_DATAERR)
+        doc = json.loads(out)
+        self.assertEqual((doc["ok"], doc["done"], doc["failed"]),
+                         (False, 1, 1))
+        self.assertEqual(doc["results"][1], {
+            "id": ids[0], "ok": False, "code": "ENOENT",
+            "error": "no such message in the queue"})
+        d.wait_log(r"control release id=%s uid=%d" % (ids[3], os.geteuid()))
+
+    def test_all(self):
+        d = self.daemon()
+        ids = self.queued(d, 4)
+        self.ok(d, "hold", ids[0])
+        # hold ALL: the three not held yet.
+        out = self.ok(d, "hold", "ALL")
+        self.assertTrue(out.endswith("held 3 messages\n"), out)
+        self.assertEqual(self.js(d, "stats")["held"], 4)
+        out = self.ok(d, "release", "all")
+        self.assertTrue(out.endswith("released 4 messages\n"), out)
+        self.assertEqual(sorted(out.splitlines()[:-1]),
+                         sorted("%s: released" % i for i in ids))
+        self.assertEqual(self.js(d, "stats")["held"], 0)
+        doc = self.js(d, "delete", "ALL")
+        self.assertEqual((doc["done"], doc["failed"], doc["ok"]),
+                         (4, 0, True))
+        self.assertEqual(sorted(r["id"] for r in doc["results"]),
+                         sorted(ids))
+        self.assertEqual(d.queued_ids(), [])
+        self.assertEqual(self.ok(d, "delete", "ALL"), "deleted 0 messages\n")
+        self.assertEqual(self.ok(d, "release", "ALL"),
+                         "released 0 messages\n")
+        d.wait_log(r"control delete ALL count=4 uid=")
+        self.assertEqual(d.listdir("failed"), [])
+
+    def test_more_ids_than_one_request_holds(self):
+        d = self.daemon()
+        ids = self.queued(d, 450, subject="batch")
+        doc = self.js(d, "hold", *[i.upper() for i in ids])
+        self.assertEqual((doc["done"], doc["failed"]), (450, 0))
+        self.assertEqual([r["id"] for r in doc["results"]], ids)
+        self.assertEqual(self.js(d, "stats")["held"], 450)
+        out = self.ok(d, "delete", *ids)
+        self.assertTrue(out.endswith("\ndeleted 450 messages\n"))
+        self.assertEqual(d.queued_ids(), [])
 
 
 class CtlCounters(CtlTest):
@@ -433,6 +525,31 @@ class CtlDelivery(CtlTest):
         self.assertIn("delivery attempt", self.ok(d, "flush", qid))
         self.wait_gone(d, qid)
         self.assertEqual(len(self.by_id(up, qid)), 1)
+
+    def test_flush_several(self):
+        up = self.upstream()
+        up.set_rules([{"cmd": "RCPT", "reply": "451 4.3.0 later",
+                       "times": 3}])
+        d = self.relay(up, queue={"retry_min": "1h", "retry_max": "2h"})
+        ids = [self.send(d, "s@client.test", ["r%d@x.test" % i],
+                         simple("f%d" % i)) for i in range(3)]
+        for i, qid in enumerate(ids):
+            self.wait_delivery(d, qid, "r%d@x.test" % i, "deferred")
+        wait_for(lambda: all(self.js(d, "show", q)["attempts"] == 1
+                             for q in ids), what="saved envelopes")
+        self.ok(d, "hold", ids[2])
+        rc, out, err = self.ctl(d.conf_path, "flush", ids[0].upper(),
+                                ids[1], ids[2])
+        self.assertEqual(rc, EX_DATAERR, out + err)
+        self.assertIn("%s: the message is held" % ids[2], err)
+        self.assertTrue(out.endswith("scheduled 2 messages; 1 failed\n"))
+        self.wait_gone(d, ids[0])
+        self.wait_gone(d, ids[1])
+        self.assertEqual(d.queued_ids(), [ids[2]])
+        # flush ALL is flush: every deferred message, the held one stays.
+        self.assertIn("flush: every deferred message is due now",
+                      self.ok(d, "flush", "ALL"))
+        self.assertEqual(d.queued_ids(), [ids[2]])
 
     def test_busy_message(self):
         up = self.upstream()

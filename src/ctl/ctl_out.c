@@ -25,3 +25,24 @@ ctl_put(FILE *f, const char *s, bool lines)
 			putc(*p, f);
 	}
 }
+
+void
+ctl_put_json(FILE *f, const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	for (; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			putc(*p, f);
+	}
+	putc('"', f);
+}

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sysexits.h>
@@ -390,12 +392,11 @@ static const struct {
 	{ "EPERM",	EX_NOPERM },
 };
 
-/* The exit status for an {"error": ...} answer. */
+/* The exit status for a failed result's or an error's <code>. */
 static int
-ctl_error_exit(const struct json *doc)
+ctl_code_exit(const char *code)
 {
-	const char	*code = json_str(doc, "code");
-	size_t		 i;
+	size_t	i;
 
 	for (i = 0; code != NULL && i < nitems(ctl_errors); i++)
 		if (strcmp(code, ctl_errors[i].code) == 0)
@@ -403,37 +404,186 @@ ctl_error_exit(const struct json *doc)
 	return EX_SOFTWARE;
 }
 
-/* Every verb, its argument (none, a message id, or an optional id) and
- * its text output; "test" does not talk to the daemon. */
-enum ctl_arg { CTL_ARG_NONE, CTL_ARG_ID, CTL_ARG_OPT_ID };
+/* The exit status for an {"error": ...} answer. */
+static int
+ctl_error_exit(const struct json *doc)
+{
+	return ctl_code_exit(json_str(doc, "code"));
+}
+
+/* Every verb, its arguments (none, one message id, ids or ALL, or
+ * optionally those), its text output, and what it did to a message
+ * for a list of several; "test" does not talk to the daemon. */
+enum ctl_arg { CTL_ARG_NONE, CTL_ARG_ID, CTL_ARG_IDS, CTL_ARG_OPT_IDS };
 
 static const struct ctl_verb {
 	const char	*verb;
 	enum ctl_arg	 arg;
 	int		(*show)(const struct json *);
+	const char	*done;		/* "ID: deleted" */
 } ctl_verbs[] = {
-	{ "queue",	CTL_ARG_NONE,	ctl_mailq_queue },
-	{ "show",	CTL_ARG_ID,	ctl_show_message },
-	{ "stats",	CTL_ARG_NONE,	ctl_show_stats },
-	{ "flush",	CTL_ARG_OPT_ID,	ctl_show_action },
-	{ "delete",	CTL_ARG_ID,	ctl_show_action },
-	{ "hold",	CTL_ARG_ID,	ctl_show_action },
-	{ "release",	CTL_ARG_ID,	ctl_show_action },
-	{ "test",	CTL_ARG_NONE,	NULL },
+	{ "queue",	CTL_ARG_NONE,	ctl_mailq_queue,	NULL },
+	{ "show",	CTL_ARG_ID,	ctl_show_message,	NULL },
+	{ "stats",	CTL_ARG_NONE,	ctl_show_stats,		NULL },
+	{ "flush",	CTL_ARG_OPT_IDS, ctl_show_action,	"scheduled" },
+	{ "delete",	CTL_ARG_IDS,	ctl_show_action,	"deleted" },
+	{ "hold",	CTL_ARG_IDS,	ctl_show_action,	"held" },
+	{ "release",	CTL_ARG_IDS,	ctl_show_action,	"released" },
+	{ "test",	CTL_ARG_NONE,	NULL,			NULL },
 };
+
+/* Ids per request: CONTROL_REQUEST_MAX (4096) holds about 240. */
+#define CTL_IDS_PER_REQUEST	200
+
+/* What a run over several ids has seen so far. */
+struct ctl_ops {
+	const struct ctl_verb	*v;
+	bool			 raw;
+	size_t			 done;
+	size_t			 failed;
+	int			 rc;		/* of the first failure */
+};
+
+/* The results of one answer: a line per id (failures on stderr), or
+ * with --json the result objects, re-written into the one document. */
+static int
+ctl_ops_answer(struct ctl_ops *o, const struct json *doc)
+{
+	const struct json	*res = json_get(doc, "results"), *r;
+	const char		*id, *code;
+	size_t			 i;
+
+	if (res == NULL || res->type != JSON_ARR)
+		return -1;
+	for (i = 0; i < res->n; i++) {
+		r = &res->items[i];
+		if ((id = json_str(r, "id")) == NULL)
+			return -1;
+		code = json_str(r, "code");
+		if (o->raw) {
+			printf("%s{\"id\": ", o->done + o->failed > 0 ?
+			    ",\n" : "");
+			ctl_put_json(stdout, id);
+			printf(", \"ok\": %s", json_bool(r, "ok") ? "true" :
+			    "false");
+			if (!json_bool(r, "ok")) {
+				printf(", \"code\": ");
+				ctl_put_json(stdout, code);
+				printf(", \"error\": ");
+				ctl_put_json(stdout, json_str(r, "error"));
+			}
+			printf("}");
+		} else if (json_bool(r, "ok"))
+			printf("%s: %s\n", id, o->v->done);
+		else {
+			fprintf(stderr, "smartrelayctl: %s: ", id);
+			ctl_put(stderr, json_str(r, "error"), false);
+			fprintf(stderr, "\n");
+		}
+		if (json_bool(r, "ok"))
+			o->done++;
+		else if (o->failed++ == 0)
+			o->rc = ctl_code_exit(code);
+	}
+	return 0;
+}
+
+/* One request for <ids> (or "ALL"), its answer counted and printed.
+ * Returns EX_OK or the exit status of a failed request. */
+static int
+ctl_ops_request(struct ctl_ops *o, const char *path, char **ids, size_t n)
+{
+	struct json	 doc;
+	char		*req, *text;
+	size_t		 i, len, off;
+	int		 rc;
+
+	req = xmalloc(strlen(o->v->verb) + n * (ENVELOPE_ID_LEN + 1) + 2);
+	off = (size_t)sprintf(req, "%s", o->v->verb);
+	for (i = 0; i < n; i++)
+		off += (size_t)sprintf(req + off, " %s", ids[i]);
+	sprintf(req + off, "\n");
+	rc = ctl_request(path, req, &text, &len);
+	free(req);
+	if (rc != EX_OK)
+		return rc;
+	if (json_parse(text, len, &doc) == -1 || doc.type != JSON_OBJ) {
+		free(text);
+		fprintf(stderr, "smartrelayctl: protocol error: the daemon's "
+		    "answer is not the JSON expected\n");
+		return EX_SOFTWARE;
+	}
+	if (json_get(&doc, "error") != NULL) {
+		rc = ctl_error_exit(&doc);
+		fprintf(stderr, "smartrelayctl: %s: ", o->v->verb);
+		ctl_put(stderr, json_str(&doc, "error"), false);
+		fprintf(stderr, "\n");
+	} else if (ctl_ops_answer(o, &doc) == -1) {
+		fprintf(stderr, "smartrelayctl: protocol error: unexpected "
+		    "answer\n");
+		rc = EX_SOFTWARE;
+	}
+	json_free(&doc);
+	free(text);
+	return rc;
+}
+
+/*
+ * delete, hold, release or flush on several ids, or on ALL: requests of
+ * at most CTL_IDS_PER_REQUEST ids each, a line per message and a count
+ * at the end (with --json, one document: {"action", "results", "done",
+ * "failed", "ok"}, as the daemon's answer to one request).  Returns 0
+ * when every message was done, else the exit status of the first that
+ * was not, or of a request that failed (the messages before it stay
+ * done).
+ */
+static int
+ctl_run_ops(const struct conf *conf, const struct ctl_verb *v, char **ids,
+    size_t nids, bool raw)
+{
+	struct ctl_ops	o;
+	size_t		i, n;
+	int		rc = EX_OK;
+
+	memset(&o, 0, sizeof(o));
+	o.v = v;
+	o.raw = raw;
+	if (raw)
+		printf("{\"action\": \"%s\", \"results\": [", v->verb);
+	for (i = 0; i < nids && rc == EX_OK; i += n) {
+		n = nids - i < CTL_IDS_PER_REQUEST ? nids - i :
+		    CTL_IDS_PER_REQUEST;
+		rc = ctl_ops_request(&o, conf->control_socket, ids + i, n);
+	}
+	if (raw)
+		printf("], \"done\": %zu, \"failed\": %zu, \"ok\": %s}\n",
+		    o.done, o.failed, o.failed == 0 && rc == EX_OK ? "true" :
+		    "false");
+	else
+		printf("%s %zu message%s%s", v->done, o.done, o.done == 1 ?
+		    "" : "s", o.failed > 0 ? "" : "\n");
+	if (!raw && o.failed > 0)
+		printf("; %zu failed\n", o.failed);
+	return rc != EX_OK ? rc : o.failed > 0 ? o.rc : EX_OK;
+}
 
 /* One request to the daemon, its answer printed: raw with --json
  * (errors included, for scripts), else as text, errors on stderr.
  * Returns the exit status. */
 static int
-ctl_run(const struct conf *conf, const struct ctl_verb *v, const char *arg,
-    bool raw)
+ctl_run(const struct conf *conf, const struct ctl_verb *v, char **args,
+    size_t nargs, bool raw)
 {
 	struct json	 doc;
+	const char	*arg = nargs > 0 ? args[0] : NULL;
 	char		 req[64], *text;
 	size_t		 len;
 	int		 rc;
 
+	/* "flush ALL" is the daemon's one "flush". */
+	if (nargs > 1 || (nargs == 1 && strcmp(arg, "ALL") == 0 &&
+	    strcmp(v->verb, "flush") != 0))
+		return ctl_run_ops(conf, v, args, nargs, raw);
 	snprintf(req, sizeof(req), "%s%s%s\n", v->verb, arg ? " " : "",
 	    arg ? arg : "");
 	if ((rc = ctl_request(conf->control_socket, req, &text, &len)) != 0)
@@ -476,14 +626,16 @@ ctl_usage(void)
 	bool	two = strcmp(CONF_DEFAULT_PATH, CONF_SYSTEM_PATH) != 0;
 
 	fprintf(stderr, "usage: smartrelayctl [-f file] [--json] [-v] verb "
-	    "[id]\n"
+	    "[id ...]\n"
 	    "verbs:\n"
-	    "  queue         list the queued messages\n"
+	    "  queue         list the queued messages (as Postfix's mailq)\n"
 	    "  show ID       one message: envelope and headers\n"
-	    "  flush [ID]    attempt every deferred message (or ID) now\n"
-	    "  hold ID       keep ID from being delivered\n"
-	    "  release ID    let a held message go again\n"
-	    "  delete ID     remove ID from the queue, without a report\n"
+	    "  flush [ID...] attempt every deferred message (or these) now\n"
+	    "  hold ID...    keep messages from being delivered\n"
+	    "  release ID... let held messages go again\n"
+	    "  delete ID...  remove messages from the queue, without a "
+	    "report\n"
+	    "                (ID... may be ALL; ids are case-insensitive)\n"
 	    "  stats         counters and upstream state\n"
 	    "  test          try one real login to the upstream\n"
 	    "  oauth-setup   get the OAuth refresh token for auth = xoauth2\n"
@@ -495,25 +647,45 @@ ctl_usage(void)
 	exit(EX_USAGE);
 }
 
-/* The verb named <name> if <arg> suits it, else NULL after saying why
- * (ctl_usage() for a wrong verb or argument count). */
+/* The verb named <name> if <nargs> arguments <args> suit it, else NULL
+ * after saying why (ctl_usage() for a wrong verb or argument count).
+ * Ids are case-insensitive: they are lowercased in place, as the
+ * daemon would, and "ALL" in any case becomes "ALL". */
 static const struct ctl_verb *
-ctl_verb_find(const char *name, const char *arg)
+ctl_verb_find(const char *name, char **args, size_t nargs)
 {
 	const struct ctl_verb	*v = NULL;
+	char			*p;
 	size_t			 i;
 
 	for (i = 0; i < nitems(ctl_verbs) && v == NULL; i++)
 		if (strcmp(name, ctl_verbs[i].verb) == 0)
 			v = &ctl_verbs[i];
-	if (v == NULL || (arg != NULL && v->arg == CTL_ARG_NONE) ||
-	    (arg == NULL && v->arg == CTL_ARG_ID))
+	if (v == NULL || (nargs > 0 && v->arg == CTL_ARG_NONE) ||
+	    (nargs != 1 && v->arg == CTL_ARG_ID) ||
+	    (nargs == 0 && v->arg == CTL_ARG_IDS))
 		ctl_usage();
-	/* Checked here too so that a typo never reaches the daemon. */
-	if (arg != NULL && !envelope_id_is_valid(arg)) {
-		fprintf(stderr, "smartrelayctl: \"%s\" is not a message id "
-		    "(16 lowercase hex digits, as \"queue\" shows)\n", arg);
-		return NULL;
+	for (i = 0; i < nargs; i++) {
+		if (strcasecmp(args[i], "ALL") == 0 && v->arg != CTL_ARG_ID) {
+			if (nargs > 1) {
+				fprintf(stderr, "smartrelayctl: ALL stands "
+				    "alone\n");
+				return NULL;
+			}
+			memcpy(args[i], "ALL", 3);
+			continue;
+		}
+		for (p = args[i]; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+		/* Checked here too so that a typo never reaches the
+		 * daemon. */
+		if (!envelope_id_is_valid(args[i])) {
+			fprintf(stderr, "smartrelayctl: \"");
+			ctl_put(stderr, args[i], false);
+			fprintf(stderr, "\" is not a message id (16 hex "
+			    "digits, as \"queue\" shows)\n");
+			return NULL;
+		}
 	}
 	return v;
 }
@@ -530,7 +702,6 @@ main(int argc, char *argv[])
 	};
 	const struct ctl_verb	*v = NULL;
 	const char		*path = getenv("SMARTRELAY_CONFIG");
-	const char		*arg;
 	struct conf		*conf;
 	char			 errbuf[4096];
 	bool			 raw = false, verbose = false;
@@ -554,10 +725,10 @@ main(int argc, char *argv[])
 			ctl_usage();
 		}
 	}
-	if (optind >= argc || argc - optind > 2)
+	if (optind >= argc)
 		ctl_usage();
-	arg = argv[optind + 1];
-	if ((v = ctl_verb_find(argv[optind], arg)) == NULL)
+	if ((v = ctl_verb_find(argv[optind], argv + optind + 1,
+	    (size_t)(argc - optind - 1))) == NULL)
 		return EX_USAGE;
 	if (path == NULL || path[0] == '\0')
 		path = conf_default_path();
@@ -573,7 +744,8 @@ main(int argc, char *argv[])
 	if (strcmp(v->verb, "test") == 0)
 		rc = ctl_test(conf);
 	else
-		rc = ctl_run(conf, v, arg, raw);
+		rc = ctl_run(conf, v, argv + optind + 1,
+		    (size_t)(argc - optind - 1), raw);
 	conf_free(conf);
 	if (fflush(stdout) == EOF && rc == EX_OK)
 		rc = EX_IOERR;

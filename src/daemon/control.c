@@ -15,6 +15,7 @@
 
 #include "control.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -235,28 +237,41 @@ control_error(struct control_client *c, const char *code, const char *msg)
 	control_answered(c);
 }
 
+/* The answer's code and text for a failed operation on a message. */
+static const char *
+control_op_reason(const char *verb, int err, char *buf, size_t bufsz,
+    const char **code)
+{
+	*code = "EIO";
+	if (err == ENOENT) {
+		*code = "ENOENT";
+		return "no such message in the queue";
+	}
+	if (err == EBUSY) {
+		*code = "EBUSY";
+		return "the message is being delivered right now; try again "
+		    "in a moment";
+	}
+	if (err == EPERM) {
+		*code = "EHELD";
+		return "the message is held; release it first";
+	}
+	snprintf(buf, bufsz, "%s failed: %s", verb, strerror(err));
+	return buf;
+}
+
 /* Answers a failed queue operation by its errno. */
 static void
 control_op_error(struct control_client *c, const char *verb, const char *id,
     int err)
 {
-	char	msg[256];
+	const char	*code, *msg;
+	char		 buf[256];
 
 	log_info("control %s id=%s uid=%u failed: %s", verb, id,
 	    (unsigned)c->uid, strerror(err));
-	if (err == ENOENT)
-		control_error(c, "ENOENT", "no such message in the queue");
-	else if (err == EBUSY)
-		control_error(c, "EBUSY", "the message is being delivered "
-		    "right now; try again in a moment");
-	else if (err == EPERM)
-		control_error(c, "EHELD", "the message is held; release it "
-		    "first");
-	else {
-		snprintf(msg, sizeof(msg), "%s failed: %s", verb,
-		    strerror(err));
-		control_error(c, "EIO", msg);
-	}
+	msg = control_op_reason(verb, err, buf, sizeof(buf), &code);
+	control_error(c, code, msg);
 }
 
 /* "queue": the answer is {"now": T, "messages": [...], "count": N}.
@@ -427,35 +442,23 @@ control_cmd_stats(struct control_client *c, const char *arg)
 	control_answered(c);
 }
 
-/* "flush" is SIGUSR1 (everything due, a paused upstream retried);
- * "flush ID" makes one message due, unless it is held. */
+/* "flush" and "flush ALL" are SIGUSR1: everything due, a paused
+ * upstream retried.  (With ids, each is made due: control_cmd_op().) */
 static void
-control_cmd_flush(struct control_client *c, const char *id)
+control_cmd_flush(struct control_client *c, const char *arg)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 
-	if (id == NULL) {
-		log_info("control flush uid=%u pid=%ld", (unsigned)c->uid,
-		    (long)c->pid);
-		queue_flush(c->ctl->queue);
-		evbuffer_add_printf(out, "{\"ok\": true, \"action\": "
-		    "\"flush\", \"messages\": %lu}\n",
-		    queue_size(c->ctl->queue));
-		control_answered(c);
-		return;
-	}
-	if (queue_flush_one(c->ctl->queue, id) == -1) {
-		control_op_error(c, "flush", id, errno);
-		return;
-	}
-	log_info("control flush id=%s uid=%u pid=%ld", id, (unsigned)c->uid,
+	(void)arg;
+	log_info("control flush uid=%u pid=%ld", (unsigned)c->uid,
 	    (long)c->pid);
+	queue_flush(c->ctl->queue);
 	evbuffer_add_printf(out, "{\"ok\": true, \"action\": \"flush\", "
-	    "\"id\": \"%s\"}\n", id);
+	    "\"messages\": %lu}\n", queue_size(c->ctl->queue));
 	control_answered(c);
 }
 
-/* delete, hold and release: one message, one log line. */
+/* delete, hold, release, flush ID: one message, one log line. */
 static void
 control_cmd_op(struct control_client *c, const char *verb,
     int (*op)(struct queue *, const char *), const char *id)
@@ -471,35 +474,131 @@ control_cmd_op(struct control_client *c, const char *verb,
 	control_answered(c);
 }
 
+/*
+ * Several ids, or every message <sel> picks: one result per message,
+ * {"ok": <all done>, "action": <verb>, "results": [{"id": ID, "ok":
+ * true} or {"id": ID, "ok": false, "code": C, "error": TEXT}, ...],
+ * "done": N, "failed": M}.  Each message is one operation, so those
+ * before a failure stay done.
+ */
+static void
+control_cmd_ops(struct control_client *c, const char *verb,
+    int (*op)(struct queue *, const char *), char **ids, size_t nids,
+    bool all, enum queue_select sel)
+{
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct queue_id		*snap = NULL;
+	const char		*id, *code, *msg;
+	char			 buf[256];
+	size_t			 i, done = 0, failed = 0;
+
+	/* A snapshot: deleting as we go changes the queue's list. */
+	if (all)
+		snap = queue_ids(c->ctl->queue, sel, &nids);
+	log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
+	    " ALL" : "", nids, (unsigned)c->uid, (long)c->pid);
+	evbuffer_add_printf(out, "{\"action\": \"%s\", \"results\": [",
+	    verb);
+	for (i = 0; i < nids; i++) {
+		id = all ? snap[i].id : ids[i];
+		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", i > 0 ?
+		    ",\n" : "", id);
+		if (op(c->ctl->queue, id) == 0) {
+			log_info("control %s id=%s uid=%u pid=%ld", verb, id,
+			    (unsigned)c->uid, (long)c->pid);
+			evbuffer_add_printf(out, "\"ok\": true}");
+			done++;
+			continue;
+		}
+		log_info("control %s id=%s uid=%u failed: %s", verb, id,
+		    (unsigned)c->uid, strerror(errno));
+		msg = control_op_reason(verb, errno, buf, sizeof(buf), &code);
+		evbuffer_add_printf(out, "\"ok\": false, \"code\": \"%s\", "
+		    "\"error\": ", code);
+		control_json_str(out, msg);
+		evbuffer_add(out, "}", 1);
+		failed++;
+	}
+	evbuffer_add_printf(out, "], \"done\": %zu, \"failed\": %zu, "
+	    "\"ok\": %s}\n", done, failed, failed == 0 ? "true" : "false");
+	free(snap);
+	control_answered(c);
+}
+
 enum control_arg {
 	CONTROL_ARG_NONE,
-	CONTROL_ARG_ID,
-	CONTROL_ARG_OPT_ID,
+	CONTROL_ARG_ID,		/* exactly one id */
+	CONTROL_ARG_IDS,	/* one or more ids, or ALL */
+	CONTROL_ARG_OPT_IDS,	/* none, ids, or ALL */
 };
 
-/* Each request runs either its own handler <fn> or, for the simple
- * per-message operations, the queue function <op>. */
+/* Each request runs either its own handler <fn> or, for the per-message
+ * operations, the queue function <op> on each id; <sel> is what ALL
+ * means for it. */
 static const struct control_cmd {
 	const char	*verb;
 	enum control_arg arg;
 	void		(*fn)(struct control_client *, const char *);
 	int		(*op)(struct queue *, const char *);
+	enum queue_select sel;
 } control_cmds[] = {
-	{ "queue",	CONTROL_ARG_NONE,	control_cmd_queue,	NULL },
-	{ "stats",	CONTROL_ARG_NONE,	control_cmd_stats,	NULL },
-	{ "show",	CONTROL_ARG_ID,		control_cmd_show,	NULL },
-	{ "flush",	CONTROL_ARG_OPT_ID,	control_cmd_flush,	NULL },
-	{ "delete",	CONTROL_ARG_ID,		NULL,	queue_delete },
-	{ "hold",	CONTROL_ARG_ID,		NULL,	queue_hold },
-	{ "release",	CONTROL_ARG_ID,		NULL,	queue_release },
+	{ "queue",	CONTROL_ARG_NONE,	control_cmd_queue,	NULL,
+	    QUEUE_SELECT_ALL },
+	{ "stats",	CONTROL_ARG_NONE,	control_cmd_stats,	NULL,
+	    QUEUE_SELECT_ALL },
+	{ "show",	CONTROL_ARG_ID,		control_cmd_show,	NULL,
+	    QUEUE_SELECT_ALL },
+	{ "flush",	CONTROL_ARG_OPT_IDS,	control_cmd_flush,
+	    queue_flush_one,	QUEUE_SELECT_NOT_HELD },
+	{ "delete",	CONTROL_ARG_IDS,	NULL,	queue_delete,
+	    QUEUE_SELECT_ALL },
+	{ "hold",	CONTROL_ARG_IDS,	NULL,	queue_hold,
+	    QUEUE_SELECT_NOT_HELD },
+	{ "release",	CONTROL_ARG_IDS,	NULL,	queue_release,
+	    QUEUE_SELECT_HELD },
 };
 
-/* One request line: "VERB" or "VERB ID". */
+/* Splits the arguments at <args> (NULL: none) into <argv> in place:
+ * ids in lowercase (ids are case-insensitive), "ALL" in any case as
+ * "ALL".  Returns the count, or -1 with the reason in *why. */
+static long
+control_split_args(char *args, char **argv, size_t max, const char **why)
+{
+	char	*tok, *save = NULL, *p;
+	size_t	 n = 0;
+
+	for (tok = args != NULL ? strtok_r(args, " ", &save) : NULL;
+	    tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		if (n == max) {
+			*why = "too many arguments";
+			return -1;
+		}
+		if (strcasecmp(tok, "ALL") == 0) {
+			argv[n++] = strcpy(tok, "ALL");
+			continue;
+		}
+		for (p = tok; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (!envelope_id_is_valid(tok)) {
+			*why = "invalid message id (16 hex digits)";
+			return -1;
+		}
+		argv[n++] = tok;
+	}
+	return (long)n;
+}
+
+/* One request line: "VERB", "VERB ID", "VERB ID ID ..." or "VERB ALL". */
 static void
 control_dispatch(struct control_client *c, char *line)
 {
 	const struct control_cmd	*cmd = NULL;
 	char				*arg;
+	char				*argv[CONTROL_REQUEST_MAX /
+					    (ENVELOPE_ID_LEN + 1) + 1];
+	const char			*why = NULL;
+	long				 n;
+	bool				 all;
 	size_t				 i;
 
 	if ((arg = strchr(line, ' ')) != NULL)
@@ -511,22 +610,36 @@ control_dispatch(struct control_client *c, char *line)
 		control_error(c, "EINVAL", "unknown request");
 		return;
 	}
-	if ((arg != NULL && cmd->arg == CONTROL_ARG_NONE) ||
-	    (arg == NULL && cmd->arg == CONTROL_ARG_ID)) {
-		control_error(c, "EINVAL", cmd->arg == CONTROL_ARG_NONE ?
-		    "this request takes no argument" :
-		    "this request needs a message id");
+	if ((n = control_split_args(arg, argv, nitems(argv), &why)) == -1) {
+		control_error(c, "EINVAL", why);
 		return;
 	}
-	if (arg != NULL && !envelope_id_is_valid(arg)) {
-		control_error(c, "EINVAL", "invalid message id (16 lowercase "
-		    "hex digits)");
+	all = n > 0 && strcmp(argv[0], "ALL") == 0;
+	if (n > 0 && cmd->arg == CONTROL_ARG_NONE)
+		why = "this request takes no argument";
+	else if (n != 1 && cmd->arg == CONTROL_ARG_ID)
+		why = "this request needs one message id";
+	else if (n == 0 && cmd->arg == CONTROL_ARG_IDS)
+		why = "this request needs message ids or ALL";
+	else if (all && cmd->op == NULL)
+		why = "ALL is for the requests that act on messages";
+	else if (all && n > 1)
+		why = "ALL stands alone";
+	for (i = 1; why == NULL && i < (size_t)n; i++)
+		if (strcmp(argv[i], "ALL") == 0)
+			why = "ALL stands alone";
+	if (why != NULL) {
+		control_error(c, "EINVAL", why);
 		return;
 	}
-	if (cmd->fn != NULL)
-		cmd->fn(c, arg);
+	/* "flush" and "flush ALL" are SIGUSR1's flush. */
+	if (cmd->fn != NULL && (cmd->op == NULL || n == 0 || all))
+		cmd->fn(c, cmd->op == NULL && n > 0 ? argv[0] : NULL);
+	else if (n == 1 && !all)
+		control_cmd_op(c, cmd->verb, cmd->op, argv[0]);
 	else
-		control_cmd_op(c, cmd->verb, cmd->op, arg);
+		control_cmd_ops(c, cmd->verb, cmd->op, argv, (size_t)n, all,
+		    cmd->sel);
 }
 
 /* The request is one line of at most CONTROL_REQUEST_MAX octets;

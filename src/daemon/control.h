@@ -3,8 +3,9 @@
  *
  * A unix stream socket (mode 0660: the daemon's user and group only)
  * takes one request line per connection ("queue", "show ID", "flush",
- * "flush ID", "delete ID", "hold ID", "release ID", "stats") and answers
- * with one JSON document, then closes.  Peers are checked with
+ * "stats", and "flush", "delete", "hold" or "release" with one or more
+ * IDs or ALL) and answers with one JSON document, then closes.  Ids are
+ * case-insensitive.  Peers are checked with
  * SO_PEERCRED: root, the daemon's own user and members of the socket's
  * group are served; anyone else gets an error and is closed.
  */
@@ -17,7 +18,8 @@ struct queue;
 struct session_ctx;
 struct control;
 
-#define CONTROL_REQUEST_MAX	512	/* request line, with its LF */
+#define CONTROL_REQUEST_MAX	4096	/* request line, with its LF: about
+					 * 240 message ids */
 
 /* Binds conf->control_socket: creates the parent directory (0750) when
  * missing, removes a stale socket left by a dead daemon (but refuses to

@@ -1051,6 +1051,25 @@ queue_list(struct queue *q, void (*cb)(const struct envelope *, bool,
 	return n;
 }
 
+struct queue_id *
+queue_ids(const struct queue *q, enum queue_select sel, size_t *n)
+{
+	const struct queue_entry	*e;
+	struct queue_id			*ids = NULL;
+
+	*n = 0;
+	if (q->nentries > 0)
+		ids = xcalloc(q->nentries, sizeof(*ids));
+	TAILQ_FOREACH(e, &q->entries, all) {
+		if ((sel == QUEUE_SELECT_HELD && !e->held) ||
+		    (sel == QUEUE_SELECT_NOT_HELD && e->held))
+			continue;
+		memcpy(ids[*n].id, e->id, sizeof(ids[*n].id));
+		(*n)++;
+	}
+	return ids;
+}
+
 static struct queue_entry *
 queue_find(struct queue *q, const char *id)
 {

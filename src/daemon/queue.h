@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "envelope.h"
 #include "health.h"
 #include "quota.h"
 
@@ -111,6 +112,23 @@ void		 queue_get_stats(const struct queue *, struct queue_stats *);
  * Returns the number listed. */
 long		 queue_list(struct queue *, void (*cb)(const struct envelope *,
 		    bool busy, void *), void *arg);
+
+/* Which messages queue_ids() lists. */
+enum queue_select {
+	QUEUE_SELECT_ALL,
+	QUEUE_SELECT_HELD,
+	QUEUE_SELECT_NOT_HELD,
+};
+
+struct queue_id {
+	char			 id[ENVELOPE_ID_LEN + 1];
+};
+
+/* The ids of the queued messages that <sel> picks, in queue order, for
+ * an operation on "ALL" that changes the queue as it goes: a new array
+ * of *n entries (NULL when none) that the caller frees. */
+struct queue_id	*queue_ids(const struct queue *, enum queue_select,
+		    size_t *n);
 
 /* Per-message admin operations.  Each returns 0, or -1 with errno
  * ENOENT (no such message) or EBUSY (being delivered right now: try
