@@ -250,6 +250,42 @@ START_TEST(test_example)
 }
 END_TEST
 
+/* A message from failed/ made ready again: the failed recipient is
+ * pending, the sent one stays sent, the rest starts over. */
+START_TEST(test_requeue)
+{
+	static const char failed_env[] = EHEAD
+	    "arrival 1795000000\nsize 1234\nclient 127.0.0.1\n"
+	    "helo client.example\nsender alice@example.org\nattempts 7\n"
+	    "next 1795003600\nheld 1\nerror 451 4.3.0 try later\n"
+	    "rcpt sent 2.0.0 bob@example.org 250 2.0.0 OK\n"
+	    "rcpt failed 5.1.1 dan@example.org 550 5.1.1 no such user here\n"
+	    "rcpt failed 4.4.7 eve@example.org delivery time expired\n"
+	    "end\n";
+	static const char want[] = EHEAD
+	    "arrival 1796000000\nsize 1234\nclient 127.0.0.1\n"
+	    "helo client.example\nsender alice@example.org\nattempts 0\n"
+	    "next 0\nheld 0\n"
+	    "rcpt sent 2.0.0 bob@example.org 250 2.0.0 OK\n"
+	    "rcpt pending - dan@example.org\n"
+	    "rcpt pending - eve@example.org\n"
+	    "end\n";
+	struct envelope	 env;
+	char		*text;
+	size_t		 len;
+
+	ck_assert_int_eq(parse_exact(&env, failed_env, strlen(failed_env),
+	    NULL), 0);
+	ck_assert_uint_eq(envelope_requeue(&env, 1796000000), 2);
+	ck_assert_int_eq(envelope_format(&env, &text, &len), 0);
+	ck_assert_str_eq(text, want);
+	free(text);
+	/* Nothing failed is left: nothing to send again. */
+	ck_assert_uint_eq(envelope_requeue(&env, 1796000001), 0);
+	envelope_cleanup(&env);
+}
+END_TEST
+
 /* Absent client and helo come back as "", never NULL. */
 START_TEST(test_parse_defaults)
 {
@@ -629,6 +665,7 @@ envelope_suite(void)
 	ADD_LOOP("parse", test_parse, nitems(parse_cases));
 	ADD_CASE("parse-line", test_parse_line);
 	ADD_CASE("example", test_example);
+	ADD_CASE("requeue", test_requeue);
 	ADD_CASE("defaults", test_parse_defaults);
 	ADD_CASE("garbage", test_garbage);
 	ADD_CASE("mutations", test_mutations);

@@ -806,6 +806,84 @@ START_TEST(test_move_failed)
 }
 END_TEST
 
+/* Back from failed/: the queue's names, the same data, nothing left
+ * in failed/; and an interrupted requeue, at either step, loses
+ * nothing at the next start. */
+START_TEST(test_requeue)
+{
+	struct spool	*sp = open_spool();
+	struct envelope	 env;
+	char		 id[SPOOL_ID_LEN + 1], other[SPOOL_ID_LEN + 1];
+	char		*before, *after, envpath[PATH_MAX];
+	size_t		 blen, alen;
+	int		 n = 0;
+
+	commit_small(sp, id);
+	commit_small(sp, other);
+	before = slurp(spath("queue", id, ".msg"), &blen);
+	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(spool_scan_failed(sp, scan_count_cb, &n), 1);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(spool_failed_load(sp, other, &env), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(spool_failed_load(sp, id, &env), 0);
+	env.attempts = 9;
+	ck_assert_int_eq(spool_requeue(sp, &env), 0);
+	ck_assert_int_eq(count_entries("failed"), 0);
+	after = slurp(spath("queue", id, ".msg"), &alen);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert_mem_eq(after, before, blen);
+	free(after);
+	envelope_cleanup(&env);
+	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
+	ck_assert_uint_eq(env.attempts, 9);
+	/* Queued already; never was in failed/. */
+	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	envelope_cleanup(&env);
+	ck_assert_int_eq(spool_env_load(sp, other, &env), 0);
+	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	memcpy(env.id, "0000000000000001", SPOOL_ID_LEN);
+	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	envelope_cleanup(&env);
+
+	/* A crash once the data is linked, before the envelope: the
+	 * queue's data goes, failed/ keeps the message. */
+	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	spool_close(sp);
+	ck_assert_int_eq(link(spath("failed", id, ".msg"),
+	    tpath("data.tmp")), 0);
+	ck_assert_int_eq(rename(tpath("data.tmp"), spath("queue", id,
+	    ".msg")), 0);
+	sp = open_spool();
+	ck_assert(!exists(spath("queue", id, ".msg")));
+	ck_assert(exists(spath("failed", id, ".env")));
+	after = slurp(spath("failed", id, ".msg"), &alen);
+	ck_assert_mem_eq(after, before, blen);
+	free(after);
+
+	/* A crash after the envelope, before failed/ is cleared: the
+	 * next start removes the failed/ copy, the queue's stays. */
+	spool_close(sp);
+	ck_assert_int_eq(link(spath("failed", id, ".msg"),
+	    spath("queue", id, ".msg")), 0);
+	snprintf(envpath, sizeof(envpath), "%s", spath("queue", id, ".env"));
+	ck_assert_int_eq(link(spath("failed", id, ".env"), envpath), 0);
+	sp = open_spool();
+	ck_assert_int_eq(count_entries("failed"), 0);
+	ck_assert(exists(spath("queue", id, ".env")));
+	after = slurp(spath("queue", id, ".msg"), &alen);
+	ck_assert_mem_eq(after, before, blen);
+	free(after);
+	n = 0;
+	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 2);
+	free(before);
+	spool_close(sp);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -831,6 +909,7 @@ spool_suite(void)
 	ADD_CASE("loaderrors", test_env_load_errors);
 	ADD_CASE("remove", test_remove);
 	ADD_CASE("failed", test_move_failed);
+	ADD_CASE("requeue", test_requeue);
 #undef ADD_CASE
 	tc = tcase_create("writefail");
 	tcase_add_checked_fixture(tc, setup, teardown);

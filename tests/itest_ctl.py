@@ -648,6 +648,102 @@ class CtlMailq(CtlTest):
                          sorted([(held, "!"), (deferred, "")]))
 
 
+class CtlFailed(CtlTest):
+    """failed lists failed/; requeue sends a message from there again,
+    to the recipients that failed only."""
+
+    BAD = {"cmd": "RCPT", "match": "bad@x.test",
+           "reply": "550 5.1.1 no such user"}
+
+    def failed_one(self, up, d, subject):
+        qid = self.send(d, "s@client.test", ["good@x.test", "bad@x.test"],
+                        simple(subject))
+        self.assertFailedKept(d, qid)
+        self.wait_report(d, qid, "s@client.test")
+        return qid
+
+    def test_list_requeue_end_to_end(self):
+        up = self.upstream()
+        up.set_rules([self.BAD])
+        d = self.relay(up)
+        env = dict(os.environ, TZ="UTC")
+        rc, out, _ = self.ctl(d.conf_path, "failed", env=env)
+        self.assertEqual((rc, out), (0, "No message in failed/\n"))
+        qid = self.failed_one(up, d, "requeue me")
+        doc = self.js(d, "failed")
+        self.assertEqual(doc["count"], 1)
+        m = doc["messages"][0]
+        self.assertEqual((m["id"], m["size"]), (qid, len(
+            open(d.path("failed", qid + ".msg"), "rb").read())))
+        st = {r["addr"]: r for r in m["recipients"]}
+        self.assertEqual(st["good@x.test"]["state"], "sent")
+        self.assertEqual((st["bad@x.test"]["state"], st["bad@x.test"]["dsn"],
+                          st["bad@x.test"]["reply"]),
+                         ("failed", "5.1.1", "550 5.1.1 no such user"))
+        rc, out, _ = self.ctl(d.conf_path, "failed", env=env)
+        self.assertEqual(rc, 0)
+        self.assertEqual(out, PF_HEAD + pf_sender(
+            qid, m["size"], m["arrival"], "s@client.test") +
+            pf_reason("delivered: " + st["good@x.test"]["reply"]) +
+            pf_rcpt("good@x.test") +
+            pf_reason("550 5.1.1 no such user") + pf_rcpt("bad@x.test") +
+            pf_summary(m["size"], 1))
+        # Still refused: the upstream's rule is fixed first.
+        up.clear_rules()
+        out = self.ok(d, "requeue", qid.upper())
+        self.assertEqual(out, "%s: back in the queue; delivery attempt "
+                         "scheduled now\n" % qid)
+        d.wait_log(r"queue id=%s requeued from failed/ rcpts=1" % qid)
+        self.wait_gone(d, qid)
+        self.wait_delivery(d, qid, "bad@x.test", "sent")
+        self.assertEqual([x.rcpt_tos for x in self.by_id(up, qid)],
+                         [["good@x.test"], ["bad@x.test"]])
+        self.assertEqual(d.listdir("failed"), [])
+        self.assertEqual(self.js(d, "failed")["count"], 0)
+        rc, _, err = self.ctl(d.conf_path, "requeue", qid)
+        self.assertEqual(rc, EX_DATAERR, err)
+        self.assertIn("no such message in failed/", err)
+
+    def test_requeue_all_and_refusals(self):
+        up = self.upstream()
+        up.set_rules([self.BAD])
+        d = self.relay(up)
+        ids = [self.failed_one(up, d, "all %d" % i) for i in range(2)]
+        # Nothing leaves while we look at the requeued envelopes.
+        up.stop()
+        self.wait_closed(up.port)
+        waiting = self.send(d, "s@client.test", ["w@x.test"],
+                            simple("waiting"))
+        d.wait_log(UNAVAILABLE_RE)
+        # A queued message is not in failed/.
+        rc, _, err = self.ctl(d.conf_path, "requeue", waiting)
+        self.assertEqual(rc, EX_DATAERR, err)
+        self.assertIn("in the queue, not in failed/", err)
+        doc = self.js(d, "requeue", "ALL")
+        self.assertEqual((doc["done"], doc["failed"]), (2, 0))
+        self.assertEqual(sorted(r["id"] for r in doc["results"]),
+                         sorted(ids))
+        self.assertEqual(sorted(d.queued_ids()), sorted(ids + [waiting]))
+        self.assertEqual(d.listdir("failed"), [])
+        # Pending again, tries from zero; the delivered one stays sent.
+        for qid in ids:
+            e = self.js(d, "show", qid)
+            self.assertEqual(e["attempts"], 0)
+            self.assertEqual({r["addr"]: r["state"] for r in
+                              e["recipients"]},
+                             {"good@x.test": "sent", "bad@x.test":
+                              "pending"})
+        up.clear_rules()
+        up.start()
+        self.ok(d, "flush")
+        self.wait_empty(d)
+        for qid in ids:
+            self.assertEqual([x.rcpt_tos for x in self.by_id(up, qid)],
+                             [["good@x.test"], ["bad@x.test"]])
+        self.assertEqual(self.ok(d, "requeue", "ALL"),
+                         "requeued 0 messages\n")
+
+
 class CtlTestVerb(CtlTest):
     """"smartrelayctl test": one real login, and plain-language hints."""
 

@@ -1,10 +1,10 @@
 /*
  * smartrelayctl.c - the administrator's tool: asks the daemon over its
- * control socket (queue, show, flush, delete, hold, release, stats) and
- * prints the JSON answer raw (--json) or as text for humans; "test"
- * (ctl_test.c) instead makes one real connection to the upstream, as
- * the daemon would, and explains in plain words what is wrong and how
- * to fix it.
+ * control socket (queue, show, flush, delete, hold, release, stats,
+ * failed, requeue) and prints the JSON answer raw (--json) or as text
+ * for humans; "test" (ctl_test.c) instead makes one real connection to
+ * the upstream, as the daemon would, and explains in plain words what
+ * is wrong and how to fix it.
  *
  * The daemon's answers are read with lib/json.c (strict, depth-bounded).
  * Text from the daemon may come from anyone (message headers, upstream
@@ -237,7 +237,8 @@ ctl_show_stats(const struct json *s)
 	return EX_OK;
 }
 
-/* flush, delete, hold, release: one line saying what happened. */
+/* flush, delete, hold, release, requeue: one line saying what
+ * happened. */
 static int
 ctl_show_action(const struct json *doc)
 {
@@ -256,6 +257,9 @@ ctl_show_action(const struct json *doc)
 	else if (strcmp(action, "hold") == 0)
 		printf("%s: on hold; \"release\" lets it go again\n",
 		    id ? id : "?");
+	else if (strcmp(action, "requeue") == 0)
+		printf("%s: back in the queue; delivery attempt scheduled "
+		    "now\n", id ? id : "?");
 	else
 		printf("%s: released; delivery attempt scheduled now\n",
 		    id ? id : "?");
@@ -388,6 +392,8 @@ static const struct {
 } ctl_errors[] = {
 	{ "ENOENT",	EX_DATAERR },
 	{ "EHELD",	EX_DATAERR },
+	{ "EEXIST",	EX_DATAERR },
+	{ "EDONE",	EX_DATAERR },
 	{ "EBUSY",	EX_TEMPFAIL },
 	{ "EPERM",	EX_NOPERM },
 };
@@ -429,6 +435,8 @@ static const struct ctl_verb {
 	{ "delete",	CTL_ARG_IDS,	ctl_show_action,	"deleted" },
 	{ "hold",	CTL_ARG_IDS,	ctl_show_action,	"held" },
 	{ "release",	CTL_ARG_IDS,	ctl_show_action,	"released" },
+	{ "failed",	CTL_ARG_NONE,	ctl_mailq_failed,	NULL },
+	{ "requeue",	CTL_ARG_IDS,	ctl_show_action,	"requeued" },
 	{ "test",	CTL_ARG_NONE,	NULL,			NULL },
 };
 
@@ -635,7 +643,11 @@ ctl_usage(void)
 	    "  release ID... let held messages go again\n"
 	    "  delete ID...  remove messages from the queue, without a "
 	    "report\n"
-	    "                (ID... may be ALL; ids are case-insensitive)\n"
+	    "  failed        list the messages kept in failed/\n"
+	    "  requeue ID... send messages in failed/ again, to the "
+	    "recipients\n"
+	    "                that failed (ID... may be ALL; ids are "
+	    "case-insensitive)\n"
 	    "  stats         counters and upstream state\n"
 	    "  test          try one real login to the upstream\n"
 	    "  oauth-setup   get the OAuth refresh token for auth = xoauth2\n"

@@ -245,7 +245,16 @@ control_op_reason(const char *verb, int err, char *buf, size_t bufsz,
 	*code = "EIO";
 	if (err == ENOENT) {
 		*code = "ENOENT";
-		return "no such message in the queue";
+		return strcmp(verb, "requeue") == 0 ? "no such message in "
+		    "failed/" : "no such message in the queue";
+	}
+	if (err == EEXIST) {
+		*code = "EEXIST";
+		return "the message is in the queue, not in failed/";
+	}
+	if (err == EINVAL && strcmp(verb, "requeue") == 0) {
+		*code = "EDONE";
+		return "the message has no failed recipient to send again";
 	}
 	if (err == EBUSY) {
 		*code = "EBUSY";
@@ -308,6 +317,37 @@ control_cmd_queue(struct control_client *c, const char *arg)
 	evbuffer_add_printf(l.out, "{\"now\": %" PRId64 ", \"messages\": [\n",
 	    l.now);
 	queue_list(c->ctl->queue, control_list_cb, &l);
+	evbuffer_add_printf(l.out, "], \"count\": %ld}\n", l.n);
+	control_answered(c);
+}
+
+/* "failed": the messages kept in failed/, {"now": T, "messages":
+ * [...], "count": N}, each envelope as in "queue" (its recipients in
+ * their final states). */
+static void
+control_failed_cb(const struct envelope *env, void *arg)
+{
+	struct control_list	*l = arg;
+
+	if (l->n++ > 0)
+		evbuffer_add(l->out, ",\n", 2);
+	control_json_env(l->out, env, l->now);
+	evbuffer_add(l->out, "}", 1);
+}
+
+static void
+control_cmd_failed(struct control_client *c, const char *arg)
+{
+	struct control_list	 l;
+
+	(void)arg;
+	l.out = bufferevent_get_output(c->bev);
+	l.now = time_wall();
+	l.n = 0;
+	log_debug("control failed uid=%u", (unsigned)c->uid);
+	evbuffer_add_printf(l.out, "{\"now\": %" PRId64 ", \"messages\": [\n",
+	    l.now);
+	spool_scan_failed(c->ctl->sessions->spool, control_failed_cb, &l);
 	evbuffer_add_printf(l.out, "], \"count\": %ld}\n", l.n);
 	control_answered(c);
 }
@@ -556,6 +596,10 @@ static const struct control_cmd {
 	    QUEUE_SELECT_NOT_HELD },
 	{ "release",	CONTROL_ARG_IDS,	NULL,	queue_release,
 	    QUEUE_SELECT_HELD },
+	{ "failed",	CONTROL_ARG_NONE,	control_cmd_failed,	NULL,
+	    QUEUE_SELECT_ALL },
+	{ "requeue",	CONTROL_ARG_IDS,	NULL,	queue_requeue,
+	    QUEUE_SELECT_FAILED },
 };
 
 /* Splits the arguments at <args> (NULL: none) into <argv> in place:

@@ -3,9 +3,9 @@
  *
  * A unix stream socket (mode 0660: the daemon's user and group only)
  * takes one request line per connection ("queue", "show ID", "flush",
- * "stats", and "flush", "delete", "hold" or "release" with one or more
- * IDs or ALL) and answers with one JSON document, then closes.  Ids are
- * case-insensitive.  Peers are checked with
+ * "stats", "failed", and "flush", "delete", "hold", "release" or
+ * "requeue" with one or more IDs or ALL) and answers with one JSON
+ * document, then closes.  Ids are case-insensitive.  Peers are checked with
  * SO_PEERCRED: root, the daemon's own user and members of the socket's
  * group are served; anyone else gets an error and is closed.
  */

@@ -1051,13 +1051,34 @@ queue_list(struct queue *q, void (*cb)(const struct envelope *, bool,
 	return n;
 }
 
+/* Collects the ids spool_scan_failed() finds. */
+struct queue_ids_failed {
+	struct queue_id		*ids;
+	size_t			 n;
+};
+
+static void
+queue_ids_failed_cb(const struct envelope *env, void *arg)
+{
+	struct queue_ids_failed	*f = arg;
+
+	f->ids = xrealloc(f->ids, (f->n + 1) * sizeof(*f->ids));
+	memcpy(f->ids[f->n++].id, env->id, sizeof(f->ids[0].id));
+}
+
 struct queue_id *
 queue_ids(const struct queue *q, enum queue_select sel, size_t *n)
 {
 	const struct queue_entry	*e;
 	struct queue_id			*ids = NULL;
+	struct queue_ids_failed		 f = { NULL, 0 };
 
 	*n = 0;
+	if (sel == QUEUE_SELECT_FAILED) {
+		spool_scan_failed(q->spool, queue_ids_failed_cb, &f);
+		*n = f.n;
+		return f.ids;
+	}
 	if (q->nentries > 0)
 		ids = xcalloc(q->nentries, sizeof(*ids));
 	TAILQ_FOREACH(e, &q->entries, all) {
@@ -1164,6 +1185,40 @@ queue_delete(struct queue *q, const char *id)
 		return -1;
 	log_info("queue id=%s deleted by the administrator", id);
 	queue_entry_free(e);
+	return 0;
+}
+
+int
+queue_requeue(struct queue *q, const char *id)
+{
+	struct queue_entry	*e;
+	struct envelope		 env;
+	size_t			 n;
+	int			 err;
+
+	if (queue_find(q, id) != NULL) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (spool_failed_load(q->spool, id, &env) == -1)
+		return -1;
+	if ((n = envelope_requeue(&env, time_wall())) == 0) {
+		envelope_cleanup(&env);
+		errno = EINVAL;
+		return -1;
+	}
+	if (spool_requeue(q->spool, &env) == -1) {
+		err = errno;
+		envelope_cleanup(&env);
+		errno = err;
+		return -1;
+	}
+	log_info("queue id=%s requeued from failed/ rcpts=%zu", id, n);
+	e = queue_entry_new(q, id, env.arrival, false);
+	envelope_cleanup(&env);
+	queue_sweep_arm(q, e->arrival);
+	queue_entry_ready(e);
+	queue_run(q);
 	return 0;
 }
 

@@ -118,6 +118,7 @@ enum queue_select {
 	QUEUE_SELECT_ALL,
 	QUEUE_SELECT_HELD,
 	QUEUE_SELECT_NOT_HELD,
+	QUEUE_SELECT_FAILED,	/* those kept in failed/ */
 };
 
 struct queue_id {
@@ -139,6 +140,14 @@ int		 queue_flush_one(struct queue *, const char *id);
 int		 queue_hold(struct queue *, const char *id);
 int		 queue_release(struct queue *, const char *id);
 int		 queue_delete(struct queue *, const char *id);
+
+/* Sends a message kept in failed/ again: its failed recipients become
+ * pending (those already sent are never sent twice), its attempts and
+ * lifetime start over, and it is attempted at once (spool_requeue()
+ * moves it, durably).  Returns 0, or -1 with errno ENOENT (not in
+ * failed/), EEXIST (in the queue), EINVAL (no failed recipient), or
+ * that of the spool. */
+int		 queue_requeue(struct queue *, const char *id);
 
 /* Delay before attempt number <attempts> + 1 after a temporary failure:
  * retry_min doubled (attempts - 1) times, capped at retry_max, then

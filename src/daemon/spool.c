@@ -200,11 +200,12 @@ spool_dir_open(int dirfd)
  * Envelope files.  The text itself is envelope.c's business.
  */
 
-/* Reads queue/<id>.env whole into a new buffer.  The size is bounded
- * before anything is allocated; a file that grows while we read it is
- * not one we wrote (envelopes are replaced by rename), so it fails. */
+/* Reads <id>.env in the directory <dirfd> (queue/ or failed/) whole
+ * into a new buffer.  The size is bounded before anything is allocated;
+ * a file that grows while we read it is not one we wrote (envelopes are
+ * replaced by rename), so it fails. */
 static char *
-spool_env_read(struct spool *sp, const char *id, size_t *len)
+spool_env_read(int dirfd, const char *id, size_t *len)
 {
 	char		 name[SPOOL_NAME_MAX], *buf;
 	struct stat	 st;
@@ -213,7 +214,7 @@ spool_env_read(struct spool *sp, const char *id, size_t *len)
 
 	spool_name(name, id, ".env");
 	/* O_NONBLOCK: a FIFO planted in queue/ must not hang startup. */
-	fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK);
 	if (fd == -1)
 		return NULL;
@@ -248,8 +249,11 @@ spool_env_read(struct spool *sp, const char *id, size_t *len)
 	return buf;
 }
 
-int
-spool_env_load(struct spool *sp, const char *id, struct envelope *env)
+/* spool_env_load() from the directory <dirfd>; a missing file is
+ * logged only when <quiet_enoent> is false. */
+static int
+spool_env_load_at(int dirfd, const char *id, struct envelope *env,
+    bool quiet_enoent)
 {
 	struct envelope_error	 err;
 	char			*buf;
@@ -262,8 +266,9 @@ spool_env_load(struct spool *sp, const char *id, struct envelope *env)
 		errno = EINVAL;
 		return -1;
 	}
-	if ((buf = spool_env_read(sp, id, &len)) == NULL) {
-		log_warn("spool envelope load id=%s", id);
+	if ((buf = spool_env_read(dirfd, id, &len)) == NULL) {
+		if (errno != ENOENT || !quiet_enoent)
+			log_warn("spool envelope load id=%s", id);
 		return -1;
 	}
 	rc = envelope_parse(env, buf, len, id, &err);
@@ -274,6 +279,18 @@ spool_env_load(struct spool *sp, const char *id, struct envelope *env)
 		errno = EINVAL;
 	}
 	return rc;
+}
+
+int
+spool_env_load(struct spool *sp, const char *id, struct envelope *env)
+{
+	return spool_env_load_at(sp->queuefd, id, env, false);
+}
+
+int
+spool_failed_load(struct spool *sp, const char *id, struct envelope *env)
+{
+	return spool_env_load_at(sp->failedfd, id, env, true);
 }
 
 
@@ -932,6 +949,47 @@ spool_recover_dir(struct spool *sp, bool queue)
 	return 0;
 }
 
+/* A message both in failed/ and in queue/ is one whose requeue was
+ * interrupted after its envelope reached queue/ (spool_requeue()): the
+ * queue's copy is the message, the failed/ names go.  Nothing else puts
+ * an envelope in both. */
+static int
+spool_recover_requeued(struct spool *sp)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		 id[SPOOL_ID_LEN + 1], data[SPOOL_NAME_MAX];
+	bool		 changed = false;
+
+	if ((d = spool_dir_open(sp->failedfd)) == NULL)
+		return -1;
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (spool_name_parse(de->d_name, id, ".env") == -1 ||
+		    fstatat(sp->queuefd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if ((unlinkat(sp->failedfd, spool_name(data, id, ".msg"), 0) ==
+		    -1 && errno != ENOENT) ||
+		    unlinkat(sp->failedfd, de->d_name, 0) == -1) {
+			log_warn("spool recover requeue id=%s", id);
+			continue;
+		}
+		log_warnx("spool recover requeue id=%s: in the queue again, "
+		    "removed from failed/", id);
+		changed = true;
+	}
+	if (errno != 0) {
+		closedir(d);
+		return -1;
+	}
+	closedir(d);
+	return changed ? fsync(sp->failedfd) : 0;
+}
+
 /* Starts the workers with every signal blocked: signals are for the
  * main thread. */
 static int
@@ -994,7 +1052,8 @@ spool_open(const char *dir)
 		goto fail;
 	step = "recover";
 	if (spool_recover_dir(sp, false) == -1 ||
-	    spool_recover_dir(sp, true) == -1)
+	    spool_recover_dir(sp, true) == -1 ||
+	    spool_recover_requeued(sp) == -1)
 		goto fail;
 	step = "worker";
 	if (pipe2(sp->notify, O_CLOEXEC | O_NONBLOCK) == -1 ||
@@ -1046,9 +1105,10 @@ spool_close(struct spool *sp)
 	free(sp);
 }
 
-long
-spool_scan(struct spool *sp, void (*cb)(const struct envelope *, void *),
-    void *arg)
+/* spool_scan() of the directory <dirfd>, called <name> in the log. */
+static long
+spool_scan_at(struct spool *sp, int dirfd, const char *name,
+    void (*cb)(const struct envelope *, void *), void *arg)
 {
 	struct envelope		 env;
 	struct dirent		*de;
@@ -1056,28 +1116,44 @@ spool_scan(struct spool *sp, void (*cb)(const struct envelope *, void *),
 	char			 id[SPOOL_ID_LEN + 1];
 	long			 n = 0;
 
-	if ((d = spool_dir_open(sp->queuefd)) == NULL) {
-		log_warn("spool scan dir=%s/queue", sp->dir);
+	if ((d = spool_dir_open(dirfd)) == NULL) {
+		log_warn("spool scan dir=%s/%s", sp->dir, name);
 		return -1;
 	}
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)
 			break;
-		/* Only "<id>.env" names; anything else is not a message. */
+		/* Only "<id>.env" names; anything else is not a message.
+		 * One that went meanwhile (requeued, delivered) is no
+		 * news. */
 		if (spool_name_parse(de->d_name, id, ".env") == -1 ||
-		    spool_env_load(sp, id, &env) == -1)
+		    spool_env_load_at(dirfd, id, &env, true) == -1)
 			continue;
 		cb(&env, arg);
 		envelope_cleanup(&env);
 		n++;
 	}
 	if (errno != 0) {
-		log_warn("spool scan dir=%s/queue", sp->dir);
+		log_warn("spool scan dir=%s/%s", sp->dir, name);
 		n = -1;
 	}
 	closedir(d);
 	return n;
+}
+
+long
+spool_scan(struct spool *sp, void (*cb)(const struct envelope *, void *),
+    void *arg)
+{
+	return spool_scan_at(sp, sp->queuefd, "queue", cb, arg);
+}
+
+long
+spool_scan_failed(struct spool *sp,
+    void (*cb)(const struct envelope *, void *), void *arg)
+{
+	return spool_scan_at(sp, sp->failedfd, "failed", cb, arg);
 }
 
 int
@@ -1122,6 +1198,56 @@ spool_remove(struct spool *sp, const char *id)
 	if (rc == -1)
 		errno = ENOENT;
 	return rc;
+}
+
+/*
+ * Back from failed/ into the queue, in the order of a commit: the data
+ * first (a hard link, so failed/ keeps its copy), then the envelope
+ * through tmp/ and rename, then the queue/ sync; only then do the
+ * failed/ names go.  A crash before the envelope leaves data without an
+ * envelope in queue/, which startup deletes: the message is still in
+ * failed/.  A crash after it leaves the message in both, and startup
+ * finishes the job (spool_recover_requeued()).
+ */
+int
+spool_requeue(struct spool *sp, const struct envelope *env)
+{
+	struct stat	st;
+	char		data[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX];
+	int		err;
+
+	if (!envelope_id_is_valid(env->id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	spool_name(data, env->id, ".msg");
+	spool_name(name, env->id, ".env");
+	if (fstatat(sp->queuefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (linkat(sp->failedfd, data, sp->queuefd, data, 0) == -1) {
+		if (errno != ENOENT)
+			log_warn("spool requeue id=%s file=data", env->id);
+		return -1;
+	}
+	if (spool_env_save(sp, env) == -1) {
+		/* The envelope may be in queue/ without being durable: it
+		 * goes again, and so does the data link. */
+		err = errno;
+		unlinkat(sp->queuefd, name, 0);
+		unlinkat(sp->queuefd, data, 0);
+		fsync(sp->queuefd);
+		errno = err;
+		return -1;
+	}
+	/* Data first: a failed/ envelope left alone is what startup looks
+	 * for; a data file left alone would be found by nobody. */
+	if (unlinkat(sp->failedfd, data, 0) == -1 ||
+	    unlinkat(sp->failedfd, name, 0) == -1 || fsync(sp->failedfd) == -1)
+		log_warn("spool requeue id=%s: cannot remove from failed/ "
+		    "(the next start does)", env->id);
+	return 0;
 }
 
 int

@@ -32,7 +32,8 @@ struct spool_msg;			/* one message being written */
  * removes everything in tmp/, deletes data files in queue/ that have no
  * envelope (an interrupted commit: the client never got 250), and moves
  * unreadable or truncated envelopes, and envelopes without data, to
- * corrupt/ with a log line.  Starts the commit worker.  Returns NULL
+ * corrupt/ with a log line; finishes an interrupted spool_requeue().
+ * Starts the commit worker.  Returns NULL
  * after logging the reason. */
 struct spool	*spool_open(const char *dir);
 
@@ -118,5 +119,21 @@ int		 spool_remove(struct spool *, const char *id);
 
 /* Moves a message to failed/ for a human to inspect.  Returns 0 or -1. */
 int		 spool_move_failed(struct spool *, const char *id);
+
+/* Like spool_scan() and spool_env_load(), for the messages in failed/.
+ * spool_failed_load() does not log a missing message (errno ENOENT). */
+long		 spool_scan_failed(struct spool *,
+		    void (*cb)(const struct envelope *, void *), void *arg);
+int		 spool_failed_load(struct spool *, const char *id,
+		    struct envelope *env);
+
+/* Moves message env->id from failed/ back into queue/ with <env> as its
+ * envelope: the data is linked into queue/, the envelope written
+ * through tmp/ (fsync, rename, fsync of queue/), and only then are the
+ * failed/ names removed.  A crash at any point loses nothing: startup
+ * finds the message in failed/, or in queue/ (and then removes what is
+ * left of it in failed/).  Returns 0, or -1 with errno ENOENT (not in
+ * failed/), EEXIST (already in queue/) or that of the failed step. */
+int		 spool_requeue(struct spool *, const struct envelope *env);
 
 #endif /* SPOOL_H */

@@ -142,6 +142,31 @@ envelope_add_rcpt(struct envelope *env, const char *addr)
 	return 0;
 }
 
+size_t
+envelope_requeue(struct envelope *env, int64_t now)
+{
+	struct envelope_rcpt	*rc;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		rc = &env->rcpts[i];
+		if (rc->state != ENVELOPE_RCPT_FAILED)
+			continue;
+		rc->state = ENVELOPE_RCPT_PENDING;
+		free(rc->dsn);
+		free(rc->reply);
+		rc->dsn = rc->reply = NULL;
+		n++;
+	}
+	env->arrival = now;
+	env->attempts = 0;
+	env->next_attempt = 0;
+	env->held = false;
+	free(env->last_error);
+	env->last_error = NULL;
+	return n;
+}
+
 /*
  * Writing.
  */

@@ -68,6 +68,14 @@ bool		 envelope_field_is_valid(const char *s, bool allow_empty);
  * envelope_field_is_valid(addr, false); <env> is then unchanged. */
 int		 envelope_add_rcpt(struct envelope *env, const char *addr);
 
+/* Makes the envelope of a message kept in failed/ ready to be sent
+ * again at <now>: each FAILED recipient becomes PENDING (its status code
+ * and reply dropped) while SENT ones stay sent, never to be sent twice;
+ * attempts start again from 0, the message is due at once, not held,
+ * has no last error, and its lifetime starts again (arrival = <now>).
+ * Returns the number of recipients made pending. */
+size_t		 envelope_requeue(struct envelope *env, int64_t now);
+
 /* Formats <env> as envelope text into a new NUL-terminated buffer *out
  * of *outlen octets (the NUL not counted); the caller frees *out.
  * client and helo may be NULL (written empty); an unknown rcpt DSN is
