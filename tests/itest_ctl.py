@@ -362,6 +362,15 @@ class CtlMany(CtlTest):
         self.assertEqual((doc["done"], doc["failed"]), (450, 0))
         self.assertEqual([r["id"] for r in doc["results"]], ids)
         self.assertEqual(self.js(d, "stats")["held"], 450)
+        # A peer that leaves while the daemon works through ALL (it
+        # does so a few messages per loop turn): the rest is dropped.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.socket_path(d))
+        s.sendall(b"release ALL\n")
+        s.close()
+        out = self.ok(d, "release", "ALL")
+        self.assertTrue(out.endswith(" messages\n"), out)
+        self.assertEqual(self.js(d, "stats")["held"], 0)
         out = self.ok(d, "delete", *ids)
         self.assertTrue(out.endswith("\ndeleted 450 messages\n"))
         self.assertEqual(d.queued_ids(), [])

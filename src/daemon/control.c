@@ -9,7 +9,9 @@
  * is a chain of evbuffer chunks, never one big allocation.  Every
  * string that came from a client, a message or the upstream goes
  * through control_json_str(), which escapes what JSON requires and any
- * byte that is not part of valid UTF-8.
+ * byte that is not part of valid UTF-8.  An operation on several
+ * messages (ids or ALL) runs CONTROL_OPS_PER_TURN of them per loop turn,
+ * since each may fsync: SMTP clients are served in between.
  */
 #include "config.h"
 
@@ -50,6 +52,8 @@
 #define CONTROL_HEADERS_MAX	(64 * 1024)	/* "show": header section */
 #define CONTROL_TEXT_MAX	1024	/* error and reply strings */
 #define CONTROL_GROUPS_MAX	256	/* peer's supplementary groups */
+#define CONTROL_OPS_PER_TURN	32	/* messages per loop turn: each
+					 * operation may fsync */
 
 /* One admin connection: it lives until its answer is written, the
  * peer goes away, or a timeout fires; control_client_free() is the one
@@ -61,6 +65,20 @@ struct control_client {
 	struct line_reader	 reader;
 	uid_t			 uid;		/* SO_PEERCRED, for the log */
 	pid_t			 pid;
+	struct control_job	*job;		/* several messages, or NULL */
+};
+
+/* One operation on several messages, CONTROL_OPS_PER_TURN at a time so
+ * that "delete ALL" on a big queue never stalls the loop for long. */
+struct control_job {
+	const char		*verb;
+	int			(*op)(struct queue *, const char *);
+	struct queue_id		*ids;
+	size_t			 n;
+	size_t			 next;
+	size_t			 done;
+	size_t			 failed;
+	struct event		*ev;		/* the next turn */
 };
 
 struct control {
@@ -193,6 +211,11 @@ control_client_free(struct control_client *c)
 {
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
+	if (c->job != NULL) {
+		event_free(c->job->ev);
+		free(c->job->ids);
+		free(c->job);
+	}
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -514,55 +537,99 @@ control_cmd_op(struct control_client *c, const char *verb,
 	control_answered(c);
 }
 
+/* The next CONTROL_OPS_PER_TURN messages of the client's job, each
+ * result appended as it comes; then the next turn, or the end of the
+ * answer. */
+static void
+control_job_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client	*c = arg;
+	struct control_job	*job = c->job;
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct timeval		 now = { 0, 0 };
+	const char		*id, *code, *msg;
+	char			 buf[256];
+	size_t			 turn;
+	int			 err;
+
+	(void)fd;
+	(void)what;
+	for (turn = 0; turn < CONTROL_OPS_PER_TURN && job->next < job->n;
+	    turn++) {
+		id = job->ids[job->next].id;
+		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", job->next++ >
+		    0 ? ",\n" : "", id);
+		if (job->op(c->ctl->queue, id) == 0) {
+			log_info("control %s id=%s uid=%u pid=%ld", job->verb,
+			    id, (unsigned)c->uid, (long)c->pid);
+			evbuffer_add_printf(out, "\"ok\": true}");
+			job->done++;
+			continue;
+		}
+		err = errno;
+		log_info("control %s id=%s uid=%u failed: %s", job->verb, id,
+		    (unsigned)c->uid, strerror(err));
+		msg = control_op_reason(job->verb, err, buf, sizeof(buf),
+		    &code);
+		evbuffer_add_printf(out, "\"ok\": false, \"code\": \"%s\", "
+		    "\"error\": ", code);
+		control_json_str(out, msg);
+		evbuffer_add(out, "}", 1);
+		job->failed++;
+	}
+	if (job->next < job->n) {
+		/* A zero timeout: pending I/O is served first. */
+		evtimer_add(job->ev, &now);
+		return;
+	}
+	evbuffer_add_printf(out, "], \"done\": %zu, \"failed\": %zu, "
+	    "\"ok\": %s}\n", job->done, job->failed, job->failed == 0 ?
+	    "true" : "false");
+	control_answered(c);
+}
+
 /*
  * Several ids, or every message <sel> picks: one result per message,
- * {"ok": <all done>, "action": <verb>, "results": [{"id": ID, "ok":
- * true} or {"id": ID, "ok": false, "code": C, "error": TEXT}, ...],
- * "done": N, "failed": M}.  Each message is one operation, so those
- * before a failure stay done.
+ * {"action": <verb>, "results": [{"id": ID, "ok": true} or {"id": ID,
+ * "ok": false, "code": C, "error": TEXT}, ...], "done": N, "failed": M,
+ * "ok": <all done>}.  Each message is one operation, so those before a
+ * failure stay done.
  */
 static void
 control_cmd_ops(struct control_client *c, const char *verb,
     int (*op)(struct queue *, const char *), char **ids, size_t nids,
     bool all, enum queue_select sel)
 {
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct queue_id		*snap = NULL;
-	const char		*id, *code, *msg;
-	char			 buf[256];
-	size_t			 i, done = 0, failed = 0;
+	struct control_job	*job;
+	size_t			 i;
 
+	job = xcalloc(1, sizeof(*job));
+	job->verb = verb;
+	job->op = op;
 	/* A snapshot: deleting as we go changes the queue's list. */
 	if (all)
-		snap = queue_ids(c->ctl->queue, sel, &nids);
-	log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
-	    " ALL" : "", nids, (unsigned)c->uid, (long)c->pid);
-	evbuffer_add_printf(out, "{\"action\": \"%s\", \"results\": [",
-	    verb);
-	for (i = 0; i < nids; i++) {
-		id = all ? snap[i].id : ids[i];
-		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", i > 0 ?
-		    ",\n" : "", id);
-		if (op(c->ctl->queue, id) == 0) {
-			log_info("control %s id=%s uid=%u pid=%ld", verb, id,
-			    (unsigned)c->uid, (long)c->pid);
-			evbuffer_add_printf(out, "\"ok\": true}");
-			done++;
-			continue;
-		}
-		log_info("control %s id=%s uid=%u failed: %s", verb, id,
-		    (unsigned)c->uid, strerror(errno));
-		msg = control_op_reason(verb, errno, buf, sizeof(buf), &code);
-		evbuffer_add_printf(out, "\"ok\": false, \"code\": \"%s\", "
-		    "\"error\": ", code);
-		control_json_str(out, msg);
-		evbuffer_add(out, "}", 1);
-		failed++;
+		job->ids = queue_ids(c->ctl->queue, sel, &job->n);
+	else {
+		job->ids = xcalloc(nids, sizeof(*job->ids));
+		for (i = 0; i < nids; i++)
+			memcpy(job->ids[i].id, ids[i], sizeof(job->ids[i].id));
+		job->n = nids;
 	}
-	evbuffer_add_printf(out, "], \"done\": %zu, \"failed\": %zu, "
-	    "\"ok\": %s}\n", done, failed, failed == 0 ? "true" : "false");
-	free(snap);
-	control_answered(c);
+	if ((job->ev = evtimer_new(c->ctl->base, control_job_cb, c)) ==
+	    NULL) {
+		free(job->ids);
+		free(job);
+		control_error(c, "EIO", "out of event resources");
+		return;
+	}
+	c->job = job;
+	/* One request per connection: read no more meanwhile. */
+	bufferevent_disable(c->bev, EV_READ);
+	log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
+	    " ALL" : "", job->n, (unsigned)c->uid, (long)c->pid);
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "{\"action\": "
+	    "\"%s\", \"results\": [", verb);
+	control_job_cb(-1, 0, c);
 }
 
 enum control_arg {
