@@ -1082,7 +1082,10 @@ queue_ids(const struct queue *q, enum queue_select sel, size_t *n)
 	if (q->nentries > 0)
 		ids = xcalloc(q->nentries, sizeof(*ids));
 	TAILQ_FOREACH(e, &q->entries, all) {
-		if ((sel == QUEUE_SELECT_HELD && !e->held) ||
+		/* A delivered message whose files are being removed is
+		 * nothing anyone can act on any more. */
+		if (e->gone != NULL ||
+		    (sel == QUEUE_SELECT_HELD && !e->held) ||
 		    (sel == QUEUE_SELECT_NOT_HELD && e->held))
 			continue;
 		memcpy(ids[*n].id, e->id, sizeof(ids[*n].id));

@@ -126,8 +126,9 @@ struct queue_id {
 };
 
 /* The ids of the queued messages that <sel> picks, in queue order, for
- * an operation on "ALL" that changes the queue as it goes: a new array
- * of *n entries (NULL when none) that the caller frees. */
+ * an operation on "ALL" that changes the queue as it goes (delivered
+ * messages whose files are still being removed are left out): a new
+ * array of *n entries (NULL when none) that the caller frees. */
 struct queue_id	*queue_ids(const struct queue *, enum queue_select,
 		    size_t *n);
 
