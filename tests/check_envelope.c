@@ -73,6 +73,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 	ck_assert_uint_eq(a->attempts, b->attempts);
 	ck_assert_int_eq(a->next_attempt, b->next_attempt);
 	ck_assert_int_eq(a->held, b->held);
+	ck_assert_int_eq(a->reencode, b->reencode);
 	assert_str_or_null(a->last_error, b->last_error);
 	ck_assert_uint_eq(a->nrcpt, b->nrcpt);
 	for (i = 0; i < a->nrcpt; i++) {
@@ -123,6 +124,8 @@ static const struct {
 	{ example_env, 0, NULL },
 	{ EMIN "end\n", 0, NULL },
 	{ EMIN "held 1\nattempts 4294967295\nend\n", 0, NULL },
+	{ EMIN "reencode 1\nend\n", 0, NULL },
+	{ EMIN "reencode 0\nend\n", 0, NULL },
 	{ EMIN "client\nhelo\nerror\nend\n", 0, NULL },
 	{ EMIN "rcpt sent 2.0.0 c+2Bd@x 250 2.0.0  ok \nend\n", 0, NULL },
 	{ "", 0, "no-end" },
@@ -136,6 +139,9 @@ static const struct {
 	{ EMIN "arrival 99999999999999999999\nend\n", 0, "bad-number" },
 	{ EMIN "size\nend\n", 0, "bad-number" },
 	{ EMIN "held 2\nend\n", 0, "bad-number" },
+	{ EMIN "reencode 2\nend\n", 0, "bad-number" },
+	{ EMIN "reencode yes\nend\n", 0, "bad-number" },
+	{ EMIN "reencode 1\nreencode 1\nend\n", 0, "repeated-key" },
 	{ EMIN "attempts 4294967296\nend\n", 0, "bad-number" },
 	{ EMIN "sender a@b\nend\n", 0, "repeated-key" },
 	{ EMIN "helo a b\nend\n", 0, "not-a-token" },
@@ -231,6 +237,7 @@ START_TEST(test_example)
 	ck_assert_uint_eq(env.attempts, 0);
 	ck_assert_int_eq(env.next_attempt, 0);
 	ck_assert(!env.held);
+	ck_assert(!env.reencode);
 	ck_assert_str_eq(env.last_error, "some text to end of line");
 	ck_assert_uint_eq(env.nrcpt, 2);
 	ck_assert_str_eq(env.rcpts[0].addr, "bob@example.org");
@@ -395,6 +402,7 @@ START_TEST(test_roundtrip_odd)
 	env.attempts = 3;
 	env.next_attempt = 1795000123;
 	env.held = true;
+	env.reencode = true;
 	env.last_error = xstrdup("421 try later");
 	free(env.rcpts[0].addr);
 	env.rcpts[0].addr = xstrdup("a+b=c@example.org");
@@ -412,7 +420,8 @@ START_TEST(test_roundtrip_odd)
 	ck_assert_ptr_nonnull(strstr(text, "\nclient ::1\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nhelo my+20host+2B+3D\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nsize 18446744073709551615\n"));
-	ck_assert_ptr_nonnull(strstr(text, "\nheld 1\nerror 421 try later\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nheld 1\nreencode 1\n"
+	    "error 421 try later\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nrcpt failed 5.1.1 "
 	    "a+2Bb+3Dc@example.org 550 5.1.1 no such  user\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nrcpt sent 2.0.0 "

@@ -713,6 +713,74 @@ START_TEST(test_null_sender)
 }
 END_TEST
 
+/* The envelope says whether the data needs re-encoding before it is
+ * relayed (mime.h): the data is checked as it is written, in pieces of
+ * any size. */
+static const struct {
+	const char	*data;
+	size_t		 len;
+	bool		 reencode;
+} reencode_cases[] = {
+	{ "Subject: x\r\n\r\nhi\r\n", 18, false },
+	{ "", 0, false },
+	{ "Subject: x\r\n\r\n10%\r50%\r100%\r\n", 28, true },
+	{ "Subject: x\r\n\r\nnul\0byte\r\n", 25, true },
+	{ "Subject: x\r\n\r\nends in CR\r", 25, true },
+};
+
+START_TEST(test_reencode_flag)
+{
+	struct spool		*sp = open_spool();
+	struct spool_msg	*msg = new_msg(sp, "a@example.org",
+				    "b@example.org");
+	struct envelope		 env;
+	char			 id[SPOOL_ID_LEN + 1], *text, *line;
+	size_t			 i, len = reencode_cases[_i].len;
+	const char		*p = reencode_cases[_i].data;
+
+	strcopy(id, spool_msg_id(msg), sizeof(id));
+	for (i = 0; i < len; i++)	/* one octet at a time */
+		ck_assert_int_eq(spool_msg_write(msg, p + i, 1), 0);
+	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
+	ck_assert_int_eq(env.reencode, reencode_cases[_i].reencode);
+	envelope_cleanup(&env);
+	text = slurp(spath("queue", id, ".env"), NULL);
+	line = strstr(text, "\nreencode ");
+	if (reencode_cases[_i].reencode)
+		ck_assert_ptr_nonnull(strstr(text, "\nreencode 1\n"));
+	else
+		ck_assert_ptr_null(line);
+	free(text);
+	spool_close(sp);
+}
+END_TEST
+
+/* A line of 998 octets is conformant; one of 999 is not. */
+START_TEST(test_reencode_long_line)
+{
+	struct spool		*sp = open_spool();
+	struct spool_msg	*msg;
+	struct envelope		 env;
+	char			 id[SPOOL_ID_LEN + 1], line[1001];
+	int			 n;
+
+	for (n = 998; n <= 999; n++) {
+		msg = new_msg(sp, "a@example.org", "b@example.org");
+		strcopy(id, spool_msg_id(msg), sizeof(id));
+		memset(line, 'x', (size_t)n);
+		memcpy(line + n, "\r\n", 2);
+		ck_assert_int_eq(spool_msg_write(msg, "S: x\r\n\r\n", 8), 0);
+		ck_assert_int_eq(spool_msg_write(msg, line, (size_t)n + 2), 0);
+		ck_assert_int_eq(spool_commit(msg), 0);
+		ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
+		ck_assert_int_eq(env.reencode, (n == 999));
+		envelope_cleanup(&env);
+	}
+	spool_close(sp);
+}
+END_TEST
+
 #define EID	"0006123abcd01f2e"
 #define EMIN	"smartrelay-envelope 1\nid " EID "\nsender <>\n" \
 		"rcpt pending - b@x\n"
@@ -910,7 +978,13 @@ spool_suite(void)
 	ADD_CASE("remove", test_remove);
 	ADD_CASE("failed", test_move_failed);
 	ADD_CASE("requeue", test_requeue);
+	ADD_CASE("reencodelong", test_reencode_long_line);
 #undef ADD_CASE
+	tc = tcase_create("reencode");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_reencode_flag, 0,
+	    nitems(reencode_cases));
+	suite_add_tcase(s, tc);
 	tc = tcase_create("writefail");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_write_fail, 0, nitems(fail_cases));

@@ -183,7 +183,7 @@ def parse_envelope(text):
             continue
         if key in env:
             raise ValueError("repeated key %r" % key)
-        if key in ("arrival", "size", "attempts", "next", "held"):
+        if key in ("arrival", "size", "attempts", "next", "held", "reencode"):
             env[key] = int(val)
         elif key == "sender":
             env[key] = "" if val == "<>" else xtext_decode(val)

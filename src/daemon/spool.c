@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mime.h"
 #include "util.h"
 
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
@@ -65,6 +66,7 @@ struct spool_msg {
 	char			*buf;		/* SPOOL_BUF_SIZE octets */
 	size_t			 buflen;
 	uint64_t		 size;
+	struct mime_scan	 scan;		/* env.reencode at commit */
 	int			 err;		/* first write error, or 0 */
 	int			 result;	/* commit result, errno or 0 */
 	spool_done_cb		 done;
@@ -347,6 +349,7 @@ spool_msg_new(struct spool *sp, const char *sender, const char *client,
 	msg->env.client = xstrdup(client != NULL ? client : "");
 	msg->env.helo = xstrdup(helo != NULL ? helo : "");
 	msg->env.arrival = time_wall();
+	mime_scan_init(&msg->scan);
 	return msg;
 }
 
@@ -390,6 +393,7 @@ spool_msg_write(struct spool_msg *msg, const void *data, size_t len)
 		if (n > len)
 			n = len;
 		memcpy(msg->buf + msg->buflen, p, n);
+		mime_scan_feed(&msg->scan, p, n);
 		msg->buflen += n;
 		msg->size += n;
 		p += n;
@@ -489,6 +493,9 @@ spool_msg_stage(struct spool_msg *msg)
 	spool_name(data, msg->env.id, ".msg");
 	spool_name(env, msg->env.id, ".env");
 	msg->env.size = msg->size;
+	/* Lines over 998 octets, bare CRs, NULs: the relay re-encodes
+	 * (mime.h); it need not read other messages twice to know. */
+	msg->env.reencode = !mime_scan_is_clean(&msg->scan);
 	step = "write";
 	err = spool_msg_flush(msg);
 	msg->fd = -1;			/* <fd> is closed below */

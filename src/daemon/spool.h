@@ -57,7 +57,10 @@ const char	*spool_msg_id(const struct spool_msg *);
 int		 spool_msg_add_rcpt(struct spool_msg *, const char *rcpt);
 
 /* Appends data.  Buffered; returns -1 once any write has failed (errno
- * of the first failure is kept and the commit will fail). */
+ * of the first failure is kept and the commit will fail).  The data is
+ * checked as it passes (mime_scan): the commit records in the envelope
+ * (reencode) whether it has a line over 998 octets, a bare CR or a
+ * NUL, for the relay to re-encode. */
 int		 spool_msg_write(struct spool_msg *, const void *, size_t);
 uint64_t	 spool_msg_size(const struct spool_msg *);
 

@@ -18,6 +18,7 @@
  *	attempts 0
  *	next 0
  *	held 0
+ *	reencode 1				(optional line)
  *	error some text to end of line		(optional line)
  *	rcpt pending - bob@example.org
  *	rcpt failed 5.1.1 dan@example.org 550 5.1.1 no such user here
@@ -29,7 +30,9 @@
  * outside '!'..'~', and '+' and '=', becomes "+XX"), so they never hold
  * a space; the null sender is written "<>".  A rcpt line is
  * "rcpt STATE DSN ADDR [REPLY]", STATE pending|sent|failed, DSN "5.1.1"
- * or "-".  Control bytes in free text are written as spaces.  The last
+ * or "-".  "reencode 1" says the data has lines over 998 octets, bare
+ * CRs or NULs, to be re-encoded before relaying (issue 13); it is
+ * written only then, so other envelopes read the same as before.  Control bytes in free text are written as spaces.  The last
  * line is exactly "end".  A file without it, with an unknown or repeated
  * key, a bad number, no id, sender or rcpt, or an id other than its file
  * name is corrupt.
@@ -65,11 +68,12 @@ enum envelope_key {
 	ENVELOPE_K_ID, ENVELOPE_K_ARRIVAL, ENVELOPE_K_SIZE, ENVELOPE_K_CLIENT,
 	ENVELOPE_K_HELO, ENVELOPE_K_SENDER, ENVELOPE_K_ATTEMPTS,
 	ENVELOPE_K_NEXT, ENVELOPE_K_HELD, ENVELOPE_K_ERROR, ENVELOPE_K_RCPT,
+	ENVELOPE_K_REENCODE,
 };
 
 static const char *const envelope_keys[] = {
 	"id", "arrival", "size", "client", "helo", "sender", "attempts",
-	"next", "held", "error", "rcpt",
+	"next", "held", "error", "rcpt", "reencode",
 };
 
 static const char *const envelope_state_names[] = {
@@ -278,6 +282,8 @@ envelope_format(const struct envelope *env, char **out, size_t *outlen)
 		envelope_sb_xtext(&sb, env->sender);
 	envelope_sb_printf(&sb, "\nattempts %u\nnext %" PRId64 "\nheld %d\n",
 	    env->attempts, env->next_attempt, env->held ? 1 : 0);
+	if (env->reencode)
+		envelope_sb_add(&sb, "reencode 1\n", 11);
 	if (env->last_error != NULL && env->last_error[0] != '\0') {
 		envelope_sb_add(&sb, "error ", 6);
 		envelope_sb_text(&sb, env->last_error);
@@ -417,7 +423,8 @@ envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
 	default:
 		break;
 	}
-	if (envelope_parse_num(v, k == ENVELOPE_K_HELD ? 1 :
+	if (envelope_parse_num(v, k == ENVELOPE_K_HELD ||
+	    k == ENVELOPE_K_REENCODE ? 1 :
 	    k == ENVELOPE_K_ATTEMPTS ? UINT_MAX : k == ENVELOPE_K_SIZE ?
 	    UINT64_MAX : INT64_MAX, &n) == -1)
 		return "bad-number";
@@ -429,6 +436,8 @@ envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
 		env->attempts = (unsigned int)n;
 	else if (k == ENVELOPE_K_NEXT)
 		env->next_attempt = (int64_t)n;
+	else if (k == ENVELOPE_K_REENCODE)
+		env->reencode = n == 1;
 	else
 		env->held = n == 1;
 	return NULL;

@@ -42,6 +42,9 @@ struct envelope {
 	unsigned int		 attempts;
 	int64_t			 next_attempt;	/* unix time, 0 = now */
 	bool			 held;
+	bool			 reencode;	/* data needs mime.h before
+						 * relaying (written by the
+						 * spool, read by the relay) */
 	char			*last_error;	/* or NULL */
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpt;

@@ -64,7 +64,8 @@ fuzz_compare(const struct envelope *a, const struct envelope *b)
 
 	fuzz_check(strcmp(a->id, b->id) == 0 && a->arrival == b->arrival &&
 	    a->size == b->size && a->attempts == b->attempts &&
-	    a->next_attempt == b->next_attempt && a->held == b->held,
+	    a->next_attempt == b->next_attempt && a->held == b->held &&
+	    a->reencode == b->reencode,
 	    "numbers differ after the round trip");
 	fuzz_check(fuzz_same(a->sender, b->sender) &&
 	    fuzz_same(a->client, b->client) && fuzz_same(a->helo, b->helo),
