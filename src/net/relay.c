@@ -9,7 +9,12 @@
  * is streamed from the spool file, dot-stuffed on the way out, with
  * write-watermark backpressure so memory stays flat.  A From: rewrite
  * replaces only the header block (at most REWRITE_HEADER_MAX octets,
- * read once per message) and goes through the same dot-stuffing.  AUTH
+ * read once per message) and goes through the same dot-stuffing.  A
+ * message whose envelope asks for it (lines over 998 octets, bare CRs,
+ * NULs: issue 13) is re-encoded on the way (reencode.h): the first pass
+ * reads exactly what is sent (the rewritten header block, then the
+ * file), a slice per loop turn; the second runs as the body streams,
+ * before the dot-stuffing, so no line it makes can end the data.  AUTH
  * itself is in relay_auth.c.  The connection comes from dial.c; until
  * AUTH starts, a failure of the address it reached gives way to the
  * host's next address (relay_fall_through()).
@@ -40,7 +45,9 @@
 #include "envelope.h"
 #include "line.h"
 #include "log.h"
+#include "mime.h"
 #include "oauth.h"
+#include "reencode.h"
 #include "rewrite.h"
 #include "sasl.h"
 #include "smtp.h"
@@ -50,7 +57,7 @@
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
 	"auth-user", "auth-pass", "token", "auth-xoauth2", "auth-xerr",
-	"ready", "txn", "body", "dot", "rset",
+	"ready", "plan", "txn", "body", "dot", "rset",
 	"quit",
 };
 
@@ -211,6 +218,7 @@ relay_stage_of(enum relay_state st)
 	case RELAY_S_AUTH_XOAUTH2:
 	case RELAY_S_AUTH_XERR:
 		return RELAY_STAGE_AUTH;
+	case RELAY_S_PLAN:
 	case RELAY_S_TXN:
 	case RELAY_S_BODY:
 	case RELAY_S_DOT:
@@ -596,6 +604,7 @@ relay_txn_reject(struct relay *r, bool only_accepted)
 }
 
 static void	relay_body_pump(struct relay *);
+static void	relay_body_out_cb(void *, const char *, size_t);
 
 /* The DATA reply arrived: stream the body or give up on this batch. */
 static void
@@ -606,6 +615,10 @@ relay_data_reply(struct relay *r, bool any_accepted)
 		r->at_bol = true;
 		r->body_crlf = true;
 		r->head_off = 0;
+		if (r->re != NULL)
+			reencode_emit_start(r->re, relay_body_out_cb, r);
+		else
+			mime_scan_init(&r->guard);
 		if (lseek(r->fd, (off_t)r->head_skip, SEEK_SET) == -1) {
 			relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
 			    "cannot read spool file");
@@ -716,6 +729,43 @@ relay_body_stuff(struct relay *r, const char *p, size_t n)
 	}
 }
 
+/* What the re-encoder writes: dot-stuffed after it, so that no line it
+ * makes can end the data. */
+static void
+relay_body_out_cb(void *arg, const char *p, size_t n)
+{
+	relay_body_stuff(arg, p, n);
+}
+
+/*
+ * One chunk of the message on its way out: through the re-encoder when
+ * the message has one, else checked before it is sent.  The spool said
+ * this message needs no re-encoding; should a line over 998 octets, a
+ * bare CR or a NUL show up all the same, nothing of it goes out: the
+ * attempt ends without the final dot, and the envelope, saved by the
+ * queue, asks for re-encoding the next time.  Returns false then (the
+ * relay is finished).
+ */
+static bool
+relay_body_put(struct relay *r, const char *p, size_t n, bool end)
+{
+	if (r->re != NULL) {
+		reencode_emit(r->re, p, n);
+		return true;
+	}
+	mime_scan_feed(&r->guard, p, n);
+	if (!r->guard.dirty && (!end || mime_scan_is_clean(&r->guard))) {
+		relay_body_stuff(r, p, n);
+		return true;
+	}
+	log_warnx("relay id=%s has content to re-encode that its envelope "
+	    "did not announce; it is tried again, re-encoded", r->env->id);
+	r->env->reencode = true;
+	relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
+	    "message needs re-encoding");
+	return false;
+}
+
 /* Fills the output up to the high watermark; the write callback calls
  * again as it drains.  At the end of the file, sends the final dot. */
 static void
@@ -727,11 +777,13 @@ relay_body_pump(struct relay *r)
 
 	while (evbuffer_get_length(out) < RELAY_OUT_HIGH) {
 		/* A rewritten header block goes first, through the same
-		 * dot-stuffing as the file. */
+		 * re-encoding and dot-stuffing as the file. */
 		if (r->head_off < r->headlen) {
 			n = (ssize_t)(r->headlen - r->head_off < RELAY_CHUNK ?
 			    r->headlen - r->head_off : RELAY_CHUNK);
-			relay_body_stuff(r, r->head + r->head_off, (size_t)n);
+			if (!relay_body_put(r, r->head + r->head_off,
+			    (size_t)n, false))
+				return;
 			r->head_off += (size_t)n;
 			continue;
 		}
@@ -744,6 +796,17 @@ relay_body_pump(struct relay *r)
 			return;
 		}
 		if (n == 0) {
+			if (!relay_body_put(r, buf, 0, true))
+				return;
+			/* A second pass that read other octets than the
+			 * first made unusable output: no final dot. */
+			if (r->re != NULL &&
+			    reencode_emit_end(r->re) != MIME_OK) {
+				relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
+				    "re-encoding: %s",
+				    mime_rc_str(MIME_EMISMATCH));
+				return;
+			}
 			if (!r->at_bol)
 				evbuffer_add(out, "\r\n", 2);
 			relay_cmd(r, "<CRLF>.<CRLF>", ".");
@@ -751,7 +814,8 @@ relay_body_pump(struct relay *r)
 			relay_set_state(r, RELAY_S_DOT);
 			return;
 		}
-		relay_body_stuff(r, buf, (size_t)n);
+		if (!relay_body_put(r, buf, (size_t)n, false))
+			return;
 	}
 }
 
@@ -785,6 +849,8 @@ relay_txn_done(struct relay *r)
 		close(r->fd);
 		r->fd = -1;
 	}
+	reencode_free(r->re);
+	r->re = NULL;
 	free(r->head);
 	r->head = NULL;
 	r->headlen = r->head_skip = 0;
@@ -1098,6 +1164,7 @@ relay_event_error(struct relay *r, short what)
 	case RELAY_S_QUIT:
 		relay_finish(r, RELAY_IDLE, code, why);
 		break;
+	case RELAY_S_PLAN:
 	case RELAY_S_TXN:
 	case RELAY_S_BODY:
 	case RELAY_S_DOT:
@@ -1157,6 +1224,89 @@ fail:
 	return NULL;
 }
 
+/* Every pending recipient of the message fails with r->reply, and the
+ * transaction ends from the loop. */
+static void
+relay_send_refuse(struct relay *r)
+{
+	size_t	i;
+
+	do {
+		for (i = 0; i < r->nbatch; i++)
+			relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
+	} while (relay_next_batch(r) > 0);
+	event_active(r->kick, EV_TIMEOUT, 1);
+}
+
+/* The message is ready to go, r->size known. */
+static void
+relay_send_go(struct relay *r)
+{
+	/* RFC 1870: a message over the server's limit would only be
+	 * refused after the upload; fail it now with a clear reason. */
+	if (r->ext_size > 0 && r->size > r->ext_size) {
+		snprintf(r->reply, sizeof(r->reply), "552 5.3.4 message of "
+		    "%llu octets exceeds the upstream's limit of %llu",
+		    (unsigned long long)r->size,
+		    (unsigned long long)r->ext_size);
+		relay_send_refuse(r);
+		return;
+	}
+	relay_txn_start(r);
+}
+
+/* The re-encoder's first pass is over: send the message re-encoded, as
+ * it is (nothing to change after all), or fail it for good with the
+ * reason: it cannot be sent without changing what its reader sees. */
+static void
+relay_plan_done_cb(struct reencode *re, int err, void *arg)
+{
+	struct relay		*r = arg;
+	struct mime_stats	 st;
+	enum mime_rc		 rc = reencode_rc(re);
+	uint64_t		 busy, slice;
+	char			 esc[256];
+
+	relay_hold(r);
+	relay_set_state(r, RELAY_S_READY);
+	reencode_timing(re, &busy, &slice);
+	str_log_escape(reencode_detail(re), strlen(reencode_detail(re)), esc,
+	    sizeof(esc));
+	if (err != 0) {
+		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot read "
+		    "spool file: %s", strerror(err));
+		r->txn_status = RELAY_TEMPFAIL;
+		event_active(r->kick, EV_TIMEOUT, 1);
+	} else if (rc == MIME_OK) {
+		reencode_stats(re, &st);
+		r->size = reencode_size(re);
+		log_info("relay reencode id=%s parts=%u fields=%u altered=%u "
+		    "size=%llu->%llu pass1_ms=%llu.%03llu "
+		    "slice_max_ms=%llu.%03llu", r->env->id, st.parts,
+		    st.fields, st.altered,
+		    (unsigned long long)reencode_insize(re),
+		    (unsigned long long)r->size,
+		    (unsigned long long)(busy / 1000),
+		    (unsigned long long)(busy % 1000),
+		    (unsigned long long)(slice / 1000),
+		    (unsigned long long)(slice % 1000));
+		relay_send_go(r);
+	} else if (rc == MIME_UNCHANGED) {
+		log_info("relay reencode id=%s unchanged", r->env->id);
+		reencode_free(r->re);
+		r->re = NULL;
+		relay_send_go(r);
+	} else {
+		log_warnx("relay reencode id=%s failed reason=\"%s\" "
+		    "detail=\"%s\"", r->env->id, mime_rc_str(rc), esc);
+		snprintf(r->reply, sizeof(r->reply), "554 5.6.0 message "
+		    "cannot be made conformant: %s (%s)", mime_rc_str(rc),
+		    esc);
+		relay_send_refuse(r);
+	}
+	relay_release(r);
+}
+
 void
 relay_send(struct relay *r, struct envelope *env, const char *data_path)
 {
@@ -1186,23 +1336,15 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 		event_active(r->kick, EV_TIMEOUT, 1);
 		return;
 	}
-	/* RFC 1870: a message over the server's limit would only be
-	 * refused after the upload; fail it now with a clear reason. */
-	if (r->ext_size > 0 && r->size > r->ext_size) {
-		snprintf(r->reply, sizeof(r->reply), "552 5.3.4 message of "
-		    "%llu octets exceeds the upstream's limit of %llu",
-		    (unsigned long long)r->size,
-		    (unsigned long long)r->ext_size);
-		do {
-			size_t	i;
-
-			for (i = 0; i < r->nbatch; i++)
-				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
-		} while (relay_next_batch(r) > 0);
-		event_active(r->kick, EV_TIMEOUT, 1);
+	/* The re-encoder reads exactly what would be sent: the header
+	 * block as rewritten, then the rest of the file. */
+	if (env->reencode) {
+		relay_set_state(r, RELAY_S_PLAN);
+		r->re = reencode_start(r->base, r->head, r->headlen, r->fd,
+		    (off_t)r->head_skip, relay_plan_done_cb, r);
 		return;
 	}
-	relay_txn_start(r);
+	relay_send_go(r);
 }
 
 void
@@ -1225,6 +1367,7 @@ relay_free(struct relay *r)
 		event_free(r->kick);
 	if (r->fd != -1)
 		close(r->fd);
+	reencode_free(r->re);
 	free(r->head);
 	str_wipe_free(r->password);
 	oauth_cancel(r->oreq);

@@ -129,8 +129,11 @@ void		 relay_set_oauth(struct relay *, struct oauth *);
  * the upstream's advertised SIZE fails at once (5.3.4) without being
  * sent.  With from.rewrite = account, MAIL FROM is the upstream's
  * account (the null sender stays null) and the header block goes out
- * rewritten by rewrite_from(); SIZE= counts what is sent.  Only valid
- * between ready() and the next callback. */
+ * rewritten by rewrite_from(); SIZE= counts what is sent.  A message
+ * whose envelope says "reencode" goes re-encoded (reencode.h, mime.h);
+ * one that cannot be made conformant without changing what its reader
+ * sees fails at once (554 5.6.0, with the reason) without being sent.
+ * Only valid between ready() and the next callback. */
 void		 relay_send(struct relay *, struct envelope *env,
 		    const char *data_path);
 

@@ -11,10 +11,12 @@
 #include <stdint.h>
 
 #include "line.h"
+#include "mime.h"
 #include "relay.h"
 #include "sasl.h"
 
 struct dial;
+struct reencode;
 struct oauth;
 struct oauth_req;
 
@@ -44,6 +46,7 @@ enum relay_state {
 	RELAY_S_AUTH_XOAUTH2,	/* AUTH XOAUTH2 sent */
 	RELAY_S_AUTH_XERR,	/* empty answer to its error challenge */
 	RELAY_S_READY,		/* idle, waiting for relay_send() */
+	RELAY_S_PLAN,		/* re-encoder's first pass (reencode.h) */
 	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
 	RELAY_S_BODY,		/* streaming the message */
 	RELAY_S_DOT,		/* waiting for the final reply */
@@ -117,6 +120,10 @@ struct relay {
 	size_t			 headlen, head_off, head_skip;
 	const char		*account;	/* MAIL FROM, or NULL to keep
 						 * the envelope sender */
+	struct reencode		*re;		/* the body is re-encoded, or
+						 * NULL: sent as it is */
+	struct mime_scan	 guard;		/* checks what is sent as it
+						 * is */
 };
 
 /* relay.c */
