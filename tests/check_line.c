@@ -1,7 +1,7 @@
 /*
  * check_line.c - unit tests for line.c: bounded line extraction from an
  * evbuffer, CRLF versus bare LF, over-long lines drained and reported
- * once, input split across reads.
+ * once or handed over in pieces, input split across reads.
  */
 #include "config.h"
 
@@ -117,6 +117,111 @@ START_TEST(test_line_huge_no_newline)
 }
 END_TEST
 
+/* As line_run(), through line_get_piece(): a piece shows as "text+". */
+static void
+piece_run(const char *in, size_t chunk, char *got, size_t gotsz)
+{
+	struct evbuffer		*buf = evbuffer_new();
+	struct line_reader	 r;
+	char			 out[CAP + 1];
+	size_t			 off = 0, n, len, inlen = strlen(in);
+	bool			 crlf, more;
+
+	line_reader_init(&r, CAP);
+	got[0] = '\0';
+	while (off < inlen) {
+		n = inlen - off < chunk ? inlen - off : chunk;
+		evbuffer_add(buf, in + off, n);
+		off += n;
+		while (line_get_piece(&r, buf, out, &len, &crlf, &more) ==
+		    LINE_OK) {
+			ck_assert_uint_eq(strlen(out), len);
+			ck_assert_uint_le(len, CAP);
+			strncat(got, out, gotsz - strlen(got) - 1);
+			if (more) {
+				ck_assert(len == CAP || len == CAP - 1);
+				ck_assert(!crlf);
+			}
+			strncat(got, more ? "+" : crlf ? "|" : "/|",
+			    gotsz - strlen(got) - 1);
+		}
+		ck_assert_uint_lt(evbuffer_get_length(buf), CAP);
+	}
+	evbuffer_free(buf);
+}
+
+static const struct {
+	const char	*in;
+	const char	*want;
+} piece_cases[] = {
+	{ "HELO a\r\n",				"HELO a|" },
+	{ "a\r\nb\nc\r\n",			"a|b/|c|" },
+	{ "bare\rcr\r\n",			"bare\rcr|" },
+	{ "12345678901234\r\n",			"12345678901234|" },
+	{ "123456789012345\n",			"123456789012345/|" },
+	/* Over the cap: pieces, then the end. */
+	{ "123456789012345\r\nok\r\n",		"123456789012345+|ok|" },
+	{ "1234567890123456\nok\n",		"1234567890123456+/|ok/|" },
+	{ "12345678901234567890\r\n",		"1234567890123456+7890|" },
+	{ "12345678901234567890123456789012345678\r\n.\r\n",
+		"1234567890123456+7890123456789012+345678|.|" },
+	/* A CR that might start the terminator waits for the next piece. */
+	{ "123456789012345\r\r\n",		"123456789012345+\r|" },
+	{ "123456789012345\r.\r\n",		"123456789012345+\r.|" },
+	{ "123456789012345\r\n.\r\n",		"123456789012345+|.|" },
+	{ "\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\n",
+		"\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r+\r\r|" },
+	{ "partial",				"" },
+};
+
+START_TEST(test_piece_table)
+{
+	static const size_t	chunks[] = { 1, 2, 3, 7, 64 };
+	char			got[256];
+	size_t			i;
+
+	for (i = 0; i < nitems(chunks); i++) {
+		piece_run(piece_cases[_i].in, chunks[i], got, sizeof(got));
+		ck_assert_msg(strcmp(got, piece_cases[_i].want) == 0,
+		    "case %d chunk %zu: got \"%s\"", _i, chunks[i], got);
+	}
+}
+END_TEST
+
+/* A megabyte without a newline comes out in pieces as it arrives. */
+START_TEST(test_piece_huge_no_newline)
+{
+	struct evbuffer		*buf = evbuffer_new();
+	struct line_reader	 r;
+	char			 block[4096], out[CAP + 1];
+	size_t			 len, i, total = 0;
+	bool			 crlf, more;
+
+	memset(block, 'A', sizeof(block));
+	line_reader_init(&r, CAP);
+	for (i = 0; i < 256; i++) {
+		evbuffer_add(buf, block, sizeof(block));
+		while (line_get_piece(&r, buf, out, &len, &crlf, &more) ==
+		    LINE_OK) {
+			ck_assert(more);
+			total += len;
+		}
+		ck_assert_uint_lt(evbuffer_get_length(buf), CAP);
+	}
+	evbuffer_add(buf, "\r\nQUIT\r\n", 8);
+	ck_assert_int_eq(line_get_piece(&r, buf, out, &len, &crlf, &more),
+	    LINE_OK);
+	ck_assert(!more && crlf);
+	total += len;
+	ck_assert_uint_eq(total, sizeof(block) * 256);
+	ck_assert_int_eq(line_get_piece(&r, buf, out, &len, &crlf, &more),
+	    LINE_OK);
+	ck_assert(!more);
+	ck_assert_str_eq(out, "QUIT");
+	evbuffer_free(buf);
+}
+END_TEST
+
 static Suite *
 line_suite(void)
 {
@@ -128,6 +233,10 @@ line_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bounded");
 	tcase_add_test(tc, test_line_huge_no_newline);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pieces");
+	tcase_add_loop_test(tc, test_piece_table, 0, nitems(piece_cases));
+	tcase_add_test(tc, test_piece_huge_no_newline);
 	suite_add_tcase(s, tc);
 	return s;
 }

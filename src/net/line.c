@@ -3,9 +3,11 @@
  *
  * The buffered length is compared with the cap before searching, and the
  * search never goes past the cap: a line that cannot fit is drained as
- * it arrives, so a client streaming megabytes without LF costs at most
- * one cap of memory.  CRLF and bare LF both end a line; the caller learns
- * which, and judges any other CR it finds inside.
+ * it arrives, or handed over in pieces as it arrives (line_get_piece),
+ * so a client streaming megabytes without LF costs at most one cap of
+ * memory.  CRLF and bare LF both end a line; the caller learns which,
+ * and judges any other CR it finds inside.  A CR that would end a piece
+ * waits for the next one: the octet after it may make it a terminator.
  */
 #include "config.h"
 
@@ -92,5 +94,32 @@ line_get(struct line_reader *r, struct evbuffer *buf, char *out, size_t *len,
 		n--;
 	out[n] = '\0';
 	*len = n;
+	return LINE_OK;
+}
+
+enum line_rc
+line_get_piece(struct line_reader *r, struct evbuffer *buf, char *out,
+    size_t *len, bool *crlf, bool *more)
+{
+	struct evbuffer_ptr	 end, p;
+	size_t			 avail = evbuffer_get_length(buf), n;
+
+	*more = false;
+	if (avail < r->max)
+		return line_get(r, buf, out, len, crlf);
+	/* A whole cap is buffered: a line if there is a LF in it. */
+	evbuffer_ptr_set(buf, &end, r->max, EVBUFFER_PTR_SET);
+	p = evbuffer_search_range(buf, "\n", 1, NULL, &end);
+	if (p.pos != -1)
+		return line_get(r, buf, out, len, crlf);
+	n = r->max;
+	evbuffer_copyout(buf, out, n);
+	if (out[n - 1] == '\r')
+		n--;
+	evbuffer_drain(buf, n);
+	out[n] = '\0';
+	*len = n;
+	*crlf = false;
+	*more = true;
 	return LINE_OK;
 }

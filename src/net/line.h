@@ -4,7 +4,10 @@
  * The only code that looks for end-of-line.  It never searches further
  * than the cap, so a client sending megabytes without a newline costs a
  * bounded amount of memory and CPU: the over-long line is drained as it
- * arrives and reported once, when its end is seen.
+ * arrives and reported once, when its end is seen (line_get(), for
+ * commands), or handed over in pieces of at most the cap as it arrives
+ * (line_get_piece(), for message data, where a long line is content:
+ * issue 13).
  */
 #ifndef LINE_H
 #define LINE_H
@@ -38,5 +41,16 @@ void		line_reader_init(struct line_reader *, size_t max);
  * as it is consumed. */
 enum line_rc	line_get(struct line_reader *r, struct evbuffer *buf,
 		    char *out, size_t *len, bool *crlf);
+
+/* Like line_get(), but a line that does not fit is not dropped: it is
+ * handed over in pieces, each with <*more> set, of r->max octets, or one
+ * fewer (r->max >= 2) when the last would be a CR: that CR stays for the
+ * next piece, since with the octet after it it may be the terminator.
+ * The line's end comes as an ordinary line (<*more> false); the caller
+ * tells it from a line of its own by the piece before it.  Returns
+ * LINE_AGAIN or LINE_OK, never LINE_TOOLONG.  Do not mix with
+ * line_get() on one reader. */
+enum line_rc	line_get_piece(struct line_reader *r, struct evbuffer *buf,
+		    char *out, size_t *len, bool *crlf, bool *more);
 
 #endif /* LINE_H */
