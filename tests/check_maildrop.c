@@ -336,23 +336,26 @@ END_TEST
  */
 
 static const struct {
-	const char		*line;
-	size_t			 len;
-	enum smtp_data_err	 want;
-	const char		*out;
+	const char	*line;
+	size_t		 len;
+	const char	*out;
+	size_t		 outlen;
 } canon_cases[] = {
-	{ "hello",	5,	SMTP_DATA_OK,		"hello" },
-	{ "hello\r",	6,	SMTP_DATA_OK,		"hello" },
-	{ "",		0,	SMTP_DATA_OK,		"" },
-	{ "\r",		1,	SMTP_DATA_OK,		"" },
+	{ "hello",	5,	"hello",	5 },
+	{ "hello\r",	6,	"hello",	5 },
+	{ "",		0,	"",		0 },
+	{ "\r",		1,	"",		0 },
 	/* Not SMTP-framed: dots are content, and "." ends nothing. */
-	{ ".",		1,	SMTP_DATA_OK,		"." },
-	{ ".\r",	2,	SMTP_DATA_OK,		"." },
-	{ "..",		2,	SMTP_DATA_OK,		".." },
-	{ ".x",		2,	SMTP_DATA_OK,		".x" },
-	{ "a\rb",	3,	SMTP_DATA_EBARECR,	NULL },
-	{ "a\r\r",	3,	SMTP_DATA_EBARECR,	NULL },
-	{ "a\0b",	3,	SMTP_DATA_ENUL,		NULL },
+	{ ".",		1,	".",		1 },
+	{ ".\r",	2,	".",		1 },
+	{ "..",		2,	"..",		2 },
+	{ ".x",		2,	".x",		2 },
+	/* Bare CR and NUL are content (issue 13). */
+	{ "a\rb",	3,	"a\rb",		3 },
+	{ "a\r\r",	3,	"a\r",		2 },
+	{ "10%\r50%\r100%\r", 13, "10%\r50%\r100%", 12 },
+	{ "a\0b",	3,	"a\0b",		3 },
+	{ ".\0",	2,	".\0",		2 },
 };
 
 START_TEST(test_canon)
@@ -363,29 +366,25 @@ START_TEST(test_canon)
 
 	maildrop_canon_init(&c, 1000, 0);
 	ck_assert_int_eq(maildrop_canon_line(&c, canon_cases[_i].line,
-	    canon_cases[_i].len, &out, &outlen), canon_cases[_i].want);
-	if (canon_cases[_i].out != NULL) {
-		ck_assert_uint_eq(outlen, strlen(canon_cases[_i].out));
-		ck_assert(memcmp(out, canon_cases[_i].out, outlen) == 0);
-	}
+	    canon_cases[_i].len, &out, &outlen), SMTP_DATA_OK);
+	ck_assert_uint_eq(outlen, canon_cases[_i].outlen);
+	ck_assert(memcmp(out, canon_cases[_i].out, outlen) == 0);
 }
 END_TEST
 
-/* RFC 5321 4.5.3.1.6: 998 octets of text; a leading dot is counted as
- * it would be sent, stuffed. */
+/* Lines over 998 octets are content (issue 13), dots and all. */
 static const struct {
 	char		first;
 	size_t		len;		/* without line end */
 	bool		cr;
-	enum smtp_data_err want;
 } long_cases[] = {
-	{ 'x',	998,	false,	SMTP_DATA_OK },
-	{ 'x',	998,	true,	SMTP_DATA_OK },
-	{ 'x',	999,	false,	SMTP_DATA_ELONG },
-	{ '.',	997,	false,	SMTP_DATA_OK },
-	{ '.',	998,	false,	SMTP_DATA_ELONG },
-	{ '.',	999,	true,	SMTP_DATA_ELONG },
-	{ '.',	5000,	false,	SMTP_DATA_ELONG },
+	{ 'x',	998,	false },
+	{ 'x',	998,	true },
+	{ 'x',	999,	false },
+	{ '.',	997,	false },
+	{ '.',	998,	false },
+	{ '.',	999,	true },
+	{ '.',	5000,	false },
 };
 
 START_TEST(test_canon_long)
@@ -401,7 +400,52 @@ START_TEST(test_canon_long)
 		line[len++] = '\r';
 	maildrop_canon_init(&c, 1 << 20, 0);
 	ck_assert_int_eq(maildrop_canon_line(&c, line, len, &out, &outlen),
-	    long_cases[_i].want);
+	    SMTP_DATA_OK);
+	ck_assert_ptr_eq(out, line);
+	ck_assert_uint_eq(outlen, long_cases[_i].len);
+	ck_assert_uint_eq(c.data.size, long_cases[_i].len + 2);
+}
+END_TEST
+
+/* A line in pieces: the first is its start (a dot there is content),
+ * the others follow; the line's end comes through maildrop_canon_line()
+ * and is never the end of anything. */
+START_TEST(test_canon_pieces)
+{
+	struct maildrop_canon	 c;
+	const char		*out;
+	size_t			 outlen;
+	int			 i;
+
+	maildrop_canon_init(&c, 1 << 20, 0);
+	ck_assert_int_eq(maildrop_canon_piece(&c, ".ab", 3, &out, &outlen),
+	    SMTP_DATA_OK);
+	ck_assert(outlen == 3 && memcmp(out, ".ab", 3) == 0);
+	ck_assert_int_eq(maildrop_canon_piece(&c, ".c\r", 3, &out, &outlen),
+	    SMTP_DATA_OK);
+	ck_assert(outlen == 3 && memcmp(out, ".c\r", 3) == 0);
+	ck_assert_int_eq(maildrop_canon_line(&c, ".\r", 2, &out, &outlen),
+	    SMTP_DATA_OK);
+	ck_assert(outlen == 1 && memcmp(out, ".", 1) == 0);
+	/* A dot piece, then the end: the line ".". */
+	ck_assert_int_eq(maildrop_canon_piece(&c, ".", 1, &out, &outlen),
+	    SMTP_DATA_OK);
+	ck_assert(outlen == 1 && memcmp(out, ".", 1) == 0);
+	ck_assert_int_eq(maildrop_canon_line(&c, "", 0, &out, &outlen),
+	    SMTP_DATA_OK);
+	ck_assert_uint_eq(outlen, 0);
+	ck_assert_uint_eq(c.data.size, 9 + 3);
+	/* Still the header section: Received: in pieces counts. */
+	for (i = 1; i < SMTP_HOPS_MAX; i++) {
+		ck_assert_int_eq(maildrop_canon_piece(&c, "Rece", 4, &out,
+		    &outlen), SMTP_DATA_OK);
+		ck_assert_int_eq(maildrop_canon_line(&c, "ived: x", 7, &out,
+		    &outlen), SMTP_DATA_OK);
+	}
+	ck_assert_int_eq(maildrop_canon_piece(&c, "Received:", 9, &out,
+	    &outlen), SMTP_DATA_OK);
+	ck_assert_int_eq(maildrop_canon_line(&c, "", 0, &out, &outlen),
+	    SMTP_DATA_ELOOP);
 }
 END_TEST
 
@@ -420,7 +464,7 @@ START_TEST(test_canon_size)
 	    SMTP_DATA_OK);			/* 20 */
 	ck_assert_int_eq(maildrop_canon_line(&c, "", 0, &out, &outlen),
 	    SMTP_DATA_ESIZE);
-	ck_assert_int_eq(maildrop_canon_line(&c, "a\rb", 3, &out, &outlen),
+	ck_assert_int_eq(maildrop_canon_piece(&c, "a\rb", 3, &out, &outlen),
 	    SMTP_DATA_ESIZE);
 }
 END_TEST
@@ -468,6 +512,7 @@ maildrop_suite(void)
 	tc = tcase_create("canon");
 	tcase_add_loop_test(tc, test_canon, 0, nitems(canon_cases));
 	tcase_add_loop_test(tc, test_canon_long, 0, nitems(long_cases));
+	tcase_add_test(tc, test_canon_pieces);
 	tcase_add_test(tc, test_canon_size);
 	tcase_add_test(tc, test_canon_loop);
 	suite_add_tcase(s, tc);

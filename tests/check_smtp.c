@@ -546,7 +546,8 @@ enum in_kind {
 	IN_NONE,		/* end of the input list */
 	IN_TEXT,		/* <s>/<len>, <repeat> times */
 	IN_FILL,		/* <len> octets of 'x' */
-	IN_OVERLONG,		/* smtp_data_overlong() */
+	IN_PIECE,		/* <s>/<len> through smtp_data_piece() */
+	IN_PIECE_FILL,		/* <len> octets of 'x', the same way */
 };
 
 struct data_in {
@@ -562,7 +563,8 @@ struct data_in {
 #define REP(s, n)	{ IN_TEXT, s, sizeof(s) - 1, true, n }
 #define FILL(n)		{ IN_FILL, NULL, n, true, 1 }
 #define FILL_LF(n)	{ IN_FILL, NULL, n, false, 1 }
-#define OVER(c)		{ IN_OVERLONG, NULL, 0, c, 1 }
+#define P(s)		{ IN_PIECE, s, sizeof(s) - 1, false, 1 }
+#define PFILL(n)	{ IN_PIECE_FILL, NULL, n, false, 1 }
 #define W(s)		s, sizeof(s) - 1
 #define WLEN(n)		NULL, n		/* compare only the length */
 
@@ -607,19 +609,33 @@ static const struct data_case {
 	    W("\r\n\r\n"), 2, SMTP_DATA_OK, 0 },
 	{ "CR.CR as bare CRs", MAXSZ, false, 0,
 	    { T("a\r.\rb"), T(".") }, W("a\r.\rb\r\n"), 1,
-	    SMTP_DATA_EBARECR, 0 },
+	    SMTP_DATA_OK, 0 },
 	{ "dot then bare CR", MAXSZ, false, 0, { T(".\r"), T(".") },
-	    W("\r\r\n"), 1, SMTP_DATA_EBARECR, 0 },
+	    W("\r\r\n"), 1, SMTP_DATA_OK, 0 },
+	{ "CRLF.CR then CRLF.CRLF", MAXSZ, false, 0,
+	    { T("a"), T(".\r"), T("MAIL FROM:<x@y>"), T(".") },
+	    W("a\r\n\r\r\nMAIL FROM:<x@y>\r\n"), 3, SMTP_DATA_OK, 0 },
+	/* A piece never ends the data, nor does the line it starts. */
+	{ "piece dot", MAXSZ, false, 0, { P("."), T(""), T(".") },
+	    W("\r\n"), 2, SMTP_DATA_OK, 0 },
+	{ "last piece dot", MAXSZ, false, 0, { P("a"), T("."), T(".") },
+	    W("a.\r\n"), 2, SMTP_DATA_OK, 0 },
+	{ "pieces keep one unstuffing", MAXSZ, false, 0,
+	    { P(".."), P(".."), T(".."), T(".") },
+	    W(".....\r\n"), 3, SMTP_DATA_OK, 0 },
 	{ "LF.LF rejected", MAXSZ, true, 0,
 	    { T(""), TLF("a"), TLF("."), T("b"), T(".") },
 	    W("\r\na\r\n\r\nb\r\n"), 4, SMTP_DATA_EBARELF, 0 },
-	/* Bare CR, NUL, bare LF. */
+	/* Bare CR and NUL are content (issue 13); bare LF. */
 	{ "bare CR", MAXSZ, false, 0, { T(""), T("a\rb"), T(".") },
-	    W("\r\na\rb\r\n"), 2, SMTP_DATA_EBARECR, 0 },
+	    W("\r\na\rb\r\n"), 2, SMTP_DATA_OK, 0 },
+	{ "progress bar", MAXSZ, false, 0,
+	    { T(""), T("10%\r50%\r100%"), T(".") },
+	    W("\r\n10%\r50%\r100%\r\n"), 2, SMTP_DATA_OK, 0 },
 	{ "trailing CR", MAXSZ, false, 0, { T(""), T("ab\r"), T(".") },
-	    W("\r\nab\r\r\n"), 2, SMTP_DATA_EBARECR, 0 },
+	    W("\r\nab\r\r\n"), 2, SMTP_DATA_OK, 0 },
 	{ "NUL", MAXSZ, false, 0, { T(""), T("a\0b"), T(".") },
-	    W("\r\na\0b\r\n"), 2, SMTP_DATA_ENUL, 0 },
+	    W("\r\na\0b\r\n"), 2, SMTP_DATA_OK, 0 },
 	{ "bare LF normalized", MAXSZ, false, 0,
 	    { T(""), TLF("a"), TLF("b"), T(".") },
 	    W("\r\na\r\nb\r\n\r\n"), -1, SMTP_DATA_OK, 0 },
@@ -635,13 +651,18 @@ static const struct data_case {
 	{ "998 octets bare LF", MAXSZ, false, 0,
 	    { T(""), FILL_LF(998), T("b"), T(".") },
 	    WLEN(2 + 1000 + 3), 3, SMTP_DATA_OK, 0 },
+	/* Longer lines are content (issue 13), whole or in pieces. */
 	{ "999 octets", MAXSZ, false, 0, { T(""), FILL(999), T(".") },
-	    WLEN(2 + 1001), 2, SMTP_DATA_ELONG, 0 },
-	{ "overlong then end", MAXSZ, false, 0,
-	    { T(""), OVER(true), T(".") }, W("\r\n"), 2, SMTP_DATA_ELONG, 0 },
-	{ "overlong bare LF then dot", MAXSZ, false, 0,
-	    { T(""), OVER(false), T("."), T(".") }, W("\r\n\r\n"), 3,
-	    SMTP_DATA_ELONG, 0 },
+	    WLEN(2 + 1001), 2, SMTP_DATA_OK, 0 },
+	{ "3000 octets in pieces", MAXSZ, false, 0,
+	    { T(""), PFILL(1000), PFILL(999), FILL(1001), T(".") },
+	    WLEN(2 + 3002), 4, SMTP_DATA_OK, 0 },
+	{ "long line bare LF then dot", MAXSZ, true, 0,
+	    { T(""), PFILL(1000), FILL_LF(5), T("."), T(".") },
+	    WLEN(2 + 1007 + 2), 4, SMTP_DATA_EBARELF, 0 },
+	{ "empty pieces", MAXSZ, false, 0,
+	    { P(""), P(""), T(""), T(""), T(".") }, W("\r\n\r\n"), 4,
+	    SMTP_DATA_OK, 0 },
 	/* Size: canonical octets including CRLF and <initial>. */
 	{ "size exactly at limit", 10, false, 0,
 	    { T("abc"), T("..de"), T(".") }, W("abc\r\n.de\r\n"), 2,
@@ -674,30 +695,40 @@ static const struct data_case {
 	    T("Received:x"), T(".") },
 	    W("Received-SPF: pass\r\nX-Received: x\r\nReceived:x\r\n"), 3,
 	    SMTP_DATA_OK, 1 },
-	{ "overlong does not end headers", MAXSZ, false, 0,
-	    { REP("Received: x", 2), OVER(true), T("Received: y"), T(".") },
-	    WLEN(3 * 13), 3, SMTP_DATA_ELONG, 3 },
+	{ "long line does not end headers", MAXSZ, false, 0,
+	    { REP("Received: x", 2), PFILL(1000), T(""), T("Received: y"),
+	    T(".") }, WLEN(2 * 13 + 1002 + 13), 4, SMTP_DATA_OK, 3 },
+	{ "empty pieces make an empty line", MAXSZ, false, 0,
+	    { T("Received: x"), P(""), T(""), T("Received: y"), T(".") },
+	    WLEN(13 + 2 + 13), 4, SMTP_DATA_OK, 1 },
+	{ "Received: in pieces", MAXSZ, false, 0,
+	    { P("Rec"), P(""), P("eived"), T(":x"), T("Received: y"),
+	    T(".") }, WLEN(12 + 13), 5, SMTP_DATA_OK, 2 },
+	{ "stuffed Received: in pieces", MAXSZ, false, 0,
+	    { P(".R"), T("eceived:"), T(".") }, WLEN(11), 2,
+	    SMTP_DATA_OK, 1 },
+	{ "long Received: counts", MAXSZ, false, 0,
+	    { REP("Received: x", 99), P("Received: "), PFILL(1000), T(""),
+	    T(".") }, WLEN(99 * 13 + 1012), 4, SMTP_DATA_ELOOP, 100 },
 	{ "stuffed empty line ends headers", MAXSZ, false, 0,
 	    { T("Received: x"), TLF("."), T("Received: y"), T(".") },
 	    W("Received: x\r\n\r\nReceived: y\r\n"), 3, SMTP_DATA_OK, 1 },
 	/* Only the first violation is recorded. */
-	{ "first error wins: NUL, CR", MAXSZ, false, 0,
-	    { T("a\0b"), T("c\rd"), T(".") }, W("a\0b\r\nc\rd\r\n"), 2,
-	    SMTP_DATA_ENUL, 0 },
-	{ "first error wins: CR, NUL", MAXSZ, false, 0,
-	    { T("c\rd"), T("a\0b"), T(".") }, W("c\rd\r\na\0b\r\n"), 2,
-	    SMTP_DATA_EBARECR, 0 },
-	{ "first error wins: long, size", 100, false, 0,
-	    { FILL(999), T(".") }, WLEN(1001), 1, SMTP_DATA_ELONG, 0 },
-	{ "first error wins: size, long", 10, false, 0,
-	    { FILL(20), FILL(999), T(".") }, WLEN(22 + 1001), 2,
+	{ "first error wins: size, LF", 10, true, 0,
+	    { FILL(20), TLF("x"), T(".") }, WLEN(22 + 3 + 2), -1,
 	    SMTP_DATA_ESIZE, 0 },
-	{ "first error wins: overlong, LF", MAXSZ, true, 0,
-	    { OVER(true), TLF("x"), T(".") }, W("x\r\n\r\n"), -1,
-	    SMTP_DATA_ELONG, 0 },
-	{ "same line: NUL before CR", MAXSZ, true, 0,
+	{ "first error wins: LF, size", 10, true, 0,
+	    { TLF("x"), FILL(20), T(".") }, WLEN(3 + 22), 2,
+	    SMTP_DATA_EBARELF, 0 },
+	{ "size counts pieces", 100, false, 0,
+	    { PFILL(60), PFILL(39), T(""), T(".") }, WLEN(101), 3,
+	    SMTP_DATA_ESIZE, 0 },
+	{ "size counts pieces, at the limit", 100, false, 0,
+	    { PFILL(60), PFILL(38), T(""), T(".") }, WLEN(100), 3,
+	    SMTP_DATA_OK, 0 },
+	{ "CR and NUL with bare LF refused", MAXSZ, true, 0,
 	    { TLF("\r\0"), T(".") }, W("\r\0\r\n\r\n"), -1,
-	    SMTP_DATA_ENUL, 0 },
+	    SMTP_DATA_EBARELF, 0 },
 };
 
 /* Appends <len> bytes to the growing output buffer. */
@@ -729,13 +760,17 @@ START_TEST(test_data_decode)
 	smtp_data_init(&d, c->max_size, c->reject_lf, c->initial);
 	for (i = 0; i < nitems(c->in) && c->in[i].kind != IN_NONE &&
 	    end == -1; i++) {
-		if (c->in[i].kind == IN_OVERLONG) {
-			smtp_data_overlong(&d, c->in[i].crlf);
-			continue;
-		}
-		line = c->in[i].kind == IN_FILL ? fill : c->in[i].s;
+		line = c->in[i].kind == IN_FILL ||
+		    c->in[i].kind == IN_PIECE_FILL ? fill : c->in[i].s;
 		len = c->in[i].len;
 		ck_assert_uint_le(len, sizeof(fill));
+		if (c->in[i].kind == IN_PIECE ||
+		    c->in[i].kind == IN_PIECE_FILL) {
+			smtp_data_piece(&d, line, len, &out, &outlen);
+			ck_assert(out >= line && out + outlen == line + len);
+			data_append(&got, &gotlen, &cap, out, outlen);
+			continue;
+		}
 		for (r = 0; r < c->in[i].repeat && end == -1; r++) {
 			rc = smtp_data_line(&d, line, len, c->in[i].crlf,
 			    &out, &outlen);
@@ -802,10 +837,7 @@ static const struct {
 	enum smtp_data_err	 err;
 	const char		*prefix;
 } reply_cases[] = {
-	{ SMTP_DATA_ELONG,	"552 5.3.4 " },
 	{ SMTP_DATA_ESIZE,	"552 5.3.4 " },
-	{ SMTP_DATA_EBARECR,	"554 5.6.0 " },
-	{ SMTP_DATA_ENUL,	"554 5.6.0 " },
 	{ SMTP_DATA_EBARELF,	"554 5.6.0 " },
 	{ SMTP_DATA_ELOOP,	"554 5.4.6 " },
 	{ SMTP_DATA_OK,		"451 4.3.0 " },

@@ -1,7 +1,8 @@
 """smartrelayd against hostile clients.
 
 What itest_limits.py already covers (line limits, bare CR and NUL in
-DATA, garbage, a TLS hello, timeouts, connection caps, the allow-list)
+DATA kept as content, garbage, a TLS hello, timeouts, connection caps,
+the allow-list)
 is not repeated.  Here: memory and fairness while a client streams 50 MB
 without a newline, 8-bit and binary input, early talkers made
 deterministic with SIGSTOP, stalled clients freeing their resources,
@@ -209,22 +210,31 @@ class HostileTest(DaemonTest):
 
     def test_one_mb_line_in_data_then_pipelined_commands(self):
         """A 1 MB data line with no LF that ends only with the final
-        dot: one 552 5.3.4, then pipelined commands behind it are still
-        answered in order."""
-        d = self.daemon()
+        dot: content (issue 13), queued whole; then pipelined commands
+        behind it are still answered in order.  Over the size limit,
+        the same line gets one 552 5.3.4 and the same order."""
+        d = self.daemon(max_message_size=3 * MB)
         c = self.client(d)
         c.greet()
-        c.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
-        c.cmd("RCPT TO:<r@example.org>", "250 2.1.5")
-        c.cmd("DATA", "354")
-        c.send(b"Subject: x\r\n\r\n" + b"y" * MB + b"\r\n.\r\n"
-               b"NOOP\r\nRSET\r\nMAIL FROM:<b@example.org>\r\n")
-        c.expect("552 5.3.4")
-        c.expect("250 2.0.0")
-        c.expect("250 2.0.0")
-        c.expect("250 2.1.0")
-        c.cmd("RSET", "250 2.0.0")
-        self.assertNothingQueued(d)
+        for n, status in ((MB, "250 2.0.0"), (4 * MB, "552 5.3.4")):
+            with self.subTest(octets=n):
+                before = d.queued_ids()
+                body = b"Subject: x\r\n\r\n" + b"y" * n + b"\r\n"
+                c.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
+                c.cmd("RCPT TO:<r@example.org>", "250 2.1.5")
+                c.cmd("DATA", "354")
+                c.send(body + b".\r\nNOOP\r\nRSET\r\n"
+                       b"MAIL FROM:<b@example.org>\r\n")
+                r = c.expect(status)
+                c.expect("250 2.0.0")
+                c.expect("250 2.0.0")
+                c.expect("250 2.1.0")
+                c.cmd("RSET", "250 2.0.0")
+                if n == MB:
+                    self.assertQueued(d, r.queued_id(), "a@example.org",
+                                      ["r@example.org"], body)
+                else:
+                    self.assertEqual(d.queued_ids(), before)
         self.still_works(d, c)
 
     # ----------------------------------------------------------------
@@ -249,7 +259,9 @@ class HostileTest(DaemonTest):
 
     def test_8bit_data_stored_exactly(self):
         """Every octet except NUL, CR and LF is legal 8BITMIME content
-        and is stored as sent; random binary with NUL/CR is refused."""
+        and is stored as sent; random binary with NUL and bare CR is
+        content too (issue 13), stored as sent and marked for
+        re-encoding."""
         d = self.daemon()
         c = self.client(d)
         c.greet()
@@ -269,16 +281,21 @@ class HostileTest(DaemonTest):
         qid = c.expect("250 2.0.0").queued_id()
         self.assertQueued(d, qid, "bin@example.org", ["r@example.org"],
                           body, stored=body)
-        # Pure random binary (NUL and bare CR in it): refused whole,
+        self.assertNotIn("reencode", d.envelope(qid))
+        # Pure random binary (NUL and bare CR in it): kept as content,
         # the session goes on.
-        blob = bytes(rng.randrange(256) for _ in range(65536))
+        blob = b"x" + bytes(rng.randrange(256) for _ in range(65536)) + b"x"
+        while b"\r\n.\r\n" in blob:
+            blob = blob.replace(b"\r\n.\r\n", b"")
         c.cmd("MAIL FROM:<bin@example.org>", "250 2.1.0")
         c.cmd("RCPT TO:<r@example.org>", "250 2.1.5")
         c.cmd("DATA", "354")
-        c.send(blob.replace(b"\r\n.\r\n", b"") + b"\r\n.\r\n")
-        r = c.reply()
-        self.assertIn(r.status(), ("554 5.6.0", "552 5.3.4"), r)
-        self.assertEqual(d.queued_ids(), [qid])
+        c.send(blob + b"\r\n.\r\n")
+        bin_id = c.expect("250 2.0.0").queued_id()
+        env, _ = self.assertQueued(d, bin_id, "bin@example.org",
+                                   ["r@example.org"], blob + b"\r\n")
+        self.assertEqual(env["reencode"], 1)
+        self.assertEqual(sorted(d.queued_ids()), sorted([qid, bin_id]))
         self.still_works(d, c)
 
     # ----------------------------------------------------------------

@@ -111,8 +111,11 @@ class SendmailTest(DaemonTest):
         date = email.utils.parsedate_to_datetime(m.group("date").decode())
         self.assertLessEqual(abs(date.timestamp() - time.time()), 3600)
         rest = data[m.end():]
-        # Every line of the spool copy ends in CRLF, nothing else.
-        self.assertNotIn(b"\r\r", rest)
+        # Every line of the spool copy ends in CRLF, nothing else; a CR
+        # of its own is content only in a message marked for
+        # re-encoding (issue 13).
+        if not env.get("reencode"):
+            self.assertNotIn(b"\r\r", rest)
         self.assertEqual(rest.count(b"\n"), rest.count(b"\r\n"))
         return env, email.message_from_bytes(rest), m, rest
 
@@ -298,15 +301,47 @@ class SendmailTest(DaemonTest):
                 ("too large",
                  b"Subject: big\n\n" + (b"x" * 70 + b"\n") * 300),
                 ("too large", (b"X: " + b"y" * 900 + b"\n") * 30),
-                ("longer than 998", b"Subject: s\n\n" + b"z" * 999 + b"\n"),
-                ("bare CR", b"Subject: s\n\nbare\rcr\n"),
-                ("NUL", b"Subject: s\n\nnul\0byte\n")):
+                ("too large", b"Subject: s\n\n" + b"z" * 30000 + b"\n"),
+                ("too large", b"X: " + b"y" * 30000 + b"\n\nbody\n")):
             with self.subTest(what=what):
                 p = self.sendmail(d, ["x@example.org"], data)
                 self.assertEqual(p.returncode, EX_DATAERR, p.stderr)
                 self.assertIn(what.encode(), p.stderr)
         self.assertEqual(self.maildrop(d), [])
         self.assertEqual(d.queued_ids(), [])
+
+    def test_content_kept_by_injector(self):
+        """Lines over 998 octets, bare CRs and NULs are content (issue
+        13): accepted (exit 0), picked up as they came, marked for
+        re-encoding.  Lines longer than the injector's and the
+        pickup's buffers come in pieces, dots and CRs at the seams
+        included."""
+        d = self.daemon(max_message_size=400000)
+        seam = b"y" * 1023 + b"\r.\r" + b"z" * 2000
+        for what, body in (
+                ("longer than 998", b"z" * 999 + b"\n"),
+                ("1,500 octets", b"w" * 1500 + b"\n.leading dot\n"),
+                ("CR at a seam", seam + b"\n"),
+                ("CRLF at a seam", b"v" * 1023 + b"\r\n" + b"u" * 1023
+                 + b"\r\r\n"),
+                ("100 KB line", b".dot " + b"q" * 100000 + b"\n"),
+                ("no final LF", b"p" * 70000),
+                ("bare CR", b"bare\rcr\n10%\r50%\r100%\n"),
+                ("NUL", b"nul\0byte\n")):
+            with self.subTest(what=what):
+                data = b"Subject: s\n\n" + body
+                qid = self.inject(d, ["x@example.org"], data)
+                env, _, _, rest = self.message(d, qid)
+                self.assertEqual(self.body(rest), crlf(body)
+                                 + (b"" if body.endswith(b"\n")
+                                    else b"\r\n"))
+                self.assertEqual(env["reencode"], 1)
+        # A long header line: content too.
+        qid = self.inject(d, ["x@example.org"], b"X-Long: " + b"h" * 3000
+                          + b"\nSubject: s\n\nbody\n")
+        env, hdrs, _, rest = self.message(d, qid)
+        self.assertEqual(hdrs["X-Long"], "h" * 3000)
+        self.assertEqual(env["reencode"], 1)
 
     def test_too_many_recipients(self):
         d = self.daemon(max_recipients=2)
@@ -413,14 +448,19 @@ class SendmailTest(DaemonTest):
                 ) + body
 
     def test_daemon_refuses_bad_files(self):
-        d = self.daemon()
+        d = self.daemon(max_message_size=10000)
+        hop = b"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\n"
         cases = {
-            "a" * 32: (self.header(b"Subject: s\n\nbare\rcr\n"), "bare CR"),
+            # Lines over 998 octets and bare CRs are content (issue 13):
+            # a mail loop and an oversized message are not.
+            "a" * 32: (self.header(hop * 100 + b"Subject: s\n\nx\n"),
+                       "mail loop"),
             "b" * 32: (self.header(b"x\n", size=5), "size-mismatch"),
             "c" * 32: (b"garbage\n", "bad-magic"),
             "d" * 32: (self.header(b"x\n", rcpt="not an address"),
                        "bad-rcpt"),
-            "e" * 32: (self.header(b"x" * 1200 + b"\n"), "too long"),
+            "e" * 32: (self.header(b"Subject: s\n\n" + b"\n" * 6000),
+                       "exceeds fixed maximum"),
         }
         for name, (content, _) in cases.items():
             self.plant(d, name, content)
@@ -489,19 +529,24 @@ class SendmailTest(DaemonTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         codes = [ln[:3] for ln in p.stdout.split(b"\r\n")
                  if ln[:3].isdigit() and ln[3:4] != b"-"]
+        # The bare CR is content (issue 13): both messages are taken.
         self.assertEqual(codes, [b"220", b"250", b"250", b"250", b"250",
                                  b"354", b"250", b"250", b"250", b"354",
-                                 b"554", b"503", b"250", b"221"])
+                                 b"250", b"503", b"250", b"221"])
         self.assertIn(b"250-PIPELINING", p.stdout)
-        self.assertIn(b"554 5.6.0", p.stdout)
-        qid = wait_for(lambda: d.queued_ids(), what="the -bs message")[0]
-        env, hdrs, _, rest = self.message(d, qid)
-        self.assertEqual(env["sender"], "a@example.org")
-        self.assertEqual(self.rcpts(env), ["b@example.org",
-                                           "postmaster@" + HOSTNAME])
-        self.assertEqual(self.body(rest), b".one dot\r\nbody\r\n")
-        self.assertIsNotNone(hdrs["Message-ID"])
-        self.assertEqual(len(d.queued_ids()), 1)
+        ids = wait_for(lambda: len(d.queued_ids()) == 2 and d.queued_ids(),
+                       what="the -bs messages")
+        got = {}
+        for qid in ids:
+            env, hdrs, _, rest = self.message(d, qid)
+            self.assertEqual(env["sender"], "a@example.org")
+            self.assertIsNotNone(hdrs["Message-ID"])
+            got[tuple(self.rcpts(env))] = (env, self.body(rest))
+        env, body = got[("b@example.org", "postmaster@" + HOSTNAME)]
+        self.assertEqual(body, b".one dot\r\nbody\r\n")
+        self.assertNotIn("reencode", env)
+        env, body = got[("c@example.org",)]
+        self.assertEqual(env["reencode"], 1)
 
     def test_bp_runs_smartrelayctl(self):
         d = self.daemon()

@@ -262,9 +262,28 @@ pickup_copy_line(struct pickup_file *f, const char *line, size_t len)
 	return NULL;
 }
 
+/* Feeds a piece of a line longer than the buffer.  Returns as
+ * pickup_copy_line(). */
+static const char *
+pickup_copy_piece(struct pickup_file *f, const char *p, size_t len)
+{
+	const char		*out;
+	size_t			 outlen;
+	enum smtp_data_err	 err;
+
+	err = maildrop_canon_piece(&f->canon, p, len, &out, &outlen);
+	if (err != SMTP_DATA_OK)
+		return smtp_data_err_reply(err);
+	if (spool_msg_write(f->msg, out, outlen) == -1)
+		return "";
+	return NULL;
+}
+
 /* Streams the message into f->msg, line by line, through the same rules
- * as SMTP DATA.  Returns NULL, "" for a read or write error (retry), or
- * why the content is refused. */
+ * as SMTP DATA.  A line longer than the buffer goes in pieces: it is
+ * content (issue 13), bounded by the message size only.  Returns NULL,
+ * "" for a read or write error (retry), or why the content is
+ * refused. */
 static const char *
 pickup_copy_body(struct pickup *md, struct pickup_file *f)
 {
@@ -294,8 +313,15 @@ pickup_copy_body(struct pickup *md, struct pickup_file *f)
 			break;
 		if (left == 0)			/* a last line without LF */
 			return pickup_copy_line(f, p, rest);
-		if (rest == PICKUP_BUF_SIZE)	/* far over the line limit */
-			return smtp_data_err_reply(SMTP_DATA_ELONG);
+		if (rest == PICKUP_BUF_SIZE) {
+			/* A CR at the end may be the start of CRLF: it
+			 * waits for the next piece. */
+			n = md->buf[rest - 1] == '\r' ? rest - 1 : rest;
+			if ((why = pickup_copy_piece(f, p, n)) != NULL)
+				break;
+			p += n;
+			rest -= n;
+		}
 		memmove(md->buf, p, rest);
 		have = rest;
 	}

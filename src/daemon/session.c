@@ -512,20 +512,23 @@ session_data_end(struct session *s)
 	s->msg = NULL;
 }
 
-/* Feeds one decoded line to the spool.  Returns false at end of data. */
+/* Feeds one decoded line, or with <more> a piece of a long one, to the
+ * spool.  Returns false at end of data. */
 static bool
-session_data_line(struct session *s, size_t len, bool crlf)
+session_data_line(struct session *s, size_t len, bool crlf, bool more)
 {
 	const char	*out;
 	size_t		 outlen;
 
-	if (smtp_data_line(&s->data, s->line, len, crlf, &out, &outlen) ==
-	    SMTP_DATA_END)
+	if (more)
+		smtp_data_piece(&s->data, s->line, len, &out, &outlen);
+	else if (smtp_data_line(&s->data, s->line, len, crlf, &out,
+	    &outlen) == SMTP_DATA_END)
 		return false;
 	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
 		return true;
 	if (spool_msg_write(s->msg, out, outlen) == -1 ||
-	    spool_msg_write(s->msg, "\r\n", 2) == -1)
+	    (!more && spool_msg_write(s->msg, "\r\n", 2) == -1))
 		s->msg_ioerr = true;
 	return true;
 }
@@ -556,7 +559,7 @@ session_process(struct session *s)
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
 	size_t		 len;
-	bool		 crlf;
+	bool		 crlf, more;
 
 	if (s->state == SESSION_LINGER) {
 		s->lingered += evbuffer_get_length(in);
@@ -575,18 +578,13 @@ session_process(struct session *s)
 			return;
 		}
 		if (s->state == SESSION_DATA) {
-			switch (line_get(&s->data_reader, in, s->line, &len,
-			    &crlf)) {
-			case LINE_AGAIN:
+			/* A line longer than s->line comes in pieces: it is
+			 * content, bounded by the message size only. */
+			if (line_get_piece(&s->data_reader, in, s->line, &len,
+			    &crlf, &more) == LINE_AGAIN)
 				return;
-			case LINE_TOOLONG:
-				smtp_data_overlong(&s->data, crlf);
-				break;
-			case LINE_OK:
-				if (!session_data_line(s, len, crlf))
-					session_data_end(s);
-				break;
-			}
+			if (!session_data_line(s, len, crlf, more))
+				session_data_end(s);
 			continue;
 		}
 		if (s->state == SESSION_AUTH) {

@@ -268,6 +268,22 @@ maildrop_canon_init(struct maildrop_canon *c, uint64_t max_size,
 	smtp_data_init(&c->data, max_size, false, initial_size);
 }
 
+/*
+ * smtp_data_line() unstuffs one leading dot and ends the message at a
+ * lone ".": a line that starts with a dot goes first as the piece ".",
+ * which the decoder unstuffs to nothing; the line itself follows as the
+ * rest of that line, never unstuffed and never an end.
+ */
+static void
+maildrop_canon_dot(struct maildrop_canon *c, const char *p, size_t len)
+{
+	const char	*out;
+	size_t		 outlen;
+
+	if (!c->data.midline && len > 0 && p[0] == '.')
+		smtp_data_piece(&c->data, ".", 1, &out, &outlen);
+}
+
 enum smtp_data_err
 maildrop_canon_line(struct maildrop_canon *c, const char *line, size_t len,
     const char **out, size_t *outlen)
@@ -276,24 +292,18 @@ maildrop_canon_line(struct maildrop_canon *c, const char *line, size_t len,
 	*outlen = 0;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	/*
-	 * smtp_data_line() unstuffs one leading dot and ends the message at
-	 * a lone ".": stuff the line first, so that neither happens to text
-	 * that was never SMTP-framed.  A stuffed line that does not fit is
-	 * over the line limit anyway.
-	 */
-	if (len > 0 && line[0] == '.') {
-		if (len + 1 > sizeof(c->stuffed)) {
-			smtp_data_overlong(&c->data, true);
-			return c->data.err;
-		}
-		c->stuffed[0] = '.';
-		memcpy(c->stuffed + 1, line, len);
-		line = c->stuffed;
-		len++;
-	}
+	maildrop_canon_dot(c, line, len);
 	if (smtp_data_line(&c->data, line, len, true, out, outlen) ==
 	    SMTP_DATA_END)
 		fatalx("maildrop: end of data on a stuffed line");
+	return c->data.err;
+}
+
+enum smtp_data_err
+maildrop_canon_piece(struct maildrop_canon *c, const char *piece, size_t len,
+    const char **out, size_t *outlen)
+{
+	maildrop_canon_dot(c, piece, len);
+	smtp_data_piece(&c->data, piece, len, out, outlen);
 	return c->data.err;
 }

@@ -76,12 +76,12 @@ size_t		 maildrop_header_max(size_t max_rcpts);
  * Canonicalisation of the message lines.  A maildrop message is not
  * SMTP-framed: a line "." is content, and there is no dot-stuffing.  Each
  * line goes through the same decoder as SMTP DATA (smtp_data_line), so
- * the same rules hold: bare CR or NUL, lines over 998 octets, too many
- * Received: headers and oversized messages are refused.
+ * the same rules hold: too many Received: headers and oversized messages
+ * are refused; lines over 998 octets, bare CRs and NULs are content (the
+ * relay re-encodes them, issue 13).
  */
 struct maildrop_canon {
 	struct smtp_data	data;
-	char			stuffed[SMTP_TEXT_LINE_MAX];
 };
 
 /* Starts a message; <initial_size> counts octets already written. */
@@ -95,6 +95,15 @@ void		 maildrop_canon_init(struct maildrop_canon *c,
  * valid until the next call, or the first violation seen so far. */
 enum smtp_data_err maildrop_canon_line(struct maildrop_canon *c,
 		    const char *line, size_t len, const char **out,
+		    size_t *outlen);
+
+/* Feeds a piece of a line too long for the reader's buffer: more of the
+ * line follows, through maildrop_canon_piece() again or, for its end,
+ * maildrop_canon_line().  The piece holds no LF, and does not end in a
+ * CR unless the reader knows the octet after it is not a LF.  Returns
+ * as maildrop_canon_line(); the content is written without CRLF. */
+enum smtp_data_err maildrop_canon_piece(struct maildrop_canon *c,
+		    const char *piece, size_t len, const char **out,
 		    size_t *outlen);
 
 #endif /* MAILDROP_H */

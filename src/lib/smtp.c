@@ -531,7 +531,9 @@ smtp_parse_rcpt(const char *args, struct smtp_rcpt *out)
  * DATA decoding.  Only a "." line that both follows and ends with CRLF
  * ends the message (RFC 5321 4.1.1.4): treating a bare-LF variant as
  * the end here while the upstream does not (or the reverse) is what
- * SMTP smuggling exploits.  Every other line is content.
+ * SMTP smuggling exploits.  Every other line is content, whatever its
+ * length and octets: a bare CR or a NUL is kept, and the relay
+ * re-encodes what does not conform (issue 13).
  */
 
 void
@@ -557,74 +559,81 @@ smtp_data_fail(struct smtp_data *d, enum smtp_data_err err)
 }
 
 /* Counts Received: headers (RFC 5321 6.3 loop detection) in the header
- * section, which ends at the first empty line. */
+ * section, which ends at the first empty line.  <p>/<n> is canonical
+ * content of the current line; <end> says the line ends with it. */
 static void
-smtp_data_header(struct smtp_data *d, const char *line, size_t len)
+smtp_data_header(struct smtp_data *d, const char *p, size_t n, bool end)
 {
+	size_t	k;
+
 	if (!d->in_headers)
 		return;
-	if (len == 0) {
-		d->in_headers = false;
-		return;
+	if (d->linelen < SMTP_DATA_HEAD) {
+		k = SMTP_DATA_HEAD - (size_t)d->linelen;
+		memcpy(d->head + d->linelen, p, n < k ? n : k);
 	}
-	if (len >= 9 && smtp_ci_eq(line, "Received:", 9)) {
+	d->linelen += n;
+	if (!end)
+		return;
+	if (d->linelen == 0)
+		d->in_headers = false;
+	else if (d->linelen >= SMTP_DATA_HEAD &&
+	    smtp_ci_eq(d->head, "Received:", SMTP_DATA_HEAD)) {
 		if (d->hops < SMTP_HOPS_MAX)
 			d->hops++;
 		if (d->hops >= SMTP_HOPS_MAX)
 			smtp_data_fail(d, SMTP_DATA_ELOOP);
 	}
+	d->linelen = 0;
+}
+
+/* A line or a piece of one; <end>: the line ends here, with <crlf>. */
+static void
+smtp_data_chunk(struct smtp_data *d, const char *p, size_t len, bool end,
+    bool crlf, const char **out, size_t *outlen)
+{
+	uint64_t	add;
+
+	/* RFC 5321 4.5.2: drop one leading dot of every content line. */
+	if (!d->midline && len > 0 && p[0] == '.') {
+		p++;
+		len--;
+	}
+	if (end && !crlf && d->reject_bare_lf)
+		smtp_data_fail(d, SMTP_DATA_EBARELF);
+	/* Canonical octets: the unstuffed content plus CRLF.  Saturate
+	 * rather than wrap, however long the client keeps sending. */
+	add = (uint64_t)len + (end ? 2 : 0);
+	d->size = d->size > UINT64_MAX - add ? UINT64_MAX : d->size + add;
+	if (d->size > d->max_size)
+		smtp_data_fail(d, SMTP_DATA_ESIZE);
+	smtp_data_header(d, p, len, end);
+	d->midline = !end;
+	if (end)
+		d->prev_crlf = crlf;
+	*out = p;
+	*outlen = len;
 }
 
 enum smtp_data_rc
 smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf,
     const char **out, size_t *outlen)
 {
-	const char	*o = line;
-	size_t		 ol = len;
-	uint64_t	 add;
-
 	*out = line;
 	*outlen = 0;
-	if (d->prev_crlf && crlf && len == 1 && line[0] == '.')
+	/* A lone "." after a CRLF is the end; the last piece of a longer
+	 * line never is. */
+	if (!d->midline && d->prev_crlf && crlf && len == 1 && line[0] == '.')
 		return SMTP_DATA_END;
-
-	/* RFC 5321 4.5.2: drop one leading dot of every content line. */
-	if (ol > 0 && o[0] == '.') {
-		o++;
-		ol--;
-	}
-	if (len > 0 && memchr(line, '\0', len) != NULL)
-		smtp_data_fail(d, SMTP_DATA_ENUL);
-	/* The terminator's CR is never part of <line>: any CR is bare. */
-	if (len > 0 && memchr(line, '\r', len) != NULL)
-		smtp_data_fail(d, SMTP_DATA_EBARECR);
-	if (!crlf && d->reject_bare_lf)
-		smtp_data_fail(d, SMTP_DATA_EBARELF);
-	/* The limit applies to the line as received, CRLF included. */
-	if (len > SMTP_TEXT_LINE_MAX - 2)
-		smtp_data_fail(d, SMTP_DATA_ELONG);
-
-	/* Canonical octets: the unstuffed content plus CRLF.  Saturate
-	 * rather than wrap, however long the client keeps sending. */
-	add = (uint64_t)ol + 2;
-	d->size = d->size > UINT64_MAX - add ? UINT64_MAX : d->size + add;
-	if (d->size > d->max_size)
-		smtp_data_fail(d, SMTP_DATA_ESIZE);
-
-	smtp_data_header(d, o, ol);
-	d->prev_crlf = crlf;
-	*out = o;
-	*outlen = ol;
+	smtp_data_chunk(d, line, len, true, crlf, out, outlen);
 	return SMTP_DATA_LINE;
 }
 
 void
-smtp_data_overlong(struct smtp_data *d, bool crlf)
+smtp_data_piece(struct smtp_data *d, const char *piece, size_t len,
+    const char **out, size_t *outlen)
 {
-	/* The discarded line counts as a header line: it does not end the
-	 * header section, and it cannot be a Received: we can count. */
-	smtp_data_fail(d, SMTP_DATA_ELONG);
-	d->prev_crlf = crlf;
+	smtp_data_chunk(d, piece, len, false, false, out, outlen);
 }
 
 const char *
@@ -634,12 +643,6 @@ smtp_data_err_reply(enum smtp_data_err err)
 	case SMTP_DATA_ESIZE:
 		return "552 5.3.4 Message size exceeds fixed maximum "
 		    "message size";
-	case SMTP_DATA_ELONG:
-		return "552 5.3.4 Message line too long (limit 1000 octets)";
-	case SMTP_DATA_EBARECR:
-		return "554 5.6.0 Message contains a bare CR";
-	case SMTP_DATA_ENUL:
-		return "554 5.6.0 Message contains a NUL byte";
 	case SMTP_DATA_EBARELF:
 		return "554 5.6.0 Message contains a bare LF (line ends "
 		    "must be CRLF)";

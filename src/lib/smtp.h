@@ -101,27 +101,33 @@ bool		smtp_mailbox_is_valid(const char *mailbox);
 /*
  * DATA decoding.  The session feeds each line of the message (content
  * without its terminator, and whether the terminator was CRLF) to
- * smtp_data_line().  The decoder finds the end of data (only a "."
- * line that follows a CRLF and ends with CRLF: no bare-LF or bare-CR
- * variant ends a message), unstuffs leading dots, and records the first
- * policy violation.  The caller writes the canonical line it returns,
- * followed by CRLF, to the spool unless an error is recorded.
+ * smtp_data_line(); a line too long for its buffer comes first in
+ * pieces through smtp_data_piece(), then its last piece as the line.
+ * The decoder finds the end of data (only a "." line that follows a
+ * CRLF and ends with CRLF: no bare-LF or bare-CR variant ends a
+ * message, and a piece never does), unstuffs leading dots, and records
+ * the first policy violation.  Lines over 998 octets, bare CRs and NULs
+ * are content, not violations (issue 13: the relay re-encodes them).
+ * The caller writes the canonical content it returns (and, at the end
+ * of each line, CRLF) to the spool unless an error is recorded.
  */
 enum smtp_data_err {
 	SMTP_DATA_OK = 0,
-	SMTP_DATA_ELONG,	/* a line over 1000 octets: 552 5.3.4 */
 	SMTP_DATA_ESIZE,	/* message over the size limit: 552 5.3.4 */
-	SMTP_DATA_EBARECR,	/* bare CR: 554 5.6.0 */
-	SMTP_DATA_ENUL,		/* NUL byte: 554 5.6.0 */
 	SMTP_DATA_EBARELF,	/* bare LF with bare_lf = reject: 554 5.6.0 */
 	SMTP_DATA_ELOOP,	/* SMTP_HOPS_MAX Received: headers: 554 5.4.6 */
 };
+
+#define SMTP_DATA_HEAD	9	/* strlen("Received:") */
 
 struct smtp_data {
 	uint64_t		max_size;	/* set by smtp_data_init */
 	bool			reject_bare_lf;
 	bool			prev_crlf;	/* last line ended in CRLF */
 	bool			in_headers;
+	bool			midline;	/* pieces of a line came */
+	uint64_t		linelen;	/* its canonical octets */
+	char			head[SMTP_DATA_HEAD];	/* its start */
 	unsigned int		hops;		/* Received: headers seen */
 	uint64_t		size;		/* canonical octets so far */
 	enum smtp_data_err	err;		/* first violation */
@@ -137,16 +143,20 @@ enum smtp_data_rc {
 void		smtp_data_init(struct smtp_data *, uint64_t max_size,
 		    bool reject_bare_lf, uint64_t initial_size);
 
-/* Decodes one line.  <line>/<len> is the content without terminator;
- * <crlf> tells whether it ended in CRLF (false: bare LF).  On
- * SMTP_DATA_LINE, <*out>/<*outlen> is the canonical content (a slice of
- * <line>), to be written only while d->err == SMTP_DATA_OK. */
+/* Decodes one line, or the last piece of one.  <line>/<len> is the
+ * content without terminator; <crlf> tells whether it ended in CRLF
+ * (false: bare LF).  On SMTP_DATA_LINE, <*out>/<*outlen> is the
+ * canonical content (a slice of <line>), to be written, then CRLF, only
+ * while d->err == SMTP_DATA_OK. */
 enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line,
 		    size_t len, bool crlf, const char **out, size_t *outlen);
 
-/* Records a line that was too long to buffer (the reader discarded it);
- * <crlf> is how it ended. */
-void		smtp_data_overlong(struct smtp_data *d, bool crlf);
+/* Decodes a piece of a line that goes on (any length, even 0): the
+ * first piece is the line's start (dot-unstuffed), the others follow
+ * it.  <*out>/<*outlen> as for smtp_data_line(), written without CRLF.
+ * Never the end of data. */
+void		smtp_data_piece(struct smtp_data *d, const char *piece,
+		    size_t len, const char **out, size_t *outlen);
 
 /* The reply for a finished DATA phase with error <err> (not OK), e.g.
  * "552 5.3.4 Message size exceeds fixed limit".  Static string. */

@@ -37,7 +37,7 @@
 #include "util.h"
 
 #define SENDMAIL_NAME		"smartrelay-sendmail"
-#define SENDMAIL_LINE_BUF	1024	/* longer lines break the limit */
+#define SENDMAIL_LINE_BUF	1024	/* longer lines come in pieces */
 #define SENDMAIL_FULLNAME_MAX	100	/* octets of -F used */
 #define SENDMAIL_OPTS		"+:A:B:C:F:GIL:N:O:R:UV:X:" \
 				"b:ce:f:h:imno:p:r:q:tvx"
@@ -91,6 +91,7 @@ struct sendmail_msg {
 	bool			 drop_field;	/* the current field is Bcc */
 	bool			 rcpt_field;	/* ... is To, Cc or Bcc (-t) */
 	bool			 has_date, has_from, has_msgid;
+	bool			 midline;	/* pieces of a line came */
 	struct sendmail_buf	 hdr;		/* header lines kept, raw */
 	struct sendmail_buf	 field;		/* rcpt_field, unfolded */
 	int			 dirfd;		/* maildrop/, O_PATH */
@@ -378,15 +379,6 @@ sendmail_data_fail(struct sendmail_msg *m, enum smtp_data_err err)
 	case SMTP_DATA_ESIZE:
 		why = "message too large";
 		break;
-	case SMTP_DATA_ELONG:
-		why = "a message line is longer than 998 octets";
-		break;
-	case SMTP_DATA_EBARECR:
-		why = "the message contains a bare CR (carriage return)";
-		break;
-	case SMTP_DATA_ENUL:
-		why = "the message contains a NUL byte";
-		break;
 	case SMTP_DATA_ELOOP:
 		why = "too many Received: headers (mail loop)";
 		break;
@@ -519,10 +511,10 @@ fail:
 	return -1;
 }
 
-/* Writes one raw line (with its LF when it has one) once the daemon's
- * rules accept it. */
+/* Writes one raw line (with its LF when it has one), or with <more> a
+ * piece of one, once the daemon's rules accept it. */
 static void
-sendmail_put(struct sendmail_msg *m, const char *line, size_t len)
+sendmail_put(struct sendmail_msg *m, const char *line, size_t len, bool more)
 {
 	enum smtp_data_err	 err;
 	const char		*out;
@@ -532,7 +524,12 @@ sendmail_put(struct sendmail_msg *m, const char *line, size_t len)
 		return;
 	if (clen > 0 && line[clen - 1] == '\n')
 		clen--;
-	err = maildrop_canon_line(&m->canon, line, clen, &out, &outlen);
+	if (more)
+		err = maildrop_canon_piece(&m->canon, line, len, &out,
+		    &outlen);
+	else
+		err = maildrop_canon_line(&m->canon, line, clen, &out,
+		    &outlen);
 	if (err != SMTP_DATA_OK) {
 		sendmail_data_fail(m, err);
 		return;
@@ -628,12 +625,12 @@ sendmail_add_headers(struct sendmail_msg *m)
 			    addr);
 		else
 			snprintf(buf, sizeof(buf), "From: %s\n", addr);
-		sendmail_put(m, buf, strlen(buf));
+		sendmail_put(m, buf, strlen(buf), false);
 	}
 	if (!m->has_date) {
 		snprintf(buf, sizeof(buf), "Date: %s\n", time_fmt(now,
 		    TIME_RFC5322, stamp, sizeof(stamp)));
-		sendmail_put(m, buf, strlen(buf));
+		sendmail_put(m, buf, strlen(buf), false);
 	}
 	if (!m->has_msgid) {
 		time_fmt(now, TIME_COMPACT, stamp, sizeof(stamp));
@@ -642,7 +639,7 @@ sendmail_add_headers(struct sendmail_msg *m)
 			    (unsigned long)getpid());
 		snprintf(buf, sizeof(buf), "Message-ID: <%s.%s@%s>\n", stamp,
 		    hex, sm->conf->hostname);
-		sendmail_put(m, buf, strlen(buf));
+		sendmail_put(m, buf, strlen(buf), false);
 	}
 }
 
@@ -685,10 +682,10 @@ sendmail_headers_end(struct sendmail_msg *m, bool blank)
 	for (; p != NULL && p < end; p = lf + 1) {
 		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			lf = end - 1;
-		sendmail_put(m, p, (size_t)(lf + 1 - p));
+		sendmail_put(m, p, (size_t)(lf + 1 - p), false);
 	}
 	if (blank)
-		sendmail_put(m, "\n", 1);
+		sendmail_put(m, "\n", 1, false);
 	free(m->hdr.p);
 	memset(&m->hdr, 0, sizeof(m->hdr));
 }
@@ -715,19 +712,23 @@ sendmail_field_name(const char *line, size_t len)
 	return 0;
 }
 
-/* Takes one line of the header section.  Returns false when the line
- * is not a header line: the section ended before it. */
+/* Takes one line of the header section, or with <more> a piece of one
+ * (the first piece decides what the line is).  Returns false when the
+ * line is not a header line: the section ended before it. */
 static bool
-sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len)
+sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len,
+    bool more)
 {
 	const char	*val = line;
 	size_t		 n = 0, clen = len;
-	bool		 cont;
+	bool		 cont = m->midline;
 
-	while (clen > 0 && (line[clen - 1] == '\n' || line[clen - 1] == '\r'))
+	while (!more && clen > 0 && (line[clen - 1] == '\n' ||
+	    line[clen - 1] == '\r'))
 		clen--;
-	cont = clen > 0 && (line[0] == ' ' || line[0] == '\t') &&
-	    m->in_field;
+	if (!m->midline)
+		cont = clen > 0 && (line[0] == ' ' || line[0] == '\t') &&
+		    m->in_field;
 	if (!cont && (n = sendmail_field_name(line, clen)) == 0) {
 		sendmail_headers_end(m, clen > 0);
 		return false;
@@ -749,7 +750,8 @@ sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len)
 	}
 	if (m->rcpt_field) {
 		sendmail_buf_add(&m->field, val, (size_t)(line + clen - val));
-		sendmail_buf_add(&m->field, " ", 1);
+		if (!more)
+			sendmail_buf_add(&m->field, " ", 1);
 	}
 	if (!m->drop_field)
 		sendmail_buf_add(&m->hdr, line, len);
@@ -794,15 +796,17 @@ sendmail_msg_cleanup(struct sendmail_msg *m)
 	m->dirfd = -1;
 }
 
-/* Takes one raw line of the message, with its LF when it has one. */
+/* Takes one raw line of the message, with its LF when it has one, or
+ * with <more> a piece of one. */
 static void
-sendmail_msg_line(struct sendmail_msg *m, const char *line, size_t len)
+sendmail_msg_line(struct sendmail_msg *m, const char *line, size_t len,
+    bool more)
 {
 	if (m->status != 0)
 		return;
-	if (m->in_headers && sendmail_header_line(m, line, len))
-		return;
-	sendmail_put(m, line, len);
+	if (!m->in_headers || !sendmail_header_line(m, line, len, more))
+		sendmail_put(m, line, len, more);
+	m->midline = more;
 }
 
 /* Ends the message.  Returns 0 once it is safe in the maildrop, or the
@@ -812,6 +816,9 @@ sendmail_msg_finish(struct sendmail_msg *m)
 {
 	if (m->status == 0 && m->in_headers)
 		sendmail_headers_end(m, false);
+	/* The input ended inside a long line: that ends it. */
+	else if (m->midline)
+		sendmail_put(m, "", 0, false);
 	if (m->status == 0)
 		sendmail_drop_commit(m);
 	return m->status;
@@ -821,23 +828,27 @@ sendmail_msg_finish(struct sendmail_msg *m)
  * Reading.
  */
 
-/* Reads one line, its LF included, into <buf>.  A longer line is read
- * to its end all the same and reported with *toolong.  Returns false at
+/* Reads one line, its LF included, into <buf>.  A longer line comes in
+ * pieces, each with *more set: it is content (issue 13), bounded by the
+ * message size only.  A CR that would end a piece is left for the next
+ * one: the octet after it may make it the line's end.  Returns false at
  * the end of the input. */
 static bool
-sendmail_read_line(char *buf, size_t bufsz, size_t *len, bool *toolong)
+sendmail_read_line(char *buf, size_t bufsz, size_t *len, bool *more)
 {
 	size_t	n = 0;
 	int	c;
 
-	*toolong = false;
-	while ((c = getc_unlocked(stdin)) != EOF) {
-		if (n < bufsz)
-			buf[n++] = (char)c;
-		else
-			*toolong = true;
+	*more = false;
+	while (n < bufsz && (c = getc_unlocked(stdin)) != EOF) {
+		buf[n++] = (char)c;
 		if (c == '\n')
 			break;
+	}
+	if (n == bufsz && buf[n - 1] != '\n') {
+		*more = true;
+		if (buf[n - 1] == '\r' && ungetc('\r', stdin) != EOF)
+			n--;
 	}
 	*len = n;
 	return n > 0;
@@ -879,7 +890,7 @@ sendmail_enqueue(const struct sendmail *sm, char **args, int nargs)
 	struct sendmail_msg	 m;
 	char			 line[SENDMAIL_LINE_BUF];
 	size_t			 len;
-	bool			 toolong;
+	bool			 more;
 	int			 i, rc;
 
 	sendmail_msg_init(&m, sm);
@@ -891,13 +902,10 @@ sendmail_enqueue(const struct sendmail *sm, char **args, int nargs)
 		sendmail_msg_fail(&m, EX_USAGE, "no recipients given");
 	/* Stop at the first error: no need to read what will be refused. */
 	while (m.status == 0 && sendmail_read_line(line, sizeof(line), &len,
-	    &toolong)) {
-		if (toolong)
-			sendmail_data_fail(&m, SMTP_DATA_ELONG);
-		else if (sm->dot_ends && sendmail_is_dot(line, len))
+	    &more)) {
+		if (sm->dot_ends && !m.midline && sendmail_is_dot(line, len))
 			break;
-		else
-			sendmail_msg_line(&m, line, len);
+		sendmail_msg_line(&m, line, len, more);
 	}
 	if (m.status == 0 && ferror(stdin))
 		sendmail_msg_fail(&m, EX_IOERR, "reading the message: %s",
@@ -1011,7 +1019,7 @@ sendmail_smtp_data(struct sendmail_smtp *s, const char *args)
 	struct sendmail_msg	*m = &s->m;
 	char			 line[SENDMAIL_LINE_BUF];
 	size_t			 len;
-	bool			 toolong, end = false;
+	bool			 more, end = false;
 
 	if (*args != '\0') {
 		sendmail_reply("501 5.5.4 Syntax: DATA");
@@ -1023,15 +1031,13 @@ sendmail_smtp_data(struct sendmail_smtp *s, const char *args)
 	}
 	sendmail_reply("354 End data with <CR><LF>.<CR><LF>");
 	while (!end && sendmail_read_line(line, sizeof(line), &len,
-	    &toolong)) {
-		if (toolong)
-			sendmail_data_fail(m, SMTP_DATA_ELONG);
-		else if (sendmail_is_dot(line, len))
+	    &more)) {
+		if (!m->midline && sendmail_is_dot(line, len))
 			end = true;
-		else if (line[0] == '.')	/* RFC 5321 4.5.2 */
-			sendmail_msg_line(m, line + 1, len - 1);
+		else if (!m->midline && line[0] == '.')	/* RFC 5321 4.5.2 */
+			sendmail_msg_line(m, line + 1, len - 1, more);
 		else
-			sendmail_msg_line(m, line, len);
+			sendmail_msg_line(m, line, len, more);
 	}
 	if (!end)
 		return false;
