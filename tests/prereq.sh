@@ -62,6 +62,7 @@ need systemd "systemd-socket-activate (socket activation test)" \
 need libc-bin "ldd (what the daemon links)" have ldd
 need valgrind "valgrind (leak check)" have valgrind
 need strace "strace (slows the spool's unlinks down)" have strace
+need php-cli "php (PHP's mail() through the injector)" have php
 [ -z "$(command -v strace)" ] ||
 	need strace "strace -e inject (ptrace permitted)" strace_inject
 
