@@ -307,6 +307,25 @@ run(const char *in, size_t len, size_t chunk, struct buf *out)
 	return rc;
 }
 
+/* The first pass alone, in pieces of <chunk>: mime_enc_detail(), in a
+ * static buffer. */
+static const char *
+plan_detail(const char *in, size_t len, size_t chunk)
+{
+	static char	 detail[200];
+	struct mime_enc	*e = mime_enc_new();
+	size_t		 i, k;
+
+	for (i = 0; i < len; i += k) {
+		k = len - i < chunk ? len - i : chunk;
+		mime_enc_scan(e, in + i, k);
+	}
+	mime_enc_plan(e);
+	snprintf(detail, sizeof(detail), "%s", mime_enc_detail(e));
+	mime_enc_free(e);
+	return detail;
+}
+
 static bool
 scan_is_clean(const char *p, size_t n)
 {
@@ -570,6 +589,18 @@ START_TEST(test_field_limit)
 		buf_add(&in, S(" <0123456789012345678901234@x.test>\r\n"));
 	buf_add(&in, S(" \0\r\n\r\nbody\r\n"));
 	ck_assert_int_eq(run(in.p, in.len, 1000, &out), MIME_EHEADER);
+	/* The failure names it, whether it came in one piece or many. */
+	ck_assert_str_eq(plan_detail(in.p, in.len, 1000),
+	    "header field \"X-Big\" over 64 KB");
+	in.len = 0;
+	buf_add(&in, S("Subject:"));
+	for (i = 0; i < MIME_FIELD_MAX / 29 + 1; i++)
+		buf_add(&in, S(" 0123456789012345678901234567"));
+	buf_add(&in, S("\r\r\n\r\nbody\r\n"));
+	ck_assert_str_eq(plan_detail(in.p, in.len, in.len),
+	    "header field \"Subject\" over 64 KB");
+	ck_assert_str_eq(plan_detail(in.p, in.len, 3),
+	    "header field \"Subject\" over 64 KB");
 	/* A Content-Type that big leaves the structure unknown. */
 	in.len = 0;
 	buf_add(&in, S("Content-Type: multipart/mixed; boundary=b;"));

@@ -143,6 +143,8 @@ struct mime_enc {
 	size_t			 flen, fcap;
 	bool			 fopen, fover, fdirty;
 	enum mime_name		 fname;
+	char			 fstart[40];	/* its first octets, to name */
+	size_t			 fstartlen;	/* it when it is too big */
 	/* the plan */
 	struct mime_plan	*plan;
 	size_t			 nplan, cplan, iplan;
@@ -513,6 +515,14 @@ mime_field_dirty(struct mime_enc *e, const char *p, size_t n)
 static void
 mime_field_add(struct mime_enc *e, const char *p, size_t n, bool eol)
 {
+	size_t	k = sizeof(e->fstart) - e->fstartlen;
+
+	/* A field over MIME_FIELD_MAX is not kept, not even its name: keep
+	 * that much, for a failure to name it. */
+	if (k > n)
+		k = n;
+	memcpy(e->fstart + e->fstartlen, p, k);
+	e->fstartlen += k;
 	if (!e->fover && e->flen + n > MIME_FIELD_MAX) {
 		e->fover = true;
 		e->fdirty = !mimefield_is_clean(e->field, e->flen);
@@ -570,8 +580,9 @@ mime_field_end(struct mime_enc *e)
 	is_cte = mimefield_is(e->field, e->flen, "Content-Transfer-Encoding");
 	if (e->fover) {
 		if (e->fdirty)
-			mime_fail(e, MIME_EHEADER, "header field \"%.40s\" "
-			    "over 64 KB", e->field);
+			mime_fail(e, MIME_EHEADER, "header field \"%.*s\" "
+			    "over 64 KB", (int)mimefield_name_len(e->fstart,
+			    e->fstartlen), e->fstart);
 	} else if (is_cte && e->pass == MIME_PASS_EMIT &&
 	    mime_action_is_raw(t->action)) {
 		if (!t->cte_done)
@@ -635,6 +646,7 @@ mime_hdr_data(struct mime_enc *e, const char *p, size_t n)
 		e->flen = 0;
 		e->fover = e->fdirty = false;
 		e->fname = MIME_N_NAME;
+		e->fstartlen = 0;
 	}
 	/* RFC 5322 3.6.8: name, white space, colon, within a line. */
 	for (i = 0; i < n && e->fname != MIME_N_FIELD; i++) {
