@@ -296,6 +296,14 @@ smtp_mailbox_is_valid(const char *mailbox)
 	return smtp_domain_is_valid(dom, dlen);
 }
 
+bool
+smtp_local_is_valid(const char *local)
+{
+	size_t	llen = smtp_local_len(local);
+
+	return llen > 0 && llen <= SMTP_LOCAL_MAX && local[llen] == '\0';
+}
+
 /*
  * Paths and parameters, RFC 5321 4.1.1.2-3 and 4.1.2.
  */

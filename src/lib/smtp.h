@@ -98,6 +98,10 @@ enum smtp_rc	smtp_parse_rcpt(const char *args, struct smtp_rcpt *out);
  * ASCII only. */
 bool		smtp_mailbox_is_valid(const char *mailbox);
 
+/* Checks a Local-part alone ("root", "\"a b\""): a dot-string or
+ * quoted-string of at most 64 octets, as in smtp_mailbox_is_valid(). */
+bool		smtp_local_is_valid(const char *local);
+
 /*
  * DATA decoding.  The session feeds each line of the message (content
  * without its terminator, and whether the terminator was CRLF) to
