@@ -158,6 +158,23 @@ START_TEST(test_parse_many_errors)
 }
 END_TEST
 
+/* The text need not end in a NUL: a last line of blanks without a line
+ * end is read within its length (found by fuzz_aliases under ASan). */
+START_TEST(test_parse_unterminated)
+{
+	static const char	 text[] = "root: a@x.example\n \t";
+	struct aliases		*a;
+	char			*copy, err[256];
+
+	copy = xmalloc(sizeof(text) - 1);
+	memcpy(copy, text, sizeof(text) - 1);
+	a = aliases_parse(copy, sizeof(text) - 1, "f", err, sizeof(err));
+	ck_assert_ptr_nonnull(a);
+	aliases_free(a);
+	free(copy);
+}
+END_TEST
+
 START_TEST(test_load)
 {
 	char		 dir[] = "/tmp/check_aliases.XXXXXX", path[64], err[512];
@@ -361,6 +378,7 @@ aliases_suite(void)
 	tcase_add_loop_test(tc, test_parse_ok, 0, nitems(ok_cases));
 	tcase_add_loop_test(tc, test_parse_bad, 0, nitems(bad_cases));
 	tcase_add_test(tc, test_parse_many_errors);
+	tcase_add_test(tc, test_parse_unterminated);
 	tcase_add_test(tc, test_load);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("route");

@@ -80,6 +80,18 @@ aliases_is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* True when the <len> octets at <p> are all blanks. */
+static bool
+aliases_is_all_blank(const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (!aliases_is_blank(p[i]))
+			return false;
+	return true;
+}
+
 /* <p>/<len> without the blanks around it. */
 static void
 aliases_trim(const char **p, size_t *len)
@@ -300,7 +312,7 @@ aliases_parse(const char *text, size_t len, const char *path, char *err,
 				buf[blen++] = ' ';
 				memcpy(buf + blen, p, llen);
 				blen += llen;
-			} else if (strspn(p, " \t") < llen)
+			} else if (!aliases_is_all_blank(p, llen))
 				aliases_err(&ctx, line, "a continuation line "
 				    "(it starts with a blank) without an entry "
 				    "above it");

@@ -89,16 +89,16 @@ route_fail(struct route_walk *w, const char *a, const char *why)
 	return -1;
 }
 
+static bool	route_result_has(const struct route_result *, const char *);
+
 /* Adds a final address unless it is there already. */
 static int
 route_add(struct route_walk *w, const char *addr)
 {
 	struct route_result	*res = w->res;
-	size_t			 i;
 
-	for (i = 0; i < res->naddrs; i++)
-		if (strcmp(res->addrs[i], addr) == 0)
-			return 0;
+	if (route_result_has(res, addr))
+		return 0;
 	if (res->naddrs >= ROUTE_FANOUT_MAX)
 		return route_fail(w, w->path[0], "more than 1000 addresses "
 		    "once aliases are expanded");
@@ -199,6 +199,36 @@ route_result_cleanup(struct route_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* True when <res> holds <addr>. */
+static bool
+route_result_has(const struct route_result *res, const char *addr)
+{
+	size_t	i;
+
+	for (i = 0; i < res->naddrs; i++)
+		if (strcmp(res->addrs[i], addr) == 0)
+			return true;
+	return false;
+}
+
+int
+route_result_merge(struct route_result *dst, const struct route_result *src,
+    size_t max)
+{
+	size_t	i, fresh = 0;
+
+	for (i = 0; i < src->naddrs; i++)
+		fresh += !route_result_has(dst, src->addrs[i]);
+	if (dst->naddrs + fresh > max)
+		return -1;
+	dst->addrs = xrealloc(dst->addrs, (dst->naddrs + fresh + 1) *
+	    sizeof(*dst->addrs));
+	for (i = 0; i < src->naddrs; i++)
+		if (!route_result_has(dst, src->addrs[i]))
+			dst->addrs[dst->naddrs++] = xstrdup(src->addrs[i]);
+	return (int)fresh;
+}
+
 int
 route_check(const struct route *r, char *err, size_t errsz)
 {
@@ -212,6 +242,33 @@ route_check(const struct route *r, char *err, size_t errsz)
 		route_result_cleanup(&res);
 	}
 	return rc;
+}
+
+char *
+route_result_fmt(const struct route_result *res, char *buf, size_t bufsz)
+{
+	char	esc[4 * SMTP_ADDR_BUFSZ];
+	size_t	i, len = 0, n;
+
+	if (bufsz == 0)
+		return buf;
+	buf[0] = '\0';
+	for (i = 0; i < res->naddrs; i++) {
+		str_log_escape(res->addrs[i], strlen(res->addrs[i]), esc,
+		    sizeof(esc));
+		/* Room for this one, and for ",..." after it. */
+		n = strlen(esc) + (i > 0) + 2;
+		if (len + n + 5 >= bufsz) {
+			if (len + 5 <= bufsz)
+				snprintf(buf + len, bufsz - len, "%s...",
+				    i > 0 ? "," : "");
+			break;
+		}
+		snprintf(buf + len, bufsz - len, "%s<%s>", i > 0 ? "," : "",
+		    esc);
+		len += n;
+	}
+	return buf;
 }
 
 const char *

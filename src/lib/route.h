@@ -68,11 +68,23 @@ int		 route_rcpt(const struct route *, const char *addr,
 
 void		 route_result_cleanup(struct route_result *);
 
+/* Appends to <dst> the addresses of <src> it does not hold yet, for the
+ * recipients of one message.  Returns how many were added, or -1 (and
+ * adds none) when <dst> would then hold more than <max>. */
+int		 route_result_merge(struct route_result *dst,
+		    const struct route_result *src, size_t max);
+
 /* Routes every name of the aliases table, so that a file whose names
  * nest too deeply or fan out too far is refused at load rather than
  * found out by a message.  Returns 0, or -1 with one "name: reason"
  * line in <err>. */
 int		 route_check(const struct route *, char *err, size_t errsz);
+
+/* Writes the addresses of <res> for a log line, "<a@x>,<b@y>", each
+ * escaped as str_log_escape() does, into <buf>; when they do not all
+ * fit, as many as do and ",...".  Returns <buf>. */
+char		*route_result_fmt(const struct route_result *res, char *buf,
+		    size_t bufsz);
 
 /* A short word for <how>: "remote", "alias", "admin", "kept". */
 const char	*route_how_name(enum route_how how);
