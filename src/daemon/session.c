@@ -360,6 +360,7 @@ session_cmd_data(struct session *s, const char *args)
 			s->msg_ioerr = true;
 	if (session_write_received(s) == -1)
 		s->msg_ioerr = true;
+	stamp_scan_init(&s->stamp);
 	/* The client's network may say otherwise than the default. */
 	smtp_data_init(&s->data, conf->max_message_size,
 	    (s->net != NULL ? s->net->bare_lf : conf->bare_lf) ==
@@ -546,6 +547,33 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	session_process(s);
 }
 
+/*
+ * Writes the Date: and Message-ID: fields the header section lacked, at
+ * its end, into the spool copy: made once, at acceptance, every retry
+ * and every upstream sends the same ones (issue 13, item 3).  They count
+ * against the size limit like the client's octets.
+ */
+static void
+session_write_stamp(struct session *s)
+{
+	char	buf[STAMP_FIELDS_MAX], id[320], esc[4 * 320];
+	int	n;
+
+	n = stamp_missing(&s->stamp, time_wall(), s->conf->domain, "\r\n",
+	    buf, sizeof(buf), id, sizeof(id));
+	if (n <= 0) {
+		if (n == -1)
+			s->msg_ioerr = true;
+		return;
+	}
+	if (spool_msg_write(s->msg, buf, (size_t)n) == -1)
+		s->msg_ioerr = true;
+	s->data.size += (uint64_t)n;
+	log_info("session added sid=%08x date=%s message_id=%s", s->sid,
+	    s->stamp.has_date ? "no" : "yes", id[0] != '\0' ?
+	    str_log_escape(id, strlen(id), esc, sizeof(esc)) : "no");
+}
+
 /* The end of data: answer an error now, or hand the message to the
  * spool and wait (reading paused) for the sync. */
 static void
@@ -554,6 +582,12 @@ session_data_end(struct session *s)
 	const struct conf	*conf = s->conf;
 
 	session_set_timeout(s, conf->command_timeout);
+	/* A message that is all header section: the fields go last. */
+	if (s->data.err == SMTP_DATA_OK && !s->msg_ioerr &&
+	    s->stamp.in_headers) {
+		s->stamp.in_headers = false;
+		session_write_stamp(s);
+	}
 	if (s->data.err != SMTP_DATA_OK) {
 		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
 		    s->sid, s->addr, smtp_data_err_reply(s->data.err));
@@ -588,6 +622,8 @@ session_data_line(struct session *s, size_t len, bool crlf)
 		return false;
 	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
 		return true;
+	if (stamp_scan_line(&s->stamp, out, outlen))
+		session_write_stamp(s);
 	if (spool_msg_write(s->msg, out, outlen) == -1 ||
 	    spool_msg_write(s->msg, "\r\n", 2) == -1)
 		s->msg_ioerr = true;

@@ -35,6 +35,7 @@
 #include "maildrop.h"
 #include "route.h"
 #include "smtp.h"
+#include "stamp.h"
 #include "util.h"
 
 #define SENDMAIL_NAME		"smartrelay-sendmail"
@@ -639,10 +640,11 @@ static void
 sendmail_add_headers(struct sendmail_msg *m)
 {
 	const struct sendmail	*sm = m->sm;
+	struct stamp_scan	 scan;
 	const char		*addr;
-	char			 buf[1024], stamp[64], hex[17];
+	char			 buf[1024];
 	char			 name[3 * SENDMAIL_FULLNAME_MAX + 16];
-	int64_t			 now = time_wall();
+	int			 n;
 
 	if (!m->has_from) {
 		addr = m->sender[0] != '\0' ? m->sender : sm->login;
@@ -655,20 +657,14 @@ sendmail_add_headers(struct sendmail_msg *m)
 			snprintf(buf, sizeof(buf), "From: %s\n", addr);
 		sendmail_put(m, buf, strlen(buf));
 	}
-	if (!m->has_date) {
-		snprintf(buf, sizeof(buf), "Date: %s\n", time_fmt(now,
-		    TIME_RFC5322, stamp, sizeof(stamp)));
-		sendmail_put(m, buf, strlen(buf));
-	}
-	if (!m->has_msgid) {
-		time_fmt(now, TIME_COMPACT, stamp, sizeof(stamp));
-		if (sendmail_random_hex(hex, 8) == -1)
-			snprintf(hex, sizeof(hex), "%lx",
-			    (unsigned long)getpid());
-		snprintf(buf, sizeof(buf), "Message-ID: <%s.%s@%s>\n", stamp,
-		    hex, sm->conf->hostname);
-		sendmail_put(m, buf, strlen(buf));
-	}
+	/* The same fields the daemon adds to SMTP mail (stamp.h). */
+	stamp_scan_init(&scan);
+	scan.has_date = m->has_date;
+	scan.has_msgid = m->has_msgid;
+	n = stamp_missing(&scan, time_wall(), sm->conf->domain, "\n", buf,
+	    sizeof(buf), NULL, 0);
+	if (n > 0)
+		sendmail_put(m, buf, (size_t)n);
 }
 
 /* Ends the current field: -t takes the addresses of To, Cc and Bcc. */
@@ -726,22 +722,6 @@ sendmail_name_is(const char *line, size_t n, const char *name)
 	return strlen(name) == n && strncasecmp(line, name, n) == 0;
 }
 
-/* Length of the name when <line> starts a header field ("Name:", RFC
- * 5322 3.6.8: printable ASCII except ':'), else 0. */
-static size_t
-sendmail_field_name(const char *line, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		if (line[i] == ':')
-			return i;
-		if ((unsigned char)line[i] < 33 || (unsigned char)line[i] > 126)
-			return 0;
-	}
-	return 0;
-}
-
 /* Takes one line of the header section.  Returns false when the line
  * is not a header line: the section ended before it. */
 static bool
@@ -755,7 +735,7 @@ sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len)
 		clen--;
 	cont = clen > 0 && (line[0] == ' ' || line[0] == '\t') &&
 	    m->in_field;
-	if (!cont && (n = sendmail_field_name(line, clen)) == 0) {
+	if (!cont && (n = stamp_field_name(line, clen)) == 0) {
 		sendmail_headers_end(m, clen > 0);
 		return false;
 	}
