@@ -190,7 +190,7 @@ session_cmd_mail(struct session *s, const char *args)
 	case SMTP_OK:
 		if (session_qualify_sender(s) == -1) {
 			session_reply(s, "501 5.1.7 Bad sender address "
-			    "syntax (too long once qualified)");
+			    "syntax (cannot be qualified with the domain)");
 			break;
 		}
 		session_set_state(s, SESSION_MAIL);

@@ -274,23 +274,16 @@ aliases_sort(struct aliases_ctx *ctx)
 			    a->v[i].name, a->v[i - 1].line);
 }
 
-struct aliases *
-aliases_parse(const char *text, size_t len, const char *path, char *err,
-    size_t errsz)
+/* Splits the text into entries: a line and the continuation lines
+ * (starting with a blank) after it, comment lines skipped. */
+static void
+aliases_read_lines(struct aliases_ctx *ctx, const char *text, size_t len)
 {
-	struct aliases_ctx	 ctx;
-	char			*buf = NULL;
-	const char		*p = text, *end = text + len, *lf;
-	size_t			 blen = 0, llen;
-	int			 line = 0, start = 0;
+	const char	*p = text, *end = text + len, *lf;
+	char		*buf;
+	size_t		 blen = 0, llen;
+	int		 line = 0, start = 0;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.path = path;
-	ctx.err = err;
-	ctx.errsz = err != NULL ? errsz : 0;
-	if (ctx.errsz > 0)
-		err[0] = '\0';
-	ctx.a = xcalloc(1, sizeof(*ctx.a));
 	/* The buffer holds one entry; no entry is longer than the text. */
 	buf = xmalloc(len + 1);
 	for (; p < end; p = lf + 1) {
@@ -301,7 +294,7 @@ aliases_parse(const char *text, size_t len, const char *path, char *err,
 		if (llen > 0 && p[llen - 1] == '\r')
 			llen--;
 		if (memchr(p, '\0', llen) != NULL) {
-			aliases_err(&ctx, line, "NUL byte in the file");
+			aliases_err(ctx, line, "NUL byte in the file");
 			continue;
 		}
 		if (llen > 0 && p[0] == '#')
@@ -313,24 +306,39 @@ aliases_parse(const char *text, size_t len, const char *path, char *err,
 				memcpy(buf + blen, p, llen);
 				blen += llen;
 			} else if (!aliases_is_all_blank(p, llen))
-				aliases_err(&ctx, line, "a continuation line "
+				aliases_err(ctx, line, "a continuation line "
 				    "(it starts with a blank) without an entry "
 				    "above it");
 			continue;
 		}
 		if (blen > 0)
-			aliases_entry(&ctx, buf, blen, start);
+			aliases_entry(ctx, buf, blen, start);
 		blen = 0;
 		if (llen == 0)
 			continue;
-		/* The line plus its continuations never exceed the text. */
 		memcpy(buf, p, llen);
 		blen = llen;
 		start = line;
 	}
 	if (blen > 0)
-		aliases_entry(&ctx, buf, blen, start);
+		aliases_entry(ctx, buf, blen, start);
 	free(buf);
+}
+
+struct aliases *
+aliases_parse(const char *text, size_t len, const char *path, char *err,
+    size_t errsz)
+{
+	struct aliases_ctx	 ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.path = path;
+	ctx.err = err;
+	ctx.errsz = err != NULL ? errsz : 0;
+	if (ctx.errsz > 0)
+		err[0] = '\0';
+	ctx.a = xcalloc(1, sizeof(*ctx.a));
+	aliases_read_lines(&ctx, text, len);
 	aliases_sort(&ctx);
 	if (ctx.nerrors > ALIASES_ERRORS_MAX && ctx.errsz > 0 &&
 	    ctx.errlen + 1 < ctx.errsz)

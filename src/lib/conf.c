@@ -1328,6 +1328,25 @@ conf_check_lan(struct conf_ctx *ctx, const struct conf *c)
 	}
 }
 
+/* The admin address must be a mailbox the relay can send to: one that
+ * is local would only come back here. */
+static void
+conf_check_local(struct conf_ctx *ctx, const struct conf *c)
+{
+	int	line = ctx->line[conf_rule_index("admin_address")];
+
+	if (c->admin_from != CONF_ADMIN_SET)
+		return;
+	if (!smtp_mailbox_is_valid(c->admin_address) ||
+	    strlen(c->admin_address) + 2 > SMTP_PATH_MAX)
+		conf_err(ctx, line, "admin_address = \"%s\": not an address "
+		    "like you@example.org", c->admin_address);
+	else if (route_is_local(&c->route, c->admin_address))
+		conf_err(ctx, line, "admin_address = \"%s\": a local address "
+		    "(its domain is this host's): mail to it would come back "
+		    "here", c->admin_address);
+}
+
 /* Rules that tie options together.  Reports all broken ones. */
 static int
 conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
@@ -1352,18 +1371,7 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 		conf_err(ctx, ctx->nonlocal_tls_line, "listening on a "
 		    "non-loopback address requires an explicit allow list");
 	conf_check_lan(ctx, c);
-	if (c->admin_from == CONF_ADMIN_SET &&
-	    (!smtp_mailbox_is_valid(c->admin_address) ||
-	    strlen(c->admin_address) + 2 > SMTP_PATH_MAX))
-		conf_err(ctx, ctx->line[conf_rule_index("admin_address")],
-		    "admin_address = \"%s\": not an address like "
-		    "you@example.org", c->admin_address);
-	else if (c->admin_from == CONF_ADMIN_SET &&
-	    route_is_local(&c->route, c->admin_address))
-		conf_err(ctx, ctx->line[conf_rule_index("admin_address")],
-		    "admin_address = \"%s\": a local address (its domain is "
-		    "this host's): mail to it would come back here",
-		    c->admin_address);
+	conf_check_local(ctx, c);
 	for (i = 0; c->from_rewrite == CONF_FROM_ACCOUNT && i < c->nupstream;
 	    i++)
 		if (c->upstream[i].from_address[0] == '\0' &&
