@@ -58,7 +58,7 @@ START_TEST(test_scan)
 	for (;;) {
 		nl = strchr(p, '\n');
 		len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		if (stamp_scan_line(&s, p, len)) {
+		if (stamp_scan_line(&s, p, len, true)) {
 			ck_assert_msg(at == -1, "row %d: ended twice", _i);
 			at = line;
 		}
@@ -71,6 +71,38 @@ START_TEST(test_scan)
 	ck_assert_int_eq(s.in_headers, at == -1);
 	ck_assert_int_eq(s.has_date, scan_cases[_i].date);
 	ck_assert_int_eq(s.has_msgid, scan_cases[_i].msgid);
+}
+END_TEST
+
+/* A line taken in pieces (too long for one buffer) is one line: its
+ * later pieces never end the header section, nor count as fields. */
+START_TEST(test_scan_pieces)
+{
+	static const struct {
+		const char	*piece;
+		bool		 eol;
+		bool		 ends;
+	} pieces[] = {
+		{ "Subject: a very long",		false,	false },
+		{ " subject, then text with no colon",	false,	false },
+		{ "Date: not a field, inside the line",	true,	false },
+		{ "X-Long: ",				false,	false },
+		{ "",					false,	false },
+		{ "",					true,	false },
+		{ "",					true,	true },
+		{ "Message-ID: <in the body>",		true,	false },
+	};
+	struct stamp_scan	s;
+	size_t			i;
+
+	stamp_scan_init(&s);
+	for (i = 0; i < nitems(pieces); i++)
+		ck_assert_msg(stamp_scan_line(&s, pieces[i].piece,
+		    strlen(pieces[i].piece), pieces[i].eol) == pieces[i].ends,
+		    "piece %zu", i);
+	ck_assert(!s.in_headers);
+	ck_assert(!s.has_date);
+	ck_assert(!s.has_msgid);
 }
 END_TEST
 
@@ -161,6 +193,7 @@ stamp_suite(void)
 	TCase	*tc = tcase_create("stamp");
 
 	tcase_add_loop_test(tc, test_scan, 0, nitems(scan_cases));
+	tcase_add_test(tc, test_scan_pieces);
 	tcase_add_test(tc, test_missing);
 	tcase_add_test(tc, test_msgid);
 	suite_add_tcase(s, tc);

@@ -622,7 +622,9 @@ session_data_line(struct session *s, size_t len, bool crlf)
 		return false;
 	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
 		return true;
-	if (stamp_scan_line(&s->stamp, out, outlen))
+	/* Every call here is a whole line (a piece of a longer one would
+	 * pass false). */
+	if (stamp_scan_line(&s->stamp, out, outlen, true))
 		session_write_stamp(s);
 	if (spool_msg_write(s->msg, out, outlen) == -1 ||
 	    spool_msg_write(s->msg, "\r\n", 2) == -1)

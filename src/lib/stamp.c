@@ -46,11 +46,13 @@ stamp_name_is(const char *line, size_t n, const char *name)
 }
 
 bool
-stamp_scan_line(struct stamp_scan *s, const char *line, size_t len)
+stamp_scan_line(struct stamp_scan *s, const char *line, size_t len, bool eol)
 {
+	bool	mid = s->mid_line;
 	size_t	n;
 
-	if (!s->in_headers)
+	s->mid_line = !eol;
+	if (!s->in_headers || mid)
 		return false;
 	if (len > 0 && (line[0] == ' ' || line[0] == '\t') && s->in_field)
 		return false;

@@ -22,19 +22,24 @@
 struct stamp_scan {
 	bool	in_headers;	/* the header section goes on */
 	bool	in_field;	/* a field started: blanks continue it */
+	bool	mid_line;	/* the last piece did not end its line */
 	bool	has_date;
 	bool	has_msgid;
 };
 
 void	 stamp_scan_init(struct stamp_scan *);
 
-/* Feeds one line of the message, without its line end.  Returns true
- * when the header section ends before this line: at the empty line, or
- * at a line that is neither a field nor a field's continuation (the
- * body of a message without the empty line).  The caller writes the
- * missing fields there, before the line.  Returns false for the lines
- * of the header section and for every line after its end. */
-bool	 stamp_scan_line(struct stamp_scan *, const char *line, size_t len);
+/* Feeds one line of the message, without its line end, or a piece of
+ * one: <eol> is false for a piece that its line goes on after (a line
+ * too long to take at once), true otherwise; only a piece that starts
+ * a line is looked at.  Returns true when the header section ends
+ * before this line: at the empty line, or at a line that is neither a
+ * field nor a field's continuation (the body of a message without the
+ * empty line).  The caller writes the missing fields there, before the
+ * line.  Returns false for the lines of the header section, for every
+ * line after its end, and for a piece inside a line. */
+bool	 stamp_scan_line(struct stamp_scan *, const char *line, size_t len,
+	    bool eol);
 
 /* The fields the scan did not see, each line ending in <eol> ("\r\n"
  * or "\n"), into <buf>: "Date: <now, RFC 5322>" and "Message-ID:
