@@ -129,6 +129,19 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->queue.retry_min, 60);
 	ck_assert_uint_eq(c->queue.retry_max, 3600);
 	ck_assert_str_eq(c->queue.bounce_to, "");
+	/* Local mail: the host name, and no admin without a username. */
+	ck_assert_str_eq(c->domain, c->hostname);
+	ck_assert_str_eq(c->admin_address, "");
+	ck_assert_int_eq(c->admin_from, CONF_ADMIN_NONE);
+	ck_assert_str_eq(c->aliases_path, "");
+	ck_assert_ptr_null(c->aliases);
+	ck_assert_str_eq(c->route.domain, c->domain);
+	ck_assert_str_eq(c->route.admin, "");
+	ck_assert_uint_eq(c->nper_ip_exempt, 2);
+	ck_assert_uint_eq(c->per_ip_exempt[0].prefix, 8);
+	ck_assert_uint_eq(c->per_ip_exempt[0].addr[0], 127);
+	ck_assert_int_eq(c->per_ip_exempt[1].family, AF_INET6);
+	ck_assert_uint_eq(c->per_ip_exempt[1].prefix, 128);
 	conf_free(c);
 }
 END_TEST
@@ -397,7 +410,97 @@ static const struct {
 	    "must be a loopback address" },
 	{ "auth {\n  plaintext = {\"127.0.0.1:587\"}\n}\n", 2,
 	    "not one of the listen addresses" },
+	/* local mail */
+	{ "domain = \"lan_example\"\n", 1, "domain = \"lan_example\": not a "
+	    "mail domain" },
+	{ "domain = \"lan.example.\"\n", 1, "not a mail domain" },
+	{ "domain = \"[192.0.2.1]\"\n", 1, "not a mail domain" },
+	{ "admin_address = \"you\"\n", 1, "admin_address = \"you\": not an "
+	    "address" },
+	{ "\nadmin_address = \"a b@x.example\"\n", 2, "admin_address" },
+	{ "admin_address = \"a@x_y.example\"\n", 1, "admin_address = "
+	    "\"a@x_y.example\": not an address like you@example.org" },
+	{ "domain = lan.example\nadmin_address = \"root@LAN.example\"\n", 2,
+	    "a local address (its domain is this host's)" },
+	{ "admin_address = \"root@localhost\"\n", 1, "a local address" },
+	{ "aliases = \"etc/aliases\"\n", 1, "must be an absolute path" },
+	{ "max_clients_per_ip_exempt = {\"10.0.0.1/8\"}\n", 1,
+	    "max_clients_per_ip_exempt = \"10.0.0.1/8\": not a network" },
+	{ "max_clients_per_ip_exempt = {\"\"}\n", 1, "not a network" },
 };
+
+/* The local-mail keys, the admin from the username, and the aliases
+ * file: loaded, and refused with its own file:line. */
+START_TEST(test_local_mail)
+{
+	struct conf	*c;
+	char		 aliases[192], text[512], want[256];
+	FILE		*fp;
+
+	c = load_ok("upstream { username = \"me@gmail.example\" }\n"
+	    "max_clients_per_ip_exempt = {\"0.0.0.0/0\", \"fd00::/8\"}\n");
+	ck_assert_str_eq(c->admin_address, "me@gmail.example");
+	ck_assert_int_eq(c->admin_from, CONF_ADMIN_USERNAME);
+	ck_assert_str_eq(c->route.admin, "me@gmail.example");
+	ck_assert_uint_eq(c->nper_ip_exempt, 2);
+	ck_assert_uint_eq(c->per_ip_exempt[0].prefix, 0);
+	conf_free(c);
+	/* A username that is no address, or a local one, is no admin. */
+	c = load_ok("upstream { username = \"me\" }\n"
+	    "max_clients_per_ip_exempt = {}\n");
+	ck_assert_int_eq(c->admin_from, CONF_ADMIN_NONE);
+	ck_assert_uint_eq(c->nper_ip_exempt, 0);
+	conf_free(c);
+	c = load_ok("hostname = relay.test\n"
+	    "upstream { username = \"me@relay.test\" }\n");
+	ck_assert_int_eq(c->admin_from, CONF_ADMIN_NONE);
+	conf_free(c);
+
+	snprintf(aliases, sizeof(aliases), "%s/aliases", tmpdir);
+	ck_assert_ptr_nonnull(fp = fopen(aliases, "w"));
+	fputs("# test\nroot: ops@x.test,\n\tdev@x.test\npostmaster: root\n",
+	    fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	snprintf(text, sizeof(text), "hostname = relay.test\n"
+	    "domain = LAN.example\nadmin_address = \"you@gmail.example\"\n"
+	    "aliases = \"%s\"\nupstream { username = \"me@gmail.example\" }\n",
+	    aliases);
+	c = load_ok(text);
+	ck_assert_str_eq(c->domain, "LAN.example");
+	ck_assert_str_eq(c->admin_address, "you@gmail.example");
+	ck_assert_int_eq(c->admin_from, CONF_ADMIN_SET);
+	ck_assert_str_eq(c->aliases_path, aliases);
+	ck_assert_ptr_nonnull(c->aliases);
+	ck_assert_ptr_eq(c->route.aliases, c->aliases);
+	ck_assert_str_eq(c->route.hostname, "relay.test");
+	conf_free(c);
+
+	/* A bad aliases file: its own path and line come first. */
+	ck_assert_ptr_nonnull(fp = fopen(aliases, "w"));
+	fputs("root: ops@x.test\n\nops: :include:/etc/ops\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	write_conf(text);
+	ck_assert_ptr_null(conf_load(conf_path, errbuf, sizeof(errbuf)));
+	snprintf(want, sizeof(want), "%s:3: ops: \":include:/etc/ops\": "
+	    ":include: files are not supported", aliases);
+	ck_assert_msg(strncmp(errbuf, want, strlen(want)) == 0, "<%s>",
+	    errbuf);
+	/* Nested too deep: refused at load, blamed on the aliases line. */
+	ck_assert_ptr_nonnull(fp = fopen(aliases, "w"));
+	fputs("a0: a1\na1: a2\na2: a3\na3: a4\na4: a5\na5: a6\na6: a7\n"
+	    "a7: a8\na8: a9\na9: a10\na10: a11\na11: x@y.example\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	snprintf(want, sizeof(want), "aliases = \"%s\": a0: aliases nested "
+	    "more than 10 deep", aliases);
+	load_fails(text, 4, want);
+	unlink(aliases);
+	snprintf(want, sizeof(want), "%s: cannot open: ", aliases);
+	write_conf(text);
+	ck_assert_ptr_null(conf_load(conf_path, errbuf, sizeof(errbuf)));
+	ck_assert_msg(strncmp(errbuf, want, strlen(want)) == 0, "<%s>",
+	    errbuf);
+}
+END_TEST
 
 /* Every issue-7 option, and networks picked most specific first. */
 START_TEST(test_issue7_options)
@@ -754,6 +857,7 @@ conf_suite(void)
 	tc = tcase_create("issue7_options");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_issue7_options);
+	tcase_add_test(tc, test_local_mail);
 	tcase_add_test(tc, test_clients_and_names);
 	suite_add_tcase(s, tc);
 

@@ -907,7 +907,9 @@ class CtlMetrics(CtlTest):
         self.assertEqual(self.get(base + "/other")[0], 404)
 
     def test_metrics_count_refused_connections(self):
-        d, base = self.metrics_daemon(max_clients_per_ip=1, max_clients=4)
+        # Loopback is exempt from the per-address limit unless told.
+        d, base = self.metrics_daemon(max_clients_per_ip=1, max_clients=4,
+                                      max_clients_per_ip_exempt=[])
         first = self.client(d)
         self.assertEqual(first.reply().code, 220)
         second = socket.create_connection(("127.0.0.1", d.port),

@@ -157,7 +157,8 @@ class LanTlsTest(DaemonTest):
         self.assertIsNotNone(m, data[:400])
         self.assertEqual(m.group("proto").decode(), proto)
         self.assertEqual(m.group("id").decode(), qid)
-        self.assertTrue(data.endswith(body), data[-200:])
+        if body:
+            harness.unstamp(data, body, tail=True)
         self.assertEqual(d.envelope(qid)["size"], len(data))
         return m
 

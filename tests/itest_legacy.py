@@ -350,7 +350,9 @@ class LegacyTest(RelayTest):
         self.assertEqual((p.returncode, p.stderr), (0, b""))
         qid = self.injected(d)
         login = "%s@%s" % (pwd.getpwuid(os.getuid()).pw_name, HOSTNAME)
-        m = self.one_upstream(d, up, qid, ["root@" + HOSTNAME], login)
+        # root is a local name: it goes to the admin, by default the
+        # upstream's account (smartrelay.conf(5), LOCAL NAMES).
+        m = self.one_upstream(d, up, qid, [USER], login)
         msg = self.parse(m)
         self.assertEqual(msg["From"], "root (Cron Daemon)")
         self.assertEqual(msg["To"], "root")

@@ -390,7 +390,9 @@ class LimitsTest(DaemonTest):
         d.wait_log(r"session timeout sid=\S+ client=127\.0\.0\.1")
 
     def test_max_clients_per_ip(self):
-        d = self.daemon(max_clients_per_ip=2, max_clients=100)
+        # Loopback is exempt by default; here only 127.0.0.4 is.
+        d = self.daemon(max_clients_per_ip=2, max_clients=100,
+                        max_clients_per_ip_exempt=["127.0.0.4/32"])
         a = self.client(d)
         a.expect("220 ")
         b = self.client(d)
@@ -398,9 +400,14 @@ class LimitsTest(DaemonTest):
         c = self.client(d)
         c.expect("421 4.7.0")
         c.expect_eof()
+        d.wait_log(r"listener reject client=127\.0\.0\.1 "
+                   r"reason=max-clients-per-ip limit=2")
         # Another address is not affected.
         o = self.client(d, source="127.0.0.3")
         o.expect("220 ")
+        # An exempt one is not counted.
+        for _ in range(3):
+            self.client(d, source="127.0.0.4").expect("220 ")
         mark = d.mark()
         a.close()
         d.wait_log(r"session disconnect sid=\S+ client=127\.0\.0\.1 ",

@@ -227,14 +227,14 @@ class SmtpTest(DaemonTest):
          "DATA", "503 5.5.1"),
         ([], "HELO", "501 5.5.4"),
         ([], "EHLO", "501 5.5.4"),
-        ([("EHLO c.example", "250")], "MAIL FROM:a@example.org",
+        ([("EHLO c.example", "250")], "MAIL FROM:a@example.org>",
          "501 5.5.4"),
         ([("EHLO c.example", "250")], "MAIL FROM:<not an address>",
          "501 5.1.7"),
         ([("EHLO c.example", "250")], "MAIL FROM:<a@example.org> FOO=BAR",
          "555 5.5.4"),
         ([("EHLO c.example", "250"), ("MAIL FROM:<a@example.org>", "250")],
-         "RCPT TO:b@example.org", "501 5.5.4"),
+         "RCPT TO:<b@example.org", "501 5.5.4"),
         ([("EHLO c.example", "250"), ("MAIL FROM:<a@example.org>", "250")],
          "RCPT TO:<b@@example.org>", "501 5.1.3"),
         ([("EHLO c.example", "250"), ("MAIL FROM:<a@example.org>", "250")],
@@ -416,6 +416,7 @@ class SmtpTest(DaemonTest):
         self.assertEqual(env["client"], "::1")
         m, rest = harness.split_received(d.data(qid))
         self.assertIn(m.group("ip"), (b"::1", b"IPv6:::1"))
+        rest, _ = harness.unstamp(rest, body)
         self.assertEqual(rest, body)
 
     def test_25mb_message_flat_memory(self):
@@ -452,6 +453,7 @@ class SmtpTest(DaemonTest):
         c.cmd("QUIT", "221 2.0.0")
         data = d.data(qid)
         m, rest = harness.split_received(data)
+        rest, _ = harness.unstamp(rest, canon)      # Date: was added
         self.assertEqual(len(rest), len(canon))
         self.assertEqual(harness.sha256(rest), harness.sha256(canon))
         self.assertEqual(d.envelope(qid)["size"], len(data))

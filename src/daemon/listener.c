@@ -124,7 +124,12 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		listener_turn_away(fd, reply, flags);
 		return;
 	}
-	if (session_count_from(l->ctx, sa) >= conf->max_clients_per_ip) {
+	/* Loopback (by default) is this host's own programs: a PHP-FPM
+	 * pool or "smtp-source -s 50" are many clients behind one
+	 * address, as Postfix exempts $mynetworks.  max_clients still
+	 * bounds them. */
+	if (!cidr_match_any(conf->per_ip_exempt, conf->nper_ip_exempt, sa) &&
+	    session_count_from(l->ctx, sa) >= conf->max_clients_per_ip) {
 		log_warnx("listener reject client=%s reason=max-clients-per-ip "
 		    "limit=%u", addr, conf->max_clients_per_ip);
 		l->ctx->refused_max_per_ip++;

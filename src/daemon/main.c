@@ -27,6 +27,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "aliases.h"
 #include "authcheck.h"
 #include "conf.h"
 #include "control.h"
@@ -198,6 +199,31 @@ main_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(m->base, NULL);
 }
 
+/* Says where mail to root and other local names goes (route.h), at
+ * start and after each reload, or warns that it goes nowhere useful. */
+static void
+main_log_local(const struct conf *conf)
+{
+	char	aliases[64] = "";
+
+	if (conf->aliases != NULL)
+		snprintf(aliases, sizeof(aliases), " aliases=%zu",
+		    aliases_count(conf->aliases));
+	if (conf->admin_from == CONF_ADMIN_NONE) {
+		log_warnx("smartrelayd local mail domain=%s admin=none%s: "
+		    "mail to root and other local names is sent to "
+		    "name@%s, which is likely to bounce; set admin_address "
+		    "(or an upstream username that is an address)",
+		    conf->domain, aliases, conf->domain);
+		return;
+	}
+	log_info("smartrelayd local mail domain=%s admin=<%s> from=%s%s%s%s",
+	    conf->domain, conf->admin_address,
+	    conf->admin_from == CONF_ADMIN_SET ? "admin_address" :
+	    "upstream-username", aliases, conf->aliases != NULL ? " file=" :
+	    "", conf->aliases_path);
+}
+
 /* True when two lists of strings are the same. */
 static bool
 main_same_list(char *const *a, size_t na, char *const *b, size_t nb)
@@ -347,6 +373,7 @@ main_reload(struct main_state *m)
 	if (log_level_parse(nc->log_level, &level) == 0)
 		log_set_level(level);
 	log_notice("smartrelayd reloaded %s", m->conf_path);
+	main_log_local(nc);
 done:
 	/* sd_notify(3): a reload ends with READY=1, whatever its outcome. */
 	service_ready("reload done");
@@ -807,6 +834,7 @@ main(int argc, char *argv[])
 	m.watchdog = service_watchdog_start(m.base);
 	/* What the maildrop held at start is in the queue by now. */
 	nqueued = (long)queue_size(m.queue);
+	main_log_local(m.conf);
 	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
 	    PACKAGE_VERSION, nqueued, m.conf->spool);
 	snprintf(errbuf, sizeof(errbuf), "queue=%ld upstream=%s", nqueued,

@@ -31,6 +31,7 @@
 #include "conf.h"
 #include "log.h"
 #include "maildrop.h"
+#include "route.h"
 #include "spool.h"
 #include "util.h"
 
@@ -67,6 +68,7 @@ struct pickup_file {
 	int			 fd;
 	struct stat		 st;
 	struct maildrop_env	 env;
+	size_t			 nrcpt;		/* once routed */
 	size_t			 hdrlen;
 	struct spool_msg	*msg;
 	struct maildrop_canon	 canon;
@@ -328,6 +330,47 @@ pickup_copy_body(struct pickup *md, struct pickup_file *f)
 	return why;
 }
 
+/*
+ * Adds the recipients of the file to f->msg, routed as SMTP recipients
+ * are (route.h), once each, logging each local name's rewriting.
+ * Returns NULL, "" when the spool write failed (retry), or why the file
+ * is refused: the injector checked the same rules, so only a changed
+ * configuration, or a file not written by it, gets there.
+ */
+static const char *
+pickup_add_rcpts(struct pickup *md, struct pickup_file *f)
+{
+	struct route_result	 res, all;
+	char			 err[256], orig[4 * SMTP_ADDR_BUFSZ];
+	char			 list[1024];
+	const char		*why = NULL;
+	size_t			 i;
+
+	memset(&all, 0, sizeof(all));
+	for (i = 0; i < f->env.nrcpt && why == NULL; i++) {
+		if (route_rcpt(&md->conf->route, f->env.rcpts[i], &res, err,
+		    sizeof(err)) == -1)
+			why = "a recipient cannot be routed";
+		else if (route_result_merge(&all, &res,
+		    md->conf->max_recipients) == -1)
+			why = "too many recipients once aliases are expanded";
+		else if (res.how != ROUTE_REMOTE)
+			log_info("maildrop rcpt id=%s original=<%s> "
+			    "rewritten=%s via=%s", spool_msg_id(f->msg),
+			    str_log_escape(f->env.rcpts[i],
+			    strlen(f->env.rcpts[i]), orig, sizeof(orig)),
+			    route_result_fmt(&res, list, sizeof(list)),
+			    route_how_name(res.how));
+		route_result_cleanup(&res);
+	}
+	for (i = 0; i < all.naddrs && why == NULL; i++)
+		if (spool_msg_add_rcpt(f->msg, all.addrs[i]) == -1)
+			why = "";
+	f->nrcpt = all.naddrs;
+	route_result_cleanup(&all);
+	return why;
+}
+
 /* Builds and commits the spool message for an opened, checked file. */
 static enum pickup_result
 pickup_queue(struct pickup *md, struct pickup_file *f)
@@ -341,9 +384,14 @@ pickup_queue(struct pickup *md, struct pickup_file *f)
 	if ((f->msg = spool_msg_new(md->spool, f->env.sender, "local",
 	    helo)) == NULL)
 		return PICKUP_RETRY;
-	for (i = 0; i < f->env.nrcpt; i++)
-		if (spool_msg_add_rcpt(f->msg, f->env.rcpts[i]) == -1)
+	if ((why = pickup_add_rcpts(md, f)) != NULL) {
+		if (why[0] == '\0')
 			goto retry;
+		spool_abort(f->msg);
+		f->msg = NULL;
+		pickup_reject(md, f, why);
+		return PICKUP_DONE;
+	}
 	if (pickup_write_received(md, f) == -1)
 		goto retry;
 	maildrop_canon_init(&f->canon, md->conf->max_message_size,
@@ -366,7 +414,7 @@ pickup_queue(struct pickup *md, struct pickup_file *f)
 	log_info("maildrop queued id=%s uid=%lu claimed_uid=%lu from=<%s> "
 	    "nrcpt=%zu size=%zu", id, (unsigned long)f->st.st_uid,
 	    f->env.uid, str_log_escape(f->env.sender, strlen(f->env.sender),
-	    esc, sizeof(esc)), f->env.nrcpt, i);
+	    esc, sizeof(esc)), f->nrcpt, i);
 	/* Committed first, removed second: a crash in between means a
 	 * duplicate at the next start, never a loss. */
 	if (unlinkat(md->dirfd, f->name, 0) == -1)

@@ -33,6 +33,7 @@
 #include "oauth.h"
 #include "quota.h"
 #include "relay.h"
+#include "route.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
@@ -500,8 +501,11 @@ queue_bounce(struct queue *q, const struct envelope *env)
 {
 	const char		*to = q->conf->queue.bounce_to;
 	struct spool_msg	*msg;
+	struct route_result	 res;
 	char			*headers, *text, id[ENVELOPE_ID_LEN + 1];
-	size_t			 hlen, tlen;
+	char			 err[256], list[1024] = "";
+	size_t			 hlen, tlen, i;
+	int			 rc;
 
 	if (env->sender[0] == '\0')
 		return;
@@ -514,9 +518,25 @@ queue_bounce(struct queue *q, const struct envelope *env)
 		return;
 	}
 	free(headers);
+	/* A local sender (a scanner@domain) has no mailbox either: its
+	 * report goes where mail to it would go. */
+	if (route_rcpt(&q->conf->route, to, &res, err, sizeof(err)) == -1) {
+		route_result_cleanup(&res);
+		memset(&res, 0, sizeof(res));
+	}
 	msg = spool_msg_new(q->spool, "", "127.0.0.1", q->conf->hostname);
-	if (msg == NULL || spool_msg_add_rcpt(msg, to) == -1 ||
-	    spool_msg_write(msg, text, tlen) == -1) {
+	rc = msg != NULL ? 0 : -1;
+	if (rc == 0 && res.naddrs == 0)
+		rc = spool_msg_add_rcpt(msg, to);
+	for (i = 0; rc == 0 && i < res.naddrs; i++)
+		rc = spool_msg_add_rcpt(msg, res.addrs[i]);
+	if (res.how != ROUTE_REMOTE && res.naddrs > 0) {
+		strcopy(list, " rewritten=", sizeof(list));
+		route_result_fmt(&res, list + strlen(list),
+		    sizeof(list) - strlen(list));
+	}
+	route_result_cleanup(&res);
+	if (rc == -1 || spool_msg_write(msg, text, tlen) == -1) {
 		log_warnx("queue id=%s cannot queue the failure report",
 		    env->id);
 		if (msg != NULL)
@@ -531,7 +551,8 @@ queue_bounce(struct queue *q, const struct envelope *env)
 		    env->id);
 		return;
 	}
-	log_info("queue id=%s failure report id=%s to=<%s>", env->id, id, to);
+	log_info("queue id=%s failure report id=%s to=<%s>%s", env->id, id,
+	    to, list);
 	q->stats.reports++;
 	queue_add(q, id);
 }

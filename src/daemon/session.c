@@ -32,6 +32,7 @@
 #include "conf.h"
 #include "line.h"
 #include "log.h"
+#include "route.h"
 #include "session_int.h"
 #include "smtp.h"
 #include "spool.h"
@@ -160,6 +161,21 @@ session_cmd_ehlo(struct session *s, const char *args)
 	session_helo(s, args, true);
 }
 
+/* "MAIL FROM:<scanner>" becomes scanner@domain; the null sender stays
+ * null.  Returns 0, or -1 when the result is too long. */
+static int
+session_qualify_sender(struct session *s)
+{
+	char	q[SMTP_ADDR_BUFSZ];
+
+	if (s->mail.path[0] == '\0' || strchr(s->mail.path, '@') != NULL)
+		return 0;
+	if (route_qualify(&s->conf->route, s->mail.path, q, sizeof(q)) == -1)
+		return -1;
+	memcpy(s->mail.path, q, sizeof(q));
+	return 0;
+}
+
 static void
 session_cmd_mail(struct session *s, const char *args)
 {
@@ -172,6 +188,11 @@ session_cmd_mail(struct session *s, const char *args)
 	switch (smtp_parse_mail(args, s->conf->max_message_size,
 	    &s->mail)) {
 	case SMTP_OK:
+		if (session_qualify_sender(s) == -1) {
+			session_reply(s, "501 5.1.7 Bad sender address "
+			    "syntax (cannot be qualified with the domain)");
+			break;
+		}
 		session_set_state(s, SESSION_MAIL);
 		session_reply(s, "250 2.1.0 Ok");
 		return;
@@ -193,11 +214,39 @@ session_cmd_mail(struct session *s, const char *args)
 	session_error(s);
 }
 
+/* True when <addr> is a recipient of the transaction already. */
+static bool
+session_has_rcpt(const struct session *s, const char *addr)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		if (strcmp(s->rcpts[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/* Logs where a local name went: the one line that tells an admin why
+ * cron's mail to root arrived at admin_address. */
+static void
+session_log_route(const struct session *s, const char *original,
+    const struct route_result *res)
+{
+	char	orig[4 * SMTP_ADDR_BUFSZ], list[1024];
+
+	log_info("session rcpt sid=%08x original=<%s> rewritten=%s via=%s",
+	    s->sid, str_log_escape(original, strlen(original), orig,
+	    sizeof(orig)), route_result_fmt(res, list, sizeof(list)),
+	    route_how_name(res->how));
+}
+
 static void
 session_cmd_rcpt(struct session *s, const char *args)
 {
 	struct smtp_rcpt	rcpt;
-	size_t			i;
+	struct route_result	res;
+	char			err[256];
+	size_t			i, fresh = 0;
 
 	switch (smtp_parse_rcpt(args, &rcpt)) {
 	case SMTP_OK:
@@ -215,19 +264,34 @@ session_cmd_rcpt(struct session *s, const char *args)
 		session_error(s);
 		return;
 	}
+	/* Local names go where route.h says; the envelope holds only
+	 * where the message is going. */
+	if (route_rcpt(&s->conf->route, rcpt.path, &res, err,
+	    sizeof(err)) == -1) {
+		route_result_cleanup(&res);
+		session_reply(s, "501 5.1.3 Bad recipient address syntax "
+		    "(%s)", err);
+		session_error(s);
+		return;
+	}
 	/* A duplicate is accepted but delivered once, as Postfix does. */
-	for (i = 0; i < s->nrcpt; i++)
-		if (strcmp(s->rcpts[i], rcpt.path) == 0) {
-			session_reply(s, "250 2.1.5 Ok");
-			return;
-		}
-	if (s->nrcpt >= s->conf->max_recipients) {
+	for (i = 0; i < res.naddrs; i++)
+		fresh += !session_has_rcpt(s, res.addrs[i]);
+	if (fresh > 0 && s->nrcpt + fresh > s->conf->max_recipients) {
+		route_result_cleanup(&res);
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
-	s->rcpts[s->nrcpt++] = xstrdup(rcpt.path);
-	session_set_state(s, SESSION_RCPT);
+	if (res.how != ROUTE_REMOTE)
+		session_log_route(s, rcpt.path, &res);
+	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + fresh + 1) *
+	    sizeof(*s->rcpts));
+	for (i = 0; i < res.naddrs; i++)
+		if (!session_has_rcpt(s, res.addrs[i]))
+			s->rcpts[s->nrcpt++] = xstrdup(res.addrs[i]);
+	route_result_cleanup(&res);
+	if (s->nrcpt > 0)
+		session_set_state(s, SESSION_RCPT);
 	session_reply(s, "250 2.1.5 Ok");
 }
 
@@ -296,6 +360,7 @@ session_cmd_data(struct session *s, const char *args)
 			s->msg_ioerr = true;
 	if (session_write_received(s) == -1)
 		s->msg_ioerr = true;
+	stamp_scan_init(&s->stamp);
 	/* The client's network may say otherwise than the default. */
 	smtp_data_init(&s->data, conf->max_message_size,
 	    (s->net != NULL ? s->net->bare_lf : conf->bare_lf) ==
@@ -482,6 +547,33 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	session_process(s);
 }
 
+/*
+ * Writes the Date: and Message-ID: fields the header section lacked, at
+ * its end, into the spool copy: made once, at acceptance, every retry
+ * and every upstream sends the same ones (issue 13, item 3).  They count
+ * against the size limit like the client's octets.
+ */
+static void
+session_write_stamp(struct session *s)
+{
+	char	buf[STAMP_FIELDS_MAX], id[320], esc[4 * 320];
+	int	n;
+
+	n = stamp_missing(&s->stamp, time_wall(), s->conf->domain, "\r\n",
+	    buf, sizeof(buf), id, sizeof(id));
+	if (n <= 0) {
+		if (n == -1)
+			s->msg_ioerr = true;
+		return;
+	}
+	if (spool_msg_write(s->msg, buf, (size_t)n) == -1)
+		s->msg_ioerr = true;
+	s->data.size += (uint64_t)n;
+	log_info("session added sid=%08x date=%s message_id=%s", s->sid,
+	    s->stamp.has_date ? "no" : "yes", id[0] != '\0' ?
+	    str_log_escape(id, strlen(id), esc, sizeof(esc)) : "no");
+}
+
 /* The end of data: answer an error now, or hand the message to the
  * spool and wait (reading paused) for the sync. */
 static void
@@ -490,6 +582,12 @@ session_data_end(struct session *s)
 	const struct conf	*conf = s->conf;
 
 	session_set_timeout(s, conf->command_timeout);
+	/* A message that is all header section: the fields go last. */
+	if (s->data.err == SMTP_DATA_OK && !s->msg_ioerr &&
+	    s->stamp.in_headers) {
+		s->stamp.in_headers = false;
+		session_write_stamp(s);
+	}
 	if (s->data.err != SMTP_DATA_OK) {
 		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
 		    s->sid, s->addr, smtp_data_err_reply(s->data.err));
@@ -527,6 +625,10 @@ session_data_line(struct session *s, size_t len, bool crlf, bool more)
 		return false;
 	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
 		return true;
+	/* A piece of a long line is not a whole line: the header scan
+	 * must not insert Date:/Message-ID: in the middle of it. */
+	if (stamp_scan_line(&s->stamp, out, outlen, !more))
+		session_write_stamp(s);
 	if (spool_msg_write(s->msg, out, outlen) == -1 ||
 	    (!more && spool_msg_write(s->msg, "\r\n", 2) == -1))
 		s->msg_ioerr = true;

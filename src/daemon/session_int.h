@@ -15,6 +15,7 @@
 #include "line.h"
 #include "session.h"
 #include "smtp.h"
+#include "stamp.h"
 #include "users.h"
 
 struct bufferevent;
@@ -87,6 +88,7 @@ struct session {
 	struct spool_msg	*msg;
 	bool			 msg_ioerr;	/* a spool write failed */
 	struct smtp_data	 data;
+	struct stamp_scan	 stamp;		/* Date:, Message-ID: seen */
 
 	struct line_reader	 cmd_reader;
 	struct line_reader	 data_reader;

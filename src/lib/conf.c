@@ -30,9 +30,11 @@
 
 #include <confuse.h>
 
+#include "aliases.h"
 #include "conftable.h"
 #include "log.h"
 #include "quota.h"
+#include "smtp.h"
 #include "util.h"
 
 #define CONF_FILE_MAX		(1024 * 1024)		/* bytes */
@@ -51,6 +53,7 @@ static int	conf_network_seen(struct conf_ctx *, cfg_opt_t *, int);
 /* List defaults are parsed by libconfuse, hence writable arrays. */
 static char	conf_listen_default[] = "{\"127.0.0.1:25\", \"[::1]:25\"}";
 static char	conf_allow_default[] = "{\"127.0.0.0/8\", \"::1/128\"}";
+static char	conf_exempt_default[] = "{\"127.0.0.0/8\", \"::1/128\"}";
 static char	conf_listen_tls_default[] = "{}";
 static char	conf_plaintext_default[] = "{}";
 
@@ -135,6 +138,8 @@ static cfg_opt_t conf_opts[] = {
 	CFG_INT_CB("max_recipients", 100, CFGF_NONE, conf_int_cb),
 	CFG_INT_CB("max_clients", 512, CFGF_NONE, conf_int_cb),
 	CFG_INT_CB("max_clients_per_ip", 32, CFGF_NONE, conf_int_cb),
+	CFG_STR_LIST("max_clients_per_ip_exempt", conf_exempt_default,
+	    CFGF_NONE),
 	CFG_STR("bare_lf", "normalize", CFGF_NONE),
 	CFG_STR("command_timeout", "5m", CFGF_NONE),
 	CFG_STR("data_timeout", "10m", CFGF_NONE),
@@ -149,6 +154,9 @@ static cfg_opt_t conf_opts[] = {
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_SEC("tls", conf_tls_opts, CFGF_NONE),
 	CFG_SEC("auth", conf_auth_opts, CFGF_NONE),
+	CFG_STR("domain", "", CFGF_NONE),
+	CFG_STR("admin_address", "", CFGF_NONE),
+	CFG_STR("aliases", "", CFGF_NONE),
 	CFG_END()
 };
 
@@ -172,6 +180,8 @@ enum conf_check {
 	CONF_C_NETWORK,		/* a "network CIDR" section */
 	CONF_C_QUOTA,		/* quota_parse() */
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
+	CONF_C_CIDR,		/* list entry for cidr_parse() */
+	CONF_C_DOMAIN,		/* a mail domain (RFC 5321 Domain) */
 };
 
 /* Indexed by enum conf_bare_lf, enum conf_tls_mode, log_syslog and
@@ -207,6 +217,7 @@ static const struct conf_rule {
 	{ "max_recipients",	CONF_C_INT,	false, 1, 10000, NULL },
 	{ "max_clients",	CONF_C_INT,	false, 1, 65535, NULL },
 	{ "max_clients_per_ip",	CONF_C_INT,	false, 1, 65535, NULL },
+	{ "max_clients_per_ip_exempt", CONF_C_CIDR, false, 0, 0, NULL },
 	{ "bare_lf",		CONF_C_CHOICE,	false, 0, 0, conf_lf_names },
 	{ "command_timeout",	CONF_C_DURATION, false, 0, 0, NULL },
 	{ "data_timeout",	CONF_C_DURATION, false, 0, 0, NULL },
@@ -257,6 +268,9 @@ static const struct conf_rule {
 	{ "auth",		CONF_C_SECTION,	false, 0, 0, NULL },
 	{ "auth|users_file",	CONF_C_PATH,	true, 0, 0, NULL },
 	{ "auth|plaintext",	CONF_C_LISTEN,	false, 0, 0, NULL },
+	{ "domain",		CONF_C_DOMAIN,	true, 0, 0, NULL },
+	{ "admin_address",	CONF_C_MAILBOX,	true, 0, 0, NULL },
+	{ "aliases",		CONF_C_PATH,	true, 0, 0, NULL },
 };
 
 /* One conf_load() in progress. */
@@ -315,6 +329,18 @@ conf_err(struct conf_ctx *ctx, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	conf_verr(ctx, line, fmt, ap);
 	va_end(ap);
+}
+
+/* Appends lines another file's reader wrote ("file:line: message"). */
+static void
+conf_err_lines(struct conf_ctx *ctx, const char *text)
+{
+	ctx->nerrors++;
+	if (ctx->errbufsz == 0 || ctx->errlen + 1 >= ctx->errbufsz)
+		return;
+	snprintf(ctx->errbuf + ctx->errlen, ctx->errbufsz - ctx->errlen,
+	    "%s%s", ctx->errlen > 0 ? "\n" : "", text);
+	ctx->errlen += strlen(ctx->errbuf + ctx->errlen);
 }
 
 /*
@@ -484,6 +510,17 @@ conf_url_is_valid(const char *s)
 	return *end == '\0' || *end == '/' || *end == ':';
 }
 
+/* A domain that makes "name@domain" a valid mailbox. */
+static bool
+conf_domain_is_valid(const char *v)
+{
+	char	buf[SMTP_DOMAIN_MAX + 3];
+
+	if (snprintf(buf, sizeof(buf), "x@%s", v) >= (int)sizeof(buf))
+		return false;
+	return smtp_mailbox_is_valid(buf) && v[0] != '[';
+}
+
 /* Why string value <v> breaks rule <r>, or NULL when it is fine.  The
  * reason may be written into <buf>. */
 static const char *
@@ -497,7 +534,8 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 	uint64_t		 secs;
 	size_t			 i;
 
-	if (*v == '\0' && r->check != CONF_C_LISTEN && r->check != CONF_C_ALLOW)
+	if (*v == '\0' && r->check != CONF_C_LISTEN &&
+	    r->check != CONF_C_ALLOW && r->check != CONF_C_CIDR)
 		return r->empty_ok ? NULL : "must not be empty";
 	switch (r->check) {
 	case CONF_C_NAME:
@@ -555,6 +593,12 @@ conf_str_problem(const struct conf_rule *r, const char *v, bool *nonlocal,
 		if (cidr_parse(v, &net) == -1)
 			return "not a network like 192.168.1.0/24 or fd00::/8";
 		return net.prefix == 0 ? "would make an open relay" : NULL;
+	case CONF_C_CIDR:
+		return cidr_parse(v, &net) == -1 ? "not a network like "
+		    "192.168.1.0/24 or fd00::/8" : NULL;
+	case CONF_C_DOMAIN:
+		return conf_domain_is_valid(v) ? NULL : "not a mail domain "
+		    "(letters, digits and hyphens, dot-separated)";
 	default:
 		fatalx("conf: bad check %d for %s", r->check, r->path);
 	}
@@ -963,6 +1007,13 @@ conf_build_top(struct conf *c, cfg_t *cfg)
 	c->max_clients = (unsigned int)cfg_getint(cfg, "max_clients");
 	c->max_clients_per_ip =
 	    (unsigned int)cfg_getint(cfg, "max_clients_per_ip");
+	c->per_ip_exempt = xcalloc(cfg_size(cfg, "max_clients_per_ip_exempt")
+	    + 1, sizeof(*c->per_ip_exempt));
+	for (i = 0; i < cfg_size(cfg, "max_clients_per_ip_exempt"); i++)
+		if (cidr_parse(cfg_getnstr(cfg, "max_clients_per_ip_exempt", i),
+		    &c->per_ip_exempt[c->nper_ip_exempt++]) == -1)
+			fatalx("conf: max_clients_per_ip_exempt was not "
+			    "checked");
 	c->bare_lf = (enum conf_bare_lf)conf_choice(cfg, "bare_lf", "bare_lf");
 	c->command_timeout = conf_duration(cfg, "command_timeout");
 	c->data_timeout = conf_duration(cfg, "data_timeout");
@@ -1092,6 +1143,38 @@ conf_build_sections(struct conf *c, cfg_t *cfg)
 	c->queue.retry_max = conf_duration(cfg, "queue|retry_max");
 	c->queue.bounce_to = conf_dup(cfg, "queue|bounce_to");
 	c->metrics_listen = conf_dup(cfg, "metrics|listen");
+}
+
+/*
+ * Local mail: the domain for bare names (the host name unless set), and
+ * the admin address, else the first upstream's account when that is an
+ * address (the Gmail account the relay sends as), else none.  An admin
+ * address that is itself local would only come back here.
+ */
+static void
+conf_build_local(struct conf *c, cfg_t *cfg)
+{
+	const char	*user = c->upstream[0].username;
+
+	c->domain = conf_is_set(cfg, "domain") ? conf_dup(cfg, "domain") :
+	    xstrdup(c->hostname);
+	c->aliases_path = conf_dup(cfg, "aliases");
+	c->route.domain = c->domain;
+	c->route.hostname = c->hostname;
+	c->route.admin = "";
+	if (conf_is_set(cfg, "admin_address")) {
+		c->admin_address = conf_dup(cfg, "admin_address");
+		c->admin_from = CONF_ADMIN_SET;
+	} else if (smtp_mailbox_is_valid(user) &&
+	    strlen(user) + 2 <= SMTP_PATH_MAX &&
+	    !route_is_local(&c->route, user)) {
+		c->admin_address = xstrdup(user);
+		c->admin_from = CONF_ADMIN_USERNAME;
+	} else {
+		c->admin_address = xstrdup("");
+		c->admin_from = CONF_ADMIN_NONE;
+	}
+	c->route.admin = c->admin_address;
 }
 
 /* The bare_lf of a network section: its own, or the top-level one. */
@@ -1245,6 +1328,25 @@ conf_check_lan(struct conf_ctx *ctx, const struct conf *c)
 	}
 }
 
+/* The admin address must be a mailbox the relay can send to: one that
+ * is local would only come back here. */
+static void
+conf_check_local(struct conf_ctx *ctx, const struct conf *c)
+{
+	int	line = ctx->line[conf_rule_index("admin_address")];
+
+	if (c->admin_from != CONF_ADMIN_SET)
+		return;
+	if (!smtp_mailbox_is_valid(c->admin_address) ||
+	    strlen(c->admin_address) + 2 > SMTP_PATH_MAX)
+		conf_err(ctx, line, "admin_address = \"%s\": not an address "
+		    "like you@example.org", c->admin_address);
+	else if (route_is_local(&c->route, c->admin_address))
+		conf_err(ctx, line, "admin_address = \"%s\": a local address "
+		    "(its domain is this host's): mail to it would come back "
+		    "here", c->admin_address);
+}
+
 /* Rules that tie options together.  Reports all broken ones. */
 static int
 conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
@@ -1269,6 +1371,7 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 		conf_err(ctx, ctx->nonlocal_tls_line, "listening on a "
 		    "non-loopback address requires an explicit allow list");
 	conf_check_lan(ctx, c);
+	conf_check_local(ctx, c);
 	for (i = 0; c->from_rewrite == CONF_FROM_ACCOUNT && i < c->nupstream;
 	    i++)
 		if (c->upstream[i].from_address[0] == '\0' &&
@@ -1309,6 +1412,32 @@ conf_check(struct conf_ctx *ctx, const struct conf *c, cfg_t *cfg)
 }
 
 /*
+ * The aliases file, once the rest is known to be good: its errors name
+ * its own lines, and every name must route within bounds (route.h).
+ */
+static int
+conf_load_aliases(struct conf_ctx *ctx, struct conf *c)
+{
+	char	err[2048], why[CONF_ERR_MAX];
+	int	line = ctx->line[conf_rule_index("aliases")];
+
+	if (c->aliases_path[0] == '\0')
+		return 0;
+	if ((c->aliases = aliases_load(c->aliases_path, err,
+	    sizeof(err))) == NULL) {
+		conf_err_lines(ctx, err);
+		return -1;
+	}
+	c->route.aliases = c->aliases;
+	if (route_check(&c->route, why, sizeof(why)) == -1) {
+		conf_err(ctx, line, "aliases = \"%s\": %s", c->aliases_path,
+		    why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Read, blank comments, parse and check each value, copy into struct
  * conf, check the rules between options.  conf_cur is set only while
  * libconfuse may call back.
@@ -1342,8 +1471,10 @@ conf_load(const char *path, char *errbuf, size_t errbufsz)
 	c->path = xstrdup(path);
 	conf_build_top(c, cfg);
 	conf_build_sections(c, cfg);
+	conf_build_local(c, cfg);
 	conf_build_lan(&ctx, c, cfg);
-	if (conf_check(&ctx, c, cfg) == -1 || ctx.nerrors > 0)
+	if (conf_check(&ctx, c, cfg) == -1 || ctx.nerrors > 0 ||
+	    conf_load_aliases(&ctx, c) == -1)
 		goto fail;
 	cfg_free(cfg);
 	free(text);
@@ -1384,6 +1515,11 @@ conf_free(const struct conf *cc)
 	free(c->allow);
 	free(c->path);
 	free(c->hostname);
+	free(c->domain);
+	free(c->admin_address);
+	free(c->aliases_path);
+	aliases_free(c->aliases);
+	free(c->per_ip_exempt);
 	free(c->spool);
 	free(c->user);
 	free(c->control_socket);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "route.h"
 
 #define CONF_DEFAULT_PATH	SYSCONFDIR "/smartrelay/smartrelay.conf"
 #define CONF_SYSTEM_PATH	"/etc/smartrelay/smartrelay.conf"
@@ -122,9 +123,26 @@ struct conf_client_auth {
 	size_t			 nplaintext;
 };
 
+/* Where the admin address came from (for the line logged at start). */
+enum conf_admin_from {
+	CONF_ADMIN_NONE,		/* neither: local names stay local */
+	CONF_ADMIN_SET,			/* admin_address */
+	CONF_ADMIN_USERNAME,		/* the first upstream's username */
+};
+
+struct aliases;
+
 struct conf {
 	char			*path;		/* the file this came from */
 	char			*hostname;	/* never empty: defaults to FQDN */
+	char			*domain;	/* never empty: defaults to
+						 * hostname */
+	char			*admin_address;	/* "" when there is none */
+	enum conf_admin_from	 admin_from;
+	char			*aliases_path;	/* "" when there is none */
+	struct aliases		*aliases;	/* loaded from aliases_path */
+	struct route		 route;		/* the four above, for
+						 * route_rcpt() */
 	char			**listen;	/* "host:port" / "[v6]:port" */
 	size_t			 nlisten;
 	struct cidr		*allow;
@@ -136,6 +154,8 @@ struct conf {
 	unsigned int		 max_recipients;
 	unsigned int		 max_clients;
 	unsigned int		 max_clients_per_ip;
+	struct cidr		*per_ip_exempt;	/* not counted per address */
+	size_t			 nper_ip_exempt;
 	enum conf_bare_lf	 bare_lf;
 	uint64_t		 command_timeout;	/* seconds */
 	uint64_t		 data_timeout;		/* seconds */

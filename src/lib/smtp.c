@@ -296,6 +296,14 @@ smtp_mailbox_is_valid(const char *mailbox)
 	return smtp_domain_is_valid(dom, dlen);
 }
 
+bool
+smtp_local_is_valid(const char *local)
+{
+	size_t	llen = smtp_local_len(local);
+
+	return llen > 0 && llen <= SMTP_LOCAL_MAX && local[llen] == '\0';
+}
+
 /*
  * Paths and parameters, RFC 5321 4.1.1.2-3 and 4.1.2.
  */
@@ -347,34 +355,67 @@ smtp_skip_route(const char *s)
 	}
 }
 
-/* Parses "<path>" at <*pp> into <out> (SMTP_ADDR_BUFSZ bytes), "" for
- * "<>", and advances <*pp> past the '>'.  <postmaster> allows the bare
- * "<postmaster>" of RFC 5321 4.5.1, stored in lower case. */
+/* The end of a path given without angle brackets: the first blank (or
+ * the end) outside a quoted string, so that "a b"@x stays one word. */
+static const char *
+smtp_word_end(const char *p)
+{
+	bool	quoted = false;
+
+	for (; *p != '\0'; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && smtp_is_ws((unsigned char)*p))
+			break;
+	}
+	return p;
+}
+
+/*
+ * Parses the path at <*pp> into <out> (SMTP_ADDR_BUFSZ bytes), "" for
+ * "<>", and advances <*pp> past it.  RFC 5321 wants "<path>"; old
+ * devices send the bare address, which Postfix accepts too
+ * (strict_rfc821_envelopes = no): then the path is the word up to the
+ * first blank, and may hold no angle bracket at all.  The mailbox may
+ * lack its domain (a local part alone: "<scanner>", "<postmaster>", RFC
+ * 5321 4.5.1); the caller qualifies it.  What is dangerous stays out:
+ * nested or unbalanced brackets, control bytes, over-long paths.
+ */
 static enum smtp_rc
-smtp_parse_path(const char **pp, char *out, bool postmaster)
+smtp_parse_path(const char **pp, char *out)
 {
 	char		 inner[SMTP_ADDR_BUFSZ];
 	const char	*p = *pp, *end, *mbox;
 	size_t		 len;
 
 	out[0] = '\0';
-	if (*p != '<' || (end = smtp_path_end(p)) == NULL)
-		return SMTP_ESYNTAX;
-	*pp = end + 1;
-	len = (size_t)(end - p) + 1;
-	if (len > SMTP_PATH_MAX)
-		return SMTP_EADDR;
-	memcpy(inner, p + 1, len - 2);
-	inner[len - 2] = '\0';
-	if (inner[0] == '\0')
-		return SMTP_OK;
-	if (postmaster && strlen(inner) == 10 &&
-	    smtp_ci_eq(inner, "postmaster", 10)) {
-		memcpy(out, "postmaster", 11);
-		return SMTP_OK;
+	if (*p == '<') {
+		if ((end = smtp_path_end(p)) == NULL)
+			return SMTP_ESYNTAX;
+		*pp = end + 1;
+		p++;
+	} else {
+		end = smtp_word_end(p);
+		if (end == p || memchr(p, '<', (size_t)(end - p)) != NULL ||
+		    memchr(p, '>', (size_t)(end - p)) != NULL)
+			return SMTP_ESYNTAX;
+		*pp = end;
+		/* A second path after it is no parameter. */
+		if (*smtp_skip_ws(end) == '<')
+			return SMTP_ESYNTAX;
 	}
+	/* The limit counts the brackets, whether sent or not. */
+	len = (size_t)(end - p);
+	if (len + 2 > SMTP_PATH_MAX)
+		return SMTP_EADDR;
+	memcpy(inner, p, len);
+	inner[len] = '\0';
+	if (inner[0] == '\0')		/* "<>": a bare word is never empty */
+		return SMTP_OK;
 	if ((mbox = smtp_skip_route(inner)) == NULL ||
-	    !smtp_mailbox_is_valid(mbox))
+	    (!smtp_mailbox_is_valid(mbox) && !smtp_local_is_valid(mbox)))
 		return SMTP_EADDR;
 	/* Fits: mbox is a suffix of inner, which is shorter than out. */
 	memcpy(out, mbox, strlen(mbox) + 1);
@@ -493,7 +534,7 @@ smtp_parse_mail(const char *args, uint64_t max_size, struct smtp_mail *out)
 		return SMTP_ESYNTAX;
 	/* Postfix-style tolerance of "FROM: <a@b>". */
 	p = smtp_skip_ws(p + 5);
-	if ((rc = smtp_parse_path(&p, out->path, false)) != SMTP_OK)
+	if ((rc = smtp_parse_path(&p, out->path)) != SMTP_OK)
 		return rc;
 	if (*p != '\0' && !smtp_is_ws((unsigned char)*p))
 		rc = SMTP_ESYNTAX;	/* "<a@b>garbage" */
@@ -514,7 +555,7 @@ smtp_parse_rcpt(const char *args, struct smtp_rcpt *out)
 	if (!smtp_ci_prefix(p, "TO:"))
 		return SMTP_ESYNTAX;
 	p = smtp_skip_ws(p + 3);
-	if ((rc = smtp_parse_path(&p, out->path, true)) != SMTP_OK)
+	if ((rc = smtp_parse_path(&p, out->path)) != SMTP_OK)
 		return rc;
 	if (out->path[0] == '\0')
 		rc = SMTP_EADDR;	/* "<>" is never a recipient */

@@ -56,13 +56,15 @@ enum smtp_body {
 };
 
 struct smtp_mail {
-	char		path[SMTP_ADDR_BUFSZ];	/* "" for the null sender */
+	char		path[SMTP_ADDR_BUFSZ];	/* "" for the null sender; may
+						 * be a local part alone */
 	uint64_t	size;			/* SIZE=, 0 when absent */
 	enum smtp_body	body;
 };
 
 struct smtp_rcpt {
-	char		path[SMTP_ADDR_BUFSZ];	/* never "" */
+	char		path[SMTP_ADDR_BUFSZ];	/* never ""; may be a local
+						 * part alone */
 };
 
 /* Splits a command line into its verb (case-insensitive) and arguments.
@@ -82,14 +84,19 @@ bool		smtp_line_is_clean(const char *line, size_t len);
 enum smtp_rc	smtp_parse_helo(const char *args, char *out, size_t outsz);
 
 /* "FROM:<path> [params]" (RFC 5321 4.1.1.2, RFC 1870 SIZE, RFC 6152
- * BODY).  A space after the colon is tolerated, as Postfix does.
+ * BODY).  As Postfix does by default, blanks after the colon, a path
+ * without angle brackets ("FROM:a@b SIZE=5") and a local part without
+ * domain ("<scanner>", left for the caller to qualify) are tolerated;
+ * nested brackets, control bytes and paths over SMTP_PATH_MAX are not.
  * <max_size> is the message size limit (SIZE=n above it gives
  * SMTP_ETOOBIG).  Source routes are accepted and dropped. */
 enum smtp_rc	smtp_parse_mail(const char *args, uint64_t max_size,
 		    struct smtp_mail *out);
 
-/* "TO:<path> [params]".  "<postmaster>" without a domain is accepted
- * (RFC 5321 4.5.1).  No RCPT parameters are supported (SMTP_EPARAM). */
+/* "TO:<path> [params]", with the tolerances of smtp_parse_mail(): a
+ * local part alone ("<postmaster>", RFC 5321 4.5.1, or "<root>") is
+ * accepted as it is, for the caller to route.  No RCPT parameters are
+ * supported (SMTP_EPARAM). */
 enum smtp_rc	smtp_parse_rcpt(const char *args, struct smtp_rcpt *out);
 
 /* Checks a mailbox "local@domain" (no angle brackets): dot-string or
@@ -97,6 +104,10 @@ enum smtp_rc	smtp_parse_rcpt(const char *args, struct smtp_rcpt *out);
  * or an address literal ([1.2.3.4], [IPv6:...]) of at most 255 octets,
  * ASCII only. */
 bool		smtp_mailbox_is_valid(const char *mailbox);
+
+/* Checks a Local-part alone ("root", "\"a b\""): a dot-string or
+ * quoted-string of at most 64 octets, as in smtp_mailbox_is_valid(). */
+bool		smtp_local_is_valid(const char *local);
 
 /*
  * DATA decoding.  The session feeds each line of the message (content

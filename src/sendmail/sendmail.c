@@ -33,7 +33,9 @@
 #include "conf.h"
 #include "log.h"
 #include "maildrop.h"
+#include "route.h"
 #include "smtp.h"
+#include "stamp.h"
 #include "util.h"
 
 #define SENDMAIL_NAME		"smartrelay-sendmail"
@@ -174,21 +176,15 @@ sendmail_random_hex(char *out, size_t n)
  * Addresses.
  */
 
-/* Qualifies <addr> with the host name when it has no domain ("root",
- * as cron sends it) and checks the result.  Returns 0 or -1. */
+/* Qualifies <addr> with the configured domain when it has none
+ * ("root", as cron sends it) and checks the result.  Where a local name
+ * then goes is the daemon's business (route.h), at pickup.  Returns 0
+ * or -1. */
 static int
 sendmail_qualify(const struct sendmail *sm, const char *addr, char *out,
     size_t outsz)
 {
-	int	n;
-
-	if (strchr(addr, '@') != NULL)
-		n = snprintf(out, outsz, "%s", addr);
-	else
-		n = snprintf(out, outsz, "%s@%s", addr, sm->conf->hostname);
-	if (n < 0 || (size_t)n >= outsz || !smtp_mailbox_is_valid(out))
-		return -1;
-	return 0;
+	return route_qualify(&sm->conf->route, addr, out, outsz);
 }
 
 typedef int	(*sendmail_addr_cb)(void *arg, const char *addr);
@@ -361,6 +357,36 @@ sendmail_set_sender(void *arg, const char *addr)
 	}
 	m->sender = xstrdup(q);
 	return 0;
+}
+
+/*
+ * Routes the recipients as the daemon will at pickup (route.h), so that
+ * what it would refuse is refused here, to the caller: a name that
+ * cannot be routed, or more than max_recipients addresses once aliases
+ * are expanded.
+ */
+static void
+sendmail_check_routes(struct sendmail_msg *m)
+{
+	const struct conf	*conf = m->sm->conf;
+	struct route_result	 res, all;
+	char			 err[256];
+	size_t			 i;
+
+	memset(&all, 0, sizeof(all));
+	for (i = 0; i < m->nrcpt && m->status == 0; i++) {
+		if (route_rcpt(&conf->route, m->rcpts[i], &res, err,
+		    sizeof(err)) == -1)
+			sendmail_msg_fail(m, EX_DATAERR, "bad recipient "
+			    "address: %s", err);
+		else if (route_result_merge(&all, &res,
+		    conf->max_recipients) == -1)
+			sendmail_msg_fail(m, EX_DATAERR, "too many recipients "
+			    "once aliases are expanded (limit %u)",
+			    conf->max_recipients);
+		route_result_cleanup(&res);
+	}
+	route_result_cleanup(&all);
 }
 
 /*
@@ -611,10 +637,11 @@ static void
 sendmail_add_headers(struct sendmail_msg *m)
 {
 	const struct sendmail	*sm = m->sm;
+	struct stamp_scan	 scan;
 	const char		*addr;
-	char			 buf[1024], stamp[64], hex[17];
+	char			 buf[1024];
 	char			 name[3 * SENDMAIL_FULLNAME_MAX + 16];
-	int64_t			 now = time_wall();
+	int			 n;
 
 	if (!m->has_from) {
 		addr = m->sender[0] != '\0' ? m->sender : sm->login;
@@ -627,20 +654,14 @@ sendmail_add_headers(struct sendmail_msg *m)
 			snprintf(buf, sizeof(buf), "From: %s\n", addr);
 		sendmail_put(m, buf, strlen(buf), false);
 	}
-	if (!m->has_date) {
-		snprintf(buf, sizeof(buf), "Date: %s\n", time_fmt(now,
-		    TIME_RFC5322, stamp, sizeof(stamp)));
-		sendmail_put(m, buf, strlen(buf), false);
-	}
-	if (!m->has_msgid) {
-		time_fmt(now, TIME_COMPACT, stamp, sizeof(stamp));
-		if (sendmail_random_hex(hex, 8) == -1)
-			snprintf(hex, sizeof(hex), "%lx",
-			    (unsigned long)getpid());
-		snprintf(buf, sizeof(buf), "Message-ID: <%s.%s@%s>\n", stamp,
-		    hex, sm->conf->hostname);
-		sendmail_put(m, buf, strlen(buf), false);
-	}
+	/* The same fields the daemon adds to SMTP mail (stamp.h). */
+	stamp_scan_init(&scan);
+	scan.has_date = m->has_date;
+	scan.has_msgid = m->has_msgid;
+	n = stamp_missing(&scan, time_wall(), sm->conf->domain, "\n", buf,
+	    sizeof(buf), NULL, 0);
+	if (n > 0)
+		sendmail_put(m, buf, (size_t)n, false);
 }
 
 /* Ends the current field: -t takes the addresses of To, Cc and Bcc. */
@@ -672,6 +693,8 @@ sendmail_headers_end(struct sendmail_msg *m, bool blank)
 	else if (m->nrcpt > conf->max_recipients)
 		sendmail_msg_fail(m, EX_DATAERR, "too many recipients "
 		    "(limit %u)", conf->max_recipients);
+	else
+		sendmail_check_routes(m);
 	if (m->status != 0 || sendmail_drop_open(m) == -1)
 		return;
 	maildrop_canon_init(&m->canon, conf->max_message_size,
@@ -696,22 +719,6 @@ sendmail_name_is(const char *line, size_t n, const char *name)
 	return strlen(name) == n && strncasecmp(line, name, n) == 0;
 }
 
-/* Length of the name when <line> starts a header field ("Name:", RFC
- * 5322 3.6.8: printable ASCII except ':'), else 0. */
-static size_t
-sendmail_field_name(const char *line, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		if (line[i] == ':')
-			return i;
-		if ((unsigned char)line[i] < 33 || (unsigned char)line[i] > 126)
-			return 0;
-	}
-	return 0;
-}
-
 /* Takes one line of the header section, or with <more> a piece of one
  * (the first piece decides what the line is).  Returns false when the
  * line is not a header line: the section ended before it. */
@@ -729,7 +736,7 @@ sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len,
 	if (!m->midline)
 		cont = clen > 0 && (line[0] == ' ' || line[0] == '\t') &&
 		    m->in_field;
-	if (!cont && (n = sendmail_field_name(line, clen)) == 0) {
+	if (!cont && (n = stamp_field_name(line, clen)) == 0) {
 		sendmail_headers_end(m, clen > 0);
 		return false;
 	}
@@ -955,6 +962,7 @@ static void
 sendmail_smtp_mail(struct sendmail_smtp *s, const char *args)
 {
 	struct smtp_mail	mail;
+	char			q[SMTP_ADDR_BUFSZ];
 
 	if (s->mail) {
 		sendmail_reply("503 5.5.1 Error: nested MAIL command");
@@ -962,8 +970,13 @@ sendmail_smtp_mail(struct sendmail_smtp *s, const char *args)
 	}
 	switch (smtp_parse_mail(args, s->sm->conf->max_message_size, &mail)) {
 	case SMTP_OK:
+		if (mail.path[0] != '\0' && sendmail_qualify(s->sm, mail.path,
+		    q, sizeof(q)) == -1) {
+			sendmail_reply("501 5.1.7 Bad sender address syntax");
+			break;
+		}
 		sendmail_smtp_reset(s);
-		s->m.sender = xstrdup(mail.path);
+		s->m.sender = xstrdup(mail.path[0] != '\0' ? q : "");
 		s->mail = true;
 		sendmail_reply("250 2.1.0 Ok");
 		break;
@@ -1178,6 +1191,33 @@ sendmail_exec_ctl(const struct sendmail *sm, const char *cmd,
 	    strerror(errno));
 }
 
+/* One line of -bv: where mail to <addr> goes (route.h). */
+static void
+sendmail_verify_one(const struct sendmail *sm, const char *addr)
+{
+	const struct conf	*conf = sm->conf;
+	struct route_result	 res;
+	char			 err[256], list[1024];
+
+	if (route_rcpt(&conf->route, addr, &res, err, sizeof(err)) == -1)
+		printf("%s... undeliverable: %s\n", addr, err);
+	else if (res.how == ROUTE_REMOTE)
+		printf("%s... deliverable: relayed to %s\n", addr,
+		    conf->upstream[0].host);
+	else if (res.how == ROUTE_KEPT)
+		printf("%s... deliverable: a local name, relayed to %s as it "
+		    "is (no alias, no admin_address)\n", addr,
+		    conf->upstream[0].host);
+	else
+		printf("%s... deliverable: a local name, relayed to %s for %s "
+		    "(%s)\n", addr, conf->upstream[0].host,
+		    route_result_fmt(&res, list, sizeof(list)),
+		    res.how == ROUTE_ALIAS ? "aliases" :
+		    conf->admin_from == CONF_ADMIN_SET ? "admin_address" :
+		    "admin: the upstream username");
+	route_result_cleanup(&res);
+}
+
 /* -bv: says what would happen to each address. */
 static int
 sendmail_verify(const struct sendmail *sm, char **args, int nargs)
@@ -1193,8 +1233,7 @@ sendmail_verify(const struct sendmail *sm, char **args, int nargs)
 	if (m.status == 0 && m.nrcpt == 0)
 		sendmail_msg_fail(&m, EX_USAGE, "no recipients given");
 	for (i = 0; i < m.nrcpt && m.status == 0; i++)
-		printf("%s... deliverable: relayed to %s\n", m.rcpts[i],
-		    sm->conf->upstream[0].host);
+		sendmail_verify_one(sm, m.rcpts[i]);
 	if ((rc = m.status) != 0)
 		sendmail_error(rc, "%s", m.errmsg);
 	sendmail_msg_cleanup(&m);
@@ -1337,7 +1376,7 @@ sendmail_parse_args(struct sendmail *sm, int argc, char *argv[])
 	return rc;
 }
 
-/* The caller's login name at this host, or NULL if it is no address. */
+/* The caller's login name at the domain, or NULL if it is no address. */
 static char *
 sendmail_login(const struct conf *conf)
 {
@@ -1347,10 +1386,10 @@ sendmail_login(const struct conf *conf)
 
 	if (pw != NULL)
 		n = snprintf(buf, sizeof(buf), "%s@%s", pw->pw_name,
-		    conf->hostname);
+		    conf->domain);
 	else
 		n = snprintf(buf, sizeof(buf), "uid%lu@%s",
-		    (unsigned long)getuid(), conf->hostname);
+		    (unsigned long)getuid(), conf->domain);
 	if (n < 0 || (size_t)n >= sizeof(buf) || !smtp_mailbox_is_valid(buf))
 		return NULL;
 	return xstrdup(buf);
