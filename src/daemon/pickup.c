@@ -247,36 +247,22 @@ pickup_write_received(struct pickup *md, struct pickup_file *f)
 	return spool_msg_write(f->msg, hdr, (size_t)n);
 }
 
-/* Feeds one line to the spool message.  Returns NULL or why not. */
+/* Feeds one line to the spool message, or with <more> a piece of a
+ * line longer than the buffer.  Returns NULL, or why not ("" when our
+ * own write failed, not the file). */
 static const char *
-pickup_copy_line(struct pickup_file *f, const char *line, size_t len)
+pickup_copy(struct pickup_file *f, const char *p, size_t len, bool more)
 {
 	const char		*out;
 	size_t			 outlen;
 	enum smtp_data_err	 err;
 
-	err = maildrop_canon_line(&f->canon, line, len, &out, &outlen);
+	err = more ? maildrop_canon_piece(&f->canon, p, len, &out, &outlen) :
+	    maildrop_canon_line(&f->canon, p, len, &out, &outlen);
 	if (err != SMTP_DATA_OK)
 		return smtp_data_err_reply(err);
 	if (spool_msg_write(f->msg, out, outlen) == -1 ||
-	    spool_msg_write(f->msg, "\r\n", 2) == -1)
-		return "";		/* our write failed, not the file */
-	return NULL;
-}
-
-/* Feeds a piece of a line longer than the buffer.  Returns as
- * pickup_copy_line(). */
-static const char *
-pickup_copy_piece(struct pickup_file *f, const char *p, size_t len)
-{
-	const char		*out;
-	size_t			 outlen;
-	enum smtp_data_err	 err;
-
-	err = maildrop_canon_piece(&f->canon, p, len, &out, &outlen);
-	if (err != SMTP_DATA_OK)
-		return smtp_data_err_reply(err);
-	if (spool_msg_write(f->msg, out, outlen) == -1)
+	    (!more && spool_msg_write(f->msg, "\r\n", 2) == -1))
 		return "";
 	return NULL;
 }
@@ -307,19 +293,19 @@ pickup_copy_body(struct pickup *md, struct pickup_file *f)
 		p = md->buf;
 		while (why == NULL && (lf = memchr(p, '\n',
 		    (size_t)(md->buf + have - p))) != NULL) {
-			why = pickup_copy_line(f, p, (size_t)(lf - p));
+			why = pickup_copy(f, p, (size_t)(lf - p), false);
 			p = lf + 1;
 		}
 		rest = (size_t)(md->buf + have - p);
 		if (why != NULL || (left == 0 && rest == 0))
 			break;
 		if (left == 0)			/* a last line without LF */
-			return pickup_copy_line(f, p, rest);
+			return pickup_copy(f, p, rest, false);
 		if (rest == PICKUP_BUF_SIZE) {
 			/* A CR at the end may be the start of CRLF: it
 			 * waits for the next piece. */
 			n = md->buf[rest - 1] == '\r' ? rest - 1 : rest;
-			if ((why = pickup_copy_piece(f, p, n)) != NULL)
+			if ((why = pickup_copy(f, p, n, true)) != NULL)
 				break;
 			p += n;
 			rest -= n;

@@ -43,18 +43,6 @@ struct users {
 	size_t			 n;
 };
 
-static void __attribute__((format(printf, 3, 4)))
-users_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 /* A NUL-terminated copy of the <len> octets at <p>. */
 static char *
 users_dup(const char *p, size_t len)
@@ -115,29 +103,29 @@ users_add_line(struct users *u, const char *line, size_t len,
 	char		*hash;
 
 	if (colon == NULL) {
-		users_err(err, errsz, "%s:%u: expected \"name:hash\"", path,
+		str_errf(err, errsz, "%s:%u: expected \"name:hash\"", path,
 		    lineno);
 		return -1;
 	}
 	nlen = (size_t)(colon - line);
 	if (!users_name_is_valid(line, nlen)) {
-		users_err(err, errsz, "%s:%u: bad user name", path, lineno);
+		str_errf(err, errsz, "%s:%u: bad user name", path, lineno);
 		return -1;
 	}
 	for (i = 0; i < u->n; i++)
 		if (strlen(u->v[i].name) == nlen &&
 		    memcmp(u->v[i].name, line, nlen) == 0) {
-			users_err(err, errsz, "%s:%u: user \"%s\" appears "
+			str_errf(err, errsz, "%s:%u: user \"%s\" appears "
 			    "twice", path, lineno, u->v[i].name);
 			return -1;
 		}
 	if (memchr(line, '\0', len) != NULL) {
-		users_err(err, errsz, "%s:%u: NUL byte", path, lineno);
+		str_errf(err, errsz, "%s:%u: NUL byte", path, lineno);
 		return -1;
 	}
 	hash = users_dup(colon + 1, len - nlen - 1);
 	if ((why = users_hash_problem(hash)) != NULL) {
-		users_err(err, errsz, "%s:%u: %s", path, lineno, why);
+		str_errf(err, errsz, "%s:%u: %s", path, lineno, why);
 		free(hash);
 		return -1;
 	}
@@ -186,7 +174,7 @@ users_stat_check(const char *path, const struct stat *st, char *err,
 	if (sasl_secret_stat_check(path, st, err, errsz) == -1)
 		return -1;
 	if (st->st_size > USERS_FILE_MAX) {
-		users_err(err, errsz, "%s is over %d octets", path,
+		str_errf(err, errsz, "%s is over %d octets", path,
 		    USERS_FILE_MAX);
 		return -1;
 	}
@@ -207,13 +195,13 @@ users_load(const char *path, char *err, size_t errsz)
 	 * checks apply to the descriptor that is then read. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1) {
-		users_err(err, errsz, "cannot open %s: %s", path,
+		str_errf(err, errsz, "cannot open %s: %s", path,
 		    errno == ELOOP ? "a symbolic link: name the file itself" :
 		    strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1) {
-		users_err(err, errsz, "cannot stat %s: %s", path,
+		str_errf(err, errsz, "cannot stat %s: %s", path,
 		    strerror(errno));
 		goto fail;
 	}
@@ -226,7 +214,7 @@ users_load(const char *path, char *err, size_t errsz)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			users_err(err, errsz, "cannot read %s: %s", path,
+			str_errf(err, errsz, "cannot read %s: %s", path,
 			    strerror(errno));
 			goto fail;
 		}
@@ -235,7 +223,7 @@ users_load(const char *path, char *err, size_t errsz)
 		got += (size_t)n;
 	}
 	if (got > USERS_FILE_MAX)
-		users_err(err, errsz, "%s is over %d octets", path,
+		str_errf(err, errsz, "%s is over %d octets", path,
 		    USERS_FILE_MAX);
 	else
 		u = users_parse(buf, got, path, err, errsz);

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,18 @@ int64_t
 time_wall(void)
 {
 	return (int64_t)time(NULL);
+}
+
+void
+str_errf(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -42,6 +42,11 @@ char	*str_fmt_duration(uint64_t secs, char *buf, size_t bufsz);
 char	*str_log_escape(const char *src, size_t srclen, char *dst,
 	    size_t dstsz);
 
+/* Writes a reason for the admin into <err> (always NUL-terminated,
+ * truncated to <errsz>); nothing when <err> is NULL or <errsz> 0. */
+void	 str_errf(char *err, size_t errsz, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 /* Wipes the C string <s> (explicit_bzero: the compiler may not skip
  * it) and frees it: the one way to drop a secret (a password, a token, a
  * credential line).  NULL is a no-op. */

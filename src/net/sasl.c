@@ -216,19 +216,6 @@ sasl_unbase64(const char *in, char *out, size_t outsz)
 	return n;
 }
 
-/* Stores a reason for the admin in <err>, if there is room for one. */
-static void __attribute__((format(printf, 3, 4)))
-sasl_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 int
 sasl_secret_stat_check(const char *path, const struct stat *st, char *err,
     size_t errsz)
@@ -236,17 +223,17 @@ sasl_secret_stat_check(const char *path, const struct stat *st, char *err,
 	unsigned int	mode = st->st_mode & 07777;
 
 	if (!S_ISREG(st->st_mode)) {
-		sasl_err(err, errsz, "%s is not a regular file", path);
+		str_errf(err, errsz, "%s is not a regular file", path);
 		return -1;
 	}
 	if (st->st_mode & (S_IROTH | S_IWOTH)) {
-		sasl_err(err, errsz, "%s is %s by others (mode %04o): "
+		str_errf(err, errsz, "%s is %s by others (mode %04o): "
 		    "chmod 0600 it", path, (st->st_mode & S_IROTH) ?
 		    "readable" : "writable", mode);
 		return -1;
 	}
 	if (st->st_mode & S_IWGRP) {
-		sasl_err(err, errsz, "%s is writable by its group "
+		str_errf(err, errsz, "%s is writable by its group "
 		    "(mode %04o): chmod 0600 it", path, mode);
 		return -1;
 	}
@@ -262,11 +249,11 @@ sasl_pass_check(const char *path, const struct stat *st, char *err,
 	if (sasl_secret_stat_check(path, st, err, errsz) == -1)
 		return -1;
 	if (st->st_size == 0) {
-		sasl_err(err, errsz, "%s is empty", path);
+		str_errf(err, errsz, "%s is empty", path);
 		return -1;
 	}
 	if (st->st_size > SASL_PASS_MAX) {
-		sasl_err(err, errsz, "%s is over %d octets: it should hold "
+		str_errf(err, errsz, "%s is over %d octets: it should hold "
 		    "only the password", path, SASL_PASS_MAX);
 		return -1;
 	}
@@ -303,7 +290,7 @@ sasl_pass_line(const char *path, const char *buf, size_t n, char *err,
 	char		*pass;
 
 	if (n > SASL_PASS_MAX) {
-		sasl_err(err, errsz, "%s is over %d octets: it should hold "
+		str_errf(err, errsz, "%s is over %d octets: it should hold "
 		    "only the password", path, SASL_PASS_MAX);
 		return NULL;
 	}
@@ -312,11 +299,11 @@ sasl_pass_line(const char *path, const char *buf, size_t n, char *err,
 	if (len > 0 && buf[len - 1] == '\r')
 		len--;
 	if (len == 0) {
-		sasl_err(err, errsz, "the first line of %s is empty", path);
+		str_errf(err, errsz, "the first line of %s is empty", path);
 		return NULL;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
-		sasl_err(err, errsz, "%s holds a NUL byte", path);
+		str_errf(err, errsz, "%s holds a NUL byte", path);
 		return NULL;
 	}
 	pass = xmalloc(len + 1);
@@ -341,15 +328,15 @@ sasl_read_password(const char *path, char *err, size_t errsz)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1) {
 		if (errno == ELOOP)
-			sasl_err(err, errsz, "%s is a symbolic link: name "
+			str_errf(err, errsz, "%s is a symbolic link: name "
 			    "the file itself", path);
 		else
-			sasl_err(err, errsz, "cannot open %s: %s", path,
+			str_errf(err, errsz, "cannot open %s: %s", path,
 			    strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1) {
-		sasl_err(err, errsz, "cannot stat %s: %s", path,
+		str_errf(err, errsz, "cannot stat %s: %s", path,
 		    strerror(errno));
 		goto fail;
 	}
@@ -358,7 +345,7 @@ sasl_read_password(const char *path, char *err, size_t errsz)
 	/* One octet more than allowed tells a file that grew after the
 	 * fstat() from one that is exactly at the limit. */
 	if ((n = sasl_read_all(fd, buf, sizeof(buf))) == -1) {
-		sasl_err(err, errsz, "cannot read %s: %s", path,
+		str_errf(err, errsz, "cannot read %s: %s", path,
 		    strerror(errno));
 		goto fail;
 	}
