@@ -40,6 +40,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True         # keep the source tree clean
@@ -58,6 +59,20 @@ POSTFIX_LIBS = os.path.join(TOOLS, "postfix", "usr", "lib", "postfix")
 LOGIN = "%s@%s" % (pwd.getpwuid(os.getuid()).pw_name, HOSTNAME)
 ADMIN = "admin@gmail.test"
 FETCH = "run scripts/fetch-test-tools (as root)"
+# Our trace field: the daemon's (after EHLO or HELO) or the injector's.
+TRACE_RE = re.compile(
+    rb"\AReceived: (?:from (?P<helo>\S+) \(\[127\.0\.0\.1\]\)\r\n"
+    rb"\tby relay\.test \(smartrelay\) with E?SMTP id (?P<id>[0-9a-f]{16})"
+    rb"(?:\r\n\tfor <(?P<rcpt>[^>]*)>)?;"
+    rb"|\(from uid \d+\)\r\n\tby relay\.test \(smartrelay-sendmail\) "
+    rb"id (?P<mid>[0-9a-f]{16});)(?: |\r\n\t)[^\r\n]+\r\n")
+# What smtp-source sends, after our Received: field.
+SMTP_SOURCE_RE = re.compile(
+    rb"\AFrom: <from@client\.test>\r\nTo: <to@x\.test>\r\n"
+    rb"Date: [^\r\n]+\r\nMessage-Id: <[0-9a-f]+\.[0-9a-f]+\.[0-9a-f]+"
+    rb"@client\.test>\r\n\r\n"
+    rb"La de da de da 1\.\r\nLa de da de da 2\.\r\n"
+    rb"La de da de da 3\.\r\nLa de da de da 4\.\r\n\Z")
 
 # What a program writes (LF line ends): UTF-8 text, dots and "From " at
 # a line start, trailing white space, a progress bar's bare CRs and a
@@ -74,6 +89,14 @@ TEXT = (b"Hello,\n"
         + LONG + b"\n"
         b"last line\n")
 assert b"\r\n" not in TEXT
+# The lines of TEXT that need no change on the way out: 8-bit text.
+TEXT8 = b"".join(ln for ln in TEXT.splitlines(True)
+                 if b"\r" not in ln and len(ln) < 998)
+
+
+def crlf(b):
+    """LF line ends as CRLF."""
+    return b.replace(b"\n", b"\r\n")
 
 
 def runs(*cmd, env=None):
@@ -160,9 +183,7 @@ class ClientsTest(RelayTest):
         for m in msgs:
             self.assertConformant(m.data)
             self.assertIn("SIZE=%d" % len(m.data), m.mail_options)
-            self.assertTrue(harness.RECEIVED_RE.match(m.data) or
-                            m.data.startswith(b"Received: (from uid"),
-                            m.data[:200])
+            self.assertRegex(m.data[:300], TRACE_RE)
         return msgs
 
     def assertConformant(self, data):
@@ -340,6 +361,208 @@ class ClientsTest(RelayTest):
                          ["quoted-printable"])
         self.assertText(msg, TEXT)
         self.assertEqual(os.listdir(self.home), [])
+
+    # -- git send-email
+
+    def patch(self, d, text):
+        """A patch adding <text> to a file, made by git format-patch in
+        a new repository: its file name and text."""
+        repo = os.path.join(self.tmp, "repo")
+        env = self.client_env(d)
+        git = ["git", "-C", repo]
+        self.run_client(["git", "init", "-q", repo], env)
+        self.run_client(git + ["config", "user.name", "J\u00f6rg Tester"],
+                        env)
+        self.run_client(git + ["config", "user.email", "jorg@client.test"],
+                        env)
+        with open(os.path.join(repo, "notes.txt"), "wb") as f:
+            f.write(b"first line\n")
+        self.run_client(git + ["add", "notes.txt"], env)
+        self.run_client(git + ["commit", "-q", "-m", "notes"], env)
+        with open(os.path.join(repo, "notes.txt"), "ab") as f:
+            f.write(text)
+        self.run_client(git + ["commit", "-q", "-a", "-m",
+                               "notes: add the caf\u00e9 report"], env)
+        out = self.run_client(git + ["format-patch", "-1", "-o",
+                                     os.path.join(self.tmp, "patches")],
+                              env)
+        path = os.path.join(repo, out.decode().strip()) \
+            if not os.path.isabs(out.decode().strip()) \
+            else out.decode().strip()
+        with open(path, "rb") as f:
+            return path, f.read()
+
+    def assertPatch(self, m, text, added):
+        """Upstream message <m> is git send-email's mail of the patch
+        <text>, which adds <added>: its fields and, decoded, the patch's
+        body."""
+        msg = self.parse(m)
+        self.assertEqual(str(email.header.make_header(
+            email.header.decode_header(msg["From"]))),
+            "J\u00f6rg Tester <jorg@client.test>")
+        self.assertEqual(msg["To"], "list@x.test")
+        self.assertEqual(self.subject(m),
+                         "[PATCH] notes: add the caf\u00e9 report")
+        self.assertRegex(msg["X-Mailer"], r"^git-send-email ")
+        self.assertRegex(msg["Message-ID"], r"@client\.test>$")
+        self.assertEqual(len(msg.get_all("Date")), 1)
+        body = text.split(b"\n\n", 1)[1]
+        self.assertIn(b"".join(b"+" + ln + b"\n" for ln in
+                               added.split(b"\n")[:-1]), body)
+        self.assertText(msg, body)
+        return msg, body
+
+    @unittest.skipUnless(have_git_send_email(),
+                         "git send-email missing: install the Debian "
+                         "packages git-email and libmailtools-perl")
+    def test_git_send_email_over_smtp(self):
+        """git send-email --smtp-server=127.0.0.1 --smtp-server-port=P,
+        8-bit text that needs no change: the envelope sender from the
+        author; git declares no BODY=8BITMIME, so none goes upstream;
+        the body arrives byte for byte, 8bit, not re-encoded."""
+        up = self.upstream()
+        d = self.relay(up)
+        path, text = self.patch(d, TEXT8)
+        self.run_client(["git", "send-email", "--smtp-server=127.0.0.1",
+                         "--smtp-server-port=%d" % d.port,
+                         "--to=list@x.test", "--confirm=never",
+                         "--suppress-cc=all", path],
+                        self.client_env(d), cwd=os.path.join(self.tmp,
+                                                             "repo"))
+        m, = self.arrived(d, up)
+        self.assertEqual((m.mail_from, m.rcpt_tos),
+                         ("jorg@client.test", ["list@x.test"]))
+        self.assertNotIn("BODY=8BITMIME", m.mail_options)
+        msg, body = self.assertPatch(m, text, TEXT8)
+        self.assertEqual(msg["Content-Transfer-Encoding"], "8bit")
+        self.assertTrue(m.data.endswith(b"\r\n\r\n" + crlf(body)))
+        self.assertNotIn("relay reencode", d.full_log())
+
+    @unittest.skipUnless(have_git_send_email(),
+                         "git send-email missing: install the Debian "
+                         "packages git-email and libmailtools-perl")
+    def test_git_send_email_through_the_injector(self):
+        """git send-email --smtp-server=INJECTOR (sendmail mode: "INJECTOR
+        -i list@x.test", no -f): the caller's login is the sender.  With
+        the 1,500-character line git encodes the patch quoted-printable
+        itself (--transfer-encoding=auto)."""
+        up = self.upstream()
+        d = self.relay(up)
+        path, text = self.patch(d, TEXT)
+        self.run_client(["git", "send-email", "--smtp-server=" + SENDMAIL,
+                         "--to=list@x.test", "--confirm=never",
+                         "--suppress-cc=all", path],
+                        self.client_env(d), cwd=os.path.join(self.tmp,
+                                                             "repo"))
+        m, = self.arrived(d, up)
+        self.assertEqual((m.mail_from, m.rcpt_tos), (LOGIN, ["list@x.test"]))
+        msg, _ = self.assertPatch(m, text, TEXT)
+        self.assertEqual(msg["Content-Transfer-Encoding"],
+                         "quoted-printable")
+
+    # -- Perl's Net::SMTP
+
+    @unittest.skipUnless(runs("perl", "-MNet::SMTP", "-e", "1"),
+                         "Perl's Net::SMTP missing: install the Debian "
+                         "package perl-modules-5.36")
+    def test_perl_net_smtp(self):
+        """Net::SMTP (libnet), as a Perl script uses it: new, mail, to
+        with two recipients, data/datasend/dataend; the queue id in
+        its last reply is the one our Received: field names."""
+        up = self.upstream()
+        d = self.relay(up)
+        msgfile = os.path.join(self.tmp, "message")
+        with open(msgfile, "wb") as f:
+            f.write(b"From: Perl <perl@client.test>\n"
+                    b"To: a@x.test, b@x.test\n"
+                    b"Subject: from Net::SMTP\n\n" + TEXT)
+        script = r"""
+use strict;
+use Net::SMTP;
+my ($port, $file) = @ARGV;
+open(my $fh, "<:raw", $file) or die "$file: $!";
+my $msg = do { local $/; <$fh> };
+my $smtp = Net::SMTP->new("127.0.0.1", Port => $port,
+    Hello => "perl.client.test", Timeout => 30) or die "connect: $@";
+$smtp->mail("perl\@client.test") or die "MAIL: " . $smtp->message;
+$smtp->to("a\@x.test", "b\@x.test") or die "RCPT: " . $smtp->message;
+$smtp->data() or die "DATA: " . $smtp->message;
+$smtp->datasend($msg) or die "datasend";
+$smtp->dataend() or die "end of data: " . $smtp->message;
+print $smtp->code, " ", $smtp->message;
+$smtp->quit;
+"""
+        out = self.run_client(["perl", "-e", script, str(d.port), msgfile],
+                              self.client_env(d))
+        qid = re.match(rb"250 2\.0\.0 Ok: queued as ([0-9a-f]{16})\s*$",
+                       out)
+        self.assertIsNotNone(qid, out)
+        m, = self.arrived(d, up)
+        self.assertEqual(harness.RECEIVED_RE.match(m.data).group("id"),
+                         qid.group(1))
+        self.assertEqual((m.mail_from, m.rcpt_tos),
+                         ("perl@client.test", ["a@x.test", "b@x.test"]))
+        self.assertEqual(m.helo, HOSTNAME)
+        msg = self.parse(m)
+        self.assertEqual(msg["From"], "Perl <perl@client.test>")
+        self.assertEqual(msg["Subject"], "from Net::SMTP")
+        # Net::SMTP adds neither: the relay does, at acceptance.
+        self.assertRegex(msg["Message-ID"], r"^<\d{14}\.[0-9a-f]{16}@%s>$"
+                         % re.escape(HOSTNAME))
+        self.assertIsNotNone(email.utils.parsedate_to_datetime(msg["Date"]))
+        self.assertEqual(msg["Content-Transfer-Encoding"],
+                         "quoted-printable")
+        self.assertText(msg, TEXT)
+
+    # -- Postfix's smtp-source
+
+    @unittest.skipUnless(have_smtp_source(), "smtp-source missing: " +
+                         FETCH + "; its libraries are in the Debian "
+                         "packages libdb5.3, libicu72 and libnsl2")
+    def test_smtp_source_2000_messages_20_sessions(self):
+        """smtp-source -N -s 20 -m 2000: 2,000 messages over 20 parallel
+        sessions (a new connection for each message), every one
+        delivered exactly once.  smtp-source's messages are alike (even
+        their Message-Id repeats: it is pid.fd.counter), so -N makes
+        the recipients tell them apart: 1to@x.test .. 2000to@x.test.
+        smtp-source exits 0 only when every reply was the expected one,
+        and once the queue is empty no retry can add a copy: then the
+        upstream holds exactly 2,000 messages, one per recipient, under
+        2,000 distinct queue ids."""
+        n, sessions = 2000, 20
+        up = self.upstream()
+        d = self.relay(up)
+        t0 = time.monotonic()
+        self.run_client([SMTP_SOURCE, "-N", "-s", str(sessions), "-m", str(n),
+                         "-f", "from@client.test", "-t", "to@x.test",
+                         "-M", "client.test", "127.0.0.1:%d" % d.port],
+                        smtp_source_env(), timeout=TIMEOUT * 10)
+        t_sent = time.monotonic() - t0
+        self.assertEqual(d.control("stats")["accepted"], n)
+        up.wait_messages(n, timeout=TIMEOUT * 10)
+        self.wait_empty(d, timeout=TIMEOUT * 10)
+        t_all = time.monotonic() - t0
+        msgs = up.messages()
+        self.assertEqual(len(msgs), n)
+        self.assertEqual(sorted(r for m in msgs for r in m.rcpt_tos),
+                         sorted("%dto@x.test" % i for i in range(1, n + 1)))
+        ids = set()
+        for m in msgs:
+            self.assertEqual(m.mail_from, "from@client.test")
+            self.assertEqual(len(m.rcpt_tos), 1)
+            rec = TRACE_RE.match(m.data)
+            rest = m.data[rec.end():]
+            # smtp-source says HELO, not EHLO.
+            self.assertIn(b" with SMTP id ", rec.group(0))
+            self.assertEqual(rec.group("helo"), b"client.test")
+            self.assertEqual(rec.group("rcpt").decode(), m.rcpt_tos[0])
+            ids.add(rec.group("id"))
+            self.assertRegex(rest, SMTP_SOURCE_RE)
+        self.assertEqual(len(ids), n)
+        print("\n  smtp-source: %d messages over %d sessions accepted in "
+              "%.1fs, all relayed (over %d connection(s)) %.1fs after the "
+              "start" % (n, sessions, t_sent,
+                         len(set(m.conn_id for m in msgs)), t_all))
 
 
 if __name__ == "__main__":
