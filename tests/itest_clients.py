@@ -14,6 +14,7 @@ with no bare CR, LF or NUL, and the decoded text byte for byte.
                  root and a remote address
   git send-email a patch over SMTP and through the injector
   Perl Net::SMTP SMTP client
+  Python smtplib send_message of an EmailMessage
   smtp-source    Postfix's load generator: 2,000 messages over 20
                  sessions, each delivered exactly once
 
@@ -32,12 +33,16 @@ is skipped and says which package (or script) provides it.
 
 import email
 import email.header
+import email.generator
+import email.message
 import email.policy
 import email.utils
+import io
 import os
 import pwd
 import re
 import shutil
+import smtplib
 import subprocess
 import sys
 import time
@@ -513,6 +518,50 @@ $smtp->quit;
         self.assertEqual(msg["Content-Transfer-Encoding"],
                          "quoted-printable")
         self.assertText(msg, TEXT)
+
+    # -- Python's smtplib
+
+    def test_python_smtplib_send_message(self):
+        """smtplib.SMTP.send_message with an email.message.EmailMessage,
+        as a Python script sends mail: the email package encodes the
+        long line quoted-printable itself and adds no Date: or
+        Message-ID: (the relay does).  smtplib changes two things
+        itself: it turns a bare CR into a line end, so the progress bar
+        cannot come through it (TEXT8 plus the long line is sent), and
+        its generator writes "From " at a line start as ">From "
+        (mangle_from_): what it hands over is computed the same way and
+        must arrive, decoded, byte for byte."""
+        up = self.upstream()
+        d = self.relay(up)
+        text = TEXT8 + LONG + b"\n"
+        msg = email.message.EmailMessage()
+        msg["From"] = "Script <py@client.test>"
+        msg["To"] = "ops@x.test"
+        msg["Subject"] = "caf\u00e9 report"
+        msg.set_content(text.decode("utf-8"))
+        # What send_message writes on the wire, decoded.
+        out = io.BytesIO()
+        email.generator.BytesGenerator(out).flatten(msg, linesep="\r\n")
+        sent = email.message_from_bytes(out.getvalue(),
+                                        policy=email.policy.compat32)
+        handed = sent.get_payload(decode=True).replace(b"\r\n", b"\n")
+        self.assertEqual(handed, text.replace(b"\nFrom ", b"\n>From "))
+        with smtplib.SMTP("127.0.0.1", d.port, local_hostname="py.client",
+                          timeout=TIMEOUT) as c:
+            refused = c.send_message(msg)
+        self.assertEqual(refused, {})
+        m, = self.arrived(d, up)
+        self.assertEqual((m.mail_from, m.rcpt_tos),
+                         ("py@client.test", ["ops@x.test"]))
+        got = self.parse(m)
+        self.assertEqual(got["From"], "Script <py@client.test>")
+        self.assertEqual(self.subject(m), "caf\xe9 report")
+        self.assertRegex(got["Message-ID"], r"^<\d{14}\.[0-9a-f]{16}@%s>$"
+                         % re.escape(HOSTNAME))
+        self.assertEqual(got["Content-Transfer-Encoding"],
+                         "quoted-printable")
+        self.assertText(got, handed)
+        self.assertNotIn("relay reencode", d.full_log())
 
     # -- Postfix's smtp-source
 
