@@ -161,7 +161,8 @@ class ClientsTest(RelayTest):
         """The environment a client runs in: its own HOME, no user or
         system mail spool, UTF-8, and the injector's configuration."""
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("LC_", "MAIL", "GIT_", "NAME"))}
+               if not k.startswith(("LC_", "MAIL", "GIT_", "NAME", "EMAIL",
+                                    "REPLYTO", "SMARTRELAY_"))}
         env.update(HOME=self.home, LANG="C.UTF-8", LC_ALL="C.UTF-8",
                    MAIL=os.path.join(self.home, "mbox"),
                    MBOX=os.path.join(self.home, "mbox"),
@@ -170,8 +171,10 @@ class ClientsTest(RelayTest):
         return env
 
     def run_client(self, cmd, env, data=None, cwd=None, timeout=TIMEOUT):
-        """Runs a client; asserts exit 0.  Its output (bytes)."""
-        p = subprocess.run(cmd, input=data, stdout=subprocess.PIPE,
+        """Runs a client (standard input <data>, or none: no terminal
+        to prompt on); asserts exit 0.  Its output (bytes)."""
+        p = subprocess.run(cmd, input=data, stdin=None if data is not None
+                           else subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, env=env, cwd=cwd,
                            timeout=timeout)
         self.assertEqual(p.returncode, 0, "%r exited %d:\n%s" % (
