@@ -568,26 +568,24 @@ $smtp->quit;
 
     # -- Postfix's smtp-source
 
-    @unittest.skipUnless(have_smtp_source(), "smtp-source missing: " +
-                         FETCH + "; its libraries are in the Debian "
-                         "packages libdb5.3, libicu72 and libnsl2")
-    def test_smtp_source_2000_messages_20_sessions(self):
-        """smtp-source -N -s 20 -m 2000: 2,000 messages over 20 parallel
-        sessions (a new connection for each message), every one
-        delivered exactly once.  smtp-source's messages are alike (even
-        their Message-Id repeats: it is pid.fd.counter), so -N makes
-        the recipients tell them apart: 1to@x.test .. 2000to@x.test.
-        smtp-source exits 0 only when every reply was the expected one,
-        and once the queue is empty no retry can add a copy: then the
-        upstream holds exactly 2,000 messages, one per recipient, under
-        2,000 distinct queue ids."""
+    def smtp_source(self, reuse):
+        """smtp-source -N -s 20 -m 2000 [-d]: 2,000 messages over 20
+        parallel sessions, every one delivered exactly once.
+        smtp-source's messages are alike (even their Message-Id repeats:
+        it is pid.fd.counter), so -N makes the recipients tell them
+        apart: 1to@x.test .. 2000to@x.test.  smtp-source exits 0 only
+        when every reply was the expected one, and once the queue is
+        empty no retry can add a copy: then the upstream holds exactly
+        2,000 messages, one per recipient, under 2,000 distinct queue
+        ids."""
         n, sessions = 2000, 20
         up = self.upstream()
         d = self.relay(up)
         t0 = time.monotonic()
         self.run_client([SMTP_SOURCE, "-N", "-s", str(sessions), "-m", str(n),
                          "-f", "from@client.test", "-t", "to@x.test",
-                         "-M", "client.test", "127.0.0.1:%d" % d.port],
+                         "-M", "client.test"] + (["-d"] if reuse else []) +
+                        ["127.0.0.1:%d" % d.port],
                         smtp_source_env(), timeout=TIMEOUT * 10)
         t_sent = time.monotonic() - t0
         self.assertEqual(d.control("stats")["accepted"], n)
@@ -611,11 +609,28 @@ $smtp->quit;
             ids.add(rec.group("id"))
             self.assertRegex(rest, SMTP_SOURCE_RE)
         self.assertEqual(len(ids), n)
-        print("\n  smtp-source: %d messages over %d sessions accepted in "
+        print("\n  smtp-source%s: %d messages over %d sessions accepted in "
               "%.1fs, all relayed (over %d connection(s)) %.1fs after the "
-              "start" % (n, sessions, t_sent,
+              "start" % (" -d" if reuse else "", n, sessions, t_sent,
                          len(set(m.conn_id for m in msgs)), t_all))
 
+    @unittest.skipUnless(have_smtp_source(), "smtp-source missing: " +
+                         FETCH + "; its libraries are in the Debian "
+                         "packages libdb5.3, libicu72 and libnsl2")
+    def test_smtp_source_2000_messages_20_sessions(self):
+        """smtp-source -N -s 20 -m 2000: a new connection for each of
+        the 2,000 messages, 20 at a time, each delivered exactly once."""
+        self.smtp_source(reuse=False)
+
+    @unittest.skipUnless(have_smtp_source(), "smtp-source missing: " +
+                         FETCH + "; its libraries are in the Debian "
+                         "packages libdb5.3, libicu72 and libnsl2")
+    def test_smtp_source_2000_messages_20_connections(self):
+        """smtp-source -N -s 20 -m 2000 -d: 20 connections, each sending
+        its share of the 2,000 messages one after the other (MAIL right
+        after the previous 250, no RSET), each delivered exactly
+        once."""
+        self.smtp_source(reuse=True)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
