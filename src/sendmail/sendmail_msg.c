@@ -1,0 +1,672 @@
+/*
+ * sendmail_msg.c - one message into the maildrop (see sendmail_msg.h):
+ * its addresses, its header section and its content rules.  Before the
+ * message is accepted it is checked with the daemon's own rules, so that
+ * what the daemon would refuse is reported here, to the caller.
+ */
+#include "config.h"
+
+#include "sendmail_msg.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "route.h"
+#include "stamp.h"
+#include "util.h"
+
+#define SENDMAIL_FULLNAME_MAX	100	/* octets of -F used */
+
+int
+sendmail_error(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, SENDMAIL_NAME ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+void
+sendmail_msg_fail(struct sendmail_msg *m, int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (m->status != 0)
+		return;
+	m->status = status;
+	va_start(ap, fmt);
+	vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Addresses.
+ */
+
+/* Qualifies <addr> with the configured domain when it has none
+ * ("root", as cron sends it) and checks the result.  Where a local name
+ * then goes is the daemon's business (route.h), at pickup.  Returns 0
+ * or -1. */
+static int
+sendmail_qualify(const struct sendmail *sm, const char *addr, char *out,
+    size_t outsz)
+{
+	return route_qualify(&sm->conf->route, addr, out, outsz);
+}
+
+typedef int	(*sendmail_addr_cb)(void *arg, const char *addr);
+
+/* State of the address-list scanner. */
+struct sendmail_alist {
+	char	bare[SMTP_ADDR_BUFSZ];	/* text outside <> and comments */
+	char	angle[SMTP_ADDR_BUFSZ];	/* text inside <> */
+	size_t	nbare, nangle;
+	size_t	depth;			/* of nested comments */
+	bool	quoted, in_angle, had_angle;
+	bool	bare_overflow, angle_overflow;	/* a display name may be long */
+};
+
+static void
+sendmail_alist_put(struct sendmail_alist *a, char c)
+{
+	char	*buf = a->in_angle ? a->angle : a->bare;
+	size_t	*n = a->in_angle ? &a->nangle : &a->nbare;
+
+	if (*n + 1 < SMTP_ADDR_BUFSZ)
+		buf[(*n)++] = c;
+	else if (a->in_angle)
+		a->angle_overflow = true;
+	else
+		a->bare_overflow = true;
+}
+
+/* Ends one element of the list: its address is in <>, or the bare text. */
+static int
+sendmail_alist_emit(struct sendmail_alist *a, sendmail_addr_cb cb, void *arg)
+{
+	char	*addr = a->had_angle ? a->angle : a->bare, *colon;
+	int	 rc = 0;
+
+	while (a->nbare > 0 && a->bare[a->nbare - 1] == ' ')
+		a->nbare--;
+	a->angle[a->nangle] = a->bare[a->nbare] = '\0';
+	/* A source route "<@a,@b:user@c>" is obsolete: drop it. */
+	if (addr[0] == '@' && (colon = strchr(addr, ':')) != NULL)
+		addr = colon + 1;
+	if (a->had_angle ? a->angle_overflow : a->bare_overflow)
+		rc = cb(arg, NULL);
+	else if (addr[0] != '\0')
+		rc = cb(arg, addr);
+	memset(a, 0, sizeof(*a));
+	return rc;
+}
+
+/* Inside a quoted string (kept) or a comment (dropped): takes s[*i],
+ * and the octet after a backslash.  False at the top level. */
+static bool
+sendmail_alist_nested(struct sendmail_alist *a, const char *s, size_t len,
+    size_t *i)
+{
+	char	c = s[*i];
+	bool	escaped = c == '\\' && *i + 1 < len;
+
+	if (a->quoted) {
+		sendmail_alist_put(a, c);
+		if (escaped)
+			sendmail_alist_put(a, s[++*i]);
+		else if (c == '"')
+			a->quoted = false;
+		return true;
+	}
+	if (a->depth == 0)
+		return false;
+	if (escaped)
+		++*i;
+	else if (c == '(')
+		a->depth++;
+	else if (c == ')')
+		a->depth--;
+	return true;
+}
+
+/*
+ * Scans an RFC 5322 address list (section 3.4), reasonably: display
+ * names, comments, quoted strings, groups ("name: a, b;").  Calls <cb>
+ * with each addr-spec, or with NULL for one too long.  Stops at the
+ * first callback that returns -1.
+ */
+static int
+sendmail_addr_list(const char *s, size_t len, sendmail_addr_cb cb, void *arg)
+{
+	struct sendmail_alist	 a;
+	size_t			 i;
+	char			 c;
+
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < len; i++) {
+		if (sendmail_alist_nested(&a, s, len, &i))
+			continue;
+		switch ((c = s[i])) {
+		case '"':
+			a.quoted = true;
+			sendmail_alist_put(&a, c);
+			break;
+		case '(':
+			a.depth = 1;
+			break;
+		case '<':
+			a.in_angle = a.had_angle = true;
+			a.nangle = 0;
+			break;
+		case '>':
+			a.in_angle = false;
+			break;
+		case ':':
+			if (a.in_angle)
+				sendmail_alist_put(&a, c);
+			else		/* a group's name */
+				a.nbare = 0;
+			break;
+		case ',':
+		case ';':
+			if (a.in_angle)
+				sendmail_alist_put(&a, c);
+			else if (sendmail_alist_emit(&a, cb, arg) == -1)
+				return -1;
+			break;
+		case ' ': case '\t': case '\r': case '\n':
+			/* Kept inside bare text, where it makes the address
+			 * invalid: "john doe@x" is not "johndoe@x". */
+			if (!a.in_angle && a.nbare > 0)
+				sendmail_alist_put(&a, ' ');
+			break;
+		default:
+			sendmail_alist_put(&a, c);
+		}
+	}
+	return sendmail_alist_emit(&a, cb, arg);
+}
+
+/* Adds a recipient, qualified, checked and once only. */
+static int
+sendmail_add_rcpt(void *arg, const char *addr)
+{
+	struct sendmail_msg	*m = arg;
+	char			 q[SMTP_ADDR_BUFSZ];
+	size_t			 i;
+
+	if (addr == NULL || sendmail_qualify(m->sm, addr, q, sizeof(q)) == -1) {
+		sendmail_msg_fail(m, EX_DATAERR, "bad recipient address: %s",
+		    addr != NULL ? addr : "(too long)");
+		return -1;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		if (strcmp(m->rcpts[i], q) == 0)
+			return 0;
+	m->rcpts = xrealloc(m->rcpts, (m->nrcpt + 1) * sizeof(*m->rcpts));
+	m->rcpts[m->nrcpt++] = xstrdup(q);
+	return 0;
+}
+
+/* The first address of a -f argument, qualified. */
+static int
+sendmail_set_sender(void *arg, const char *addr)
+{
+	struct sendmail_msg	*m = arg;
+	char			 q[SMTP_ADDR_BUFSZ];
+
+	if (m->sender != NULL)
+		return 0;
+	if (addr == NULL || sendmail_qualify(m->sm, addr, q, sizeof(q)) == -1) {
+		sendmail_msg_fail(m, EX_DATAERR, "bad sender address: %s",
+		    addr != NULL ? addr : "(too long)");
+		return -1;
+	}
+	m->sender = xstrdup(q);
+	return 0;
+}
+
+/*
+ * Routes the recipients as the daemon will at pickup (route.h), so that
+ * what it would refuse is refused here, to the caller: a name that
+ * cannot be routed, or more than max_recipients addresses once aliases
+ * are expanded.
+ */
+void
+sendmail_msg_check_routes(struct sendmail_msg *m)
+{
+	const struct conf	*conf = m->sm->conf;
+	struct route_result	 res, all;
+	char			 err[256];
+	size_t			 i;
+
+	memset(&all, 0, sizeof(all));
+	for (i = 0; i < m->nrcpt && m->status == 0; i++) {
+		if (route_rcpt(&conf->route, m->rcpts[i], &res, err,
+		    sizeof(err)) == -1)
+			sendmail_msg_fail(m, EX_DATAERR, "bad recipient "
+			    "address: %s", err);
+		else if (route_result_merge(&all, &res,
+		    conf->max_recipients) == -1)
+			sendmail_msg_fail(m, EX_DATAERR, "too many recipients "
+			    "once aliases are expanded (limit %u)",
+			    conf->max_recipients);
+		route_result_cleanup(&res);
+	}
+	route_result_cleanup(&all);
+}
+
+/* The envelope of the maildrop file, borrowed from <m>. */
+static void
+sendmail_msg_env(const struct sendmail_msg *m, struct maildrop_env *env)
+{
+	env->uid = (unsigned long)getuid();
+	env->sender = m->sender;
+	env->rcpts = m->rcpts;
+	env->nrcpt = m->nrcpt;
+	env->size = m->size;
+}
+
+/* Makes the file durable under its final name. */
+static void
+sendmail_msg_commit(struct sendmail_msg *m)
+{
+	struct maildrop_env	env;
+
+	sendmail_msg_env(m, &env);
+	if (sendmail_drop_commit(&m->drop, &env) == -1)
+		sendmail_msg_fail(m, EX_TEMPFAIL, "%s", m->drop.err);
+}
+
+/* Records a broken content rule, in words for a person at a terminal. */
+static void
+sendmail_data_fail(struct sendmail_msg *m, enum smtp_data_err err)
+{
+	const char	*why = "";
+
+	if (m->status != 0)
+		return;
+	switch (err) {
+	case SMTP_DATA_ESIZE:
+		why = "message too large";
+		break;
+	case SMTP_DATA_ELOOP:
+		why = "too many Received: headers (mail loop)";
+		break;
+	case SMTP_DATA_EBARELF:
+	case SMTP_DATA_OK:
+		fatalx("sendmail: unexpected data error %d", err);
+	}
+	m->data_err = err;
+	if (err == SMTP_DATA_ESIZE)
+		sendmail_msg_fail(m, EX_DATAERR, "%s (limit %llu octets)", why,
+		    (unsigned long long)m->sm->conf->max_message_size);
+	else
+		sendmail_msg_fail(m, EX_DATAERR, "%s", why);
+}
+
+/* Writes (<final>: rewrites in place) the maildrop header. */
+/* Writes one raw line (with its LF when it has one), or with <more> a
+ * piece of one, once the daemon's rules accept it. */
+static void
+sendmail_put(struct sendmail_msg *m, const char *line, size_t len, bool more)
+{
+	enum smtp_data_err	 err;
+	const char		*out;
+	size_t			 outlen, clen = len;
+
+	if (m->status != 0)
+		return;
+	if (clen > 0 && line[clen - 1] == '\n')
+		clen--;
+	if (more)
+		err = maildrop_canon_piece(&m->canon, line, len, &out,
+		    &outlen);
+	else
+		err = maildrop_canon_line(&m->canon, line, clen, &out,
+		    &outlen);
+	if (err != SMTP_DATA_OK) {
+		sendmail_data_fail(m, err);
+		return;
+	}
+	if (sendmail_drop_write(&m->drop, line, len) == -1) {
+		sendmail_msg_fail(m, EX_TEMPFAIL, "%s", m->drop.err);
+		return;
+	}
+	m->size += len;
+}
+
+/*
+ * Header fields.
+ */
+
+static bool
+sendmail_is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' &&
+	    strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/*
+ * Makes a display name of <name> into <out>: as it is when it is atoms,
+ * a quoted string when it has specials, an RFC 2047 encoded word when it
+ * has non-ASCII octets.  Control characters are dropped, so that no name
+ * can start a header line of its own.  False when nothing is left.
+ */
+static bool
+sendmail_phrase(const char *name, char *out, size_t outsz)
+{
+	char		 clean[SENDMAIL_FULLNAME_MAX + 1], *p = out;
+	unsigned char	 c;
+	size_t		 i, n = 0;
+	bool		 ascii = true, special = false;
+
+	for (; name != NULL && *name != '\0' && n < sizeof(clean) - 1;
+	    name++) {
+		c = (unsigned char)*name;
+		if (c < 0x20 || c == 0x7f || (n == 0 && c == ' '))
+			continue;
+		ascii = ascii && c < 0x80;
+		special = special || (c != ' ' && !sendmail_is_atext(c));
+		clean[n++] = (char)c;
+	}
+	while (n > 0 && clean[n - 1] == ' ')
+		n--;
+	if (n == 0 || outsz < 3 * n + 16)
+		return false;
+	if (!ascii)
+		p += snprintf(p, outsz, "=?UTF-8?Q?");
+	else if (special)
+		*p++ = '"';
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)clean[i];
+		if (!ascii && c == ' ')
+			*p++ = '_';
+		else if (!ascii && !((c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			p += snprintf(p, 4, "=%02X", c);
+		else {
+			if (special && (c == '"' || c == '\\'))
+				*p++ = '\\';
+			*p++ = (char)c;
+		}
+	}
+	if (!ascii)
+		p += snprintf(p, 3, "?=");
+	else if (special)
+		*p++ = '"';
+	*p = '\0';
+	return true;
+}
+
+/* The Date:, Message-ID: and From: fields the message lacks. */
+static void
+sendmail_add_headers(struct sendmail_msg *m)
+{
+	const struct sendmail	*sm = m->sm;
+	struct stamp_scan	 scan;
+	const char		*addr;
+	char			 buf[1024];
+	char			 name[3 * SENDMAIL_FULLNAME_MAX + 16];
+	int			 n;
+
+	if (!m->has_from) {
+		addr = m->sender[0] != '\0' ? m->sender : sm->login;
+		if (addr == NULL)
+			addr = "MAILER-DAEMON";
+		if (sendmail_phrase(sm->fullname, name, sizeof(name)))
+			snprintf(buf, sizeof(buf), "From: %s <%s>\n", name,
+			    addr);
+		else
+			snprintf(buf, sizeof(buf), "From: %s\n", addr);
+		sendmail_put(m, buf, strlen(buf), false);
+	}
+	/* The same fields the daemon adds to SMTP mail (stamp.h). */
+	stamp_scan_init(&scan);
+	scan.has_date = m->has_date;
+	scan.has_msgid = m->has_msgid;
+	n = stamp_missing(&scan, time_wall(), sm->conf->domain, "\n", buf,
+	    sizeof(buf), NULL, 0);
+	if (n > 0)
+		sendmail_put(m, buf, (size_t)n, false);
+}
+
+/* Ends the current field: -t takes the addresses of To, Cc and Bcc. */
+static void
+sendmail_field_end(struct sendmail_msg *m)
+{
+	if (m->rcpt_field && m->status == 0 && m->field.len > 0)
+		sendmail_addr_list(m->field.p, m->field.len, sendmail_add_rcpt,
+		    m);
+	m->rcpt_field = m->drop_field = false;
+	m->field.len = 0;
+}
+
+/* The header section is over: now the recipients are known, so the
+ * maildrop file starts, with the added fields and then the kept ones.
+ * <blank> adds the empty line a body needs before it. */
+static void
+sendmail_headers_end(struct sendmail_msg *m, bool blank)
+{
+	const struct conf	*conf = m->sm->conf;
+	struct maildrop_env	 env;
+	const char		*p, *lf, *end;
+
+	sendmail_field_end(m);
+	m->in_headers = false;
+	if (m->status != 0)
+		return;
+	if (m->nrcpt == 0)
+		sendmail_msg_fail(m, EX_USAGE, "no recipients");
+	else if (m->nrcpt > conf->max_recipients)
+		sendmail_msg_fail(m, EX_DATAERR, "too many recipients "
+		    "(limit %u)", conf->max_recipients);
+	else
+		sendmail_msg_check_routes(m);
+	if (m->status != 0)
+		return;
+	sendmail_msg_env(m, &env);
+	if (sendmail_drop_open(&m->drop, conf->spool, &env) == -1) {
+		sendmail_msg_fail(m, EX_TEMPFAIL, "%s", m->drop.err);
+		return;
+	}
+	maildrop_canon_init(&m->canon, conf->max_message_size,
+	    MAILDROP_RECEIVED_MAX);
+	sendmail_add_headers(m);
+	p = m->hdr.p;
+	end = p != NULL ? p + m->hdr.len : NULL;
+	for (; p != NULL && p < end; p = lf + 1) {
+		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			lf = end - 1;
+		sendmail_put(m, p, (size_t)(lf + 1 - p), false);
+	}
+	if (blank)
+		sendmail_put(m, "\n", 1, false);
+	buf_free(&m->hdr);
+}
+
+static bool
+sendmail_name_is(const char *line, size_t n, const char *name)
+{
+	return strlen(name) == n && strncasecmp(line, name, n) == 0;
+}
+
+/* Takes one line of the header section, or with <more> a piece of one
+ * (the first piece decides what the line is).  Returns false when the
+ * line is not a header line: the section ended before it. */
+static bool
+sendmail_header_line(struct sendmail_msg *m, const char *line, size_t len,
+    bool more)
+{
+	const char	*val = line;
+	size_t		 n = 0, clen = len;
+	bool		 cont = m->midline;
+
+	while (!more && clen > 0 && (line[clen - 1] == '\n' ||
+	    line[clen - 1] == '\r'))
+		clen--;
+	if (!m->midline)
+		cont = clen > 0 && (line[0] == ' ' || line[0] == '\t') &&
+		    m->in_field;
+	if (!cont && (n = stamp_field_name(line, clen)) == 0) {
+		sendmail_headers_end(m, clen > 0);
+		return false;
+	}
+	if (!cont) {
+		sendmail_field_end(m);
+		m->has_date |= sendmail_name_is(line, n, "Date");
+		m->has_from |= sendmail_name_is(line, n, "From");
+		m->has_msgid |= sendmail_name_is(line, n, "Message-ID");
+		/* Bcc is removed whether or not -t was given, as Postfix
+		 * does: it must never reach the other recipients. */
+		m->drop_field = sendmail_name_is(line, n, "Bcc") ||
+		    sendmail_name_is(line, n, "Resent-Bcc");
+		m->rcpt_field = m->extract && (sendmail_name_is(line, n,
+		    "To") || sendmail_name_is(line, n, "Cc") ||
+		    sendmail_name_is(line, n, "Bcc"));
+		m->in_field = true;
+		val = line + n + 1;
+	}
+	if (m->rcpt_field) {
+		buf_add(&m->field, val, (size_t)(line + clen - val));
+		if (!more)
+			buf_add(&m->field, " ", 1);
+	}
+	if (!m->drop_field)
+		buf_add(&m->hdr, line, len);
+	if (m->hdr.len > m->sm->conf->max_message_size)
+		sendmail_data_fail(m, SMTP_DATA_ESIZE);
+	return true;
+}
+
+/*
+ * Messages.
+ */
+
+void
+sendmail_msg_init(struct sendmail_msg *m, const struct sendmail *sm)
+{
+	memset(m, 0, sizeof(*m));
+	m->sm = sm;
+	sendmail_drop_init(&m->drop);
+	m->in_headers = true;
+	m->extract = sm->extract;
+}
+
+/* Frees <m>; a maildrop file not yet renamed into place is removed. */
+void
+sendmail_msg_cleanup(struct sendmail_msg *m)
+{
+	size_t	i;
+
+	sendmail_drop_cleanup(&m->drop);
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->sender);
+	buf_free(&m->hdr);
+	buf_free(&m->field);
+	memset(m, 0, sizeof(*m));
+	sendmail_drop_init(&m->drop);
+}
+
+/* Takes one raw line of the message, with its LF when it has one, or
+ * with <more> a piece of one. */
+void
+sendmail_msg_line(struct sendmail_msg *m, const char *line, size_t len,
+    bool more)
+{
+	if (m->status != 0)
+		return;
+	if (!m->in_headers || !sendmail_header_line(m, line, len, more))
+		sendmail_put(m, line, len, more);
+	m->midline = more;
+}
+
+/* Ends the message.  Returns 0 once it is safe in the maildrop, or the
+ * sysexits code (the reason in m->errmsg). */
+int
+sendmail_msg_finish(struct sendmail_msg *m)
+{
+	if (m->status == 0 && m->in_headers)
+		sendmail_headers_end(m, false);
+	/* The input ended inside a long line: that ends it. */
+	else if (m->midline)
+		sendmail_put(m, "", 0, false);
+	if (m->status == 0)
+		sendmail_msg_commit(m);
+	return m->status;
+}
+
+/*
+ * Reading.
+ */
+
+bool
+sendmail_msg_read(char *buf, size_t bufsz, size_t *len, bool *more)
+{
+	size_t	n = 0;
+	int	c;
+
+	*more = false;
+	while (n < bufsz && (c = getc_unlocked(stdin)) != EOF) {
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (n == bufsz && buf[n - 1] != '\n') {
+		*more = true;
+		if (buf[n - 1] == '\r' && ungetc('\r', stdin) != EOF)
+			n--;
+	}
+	*len = n;
+	return n > 0;
+}
+
+bool
+sendmail_msg_is_dot(const char *line, size_t len)
+{
+	return len > 0 && line[0] == '.' && (len == 1 ||
+	    (len == 2 && line[1] == '\n') ||
+	    (len == 3 && line[1] == '\r' && line[2] == '\n'));
+}
+
+int
+sendmail_msg_add_rcpts(struct sendmail_msg *m, const char *s, size_t len)
+{
+	return sendmail_addr_list(s, len, sendmail_add_rcpt, m);
+}
+
+/* The envelope sender: -f/-r, or the caller's login at this host.  Any
+ * local user may claim any sender, as with every sendmail; the daemon
+ * records the real uid in the Received: field. */
+void
+sendmail_msg_sender(struct sendmail_msg *m)
+{
+	const char	*f = m->sm->sender;
+
+	if (f == NULL && m->sm->login == NULL)
+		sendmail_msg_fail(m, EX_DATAERR, "cannot make a sender address "
+		    "of the login name: use -f");
+	else if (f == NULL)
+		m->sender = xstrdup(m->sm->login);
+	else if (strcmp(f, "") == 0 || strcmp(f, "<>") == 0)
+		m->sender = xstrdup("");
+	else if (sendmail_addr_list(f, strlen(f), sendmail_set_sender, m) ==
+	    0 && m->sender == NULL)
+		sendmail_msg_fail(m, EX_DATAERR, "bad sender address: %s", f);
+}
+
