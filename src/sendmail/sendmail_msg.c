@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "qword.h"
 #include "route.h"
 #include "stamp.h"
 #include "util.h"
@@ -367,9 +368,9 @@ sendmail_is_atext(unsigned char c)
  * can start a header line of its own.  False when nothing is left.
  */
 static bool
-sendmail_phrase(const char *name, char *out, size_t outsz)
+sendmail_phrase(const char *name, struct buf *out)
 {
-	char		 clean[SENDMAIL_FULLNAME_MAX + 1], *p = out;
+	char		 clean[SENDMAIL_FULLNAME_MAX + 1];
 	unsigned char	 c;
 	size_t		 i, n = 0;
 	bool		 ascii = true, special = false;
@@ -385,30 +386,22 @@ sendmail_phrase(const char *name, char *out, size_t outsz)
 	}
 	while (n > 0 && clean[n - 1] == ' ')
 		n--;
-	if (n == 0 || outsz < 3 * n + 16)
+	if (n == 0)
 		return false;
-	if (!ascii)
-		p += snprintf(p, outsz, "=?UTF-8?Q?");
-	else if (special)
-		*p++ = '"';
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)clean[i];
-		if (!ascii && c == ' ')
-			*p++ = '_';
-		else if (!ascii && !((c >= 'a' && c <= 'z') ||
-		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-			p += snprintf(p, 4, "=%02X", c);
-		else {
-			if (special && (c == '"' || c == '\\'))
-				*p++ = '\\';
-			*p++ = (char)c;
-		}
+	if (!ascii) {
+		qword_encode(out, (const unsigned char *)clean, n,
+		    "unknown-8bit", 0);
+		return true;
 	}
-	if (!ascii)
-		p += snprintf(p, 3, "?=");
-	else if (special)
-		*p++ = '"';
-	*p = '\0';
+	if (special)
+		buf_add(out, "\"", 1);
+	for (i = 0; i < n; i++) {
+		if (special && (clean[i] == '"' || clean[i] == '\\'))
+			buf_add(out, "\\", 1);
+		buf_add(out, clean + i, 1);
+	}
+	if (special)
+		buf_add(out, "\"", 1);
 	return true;
 }
 
@@ -420,19 +413,20 @@ sendmail_add_headers(struct sendmail_msg *m)
 	struct stamp_scan	 scan;
 	const char		*addr;
 	char			 buf[1024];
-	char			 name[3 * SENDMAIL_FULLNAME_MAX + 16];
+	struct buf		 from = BUF_INIT;
 	int			 n;
 
 	if (!m->has_from) {
 		addr = m->sender[0] != '\0' ? m->sender : sm->login;
 		if (addr == NULL)
 			addr = "MAILER-DAEMON";
-		if (sendmail_phrase(sm->fullname, name, sizeof(name)))
-			snprintf(buf, sizeof(buf), "From: %s <%s>\n", name,
-			    addr);
+		buf_adds(&from, "From: ");
+		if (sendmail_phrase(sm->fullname, &from))
+			buf_printf(&from, " <%s>\n", addr);
 		else
-			snprintf(buf, sizeof(buf), "From: %s\n", addr);
-		sendmail_put(m, buf, strlen(buf), false);
+			buf_printf(&from, "%s\n", addr);
+		sendmail_put(m, from.p, from.len, false);
+		buf_free(&from);
 	}
 	/* The same fields the daemon adds to SMTP mail (stamp.h). */
 	stamp_scan_init(&scan);

@@ -18,14 +18,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-
-#include "log.h"
+#include "buf.h"
+#include "qword.h"
 #include "smtp.h"
 #include "util.h"
 
 #define REWRITE_FOLD_SOFT	78	/* RFC 5322 2.1.1 SHOULD */
-#define REWRITE_WORD_MAX	75	/* RFC 2047 2: one encoded word */
 #define REWRITE_PARAM_MAX	1024	/* display and suffix octets */
 
 /* One field of a checked header block. */
@@ -78,8 +76,8 @@ struct rewrite_list {
 /* The display name being built: plain text gathers in <run> until an
  * encoded word or the end decides how it is written to <out>. */
 struct rewrite_disp {
-	struct evbuffer	*out;
-	struct evbuffer	*run;
+	struct buf	*out;
+	struct buf	 run;
 	bool		 any;		/* something written to out */
 	bool		 prev_enc;	/* and it ended with an encoded word */
 };
@@ -454,103 +452,6 @@ rewrite_value_is_account(const char *v, size_t n, const char *account)
  * encoded words.
  */
 
-static struct evbuffer *
-rewrite_buf_new(void)
-{
-	struct evbuffer	*b = evbuffer_new();
-
-	if (b == NULL)
-		fatalx("rewrite: out of memory");
-	return b;
-}
-
-/* RFC 2047 2: "=?" charset "?" B or Q "?" text "?=", without spaces. */
-static bool
-rewrite_is_encoded_word(const char *p, size_t n)
-{
-	const char	*q, *e = p + n;
-	size_t		 i;
-
-	if (n < 8 || p[0] != '=' || p[1] != '?' || e[-2] != '?' ||
-	    e[-1] != '=')
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f)
-			return false;
-	q = memchr(p + 2, '?', n - 2);
-	if (q == p + 2 || q + 3 >= e - 2 || q[2] != '?' ||
-	    (q[1] != 'B' && q[1] != 'b' && q[1] != 'Q' && q[1] != 'q'))
-		return false;
-	return memchr(q + 3, '?', (size_t)(e - 2 - (q + 3))) == NULL;
-}
-
-/* RFC 2047 5(3): what may stand for itself in a phrase's Q word. */
-static bool
-rewrite_q_is_safe(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '!' || c == '*' || c == '+' ||
-	    c == '-' || c == '/' || c == ' ';
-}
-
-/* Writes one character's octets in Q; returns their encoded width. */
-static size_t
-rewrite_q_put(struct evbuffer *out, const unsigned char *p, size_t n)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == ' ')
-			evbuffer_add(out, "_", 1);
-		else if (rewrite_q_is_safe(p[i]))
-			evbuffer_add(out, p + i, 1);
-		else
-			evbuffer_add_printf(out, "=%02X", p[i]);
-		w += rewrite_q_is_safe(p[i]) ? 1 : 3;
-	}
-	return w;
-}
-
-static size_t
-rewrite_q_width(const unsigned char *p, size_t n)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < n; i++)
-		w += rewrite_q_is_safe(p[i]) ? 1 : 3;
-	return w;
-}
-
-/* Writes <p>/<n> as Q encoded words of at most 75 octets, split between
- * characters, in UTF-8 or, for octets that are not UTF-8, ISO-8859-1.
- * <lead>/<trail> put a space inside the encoding at the start / end: a
- * plain space next to another encoded word would vanish (RFC 2047 6.2). */
-static void
-rewrite_qencode(struct evbuffer *out, const unsigned char *p, size_t n,
-    bool lead, bool trail)
-{
-	bool		 utf8 = str_is_utf8(p, n);
-	const char	*cs = utf8 ? "UTF-8" : "ISO-8859-1";
-	size_t		 room = REWRITE_WORD_MAX - strlen(cs) - 7;
-	size_t		 used, i, clen;
-
-	evbuffer_add_printf(out, "=?%s?Q?", cs);
-	used = lead ? rewrite_q_put(out, (const unsigned char *)" ", 1) : 0;
-	for (i = 0; i < n; i += clen) {
-		clen = utf8 ? str_utf8_len(p + i, n - i) : 1;
-		if (used + rewrite_q_width(p + i, clen) > room) {
-			evbuffer_add_printf(out, "?= =?%s?Q?", cs);
-			used = 0;
-		}
-		used += rewrite_q_put(out, p + i, clen);
-	}
-	if (trail && used + 1 > room)
-		evbuffer_add_printf(out, "?= =?%s?Q?", cs);
-	if (trail)
-		evbuffer_add(out, "_", 1);
-	evbuffer_add(out, "?=", 2);
-}
-
 static bool
 rewrite_is_plain(const unsigned char *p, size_t n)
 {
@@ -564,38 +465,39 @@ rewrite_is_plain(const unsigned char *p, size_t n)
 
 /* RFC 5322 3.2.4: a quoted string, '"' and '\' escaped. */
 static void
-rewrite_quote(struct evbuffer *out, const unsigned char *p, size_t n)
+rewrite_quote(struct buf *out, const unsigned char *p, size_t n)
 {
 	size_t	i;
 
-	evbuffer_add(out, "\"", 1);
+	buf_add(out, "\"", 1);
 	for (i = 0; i < n; i++) {
 		if (p[i] == '"' || p[i] == '\\')
-			evbuffer_add(out, "\\", 1);
-		evbuffer_add(out, p + i, 1);
+			buf_add(out, "\\", 1);
+		buf_add(out, p + i, 1);
 	}
-	evbuffer_add(out, "\"", 1);
+	buf_add(out, "\"", 1);
 }
 
 /* Writes the run; <next_enc> tells whether an encoded word follows. */
 static void
 rewrite_disp_flush(struct rewrite_disp *d, bool next_enc)
 {
-	size_t			 n = evbuffer_get_length(d->run);
-	const unsigned char	*p;
+	size_t			 n = d->run.len;
+	const unsigned char	*p = (const unsigned char *)d->run.p;
 	bool			 plain;
 
 	if (n == 0)
 		return;
-	p = evbuffer_pullup(d->run, -1);
 	plain = rewrite_is_plain(p, n);
 	if (d->any)
-		evbuffer_add(d->out, " ", 1);
+		buf_add(d->out, " ", 1);
 	if (plain)
 		rewrite_quote(d->out, p, n);
 	else
-		rewrite_qencode(d->out, p, n, d->prev_enc, next_enc);
-	evbuffer_drain(d->run, n);
+		qword_encode(d->out, p, n, "ISO-8859-1",
+		    (d->prev_enc ? QWORD_LEAD : 0) |
+		    (next_enc ? QWORD_TRAIL : 0));
+	d->run.len = 0;
 	d->any = true;
 	d->prev_enc = !plain;
 }
@@ -605,8 +507,8 @@ rewrite_disp_encoded(struct rewrite_disp *d, const char *p, size_t n)
 {
 	rewrite_disp_flush(d, true);
 	if (d->any)
-		evbuffer_add(d->out, " ", 1);
-	evbuffer_add(d->out, p, n);
+		buf_add(d->out, " ", 1);
+	buf_add(d->out, p, n);
 	d->any = true;
 	d->prev_enc = true;
 }
@@ -620,22 +522,22 @@ rewrite_disp_text(struct rewrite_disp *d, const char *p, size_t n,
 	size_t	i;
 	char	c;
 
-	if (spaced && evbuffer_get_length(d->run) > 0)
-		evbuffer_add(d->run, " ", 1);
+	if (spaced && d->run.len > 0)
+		buf_add(&d->run, " ", 1);
 	for (i = 0; i < n; i++) {
 		c = p[i];
 		if (quoted && c == '\\' && i + 1 < n)
 			c = p[++i];
 		if (c == '\t')
 			c = ' ';
-		evbuffer_add(d->run, &c, 1);
+		buf_add(&d->run, &c, 1);
 	}
 }
 
 static bool
 rewrite_disp_is_empty(const struct rewrite_disp *d)
 {
-	return !d->any && evbuffer_get_length(d->run) == 0;
+	return !d->any && d->run.len == 0;
 }
 
 /* The words of an original display name; comments are left out. */
@@ -650,7 +552,7 @@ rewrite_disp_phrase(struct rewrite_disp *d, const char *p, size_t n)
 		if (t.type == REWRITE_T_END || t.type == REWRITE_T_BAD)
 			return;
 		if (t.type == REWRITE_T_ATOM &&
-		    rewrite_is_encoded_word(t.p, t.len))
+		    qword_is_encoded(t.p, t.len))
 			rewrite_disp_encoded(d, t.p, t.len);
 		else if (t.type == REWRITE_T_QSTR)
 			rewrite_disp_text(d, t.p + 1, t.len - 2, t.spaced,
@@ -684,28 +586,27 @@ rewrite_disp_build(struct rewrite_disp *d, const struct rewrite_params *pa,
 	}
 	if (rewrite_disp_is_empty(d))
 		return;
-	if (evbuffer_get_length(d->run) == 0 && d->prev_enc)
+	if (d->run.len == 0 && d->prev_enc)
 		while (rewrite_is_wsp((unsigned char)*suffix))
 			suffix++;
-	evbuffer_add(d->run, suffix, strlen(suffix));
+	buf_add(&d->run, suffix, strlen(suffix));
 	rewrite_disp_flush(d, false);
 }
 
 /* The new From: value, unfolded: " phrase <account>" or " <account>".
  * <mb> is the original's only mailbox, or NULL. */
 static void
-rewrite_from_value(struct evbuffer *v, const struct rewrite_params *pa,
+rewrite_from_value(struct buf *v, const struct rewrite_params *pa,
     const struct rewrite_mbox *mb)
 {
 	struct rewrite_disp	d;
 
 	memset(&d, 0, sizeof(d));
 	d.out = v;
-	d.run = rewrite_buf_new();
-	evbuffer_add(v, " ", 1);
+	buf_add(v, " ", 1);
 	rewrite_disp_build(&d, pa, mb);
-	evbuffer_add_printf(v, "%s<%s>", d.any ? " " : "", pa->account);
-	evbuffer_free(d.run);
+	buf_printf(v, "%s<%s>", d.any ? " " : "", pa->account);
+	buf_free(&d.run);
 }
 
 /*
@@ -718,12 +619,12 @@ rewrite_from_value(struct evbuffer *v, const struct rewrite_params *pa,
  * or -1 when no fold keeps a line under 998 (<out> is then partly
  * written: the caller drops it). */
 static int
-rewrite_fold(struct evbuffer *out, const char *name, const char *v,
+rewrite_fold(struct buf *out, const char *name, const char *v,
     size_t n)
 {
 	size_t	col = strlen(name) + 1, pos = 0, first = 0, best, i;
 
-	evbuffer_add_printf(out, "%s:", name);
+	buf_printf(out, "%s:", name);
 	while (first < n && rewrite_is_wsp((unsigned char)v[first]))
 		first++;
 	while (col + (n - pos) > REWRITE_FOLD_SOFT) {
@@ -742,21 +643,21 @@ rewrite_fold(struct evbuffer *out, const char *name, const char *v,
 		}
 		if (best == 0)
 			break;
-		evbuffer_add(out, v + pos, best - pos);
-		evbuffer_add(out, "\r\n", 2);
+		buf_add(out, v + pos, best - pos);
+		buf_add(out, "\r\n", 2);
 		col = 0;
 		pos = best;
 	}
 	if (col + (n - pos) > REWRITE_LINE_MAX)
 		return -1;
-	evbuffer_add(out, v + pos, n - pos);
-	evbuffer_add(out, "\r\n", 2);
+	buf_add(out, v + pos, n - pos);
+	buf_add(out, "\r\n", 2);
 	return 0;
 }
 
 /* Writes field <f>'s value under another name, refolded. */
 static int
-rewrite_rename(struct evbuffer *out, const char *name,
+rewrite_rename(struct buf *out, const char *name,
     const struct rewrite_field *f)
 {
 	char	*v;
@@ -772,15 +673,14 @@ rewrite_rename(struct evbuffer *out, const char *name,
 /* At the first From: of <p>..<end>: the new From: <val>, each original
  * From: as X-Original-From:, then Reply-To: <rt> unless it is NULL. */
 static int
-rewrite_put_from(struct evbuffer *out, struct evbuffer *val,
+rewrite_put_from(struct buf *out, struct buf *val,
     const char *p, const char *end, const char *rt, size_t rtlen)
 {
 	struct rewrite_field	f;
 	size_t			n;
 	int			rc;
 
-	rc = rewrite_fold(out, "From", (const char *)evbuffer_pullup(val, -1),
-	    evbuffer_get_length(val));
+	rc = rewrite_fold(out, "From", val->p, val->len);
 	for (; (n = rewrite_next_field(p, end, &f)) > 0; p += n)
 		if (rewrite_field_is(&f, "From"))
 			rc |= rewrite_rename(out, "X-Original-From", &f);
@@ -809,38 +709,35 @@ rewrite_sender_is_account(const struct rewrite_field *f,
 static enum rewrite_rc
 rewrite_emit(const char *hdr, size_t len, const struct rewrite_params *pa,
     const struct rewrite_mbox *mb, const char *rt, size_t rtlen,
-    struct evbuffer *out)
+    struct buf *out)
 {
-	struct evbuffer		*res = rewrite_buf_new(), *val;
+	struct buf		 res = BUF_INIT, val = BUF_INIT;
 	struct rewrite_field	 f;
 	const char		*p = hdr, *end = hdr + len;
 	bool			 from_done = false;
 	size_t			 n;
 	int			 rc = 0;
 
-	val = rewrite_buf_new();
-	rewrite_from_value(val, pa, mb);
+	rewrite_from_value(&val, pa, mb);
 	for (; (n = rewrite_next_field(p, end, &f)) > 0; p += n) {
 		if (rewrite_field_is(&f, "From")) {
 			if (!from_done)
-				rc |= rewrite_put_from(res, val, p, end, rt,
+				rc |= rewrite_put_from(&res, &val, p, end, rt,
 				    rtlen);
 			from_done = true;
 		} else if (rewrite_field_is(&f, "Sender") &&
 		    !rewrite_sender_is_account(&f, pa->account))
-			rc |= rewrite_rename(res, "X-Original-Sender", &f);
+			rc |= rewrite_rename(&res, "X-Original-Sender", &f);
 		else
-			evbuffer_add(res, f.p, f.len);
+			buf_add(&res, f.p, f.len);
 	}
 	if (!from_done)
-		rc |= rewrite_fold(res, "From",
-		    (const char *)evbuffer_pullup(val, -1),
-		    evbuffer_get_length(val));
-	evbuffer_add(res, p, (size_t)(end - p));	/* the empty line */
+		rc |= rewrite_fold(&res, "From", val.p, val.len);
+	buf_add(&res, p, (size_t)(end - p));	/* the empty line */
 	if (rc == 0)
-		evbuffer_add_buffer(out, res);
-	evbuffer_free(val);
-	evbuffer_free(res);
+		buf_add(out, res.p, res.len);
+	buf_free(&val);
+	buf_free(&res);
 	return rc == 0 ? REWRITE_OK : REWRITE_ELONGLINE;
 }
 
@@ -853,7 +750,7 @@ rewrite_text_is_ok(const char *s)
 
 enum rewrite_rc
 rewrite_from(const char *hdr, size_t len, const struct rewrite_params *pa,
-    struct evbuffer *out)
+    struct buf *out)
 {
 	struct rewrite_field	 f;
 	struct rewrite_list	 list;
