@@ -3,9 +3,9 @@
  *
  * The header block is checked first (canonical CRLF lines, each a field
  * or a continuation, none over 998 octets), so that everything after
- * that may rely on it.  Addresses are read by a small RFC 5322 3.4
- * tokenizer (atoms, quoted strings, domain literals, nested comments)
- * that never recurses and never reads past the value.  Every line we
+ * that may rely on it.  Addresses are read by the one address-list
+ * parser (addrlist.h), which never recurses and never reads past the
+ * value.  Every line we
  * write is built from checked input or checked parameters and ends in
  * CRLF; the relay dot-stuffs it like any other line.
  */
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addrlist.h"
 #include "buf.h"
 #include "qword.h"
 #include "smtp.h"
@@ -35,42 +36,10 @@ struct rewrite_field {
 	size_t		 vallen;	/* up to the final CRLF */
 };
 
-enum rewrite_tokt {
-	REWRITE_T_END,
-	REWRITE_T_ATOM,			/* atext and '.', 8-bit included */
-	REWRITE_T_QSTR,			/* with its quotes */
-	REWRITE_T_DLIT,			/* [domain literal] */
-	REWRITE_T_SPECIAL,		/* one of < > @ , ; : */
-	REWRITE_T_BAD,
-};
-
-struct rewrite_tok {
-	enum rewrite_tokt	 type;
-	const char		*p;
-	size_t			 len;
-	bool			 spaced;	/* CFWS before it */
-};
-
-struct rewrite_lex {
-	const char	*p, *end;
-	const char	*cmt;		/* content of the last comment */
-	size_t		 cmtlen;
-};
-
-/* One mailbox of a From: or Sender: value, as slices of it. */
-struct rewrite_mbox {
-	const char	*phrase;	/* before '<', or NULL */
-	size_t		 phraselen;
-	const char	*addr;		/* trimmed, without '<' '>' */
-	size_t		 addrlen;
-	const char	*cmt;		/* comment of an addr-spec form */
-	size_t		 cmtlen;
-};
-
 struct rewrite_list {
 	size_t			 nmbox;
 	bool			 all_domains;	/* every address has '@' */
-	struct rewrite_mbox	 first;
+	struct addrlist_mbox	 first;
 };
 
 /* The display name being built: plain text gathers in <run> until an
@@ -86,15 +55,6 @@ static bool
 rewrite_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* RFC 5322 3.2.3 atext, plus '.' (obs-phrase) and 8-bit (RFC 6532). */
-static bool
-rewrite_is_atext(unsigned char c)
-{
-	return c >= 0x80 || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
 }
 
 const char *
@@ -233,200 +193,29 @@ rewrite_unfold(const struct rewrite_field *f, size_t *outlen)
 	return s;
 }
 
-/* Skips the comment at l->p, nested comments and quoted pairs
- * included, and remembers its content.  False if it does not end. */
-static bool
-rewrite_skip_comment(struct rewrite_lex *l)
+static int
+rewrite_list_cb(void *arg, const struct addrlist_mbox *mb)
 {
-	const char	*start = l->p + 1;
-	size_t		 depth = 0;
+	struct rewrite_list	*list = arg;
 
-	for (; l->p < l->end; l->p++) {
-		if (*l->p == '\\') {
-			if (++l->p == l->end)
-				return false;
-		} else if (*l->p == '(')
-			depth++;
-		else if (*l->p == ')' && --depth == 0) {
-			l->cmt = start;
-			l->cmtlen = (size_t)(l->p - start);
-			l->p++;
-			return true;
-		}
-	}
-	return false;
+	if (list->nmbox++ == 0)
+		list->first = *mb;
+	if (mb->addrlen == 0 || memchr(mb->addr, '@', mb->addrlen) == NULL)
+		list->all_domains = false;
+	return 0;
 }
 
-/* Scans a quoted string or domain literal ending with <close>. */
-static enum rewrite_tokt
-rewrite_lex_quoted(struct rewrite_lex *l, char close, enum rewrite_tokt t)
-{
-	for (l->p++; l->p < l->end; l->p++) {
-		if (*l->p == '\\') {
-			if (++l->p == l->end)
-				return REWRITE_T_BAD;
-		} else if (*l->p == close) {
-			l->p++;
-			return t;
-		} else if (close == ']' && *l->p == '[')
-			return REWRITE_T_BAD;
-	}
-	return REWRITE_T_BAD;
-}
-
-static void
-rewrite_lex_next(struct rewrite_lex *l, struct rewrite_tok *t)
-{
-	unsigned char	c;
-
-	t->spaced = false;
-	for (;;) {
-		while (l->p < l->end && rewrite_is_wsp((unsigned char)*l->p)) {
-			l->p++;
-			t->spaced = true;
-		}
-		if (l->p == l->end || *l->p != '(')
-			break;
-		t->spaced = true;
-		if (!rewrite_skip_comment(l)) {
-			t->type = REWRITE_T_BAD;
-			return;
-		}
-	}
-	t->p = l->p;
-	if (l->p == l->end) {
-		t->type = REWRITE_T_END;
-		t->len = 0;
-		return;
-	}
-	c = (unsigned char)*l->p;
-	if (c == '"')
-		t->type = rewrite_lex_quoted(l, '"', REWRITE_T_QSTR);
-	else if (c == '[')
-		t->type = rewrite_lex_quoted(l, ']', REWRITE_T_DLIT);
-	else if (rewrite_is_atext(c)) {
-		while (l->p < l->end && rewrite_is_atext((unsigned char)*l->p))
-			l->p++;
-		t->type = REWRITE_T_ATOM;
-	} else if (strchr("<>@,;:", c) != NULL) {
-		l->p++;
-		t->type = REWRITE_T_SPECIAL;
-	} else
-		t->type = REWRITE_T_BAD;
-	t->len = (size_t)(l->p - t->p);
-}
-
-static bool
-rewrite_tok_is(const struct rewrite_tok *t, char special)
-{
-	return t->type == REWRITE_T_SPECIAL && *t->p == special;
-}
-
-/* The angle-addr after '<': the address up to '>', trimmed.  Then the
- * mailbox must end (END or ','; *more tells which). */
-static bool
-rewrite_parse_angle(struct rewrite_lex *l, struct rewrite_mbox *mb,
-    bool *more)
-{
-	struct rewrite_tok	t;
-	const char		*a = l->p, *z;
-
-	do {
-		rewrite_lex_next(l, &t);
-		if (t.type == REWRITE_T_END || t.type == REWRITE_T_BAD ||
-		    rewrite_tok_is(&t, '<') || rewrite_tok_is(&t, ';'))
-			return false;
-	} while (!rewrite_tok_is(&t, '>'));
-	for (z = t.p; z > a && rewrite_is_wsp((unsigned char)z[-1]); z--)
-		;
-	while (a < z && rewrite_is_wsp((unsigned char)*a))
-		a++;
-	mb->addr = a;
-	mb->addrlen = (size_t)(z - a);
-	rewrite_lex_next(l, &t);
-	*more = rewrite_tok_is(&t, ',');
-	return *more || t.type == REWRITE_T_END;
-}
-
-/* The addr-spec form, one token at a time: 0 expects the local part,
- * 1 an '@' (or the end), 2 the domain, 3 the end; 4 is not an addr-spec
- * (though it may still be a phrase before '<'). */
-static unsigned int
-rewrite_addr_step(unsigned int form, const struct rewrite_tok *t)
-{
-	switch (form) {
-	case 0:
-		return t->type == REWRITE_T_ATOM ||
-		    t->type == REWRITE_T_QSTR ? 1 : 4;
-	case 1:
-		return rewrite_tok_is(t, '@') ? 2 : 4;
-	case 2:
-		return t->type == REWRITE_T_ATOM ||
-		    t->type == REWRITE_T_DLIT ? 3 : 4;
-	default:
-		return 4;
-	}
-}
-
-/* One mailbox: "[phrase] <addr>" or "local@domain" or a bare "local"
- * (a local sender).  Groups and other forms are refused. */
-static bool
-rewrite_parse_mbox(struct rewrite_lex *l, struct rewrite_mbox *mb,
-    bool *more)
-{
-	struct rewrite_tok	t;
-	const char		*start = NULL, *last = NULL;
-	unsigned int		 form = 0;
-
-	memset(mb, 0, sizeof(*mb));
-	l->cmt = NULL;
-	for (;;) {
-		rewrite_lex_next(l, &t);
-		if (t.type == REWRITE_T_BAD || rewrite_tok_is(&t, ':') ||
-		    rewrite_tok_is(&t, ';') || rewrite_tok_is(&t, '>'))
-			return false;
-		if (rewrite_tok_is(&t, '<')) {
-			mb->phrase = start;
-			mb->phraselen = start != NULL ?
-			    (size_t)(last - start) : 0;
-			return rewrite_parse_angle(l, mb, more);
-		}
-		if (t.type == REWRITE_T_END || rewrite_tok_is(&t, ','))
-			break;
-		if (start == NULL)
-			start = t.p;
-		last = t.p + t.len;
-		form = rewrite_addr_step(form, &t);
-	}
-	if (form != 1 && form != 3)
-		return false;
-	*more = t.type != REWRITE_T_END;
-	mb->addr = start;
-	mb->addrlen = (size_t)(last - start);
-	mb->cmt = l->cmt;
-	mb->cmtlen = l->cmtlen;
-	return true;
-}
-
-/* A mailbox-list (RFC 5322 3.4).  False for anything else. */
+/* A mailbox-list (RFC 5322 3.4): no group, no empty element.  False
+ * for anything else. */
 static bool
 rewrite_parse_list(const char *v, size_t n, struct rewrite_list *out)
 {
-	struct rewrite_lex	l = { v, v + n, NULL, 0 };
-	struct rewrite_mbox	mb;
-	bool			more = true;
+	struct addrlist_info	info;
 
 	memset(out, 0, sizeof(*out));
 	out->all_domains = true;
-	while (more) {
-		if (!rewrite_parse_mbox(&l, &mb, &more))
-			return false;
-		if (out->nmbox++ == 0)
-			out->first = mb;
-		if (mb.addrlen == 0 || memchr(mb.addr, '@', mb.addrlen) == NULL)
-			out->all_domains = false;
-	}
-	return true;
+	return addrlist_parse(v, n, rewrite_list_cb, out, &info) == 0 &&
+	    info.nmbox > 0 && info.ngroups == 0 && info.nempty == 0;
 }
 
 static bool
@@ -544,21 +333,14 @@ rewrite_disp_is_empty(const struct rewrite_disp *d)
 static void
 rewrite_disp_phrase(struct rewrite_disp *d, const char *p, size_t n)
 {
-	struct rewrite_lex	l = { p, p + n, NULL, 0 };
-	struct rewrite_tok	t;
+	const char		*end = p + n;
+	struct addrlist_word	 w;
 
-	for (;;) {
-		rewrite_lex_next(&l, &t);
-		if (t.type == REWRITE_T_END || t.type == REWRITE_T_BAD)
-			return;
-		if (t.type == REWRITE_T_ATOM &&
-		    qword_is_encoded(t.p, t.len))
-			rewrite_disp_encoded(d, t.p, t.len);
-		else if (t.type == REWRITE_T_QSTR)
-			rewrite_disp_text(d, t.p + 1, t.len - 2, t.spaced,
-			    true);
+	while (addrlist_phrase_word(&p, end, &w)) {
+		if (!w.quoted && qword_is_encoded(w.p, w.len))
+			rewrite_disp_encoded(d, w.p, w.len);
 		else
-			rewrite_disp_text(d, t.p, t.len, t.spaced, false);
+			rewrite_disp_text(d, w.p, w.len, w.spaced, w.quoted);
 	}
 }
 
@@ -567,7 +349,7 @@ rewrite_disp_phrase(struct rewrite_disp *d, const char *p, size_t n)
  * white space is the separator we write anyway. */
 static void
 rewrite_disp_build(struct rewrite_disp *d, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb)
+    const struct addrlist_mbox *mb)
 {
 	const char	*suffix = pa->suffix != NULL ? pa->suffix : "";
 
@@ -597,7 +379,7 @@ rewrite_disp_build(struct rewrite_disp *d, const struct rewrite_params *pa,
  * <mb> is the original's only mailbox, or NULL. */
 static void
 rewrite_from_value(struct buf *v, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb)
+    const struct addrlist_mbox *mb)
 {
 	struct rewrite_disp	d;
 
@@ -708,7 +490,7 @@ rewrite_sender_is_account(const struct rewrite_field *f,
  * to add (or NULL). */
 static enum rewrite_rc
 rewrite_emit(const char *hdr, size_t len, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb, const char *rt, size_t rtlen,
+    const struct addrlist_mbox *mb, const char *rt, size_t rtlen,
     struct buf *out)
 {
 	struct buf		 res = BUF_INIT, val = BUF_INIT;

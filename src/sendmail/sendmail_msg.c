@@ -17,6 +17,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "addrlist.h"
 #include "conf.h"
 #include "log.h"
 #include "qword.h"
@@ -67,144 +68,10 @@ sendmail_qualify(const struct sendmail *sm, const char *addr, char *out,
 	return route_qualify(&sm->conf->route, addr, out, outsz);
 }
 
-typedef int	(*sendmail_addr_cb)(void *arg, const char *addr);
-
-/* State of the address-list scanner. */
-struct sendmail_alist {
-	char	bare[SMTP_ADDR_BUFSZ];	/* text outside <> and comments */
-	char	angle[SMTP_ADDR_BUFSZ];	/* text inside <> */
-	size_t	nbare, nangle;
-	size_t	depth;			/* of nested comments */
-	bool	quoted, in_angle, had_angle;
-	bool	bare_overflow, angle_overflow;	/* a display name may be long */
-};
-
-static void
-sendmail_alist_put(struct sendmail_alist *a, char c)
-{
-	char	*buf = a->in_angle ? a->angle : a->bare;
-	size_t	*n = a->in_angle ? &a->nangle : &a->nbare;
-
-	if (*n + 1 < SMTP_ADDR_BUFSZ)
-		buf[(*n)++] = c;
-	else if (a->in_angle)
-		a->angle_overflow = true;
-	else
-		a->bare_overflow = true;
-}
-
-/* Ends one element of the list: its address is in <>, or the bare text. */
-static int
-sendmail_alist_emit(struct sendmail_alist *a, sendmail_addr_cb cb, void *arg)
-{
-	char	*addr = a->had_angle ? a->angle : a->bare, *colon;
-	int	 rc = 0;
-
-	while (a->nbare > 0 && a->bare[a->nbare - 1] == ' ')
-		a->nbare--;
-	a->angle[a->nangle] = a->bare[a->nbare] = '\0';
-	/* A source route "<@a,@b:user@c>" is obsolete: drop it. */
-	if (addr[0] == '@' && (colon = strchr(addr, ':')) != NULL)
-		addr = colon + 1;
-	if (a->had_angle ? a->angle_overflow : a->bare_overflow)
-		rc = cb(arg, NULL);
-	else if (addr[0] != '\0')
-		rc = cb(arg, addr);
-	memset(a, 0, sizeof(*a));
-	return rc;
-}
-
-/* Inside a quoted string (kept) or a comment (dropped): takes s[*i],
- * and the octet after a backslash.  False at the top level. */
-static bool
-sendmail_alist_nested(struct sendmail_alist *a, const char *s, size_t len,
-    size_t *i)
-{
-	char	c = s[*i];
-	bool	escaped = c == '\\' && *i + 1 < len;
-
-	if (a->quoted) {
-		sendmail_alist_put(a, c);
-		if (escaped)
-			sendmail_alist_put(a, s[++*i]);
-		else if (c == '"')
-			a->quoted = false;
-		return true;
-	}
-	if (a->depth == 0)
-		return false;
-	if (escaped)
-		++*i;
-	else if (c == '(')
-		a->depth++;
-	else if (c == ')')
-		a->depth--;
-	return true;
-}
-
-/*
- * Scans an RFC 5322 address list (section 3.4), reasonably: display
- * names, comments, quoted strings, groups ("name: a, b;").  Calls <cb>
- * with each addr-spec, or with NULL for one too long.  Stops at the
- * first callback that returns -1.
- */
-static int
-sendmail_addr_list(const char *s, size_t len, sendmail_addr_cb cb, void *arg)
-{
-	struct sendmail_alist	 a;
-	size_t			 i;
-	char			 c;
-
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < len; i++) {
-		if (sendmail_alist_nested(&a, s, len, &i))
-			continue;
-		switch ((c = s[i])) {
-		case '"':
-			a.quoted = true;
-			sendmail_alist_put(&a, c);
-			break;
-		case '(':
-			a.depth = 1;
-			break;
-		case '<':
-			a.in_angle = a.had_angle = true;
-			a.nangle = 0;
-			break;
-		case '>':
-			a.in_angle = false;
-			break;
-		case ':':
-			if (a.in_angle)
-				sendmail_alist_put(&a, c);
-			else		/* a group's name */
-				a.nbare = 0;
-			break;
-		case ',':
-		case ';':
-			if (a.in_angle)
-				sendmail_alist_put(&a, c);
-			else if (sendmail_alist_emit(&a, cb, arg) == -1)
-				return -1;
-			break;
-		case ' ': case '\t': case '\r': case '\n':
-			/* Kept inside bare text, where it makes the address
-			 * invalid: "john doe@x" is not "johndoe@x". */
-			if (!a.in_angle && a.nbare > 0)
-				sendmail_alist_put(&a, ' ');
-			break;
-		default:
-			sendmail_alist_put(&a, c);
-		}
-	}
-	return sendmail_alist_emit(&a, cb, arg);
-}
-
 /* Adds a recipient, qualified, checked and once only. */
 static int
-sendmail_add_rcpt(void *arg, const char *addr)
+sendmail_add_rcpt(struct sendmail_msg *m, const char *addr)
 {
-	struct sendmail_msg	*m = arg;
 	char			 q[SMTP_ADDR_BUFSZ];
 	size_t			 i;
 
@@ -223,9 +90,8 @@ sendmail_add_rcpt(void *arg, const char *addr)
 
 /* The first address of a -f argument, qualified. */
 static int
-sendmail_set_sender(void *arg, const char *addr)
+sendmail_set_sender(struct sendmail_msg *m, const char *addr)
 {
-	struct sendmail_msg	*m = arg;
 	char			 q[SMTP_ADDR_BUFSZ];
 
 	if (m->sender != NULL)
@@ -237,6 +103,43 @@ sendmail_set_sender(void *arg, const char *addr)
 	}
 	m->sender = xstrdup(q);
 	return 0;
+}
+
+/* An address list being read into a message. */
+struct sendmail_alist {
+	struct sendmail_msg	*m;
+	int			(*add)(struct sendmail_msg *, const char *);
+};
+
+/* One mailbox: its address without comments and white space, or NULL
+ * when it is too long.  "<>" adds nothing. */
+static int
+sendmail_alist_cb(void *arg, const struct addrlist_mbox *mb)
+{
+	struct sendmail_alist	*a = arg;
+	char			 addr[SMTP_ADDR_BUFSZ];
+
+	if (addrlist_addr_copy(mb, addr, sizeof(addr)) == -1)
+		return a->add(a->m, NULL);
+	return addr[0] != '\0' ? a->add(a->m, addr) : 0;
+}
+
+/* Reads the address list <s>/<len> (addrlist.h) into <m> through
+ * <add>.  Returns 0, or -1 with the failure recorded. */
+static int
+sendmail_addr_list(struct sendmail_msg *m, const char *s, size_t len,
+    int (*add)(struct sendmail_msg *, const char *), const char *what)
+{
+	struct sendmail_alist	a = { m, add };
+	struct addrlist_info	info;
+
+	if (addrlist_parse(s, len, sendmail_alist_cb, &a, &info) == 0)
+		return 0;
+	/* Without a syntax error, the callback has recorded why. */
+	if (info.bad != NULL)
+		sendmail_msg_fail(m, EX_DATAERR, "bad %s address: %.*s", what,
+		    (int)info.badlen, info.bad);
+	return -1;
 }
 
 /*
@@ -443,8 +346,8 @@ static void
 sendmail_field_end(struct sendmail_msg *m)
 {
 	if (m->rcpt_field && m->status == 0 && m->field.len > 0)
-		sendmail_addr_list(m->field.p, m->field.len, sendmail_add_rcpt,
-		    m);
+		sendmail_addr_list(m, m->field.p, m->field.len,
+		    sendmail_add_rcpt, "recipient");
 	m->rcpt_field = m->drop_field = false;
 	m->field.len = 0;
 }
@@ -641,7 +544,7 @@ sendmail_msg_is_dot(const char *line, size_t len)
 int
 sendmail_msg_add_rcpts(struct sendmail_msg *m, const char *s, size_t len)
 {
-	return sendmail_addr_list(s, len, sendmail_add_rcpt, m);
+	return sendmail_addr_list(m, s, len, sendmail_add_rcpt, "recipient");
 }
 
 /* The envelope sender: -f/-r, or the caller's login at this host.  Any
@@ -659,8 +562,8 @@ sendmail_msg_sender(struct sendmail_msg *m)
 		m->sender = xstrdup(m->sm->login);
 	else if (strcmp(f, "") == 0 || strcmp(f, "<>") == 0)
 		m->sender = xstrdup("");
-	else if (sendmail_addr_list(f, strlen(f), sendmail_set_sender, m) ==
-	    0 && m->sender == NULL)
+	else if (sendmail_addr_list(m, f, strlen(f), sendmail_set_sender,
+	    "sender") == 0 && m->sender == NULL)
 		sendmail_msg_fail(m, EX_DATAERR, "bad sender address: %s", f);
 }
 
