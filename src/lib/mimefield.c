@@ -533,3 +533,109 @@ fixed:
 	*outlen = b.len;
 	return MIMEFIELD_FIXED;
 }
+
+/*
+ * A field as it streams in.
+ */
+
+enum mimefield_name {
+	MIMEFIELD_N_NAME,		/* in the name */
+	MIMEFIELD_N_WSP,		/* white space after it */
+	MIMEFIELD_N_FIELD,		/* the colon came: a field */
+};
+
+void
+mimefield_in_init(struct mimefield_in *fi, size_t max,
+    void (*cb)(void *, const char *, size_t), void *arg)
+{
+	char	*p = fi->p;
+	size_t	 cap = fi->cap;
+
+	memset(fi, 0, sizeof(*fi));
+	fi->p = p;		/* kept for the next message */
+	fi->cap = cap;
+	fi->max = max;
+	fi->cb = cb;
+	fi->arg = arg;
+}
+
+void
+mimefield_in_free(struct mimefield_in *fi)
+{
+	free(fi->p);
+	fi->p = NULL;
+	fi->cap = 0;
+}
+
+void
+mimefield_in_start(struct mimefield_in *fi)
+{
+	fi->open = true;
+	fi->len = 0;
+	fi->over = fi->dirty = false;
+	fi->name = MIMEFIELD_N_NAME;
+	fi->startlen = 0;
+}
+
+bool
+mimefield_in_name(struct mimefield_in *fi, const char *p, size_t n,
+    size_t col)
+{
+	unsigned char	c;
+	size_t		i;
+
+	for (i = 0; i < n && fi->name != MIMEFIELD_N_FIELD; i++) {
+		c = (unsigned char)p[i];
+		if (col + i >= MIMEFIELD_LINE_MAX)
+			break;
+		if (c == ':' && col + i > 0)
+			fi->name = MIMEFIELD_N_FIELD;
+		else if (c == ' ' || c == '\t')
+			fi->name = MIMEFIELD_N_WSP;
+		else if (fi->name == MIMEFIELD_N_WSP || c <= ' ' ||
+		    c >= 0x7f || c == ':')
+			break;
+	}
+	return fi->name == MIMEFIELD_N_FIELD || i == n;
+}
+
+bool
+mimefield_in_is_field(const struct mimefield_in *fi)
+{
+	return fi->name == MIMEFIELD_N_FIELD;
+}
+
+/* A field over <max> is not kept, not even its name: its start is,
+ * for a failure to name it.  The first pass fails the message if what
+ * streamed was not conformant. */
+void
+mimefield_in_add(struct mimefield_in *fi, const char *p, size_t n, bool eol,
+    size_t col)
+{
+	size_t	k = sizeof(fi->start) - fi->startlen;
+
+	if (k > n)
+		k = n;
+	memcpy(fi->start + fi->startlen, p, k);
+	fi->startlen += k;
+	if (!fi->over && fi->len + n > fi->max) {
+		fi->over = true;
+		fi->dirty = !mimefield_is_clean(fi->p, fi->len);
+		if (fi->len > 0)
+			fi->cb(fi->arg, fi->p, fi->len);
+	}
+	if (fi->over) {
+		if (!eol && (col + n > MIMEFIELD_LINE_MAX ||
+		    memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL ||
+		    memchr(p, '\0', n) != NULL))
+			fi->dirty = true;
+		fi->cb(fi->arg, p, n);
+		return;
+	}
+	while (fi->cap - fi->len < n) {
+		fi->cap = fi->cap == 0 ? 1024 : fi->cap * 2;
+		fi->p = xrealloc(fi->p, fi->cap);
+	}
+	memcpy(fi->p + fi->len, p, n);
+	fi->len += n;
+}
