@@ -550,7 +550,8 @@ class SendmailTest(DaemonTest):
 
     # Each line (CRLF added) gets one reply; the body of DATA is one
     # element, its "." line last.
-    SCRIPT = [b"MAIL FROM:<a@example.org>", b"HELO", b"EHLO client.example",
+    SCRIPT = [b"MAIL FROM:<a@example.org>", b"HELO", b"RSET",
+              b"MAIL FROM:<scanner>", b"RSET", b"EHLO client.example",
               b"RCPT TO:<b@example.org>", b"DATA",
               b"MAIL FROM:<a@example.org> FOO=BAR",
               b"MAIL FROM:<a@example.org> SIZE=999999999999",

@@ -97,14 +97,17 @@ sendmail_smtp_mail(struct sendmail_smtp *s, const char *args)
 		sendmail_smtp_reply("%s", smtpsrv_mail_reply(rc));
 		return;
 	}
-	/* "MAIL FROM:<scanner>" becomes scanner@domain, as in the daemon. */
-	if (mail.path[0] != '\0' && route_qualify(&s->sm->conf->route,
-	    mail.path, q, sizeof(q)) == -1) {
+	/* "MAIL FROM:<scanner>" becomes scanner@domain, as in the daemon;
+	 * the null sender stays null. */
+	snprintf(q, sizeof(q), "%s", mail.path);
+	if (mail.path[0] != '\0' && strchr(mail.path, '@') == NULL &&
+	    route_qualify(&s->sm->conf->route, mail.path, q,
+	    sizeof(q)) == -1) {
 		sendmail_smtp_reply(SMTPSRV_SENDER_QUALIFY);
 		return;
 	}
 	sendmail_smtp_reset(s);
-	s->m.sender = xstrdup(mail.path[0] != '\0' ? q : "");
+	s->m.sender = xstrdup(q);
 	s->state = SMTPSRV_MAIL;
 	sendmail_smtp_reply(SMTPSRV_MAIL_OK);
 }
@@ -241,9 +244,10 @@ sendmail_smtp_cmd(struct sendmail_smtp *s, const char *line)
 	case SMTP_VERB_DATA:
 		return sendmail_smtp_data(s, args);
 	case SMTP_VERB_RSET:
+		/* As the daemon's session: RSET leaves a session ready,
+		 * even one that has not said HELO. */
 		sendmail_smtp_reset(s);
-		if (s->state != SMTPSRV_GREETED)
-			s->state = SMTPSRV_READY;
+		s->state = SMTPSRV_READY;
 		sendmail_smtp_reply(SMTPSRV_OK);
 		break;
 	case SMTP_VERB_NOOP:
