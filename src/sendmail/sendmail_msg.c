@@ -68,9 +68,8 @@ sendmail_qualify(const struct sendmail *sm, const char *addr, char *out,
 	return route_qualify(&sm->conf->route, addr, out, outsz);
 }
 
-/* Adds a recipient, qualified, checked and once only. */
-static int
-sendmail_add_rcpt(struct sendmail_msg *m, const char *addr)
+int
+sendmail_msg_add_rcpt(struct sendmail_msg *m, const char *addr)
 {
 	char			 q[SMTP_ADDR_BUFSZ];
 	size_t			 i;
@@ -347,7 +346,7 @@ sendmail_field_end(struct sendmail_msg *m)
 {
 	if (m->rcpt_field && m->status == 0 && m->field.len > 0)
 		sendmail_addr_list(m, m->field.p, m->field.len,
-		    sendmail_add_rcpt, "recipient");
+		    sendmail_msg_add_rcpt, "recipient");
 	m->rcpt_field = m->drop_field = false;
 	m->field.len = 0;
 }
@@ -544,7 +543,7 @@ sendmail_msg_is_dot(const char *line, size_t len)
 int
 sendmail_msg_add_rcpts(struct sendmail_msg *m, const char *s, size_t len)
 {
-	return sendmail_addr_list(m, s, len, sendmail_add_rcpt, "recipient");
+	return sendmail_addr_list(m, s, len, sendmail_msg_add_rcpt, "recipient");
 }
 
 /* The envelope sender: -f/-r, or the caller's login at this host.  Any

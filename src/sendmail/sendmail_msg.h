@@ -91,6 +91,11 @@ void	sendmail_msg_fail(struct sendmail_msg *m, int status,
  * at this host. */
 void	sendmail_msg_sender(struct sendmail_msg *);
 
+/* Adds one recipient (a mailbox or a local name): qualified, checked
+ * and once only.  NULL stands for one too long.  Returns 0, or -1 with
+ * the failure recorded. */
+int	sendmail_msg_add_rcpt(struct sendmail_msg *, const char *addr);
+
 /* Adds the recipients of the address list <s>/<len> (RFC 5322 3.4),
  * qualified, checked and once each.  Returns 0, or -1 with the failure
  * recorded. */

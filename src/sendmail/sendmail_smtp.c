@@ -123,7 +123,6 @@ sendmail_smtp_rcpt(struct sendmail_smtp *s, const char *args)
 	struct route_result	 res;
 	enum smtp_rc		 rc;
 	char			 err[256];
-	size_t			 before = s->m.nrcpt;
 
 	if ((rc = smtp_parse_rcpt(args, &rcpt)) != SMTP_OK) {
 		sendmail_smtp_reply("%s", smtpsrv_rcpt_reply(rc));
@@ -142,12 +141,10 @@ sendmail_smtp_rcpt(struct sendmail_smtp *s, const char *args)
 		return;
 	}
 	route_result_cleanup(&res);
-	if (sendmail_msg_add_rcpts(&s->m, rcpt.path, strlen(rcpt.path)) ==
-	    -1) {
+	if (sendmail_msg_add_rcpt(&s->m, rcpt.path) == -1) {
 		/* Routed but not qualified: cannot happen; say so safely. */
 		sendmail_smtp_reply(SMTPSRV_BAD_RCPT_FMT, s->m.errmsg);
 		s->m.status = 0;
-		s->m.nrcpt = before;
 		return;
 	}
 	s->state = SMTPSRV_RCPT;
