@@ -175,7 +175,8 @@ END_TEST
 
 START_TEST(test_phrase_words)
 {
-	static const char	 in[] = "Mr. \"J \\\"x\\\"\" (c) =?UTF-8?Q?x?=,";
+	static const char	 in[] =
+	    "Mr. \"J \\\"x\\\"\" (c) =?UTF-8?Q?x?=,";
 	const char		*p = in, *end = in + strlen(in);
 	struct addrlist_word	 w;
 	static const struct {

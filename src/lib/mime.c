@@ -358,7 +358,8 @@ mime_field_read(struct mime_enc *e)
 	} else if (mimefield_is(f, n, "Content-Transfer-Encoding") &&
 	    !t->has_cte) {
 		t->has_cte = true;
-		t->cte = e->fin.over ? MIMEFIELD_CTE_OTHER : mimefield_cte(f, n);
+		t->cte = e->fin.over ? MIMEFIELD_CTE_OTHER :
+		    mimefield_cte(f, n);
 	} else if (mimefield_is(f, n, "MIME-Version"))
 		t->has_mv = true;
 }
@@ -380,7 +381,8 @@ mime_field_end(struct mime_enc *e)
 		return;
 	e->fin.open = false;
 	mime_field_read(e);
-	is_cte = mimefield_is(e->fin.p, e->fin.len, "Content-Transfer-Encoding");
+	is_cte = mimefield_is(e->fin.p, e->fin.len,
+	    "Content-Transfer-Encoding");
 	if (e->fin.over) {
 		if (e->fin.dirty)
 			mime_fail(e, MIME_EHEADER, "header field \"%.*s\" "
@@ -405,7 +407,8 @@ mime_field_end(struct mime_enc *e)
 				mime_fail(e, MIME_EHEADER, "header field "
 				    "\"%.*s\": %s",
 				    (int)mimefield_name_len(e->fin.p,
-				    e->fin.len > 40 ? 40 : e->fin.len), e->fin.p,
+				    e->fin.len > 40 ? 40 : e->fin.len),
+				    e->fin.p,
 				    rc == MIMEFIELD_ELONG ?
 				    "line over 998 octets cannot be folded" :
 				    "bare CR, LF or NUL");

@@ -57,7 +57,8 @@ sendmail_enqueue(const struct sendmail *sm, char **args, int nargs)
 	/* Stop at the first error: no need to read what will be refused. */
 	while (m.status == 0 && sendmail_msg_read(line, sizeof(line), &len,
 	    &more)) {
-		if (sm->dot_ends && !m.midline && sendmail_msg_is_dot(line, len))
+		if (sm->dot_ends && !m.midline &&
+		    sendmail_msg_is_dot(line, len))
 			break;
 		sendmail_msg_line(&m, line, len, more);
 	}

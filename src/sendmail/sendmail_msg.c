@@ -543,7 +543,8 @@ sendmail_msg_is_dot(const char *line, size_t len)
 int
 sendmail_msg_add_rcpts(struct sendmail_msg *m, const char *s, size_t len)
 {
-	return sendmail_addr_list(m, s, len, sendmail_msg_add_rcpt, "recipient");
+	return sendmail_addr_list(m, s, len, sendmail_msg_add_rcpt,
+	    "recipient");
 }
 
 /* The envelope sender: -f/-r, or the caller's login at this host.  Any
