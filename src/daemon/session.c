@@ -33,6 +33,7 @@
 #include "line.h"
 #include "log.h"
 #include "route.h"
+#include "sasl.h"
 #include "session_int.h"
 #include "smtp.h"
 #include "spool.h"
@@ -840,6 +841,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	s->implicit_tls = (flags & SESSION_F_TLS) != 0;
 	s->auth_plain_ok = (flags & SESSION_F_AUTH_PLAIN) != 0;
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
+	sasl_server_init(&s->sasl, &sasl_b64_openssl);
 	s->state = SESSION_GREETED;
 	if (s->implicit_tls) {
 		if (session_tls_begin(s, fd) == -1) {

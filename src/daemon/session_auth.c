@@ -29,6 +29,10 @@
 #include "tls.h"
 #include "util.h"
 
+/* The step function keeps names and passwords the accounts can have. */
+_Static_assert(SASL_NAME_MAX >= USERS_NAME_MAX, "AUTH names too short");
+_Static_assert(SASL_PASS_MAX >= USERS_PASS_MAX, "AUTH passwords too short");
+
 /* RFC 4954 section 4: the password travels in base64 only, so AUTH
  * is offered over TLS, or where the admin allowed it on loopback. */
 bool
@@ -135,7 +139,7 @@ session_tls_done(struct session *s)
 	s->helo[0] = '\0';
 	s->esmtp = false;
 	s->authed = false;
-	explicit_bzero(s->auth_name, sizeof(s->auth_name));
+	sasl_server_reset(&s->sasl);
 	session_set_state(s, SESSION_GREETED);
 	if (s->implicit_tls) {
 		/* As the listener's check on plain ports: a client that
@@ -156,35 +160,41 @@ session_tls_done(struct session *s)
 	session_process(s);
 }
 
-/* Answers 235 or 535 for the check of s->auth_name. */
-static void
-session_auth_result(struct session *s, bool ok)
+/* Sends what the AUTH step function said, and logs its outcome.
+ * Returns the outcome. */
+static enum sasl_server_outcome
+session_auth_answer(struct session *s, const struct sasl_server_out *out)
 {
-	char	esc[USERS_NAME_MAX * 4 + 4];
+	char	esc[SASL_NAME_MAX * 4 + 4];
 
-	session_set_state(s, SESSION_READY);
-	if (ok) {
+	if (out->outcome == SASL_SERVER_CHECK)
+		return out->outcome;
+	if (out->outcome == SASL_SERVER_OK) {
 		s->authed = true;
 		log_info("session auth sid=%08x client=%s user=%s mech=%s",
-		    s->sid, s->addr, str_log_escape(s->auth_name,
-		    strlen(s->auth_name), esc, sizeof(esc)), s->auth_mech);
-		session_reply(s, "235 2.7.0 Authentication successful");
-	} else {
+		    s->sid, s->addr, str_log_escape(s->sasl.name,
+		    strlen(s->sasl.name), esc, sizeof(esc)), s->sasl.mech);
+	} else if (out->why != NULL)
+		log_notice("session auth failed sid=%08x client=%s mech=%s "
+		    "reason=%s", s->sid, s->addr, s->sasl.mech, out->why);
+	else if (strncmp(out->reply, "535", 3) == 0)
 		/* No name in the log: people type passwords there. */
 		log_notice("session auth failed sid=%08x client=%s mech=%s",
-		    s->sid, s->addr, s->auth_mech);
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_reply(s, "535 5.7.8 Authentication credentials "
-		    "invalid");
+		    s->sid, s->addr, s->sasl.mech);
+	session_set_state(s, out->outcome == SASL_SERVER_CONTINUE ?
+	    SESSION_AUTH : SESSION_READY);
+	session_reply(s, "%s", out->reply);
+	if (out->error)
 		session_error(s);
-	}
+	return out->outcome;
 }
 
 /* The worker checked the password: answer, then read on. */
 static void
 session_auth_done_cb(bool ok, void *arg)
 {
-	struct session	*s = arg;
+	struct session		*s = arg;
+	struct sasl_server_out	 out;
 
 	if (s->closed) {
 		/* The client went away meanwhile. */
@@ -192,7 +202,8 @@ session_auth_done_cb(bool ok, void *arg)
 		session_close(s, s->close_reason);
 		return;
 	}
-	session_auth_result(s, ok);
+	sasl_server_checked(&s->sasl, ok, &out);
+	session_auth_answer(s, &out);
 	if (s->ctx->stopping && s->state != SESSION_QUIT) {
 		session_reply(s, "421 4.3.2 %s Service shutting down",
 		    s->conf->hostname);
@@ -203,115 +214,39 @@ session_auth_done_cb(bool ok, void *arg)
 	session_process(s);
 }
 
-/* Checks a name and password, on the check worker when there is one
- * (reading paused until it answers), and answers 235 or 535.  Wipes
- * <pass>. */
+/* Checks the name and password the exchange gathered, on the check
+ * worker when there is one (reading paused until it answers), and
+ * answers 235 or 535. */
 static void
-session_auth_check(struct session *s, const char *name, char *pass,
-    const char *mech)
+session_auth_check(struct session *s)
 {
+	struct sasl_server_out	out;
+
 	if (s->ctx->users == NULL) {
 		/* A reload removed the accounts during the exchange. */
-		explicit_bzero(pass, strlen(pass));
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
+		sasl_server_reset(&s->sasl);
 		session_set_state(s, SESSION_READY);
 		session_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
-	if (name != s->auth_name)
-		strcopy(s->auth_name, name, sizeof(s->auth_name));
-	s->auth_mech = mech;
-	if (s->ctx->authcheck == NULL)
-		session_auth_result(s, users_verify(s->ctx->users,
-		    s->auth_name, pass));
-	else {
-		session_set_state(s, SESSION_VERIFY);
-		bufferevent_disable(s->bev, EV_READ);
-		authcheck_start(s->ctx->authcheck, s->ctx->users,
-		    s->auth_name, pass, session_auth_done_cb, s);
-	}
-	explicit_bzero(pass, strlen(pass));
-}
-
-static void
-session_auth_plain(struct session *s, const char *b64)
-{
-	char	name[USERS_NAME_MAX + 1], pass[USERS_PASS_MAX + 1];
-
-	switch (users_plain_decode(b64, name, sizeof(name), pass,
-	    sizeof(pass))) {
-	case 0:
-		session_auth_check(s, name, pass, "PLAIN");
-		break;
-	case -1:
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "501 5.5.2 Cannot decode response");
-		session_error(s);
-		break;
-	default:
-		session_set_state(s, SESSION_READY);
-		log_notice("session auth failed sid=%08x client=%s mech=PLAIN "
-		    "reason=malformed", s->sid, s->addr);
-		session_reply(s, "535 5.7.8 Authentication credentials "
-		    "invalid");
-		session_error(s);
-		break;
-	}
-	explicit_bzero(name, sizeof(name));
-}
-
-/* One AUTH LOGIN answer: the name, then the password. */
-static void
-session_auth_login(struct session *s, const char *b64)
-{
-	char	pass[USERS_PASS_MAX + 1];
-
-	if (s->auth_step == SESSION_AUTH_LOGIN_USER) {
-		if (sasl_unbase64(b64, s->auth_name, sizeof(s->auth_name)) <=
-		    0 || strlen(s->auth_name) == 0)
-			goto bad;
-		s->auth_step = SESSION_AUTH_LOGIN_PASS;
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 UGFzc3dvcmQ6");
+	if (s->ctx->authcheck == NULL) {
+		sasl_server_checked(&s->sasl, users_verify(s->ctx->users,
+		    s->sasl.name, s->sasl.pass), &out);
+		session_auth_answer(s, &out);
 		return;
 	}
-	if (sasl_unbase64(b64, pass, sizeof(pass)) <= 0 ||
-	    strlen(pass) == 0) {
-		explicit_bzero(pass, sizeof(pass));
-		goto bad;
-	}
-	session_auth_check(s, s->auth_name, pass, "LOGIN");
-	return;
-bad:
-	explicit_bzero(s->auth_name, sizeof(s->auth_name));
-	session_set_state(s, SESSION_READY);
-	session_reply(s, "501 5.5.2 Cannot decode response");
-	session_error(s);
-}
-
-/* A line answering a 334: "*" cancels (RFC 4954 section 4). */
-static void
-session_auth_line(struct session *s, const char *line)
-{
-	if (strcmp(line, "*") == 0) {
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "501 5.7.0 Authentication aborted");
-		return;
-	}
-	if (s->auth_step == SESSION_AUTH_PLAIN)
-		session_auth_plain(s, line);
-	else
-		session_auth_login(s, line);
+	session_set_state(s, SESSION_VERIFY);
+	bufferevent_disable(s->bev, EV_READ);
+	authcheck_start(s->ctx->authcheck, s->ctx->users, s->sasl.name,
+	    s->sasl.pass, session_auth_done_cb, s);
+	sasl_server_drop_pass(&s->sasl);
 }
 
 /* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
 void
 session_cmd_auth(struct session *s, const char *args)
 {
-	char		 mech[16];
-	const char	*resp;
-	size_t		 len = strcspn(args, " ");
+	struct sasl_server_out	out;
 
 	if (s->ctx->users == NULL) {
 		session_reply(s, "502 5.5.1 Error: command not implemented");
@@ -329,65 +264,33 @@ session_cmd_auth(struct session *s, const char *args)
 		session_error(s);
 		return;
 	}
-	resp = args + len + strspn(args + len, " ");
-	if (len == 0 || len >= sizeof(mech) || strchr(resp, ' ') != NULL) {
-		session_reply(s, "501 5.5.4 Syntax: AUTH mechanism "
-		    "[initial-response]");
-		session_error(s);
-		return;
-	}
-	memcpy(mech, args, len);
-	mech[len] = '\0';
-	/* "=" is an empty initial response; none at all asks for 334. */
-	if (strcmp(resp, "=") == 0)
-		resp = "";
-	else if (*resp == '\0')
-		resp = NULL;
 	line_reader_init(&s->auth_reader, SESSION_AUTH_LINE_MAX);
-	if (strcasecmp(mech, "PLAIN") == 0) {
-		s->auth_step = SESSION_AUTH_PLAIN;
-		if (resp != NULL) {
-			session_auth_plain(s, resp);
-			return;
-		}
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 ");
-	} else if (strcasecmp(mech, "LOGIN") == 0) {
-		s->auth_step = SESSION_AUTH_LOGIN_USER;
-		if (resp != NULL) {
-			session_auth_login(s, resp);
-			return;
-		}
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 VXNlcm5hbWU6");
-	} else {
-		session_reply(s, "504 5.5.4 Unrecognized authentication type");
-		session_error(s);
-	}
+	sasl_server_start(&s->sasl, args, &out);
+	if (session_auth_answer(s, &out) == SASL_SERVER_CHECK)
+		session_auth_check(s);
 }
 
 /* Takes one AUTH response line.  Returns false when none is buffered. */
 bool
 session_auth_input(struct session *s, struct evbuffer *in)
 {
-	size_t	len;
-	bool	crlf;
+	struct sasl_server_out	 out;
+	size_t			 len;
+	bool			 crlf;
 
 	switch (line_get(&s->auth_reader, in, s->line, &len, &crlf)) {
 	case LINE_AGAIN:
 		return false;
 	case LINE_TOOLONG:
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "500 5.5.6 Authentication exchange line is "
-		    "too long");
-		session_error(s);
+		sasl_server_step(&s->sasl, NULL, &out);
 		break;
 	case LINE_OK:
-		session_auth_line(s, s->line);
+		sasl_server_step(&s->sasl, s->line, &out);
 		explicit_bzero(s->line, len);
 		break;
 	}
+	if (session_auth_answer(s, &out) == SASL_SERVER_CHECK)
+		session_auth_check(s);
 	return true;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "line.h"
+#include "saslstep.h"
 #include "session.h"
 #include "smtp.h"
 #include "stamp.h"
@@ -47,12 +48,6 @@ enum session_state {
 	SESSION_VERIFY,		/* waiting for the password check */
 };
 
-enum session_auth_step {
-	SESSION_AUTH_PLAIN,	/* "334 ", then the PLAIN response */
-	SESSION_AUTH_LOGIN_USER,	/* "334 VXNlcm5hbWU6" (Username:) */
-	SESSION_AUTH_LOGIN_PASS,	/* "334 UGFzc3dvcmQ6" (Password:) */
-};
-
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
@@ -75,11 +70,9 @@ struct session {
 	bool			 auth_plain_ok;	/* AUTH allowed without TLS */
 	bool			 tls;		/* handshake done */
 	bool			 authed;
-	enum session_auth_step	 auth_step;
-	const char		*auth_mech;	/* "PLAIN" or "LOGIN" */
-	/* LOGIN's name between its two steps; after a successful AUTH,
-	 * the account's name. */
-	char			 auth_name[USERS_NAME_MAX + 1];
+	/* The AUTH exchange; after a successful one, sasl.name is the
+	 * account's name. */
+	struct sasl_server	 sasl;
 
 	/* The transaction. */
 	struct smtp_mail	 mail;

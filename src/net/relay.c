@@ -56,7 +56,7 @@
 
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
-	"auth-user", "auth-pass", "token", "auth-xoauth2", "auth-xerr",
+	"token",
 	"ready", "plan", "txn", "body", "dot", "rset",
 	"quit",
 };
@@ -212,11 +212,7 @@ relay_stage_of(enum relay_state st)
 	case RELAY_S_STARTTLS:
 		return RELAY_STAGE_SMTP;
 	case RELAY_S_AUTH:
-	case RELAY_S_AUTH_USER:
-	case RELAY_S_AUTH_PASS:
 	case RELAY_S_TOKEN:
-	case RELAY_S_AUTH_XOAUTH2:
-	case RELAY_S_AUTH_XERR:
 		return RELAY_STAGE_AUTH;
 	case RELAY_S_PLAN:
 	case RELAY_S_TXN:
@@ -997,13 +993,7 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			relay_setup_reply(r);
 			break;
 		case RELAY_S_AUTH:
-		case RELAY_S_AUTH_USER:
-		case RELAY_S_AUTH_PASS:
 			relay_auth_reply(r);
-			break;
-		case RELAY_S_AUTH_XOAUTH2:
-		case RELAY_S_AUTH_XERR:
-			relay_xoauth2_reply(r);
 			break;
 		case RELAY_S_TXN:
 			relay_txn_reply(r);
@@ -1199,6 +1189,7 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r->cbs = *cbs;
 	r->arg = arg;
 	r->fd = -1;
+	sasl_client_init(&r->sasl, &sasl_b64_openssl);
 	r->batch = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->batch));
 	r->accepted = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->accepted));
 	r->expect = xcalloc(RELAY_RCPTS_PER_TXN + 2, sizeof(*r->expect));
@@ -1369,7 +1360,7 @@ relay_free(struct relay *r)
 		close(r->fd);
 	reencode_free(r->re);
 	free(r->head);
-	str_wipe_free(r->password);
+	sasl_client_cleanup(&r->sasl);
 	oauth_cancel(r->oreq);
 	str_wipe_free(r->token);
 	free(r->batch);

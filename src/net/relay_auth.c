@@ -53,13 +53,74 @@ relay_auth_why(int code)
 	}
 }
 
+static void	relay_xoauth2_start(struct relay *);
+
+/* Sends the line the step function made, or fails the connection
+ * with what its outcome means. */
+static void
+relay_auth_do(struct relay *r, const struct sasl_client_out *out)
+{
+	switch (out->outcome) {
+	case SASL_CLIENT_SEND:
+		relay_cmd(r, out->mask, "%s", out->line);
+		str_wipe_free(out->line);
+		relay_set_state(r, RELAY_S_AUTH);
+		return;
+	case SASL_CLIENT_OK:
+		str_wipe_free(r->token);
+		r->token = NULL;
+		if (r->mech == SASL_XOAUTH2)
+			log_info("relay authenticated peer=%s user=%s "
+			    "mech=XOAUTH2", r->peer, r->up->username);
+		else
+			log_info("relay authenticated peer=%s user=%s",
+			    r->peer, r->up->username);
+		relay_enter(r, RELAY_S_READY);
+		return;
+	case SASL_CLIENT_TEMPFAIL:
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_AUTH_FAILED,
+		    "AUTH: %s", r->reply);
+		return;
+	case SASL_CLIENT_REFUSED:
+		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code), "%s",
+		    r->reply);
+		return;
+	case SASL_CLIENT_UNEXPECTED:
+		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code),
+		    "XOAUTH2: unexpected reply: %s", r->reply);
+		return;
+	case SASL_CLIENT_UNSENDABLE:
+		if (r->mech == SASL_XOAUTH2)
+			relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
+			    "the username or the access token cannot be "
+			    "sent with XOAUTH2");
+		else
+			relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
+			    "credentials too long");
+		return;
+	case SASL_CLIENT_TOKEN_REFUSED:
+		break;
+	}
+	/* Revoked or expired early: one fresh token, one more try on this
+	 * connection (RFC 4954 allows another AUTH after a 535). */
+	oauth_invalidate(r->oauth, r->token);
+	str_wipe_free(r->token);
+	r->token = NULL;
+	if (++r->xtries < 2) {
+		relay_xoauth2_start(r);
+		return;
+	}
+	relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_XOAUTH2_REFUSED,
+	    "XOAUTH2 refused with a fresh token: %s", r->reply);
+}
+
 /* The access token came (or not): send AUTH XOAUTH2 with it. */
 static void
 relay_token_cb(enum oauth_status st, const char *token, const char *reason,
     void *arg)
 {
-	struct relay	*r = arg;
-	char		*b64;
+	struct relay		*r = arg;
+	struct sasl_client_out	 out;
 
 	r->oreq = NULL;
 	relay_hold(r);
@@ -71,17 +132,13 @@ relay_token_cb(enum oauth_status st, const char *token, const char *reason,
 	else if (st != OAUTH_OK)
 		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_TOKEN,
 		    "OAuth token: %s", reason);
-	else if ((b64 = sasl_xoauth2(r->up->username, token)) == NULL)
-		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
-		    "the username or the access token cannot be sent with "
-		    "XOAUTH2");
 	else {
 		str_wipe_free(r->token);
 		r->token = xstrdup(token);
-		relay_cmd(r, "AUTH XOAUTH2 ********", "AUTH XOAUTH2 %s", b64);
-		str_wipe_free(b64);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-		relay_set_state(r, RELAY_S_AUTH_XOAUTH2);
+		if (sasl_client_start(&r->sasl, SASL_XOAUTH2,
+		    r->up->username, token, &out) == SASL_CLIENT_SEND)
+			relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_auth_do(r, &out);
 	}
 	relay_release(r);
 }
@@ -101,51 +158,6 @@ relay_xoauth2_start(struct relay *r)
 	r->oreq = oauth_get(r->oauth, relay_token_cb, r);
 }
 
-/* A reply to AUTH XOAUTH2 or to the empty answer to its challenge. */
-void
-relay_xoauth2_reply(struct relay *r)
-{
-	if (r->code == 235) {
-		str_wipe_free(r->token);
-		r->token = NULL;
-		log_info("relay authenticated peer=%s user=%s mech=XOAUTH2",
-		    r->peer, r->up->username);
-		relay_enter(r, RELAY_S_READY);
-		return;
-	}
-	if (r->code == 334 && r->state == RELAY_S_AUTH_XOAUTH2) {
-		/* Gmail sends a base64 JSON error as a challenge; an
-		 * empty answer gets the final 535. */
-		relay_cmd(r, "(empty answer to the error challenge)", "%s", "");
-		relay_set_state(r, RELAY_S_AUTH_XERR);
-		return;
-	}
-	if (r->code >= 400 && r->code < 500) {
-		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_AUTH_FAILED,
-		    "AUTH: %s", r->reply);
-		return;
-	}
-	/* Only 535 (534: "web login required") says the token itself was
-	 * refused; a second challenge or another answer is a protocol
-	 * error, not a reason to fetch tokens. */
-	if (r->code != 535 && r->code != 534) {
-		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code),
-		    "XOAUTH2: unexpected reply: %s", r->reply);
-		return;
-	}
-	/* Revoked or expired early: one fresh token, one more try on this
-	 * connection (RFC 4954 allows another AUTH after a 535). */
-	oauth_invalidate(r->oauth, r->token);
-	str_wipe_free(r->token);
-	r->token = NULL;
-	if (++r->xtries < 2) {
-		relay_xoauth2_start(r);
-		return;
-	}
-	relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_XOAUTH2_REFUSED,
-	    "XOAUTH2 refused with a fresh token: %s", r->reply);
-}
-
 /* Starts AUTH with the mechanism the server offered. */
 void
 relay_auth_start(struct relay *r)
@@ -155,7 +167,8 @@ relay_auth_start(struct relay *r)
 		[CONF_AUTH_LOGIN] = "LOGIN", [CONF_AUTH_XOAUTH2] = "XOAUTH2",
 	};
 	const struct conf_upstream	*up = r->up;
-	char				 err[512], *plain;
+	struct sasl_client_out		 out;
+	char				 err[512], *password;
 
 	if (!r->in_tls || !tls_is_verified(r->bev))
 		fatalx("relay: AUTH without verified TLS");
@@ -176,64 +189,24 @@ relay_auth_start(struct relay *r)
 		return;
 	}
 	/* Re-read for every connection: fixing the file fixes the relay. */
-	r->password = sasl_read_password(up->password_file, err, sizeof(err));
-	if (r->password == NULL) {
+	password = sasl_read_password(up->password_file, err, sizeof(err));
+	if (password == NULL) {
 		relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD, "%s", err);
 		return;
 	}
-	if (r->mech == SASL_PLAIN) {
-		plain = sasl_plain(up->username, r->password);
-		str_wipe_free(r->password);
-		r->password = NULL;
-		if (plain == NULL) {
-			relay_fail(r, RELAY_AUTH_FAILED, RELAY_WHY_PASSWORD,
-			    "credentials too long");
-			return;
-		}
-		relay_cmd(r, "AUTH PLAIN ********", "AUTH PLAIN %s", plain);
-		str_wipe_free(plain);
-		relay_set_state(r, RELAY_S_AUTH);
-	} else {
-		relay_cmd(r, "AUTH LOGIN", "AUTH LOGIN");
-		relay_set_state(r, RELAY_S_AUTH_USER);
-	}
+	sasl_client_start(&r->sasl, r->mech, up->username, password, &out);
+	str_wipe_free(password);
+	relay_auth_do(r, &out);
 }
 
-
-/* One reply to AUTH.  Anything but 235 or 334 ends the connection. */
+/* One reply to what AUTH sent. */
 void
 relay_auth_reply(struct relay *r)
 {
-	const char	*user = r->up->username;
-	char		*b64;
+	struct sasl_client_out	out;
 
-	if (r->code == 235) {
-		log_info("relay authenticated peer=%s user=%s", r->peer, user);
-		relay_enter(r, RELAY_S_READY);
-		return;
-	}
-	if (r->code == 334 && r->state != RELAY_S_AUTH) {
-		if (r->state == RELAY_S_AUTH_USER) {
-			b64 = sasl_base64(user);
-			relay_cmd(r, "(username)", "%s", b64);
-			str_wipe_free(b64);
-			relay_set_state(r, RELAY_S_AUTH_PASS);
-			return;
-		}
-		b64 = sasl_base64(r->password);
-		str_wipe_free(r->password);
-		r->password = NULL;
-		relay_cmd(r, "(password)", "%s", b64);
-		str_wipe_free(b64);
-		relay_set_state(r, RELAY_S_AUTH);
-		return;
-	}
-	if (r->code >= 500 || r->code == 334)
-		relay_fail(r, RELAY_AUTH_FAILED, relay_auth_why(r->code), "%s",
-		    r->reply);
-	else
-		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_AUTH_FAILED,
-		    "AUTH: %s", r->reply);
+	sasl_client_step(&r->sasl, r->code, &out);
+	relay_auth_do(r, &out);
 }
 
 

@@ -39,12 +39,8 @@ enum relay_state {
 	RELAY_S_GREETING,
 	RELAY_S_EHLO,
 	RELAY_S_STARTTLS,
-	RELAY_S_AUTH,		/* AUTH PLAIN sent, or LOGIN's last step */
-	RELAY_S_AUTH_USER,	/* AUTH LOGIN sent, expecting 334 */
-	RELAY_S_AUTH_PASS,	/* username sent, expecting 334 */
+	RELAY_S_AUTH,		/* the AUTH exchange (r->sasl says where) */
 	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
-	RELAY_S_AUTH_XOAUTH2,	/* AUTH XOAUTH2 sent */
-	RELAY_S_AUTH_XERR,	/* empty answer to its error challenge */
 	RELAY_S_READY,		/* idle, waiting for relay_send() */
 	RELAY_S_PLAN,		/* re-encoder's first pass (reencode.h) */
 	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
@@ -86,10 +82,11 @@ struct relay {
 	bool			 ext_pipelining;
 	uint64_t		 ext_size;
 	enum sasl_mech		 mech;
-	char			*password;	/* during AUTH only */
+	struct sasl_client	 sasl;		/* the AUTH exchange */
 	struct oauth		*oauth;		/* XOAUTH2 token source */
 	struct oauth_req	*oreq;		/* token request pending */
-	char			*token;		/* during AUTH XOAUTH2 only */
+	char			*token;		/* during AUTH XOAUTH2 only,
+						 * to invalidate if refused */
 	unsigned int		 xtries;	/* AUTH XOAUTH2 attempts */
 
 	/* The reply being read. */
@@ -149,8 +146,7 @@ void	relay_enter(struct relay *, enum relay_state);
 enum sasl_mech relay_pick_mech(const struct relay *, const char *mechs);
 /* Starts AUTH (only on verified TLS). */
 void	relay_auth_start(struct relay *);
-/* Replies in the PLAIN/LOGIN and in the XOAUTH2 states. */
+/* A reply in RELAY_S_AUTH. */
 void	relay_auth_reply(struct relay *);
-void	relay_xoauth2_reply(struct relay *);
 
 #endif /* RELAY_INT_H */
