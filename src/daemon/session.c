@@ -819,13 +819,14 @@ session_ctx_init(struct session_ctx *ctx)
 	TAILQ_INIT(&ctx->sessions);
 }
 
-int
-session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
+/* A session for peer <sa>, not yet listed nor attached to any
+ * bufferevent. */
+static struct session *
+session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
     socklen_t salen, unsigned int flags)
 {
 	static unsigned int	 next_sid;
 	struct session		*s;
-	char			 netname[512] = "";
 
 	s = xcalloc(1, sizeof(*s));
 	s->ctx = ctx;
@@ -843,6 +844,41 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
 	sasl_server_init(&s->sasl, &sasl_b64_openssl);
 	s->state = SESSION_GREETED;
+	return s;
+}
+
+/* Lists the session, whose bufferevent is set, and greets the client
+ * (not yet with implicit TLS: after the handshake). */
+static void
+session_start(struct session *s)
+{
+	struct session_ctx	*ctx = s->ctx;
+	char			 netname[512] = "";
+
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	ctx->nsessions++;
+	if (s->net != NULL && s->net->name[0] != '\0')
+		str_log_escape(s->net->name, strlen(s->net->name), netname,
+		    sizeof(netname));
+	log_info("session connect sid=%08x client=%s%s%s%s%s", s->sid,
+	    s->addr, s->implicit_tls ? " tls=implicit" : "",
+	    netname[0] != '\0' ? " network=\"" : "", netname,
+	    netname[0] != '\0' ? "\"" : "");
+	if (s->implicit_tls)
+		return;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	session_set_timeout(s, s->conf->command_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_reply(s, "220 %s ESMTP smartrelay", s->conf->hostname);
+}
+
+int
+session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
+    socklen_t salen, unsigned int flags)
+{
+	struct session	*s = session_alloc(ctx, sa, salen, flags);
+
 	if (s->implicit_tls) {
 		if (session_tls_begin(s, fd) == -1) {
 			evutil_closesocket(fd);
@@ -858,23 +894,19 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 		free(s);
 		return -1;
 	}
-	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
-	ctx->nsessions++;
-	if (s->net != NULL && s->net->name[0] != '\0')
-		str_log_escape(s->net->name, strlen(s->net->name), netname,
-		    sizeof(netname));
-	log_info("session connect sid=%08x client=%s%s%s%s%s", s->sid,
-	    s->addr, s->implicit_tls ? " tls=implicit" : "",
-	    netname[0] != '\0' ? " network=\"" : "", netname,
-	    netname[0] != '\0' ? "\"" : "");
-	if (s->implicit_tls)
-		return 0;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	session_set_timeout(s, s->conf->command_timeout);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_reply(s, "220 %s ESMTP smartrelay", s->conf->hostname);
+	session_start(s);
 	return 0;
+}
+
+void
+session_new_bev(struct session_ctx *ctx, struct bufferevent *bev,
+    const struct sockaddr *sa, socklen_t salen, unsigned int flags)
+{
+	struct session	*s;
+
+	s = session_alloc(ctx, sa, salen, flags & ~SESSION_F_TLS);
+	s->bev = bev;
+	session_start(s);
 }
 
 /* Compares the addresses (not ports) of two peers. */

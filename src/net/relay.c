@@ -1066,6 +1066,23 @@ relay_connected(struct relay *r)
 		relay_enter(r, RELAY_S_EHLO);
 }
 
+/* r->bev is connected: TLS at once (implicit), or wait for the
+ * greeting. */
+static void
+relay_connect_start(struct relay *r)
+{
+	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
+	    relay_event_cb, r);
+	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	if (r->up->tls == CONF_TLS_IMPLICIT)
+		relay_starttls(r);
+	else {
+		relay_set_state(r, RELAY_S_GREETING);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+	}
+}
+
 /* The dial is over: a socket connected to one of the host's addresses
  * (remembered as "host[ip]:port"), or why none could be reached. */
 static void
@@ -1094,16 +1111,7 @@ relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
 	}
 	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u", r->up->host,
 	    cidr_addr_str(sa, addr, sizeof(addr)), r->up->port);
-	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
-	    relay_event_cb, r);
-	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
-	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
-	if (r->up->tls == CONF_TLS_IMPLICIT)
-		relay_starttls(r);
-	else {
-		relay_set_state(r, RELAY_S_GREETING);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-	}
+	relay_connect_start(r);
 out:
 	relay_release(r);
 }
@@ -1167,15 +1175,12 @@ relay_event_error(struct relay *r, short what)
 	}
 }
 
-struct relay *
-relay_new(struct event_base *base, struct evdns_base *dns,
+/* A relay for <up>, not connected yet. */
+static struct relay *
+relay_alloc(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
-	static const int	 family[] = {
-		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
-		[CONF_FAMILY_IPV6] = AF_INET6,
-	};
 	struct relay		*r;
 
 	r = xcalloc(1, sizeof(*r));
@@ -1197,22 +1202,56 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
-	if (r->idle == NULL || r->kick == NULL)
-		goto fail;
 	r->state = RELAY_S_CONNECTING;
+	if (r->idle == NULL || r->kick == NULL) {
+		log_warnx("relay cannot start a connection to %s", r->peer);
+		relay_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+struct relay *
+relay_new(struct event_base *base, struct evdns_base *dns,
+    const struct conf *conf, const struct conf_upstream *up,
+    struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
+{
+	static const int	 family[] = {
+		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
+		[CONF_FAMILY_IPV6] = AF_INET6,
+	};
+	struct relay		*r;
+
+	if ((r = relay_alloc(base, dns, conf, up, tls, cbs, arg)) == NULL)
+		return NULL;
 	/* Resolution runs on evdns (the loop never blocks on DNS), and
 	 * every address is tried, RFC 8305 style.  dial never calls back
 	 * from inside dial_new(), so neither do we from relay_new(). */
 	r->dial = dial_new(base, dns, up->host, up->port,
 	    family[up->address_family], RELAY_CONNECT_TIMEOUT, relay_dial_cb,
 	    r);
-	if (r->dial == NULL)
-		goto fail;
+	if (r->dial == NULL) {
+		log_warnx("relay cannot start a connection to %s", r->peer);
+		relay_free(r);
+		return NULL;
+	}
 	return r;
-fail:
-	log_warnx("relay cannot start a connection to %s", r->peer);
-	relay_free(r);
-	return NULL;
+}
+
+struct relay *
+relay_new_bev(struct event_base *base, const struct conf *conf,
+    const struct conf_upstream *up, struct tls_client *tls,
+    const struct relay_cbs *cbs, void *arg, struct bufferevent *bev)
+{
+	struct relay	*r;
+
+	if ((r = relay_alloc(base, NULL, conf, up, tls, cbs, arg)) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	r->bev = bev;
+	relay_connect_start(r);
+	return r;
 }
 
 /* Every pending recipient of the message fails with r->reply, and the
