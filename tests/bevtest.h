@@ -25,7 +25,7 @@ char		*bt_write(const char *dir, const char *name, const char *text,
 		    mode_t mode);
 
 /* Loads a configuration of hostname relay.test, spool <dir>/spool,
- * an upstream on upstream.test:25, plus the lines <extra>. */
+ * plus the lines <extra>. */
 struct conf	*bt_conf(const char *dir, const char *extra);
 
 /* Makes <dir>/cert.pem and <dir>/key.pem, self-signed for localhost,
