@@ -121,7 +121,8 @@ static const struct relay_case {
 	/* The MAIL/RCPT/DATA group goes out at once (RFC 2920). */
 	{ "pipelined-sent", "auto", { GREET, EHLO_PLAIN, STARTTLS,
 	    EHLO_TLS_PIPE, AUTH_OK,
-	    { "MAIL FROM:<alice@example.org>", "250 2.1.0 ok", false }, { "RCPT TO:<bob@example.net>", "250 2.1.5 ok", false },
+	    { "MAIL FROM:<alice@example.org>", "250 2.1.0 ok", false },
+	    { "RCPT TO:<bob@example.net>", "250 2.1.5 ok", false },
 	    { "DATA", "354 go", false }, { ".", "250 2.0.0 queued", false },
 	    QUIT, END }, WANT_DONE, RELAY_OK, 0, 0, ENVELOPE_RCPT_SENT,
 	    true },
