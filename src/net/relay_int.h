@@ -28,10 +28,6 @@ struct oauth_req;
 #define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
 #define RELAY_REPLY_LINE_MAX	2048
 #define RELAY_REPLY_TEXT_MAX	512
-#define RELAY_RCPTS_PER_TXN	100	/* Gmail's limit per transaction */
-#define RELAY_OUT_HIGH		(256 * 1024)	/* stop reading the file */
-#define RELAY_OUT_LOW		(64 * 1024)	/* resume below this */
-#define RELAY_CHUNK		(64 * 1024)
 
 enum relay_state {
 	RELAY_S_CONNECTING,
@@ -50,13 +46,6 @@ enum relay_state {
 	RELAY_S_QUIT,
 };
 
-
-/* What each outstanding pipelined reply answers. */
-enum relay_expect {
-	RELAY_X_MAIL,
-	RELAY_X_RCPT,
-	RELAY_X_DATA,
-};
 
 struct relay {
 	struct event_base	*base;
@@ -96,31 +85,7 @@ struct relay {
 	size_t			 replylen;
 	int			 code;
 
-	/* The transaction. */
-	struct envelope		*env;
-	int			 fd;		/* data file */
-	size_t			*batch;		/* rcpt indices this txn */
-	size_t			 nbatch;
-	bool			*accepted;	/* per batch entry */
-	size_t			 next_rcpt;	/* where the next batch starts */
-	enum relay_expect	*expect;
-	size_t			 nexpect, iexpect;
-	bool			 mail_ok, data_ok;
-	enum relay_status	 txn_status;
-	char			 txn_reply[RELAY_REPLY_TEXT_MAX];
-	bool			 at_bol;	/* body: at a line start */
-	bool			 body_crlf;	/* body: last bytes were CRLF */
-	uint64_t		 size;		/* what SIZE= announces */
-	char			*head;		/* rewritten header block, sent
-						 * instead of the file's first
-						 * <head_skip> octets */
-	size_t			 headlen, head_off, head_skip;
-	const char		*account;	/* MAIL FROM, or NULL to keep
-						 * the envelope sender */
-	struct reencode		*re;		/* the body is re-encoded, or
-						 * NULL: sent as it is */
-	struct mime_scan	 guard;		/* checks what is sent as it
-						 * is */
+	struct relay_txn	*txn;		/* the message in flight */
 };
 
 /* relay.c */
