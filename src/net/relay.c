@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include "relay_auth.h"
 #include "relay_int.h"
 #include "relay_txn.h"
 
@@ -137,7 +138,7 @@ relay_conn_reset(struct relay *r)
 	r->reply[0] = '\0';
 	r->ext_starttls = r->ext_pipelining = false;
 	r->ext_size = 0;
-	r->mech = SASL_NONE;
+	relay_auth_reset(r->auth);
 }
 
 /*
@@ -280,8 +281,7 @@ relay_ehlo_line(struct relay *r, const char *kw)
 		r->ext_size = n;
 	} else if (str_has_prefix_ci(kw, "AUTH ") ||
 	    str_has_prefix_ci(kw, "AUTH=")) {
-		if (r->mech == SASL_NONE)
-			r->mech = relay_pick_mech(r, kw + 5);
+		relay_auth_offered(r->auth, kw + 5);
 	}
 }
 
@@ -429,9 +429,10 @@ relay_txn_do(struct relay *r, enum relay_txn_next next)
 	}
 }
 
-/* The transaction's command lines go out as any other. */
+/* The command lines of the transaction and of AUTH go out as any
+ * other. */
 static void
-relay_txn_cmd_cb(void *arg, const char *what, const char *line)
+relay_conn_cmd_cb(void *arg, const char *what, const char *line)
 {
 	relay_cmd(arg, what, "%s", line);
 }
@@ -461,7 +462,7 @@ relay_enter(struct relay *r, enum relay_state st)
 		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
 		r->ext_starttls = r->ext_pipelining = false;
 		r->ext_size = 0;
-		r->mech = SASL_NONE;
+		relay_auth_reset(r->auth);
 		break;
 	case RELAY_S_STARTTLS:
 		relay_cmd(r, "STARTTLS", "STARTTLS");
@@ -519,6 +520,54 @@ relay_starttls(struct relay *r)
 }
 
 
+/* Does what AUTH said. */
+static void
+relay_auth_do(struct relay *r, enum relay_auth_next next)
+{
+	enum relay_status	 st;
+	enum relay_why		 why;
+	const char		*reason;
+
+	switch (next) {
+	case RELAY_AUTH_SENT:
+		if (r->state == RELAY_S_TOKEN)
+			relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_set_state(r, RELAY_S_AUTH);
+		break;
+	case RELAY_AUTH_TOKEN:
+		relay_set_state(r, RELAY_S_TOKEN);
+		relay_set_timeout(r, RELAY_TOKEN_TIMEOUT);
+		break;
+	case RELAY_AUTH_OK:
+		relay_enter(r, RELAY_S_READY);
+		break;
+	case RELAY_AUTH_FAIL:
+		st = relay_auth_failure(r->auth, &why, &reason);
+		relay_fail(r, st, why, "%s", reason);
+		break;
+	}
+}
+
+/* The access token came, or not. */
+static void
+relay_auth_resume_cb(void *arg, enum relay_auth_next next)
+{
+	struct relay	*r = arg;
+
+	relay_hold(r);
+	relay_auth_do(r, next);
+	relay_release(r);
+}
+
+/* Starts AUTH, on verified TLS only. */
+static void
+relay_auth_begin(struct relay *r)
+{
+	if (!r->in_tls || !tls_is_verified(r->bev))
+		fatalx("relay: AUTH without verified TLS");
+	relay_auth_do(r, relay_auth_start(r->auth));
+}
+
 /* One reply in a connection-setup state. */
 static void
 relay_setup_reply(struct relay *r)
@@ -546,7 +595,7 @@ relay_setup_reply(struct relay *r)
 			 * address's: no other address is tried. */
 			dial_free(r->dial);
 			r->dial = NULL;
-			relay_auth_start(r);
+			relay_auth_begin(r);
 		} else if (!r->ext_starttls)
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_NO_STARTTLS,
 			    "server does not offer "
@@ -588,7 +637,8 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			relay_setup_reply(r);
 			break;
 		case RELAY_S_AUTH:
-			relay_auth_reply(r);
+			relay_auth_do(r, relay_auth_reply(r->auth, r->code,
+			    r->reply));
 			break;
 		case RELAY_S_TXN:
 			relay_txn_do(r, relay_txn_reply(r->txn, r->code,
@@ -774,6 +824,7 @@ relay_alloc(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
+	struct relay_auth_conn	 aconn;
 	struct relay		*r;
 
 	r = xcalloc(1, sizeof(*r));
@@ -786,7 +837,11 @@ relay_alloc(struct event_base *base, struct evdns_base *dns,
 	r->tls = tls_client_ref(tls);
 	r->cbs = *cbs;
 	r->arg = arg;
-	sasl_client_init(&r->sasl, &sasl_b64_openssl);
+	aconn.peer = r->peer;
+	aconn.cmd = relay_conn_cmd_cb;
+	aconn.resume = relay_auth_resume_cb;
+	aconn.arg = r;
+	r->auth = relay_auth_new(up, &aconn);
 	snprintf(r->peer, sizeof(r->peer), "%s:%u", up->host, up->port);
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
@@ -857,7 +912,7 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	conn.up = r->up;
 	conn.pipelining = r->ext_pipelining;
 	conn.size_limit = r->ext_size;
-	conn.cmd = relay_txn_cmd_cb;
+	conn.cmd = relay_conn_cmd_cb;
 	conn.plan = relay_plan_cb;
 	conn.arg = r;
 	r->txn = relay_txn_new(&conn, env, data_path,
@@ -889,12 +944,16 @@ relay_free(struct relay *r)
 	if (r->kick != NULL)
 		event_free(r->kick);
 	relay_txn_free(r->txn);
-	sasl_client_cleanup(&r->sasl);
-	oauth_cancel(r->oreq);
-	str_wipe_free(r->token);
+	relay_auth_free(r->auth);
 	tls_client_free(r->tls);
 	conf_free(r->conf);
 	free(r);
+}
+
+void
+relay_set_oauth(struct relay *r, struct oauth *o)
+{
+	relay_auth_set_oauth(r->auth, o);
 }
 
 void

@@ -35,7 +35,7 @@ enum relay_state {
 	RELAY_S_GREETING,
 	RELAY_S_EHLO,
 	RELAY_S_STARTTLS,
-	RELAY_S_AUTH,		/* the AUTH exchange (r->sasl says where) */
+	RELAY_S_AUTH,		/* the AUTH exchange (relay_auth.c) */
 	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
 	RELAY_S_READY,		/* idle, waiting for relay_send() */
 	RELAY_S_PLAN,		/* re-encoder's first pass (reencode.h) */
@@ -70,13 +70,7 @@ struct relay {
 	bool			 ext_starttls;
 	bool			 ext_pipelining;
 	uint64_t		 ext_size;
-	enum sasl_mech		 mech;
-	struct sasl_client	 sasl;		/* the AUTH exchange */
-	struct oauth		*oauth;		/* XOAUTH2 token source */
-	struct oauth_req	*oreq;		/* token request pending */
-	char			*token;		/* during AUTH XOAUTH2 only,
-						 * to invalidate if refused */
-	unsigned int		 xtries;	/* AUTH XOAUTH2 attempts */
+	struct relay_auth	*auth;
 
 	/* The reply being read. */
 	struct line_reader	 reader;
@@ -105,13 +99,5 @@ void	relay_fail(struct relay *, enum relay_status, enum relay_why,
 	    const char *, ...) __attribute__((format(printf, 4, 5)));
 /* Enters a state, sending its command. */
 void	relay_enter(struct relay *, enum relay_state);
-
-/* relay_auth.c */
-/* The mechanism to use among those offered in <mechs> (EHLO). */
-enum sasl_mech relay_pick_mech(const struct relay *, const char *mechs);
-/* Starts AUTH (only on verified TLS). */
-void	relay_auth_start(struct relay *);
-/* A reply in RELAY_S_AUTH. */
-void	relay_auth_reply(struct relay *);
 
 #endif /* RELAY_INT_H */
