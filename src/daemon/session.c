@@ -17,12 +17,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -33,7 +35,7 @@
 #include "line.h"
 #include "log.h"
 #include "route.h"
-#include "sasl.h"
+#include "session_auth.h"
 #include "session_int.h"
 #include "smtp.h"
 #include "spool.h"
@@ -181,7 +183,7 @@ static void
 session_cmd_mail(struct session *s, const char *args)
 {
 	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
-	    !s->authed) {
+	    !session_auth_is_done(s->auth)) {
 		session_reply(s, "530 5.7.0 Authentication required");
 		session_error(s);
 		return;
@@ -303,8 +305,8 @@ session_protocol(const struct session *s)
 	if (!s->esmtp)
 		return "SMTP";
 	if (s->tls)
-		return s->authed ? "ESMTPSA" : "ESMTPS";
-	return s->authed ? "ESMTPA" : "ESMTP";
+		return session_auth_is_done(s->auth) ? "ESMTPSA" : "ESMTPS";
+	return session_auth_is_done(s->auth) ? "ESMTPA" : "ESMTP";
 }
 
 /* Writes the trace header (RFC 5321 4.4) that starts every message.
@@ -412,6 +414,262 @@ session_cmd_help(struct session *s, const char *args)
 	(void)args;
 	session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
 	    "RSET NOOP QUIT VRFY HELP");
+}
+
+/* RFC 4954 section 4: the password travels in base64 only, so AUTH
+ * is offered over TLS, or where the admin allowed it on loopback. */
+bool
+session_auth_is_offered(const struct session *s)
+{
+	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
+}
+
+/*
+ * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
+ * client pipelined after the command is thrown away unread (section
+ * 4.2: a man in the middle could have injected it), and reading stops
+ * until the TLS bufferevent takes over the socket in
+ * session_tls_start().
+ */
+void
+session_cmd_starttls(struct session *s, const char *args)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+
+	if (*args != '\0') {
+		session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		session_error(s);
+		return;
+	}
+	if (s->tls) {
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+		session_error(s);
+		return;
+	}
+	if (s->ctx->tls == NULL) {
+		/* Not configured: as any command we do not offer. */
+		if (s->conf->server_tls.cert_file[0] == '\0')
+			session_reply(s, "502 5.5.1 Error: command not "
+			    "implemented");
+		else
+			session_reply(s, "454 4.7.0 TLS not available");
+		session_error(s);
+		return;
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
+	bufferevent_disable(s->bev, EV_READ);
+	session_set_state(s, SESSION_STARTTLS);
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+}
+
+/* Puts the TLS bufferevent on the socket of <fd> and starts the
+ * handshake, bounded by SESSION_HANDSHAKE_SECS. */
+int
+session_tls_begin(struct session *s, int fd)
+{
+	struct bufferevent	*bev;
+	uint64_t		 secs = s->conf->command_timeout;
+
+	if (s->ctx->tls == NULL ||
+	    (bev = tls_server_wrap(s->ctx->tls, s->ctx->base, fd)) == NULL)
+		return -1;
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	s->bev = bev;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	session_set_timeout(s, secs < SESSION_HANDSHAKE_SECS ? secs :
+	    SESSION_HANDSHAKE_SECS);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_set_state(s, SESSION_HANDSHAKE);
+	return 0;
+}
+
+/* The 220 to STARTTLS is out.  The plaintext bufferevent goes away
+ * with everything it buffered; a duplicate of its descriptor keeps the
+ * connection for the TLS one. */
+void
+session_tls_start(struct session *s)
+{
+	int	fd;
+
+	fd = fcntl(bufferevent_getfd(s->bev), F_DUPFD_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("session cannot duplicate socket sid=%08x", s->sid);
+		session_close(s, "error");
+		return;
+	}
+	if (session_tls_begin(s, fd) == -1) {
+		close(fd);
+		session_close(s, "tls");
+	}
+}
+
+/* The handshake finished: greet (implicit TLS), or start afresh
+ * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
+ * so EHLO comes again and an AUTH made in plaintext no longer holds). */
+static void
+session_tls_done(struct session *s)
+{
+	const struct conf	*conf = s->conf;
+
+	s->tls = true;
+	log_info("session tls sid=%08x client=%s version=%s cipher=%s",
+	    s->sid, s->addr, tls_version(s->bev), tls_cipher(s->bev));
+	session_set_timeout(s, conf->command_timeout);
+	session_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	session_auth_reset(s->auth);
+	session_set_state(s, SESSION_GREETED);
+	if (s->implicit_tls) {
+		/* As the listener's check on plain ports: a client that
+		 * talks before the greeting is a bot firing blind. */
+		if (tls_has_pending(s->bev)) {
+			log_notice("session reject client=%s "
+			    "reason=early-talker sid=%08x", s->addr, s->sid);
+			s->ctx->refused_early_talker++;
+			session_reply(s, "554 5.5.1 %s Error: talked before "
+			    "the greeting", conf->hostname);
+			s->close_reason = "early-talker";
+			session_set_state(s, SESSION_QUIT);
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		session_reply(s, "220 %s ESMTP smartrelay", conf->hostname);
+	}
+	session_process(s);
+}
+
+/* The handshake finished or failed.  A failure has no SMTP reply to
+ * give: the client gets the TLS alert, if any, and the close. */
+void
+session_tls_event(struct session *s, short what)
+{
+	char	why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		session_tls_done(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "handshake timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "closed during handshake");
+	else
+		tls_error_string(s->bev, why, sizeof(why), NULL);
+	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
+	    s->sid, s->addr, why);
+	session_close(s, "tls");
+}
+
+/* session_auth.c's ways to answer. */
+static void
+session_auth_reply_cb(void *arg, const char *line)
+{
+	session_reply(arg, "%s", line);
+}
+
+static void
+session_auth_error_cb(void *arg)
+{
+	session_error(arg);
+}
+
+/* Enters the state AUTH said, unless too many errors ended the
+ * session meanwhile. */
+static void
+session_auth_next(struct session *s, enum session_auth_next next)
+{
+	if (s->state == SESSION_QUIT)
+		return;
+	switch (next) {
+	case SESSION_AUTH_DONE:
+		session_set_state(s, SESSION_READY);
+		break;
+	case SESSION_AUTH_MORE:
+		session_set_state(s, SESSION_AUTH);
+		break;
+	case SESSION_AUTH_VERIFY:
+		session_set_state(s, SESSION_VERIFY);
+		bufferevent_disable(s->bev, EV_READ);
+		break;
+	}
+}
+
+/* The worker checked the password: answer, then read on. */
+static void
+session_auth_checked_cb(void *arg, bool ok)
+{
+	struct session	*s = arg;
+
+	if (s->closed) {
+		/* The client went away meanwhile. */
+		session_set_state(s, SESSION_READY);
+		session_close(s, s->close_reason);
+		return;
+	}
+	session_set_state(s, SESSION_READY);
+	session_auth_checked(s->auth, ok);
+	if (s->ctx->stopping && s->state != SESSION_QUIT) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->conf->hostname);
+		s->close_reason = "shutdown";
+		session_set_state(s, SESSION_QUIT);
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
+void
+session_cmd_auth(struct session *s, const char *args)
+{
+	if (s->ctx->users == NULL) {
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		session_error(s);
+		return;
+	}
+	if (!session_auth_is_offered(s)) {
+		session_reply(s, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		session_error(s);
+		return;
+	}
+	if (session_auth_is_done(s->auth)) {
+		session_reply(s, "503 5.5.1 Error: already authenticated");
+		session_error(s);
+		return;
+	}
+	line_reader_init(&s->auth_reader, SESSION_AUTH_LINE_MAX);
+	session_auth_next(s, session_auth_start(s->auth, args,
+	    s->ctx->users, s->ctx->authcheck));
+}
+
+/* Takes one AUTH response line.  Returns false when none is buffered. */
+bool
+session_auth_input(struct session *s, struct evbuffer *in)
+{
+	enum session_auth_next	 next = SESSION_AUTH_DONE;
+	size_t			 len;
+	bool			 crlf;
+
+	switch (line_get(&s->auth_reader, in, s->line, &len, &crlf)) {
+	case LINE_AGAIN:
+		return false;
+	case LINE_TOOLONG:
+		next = session_auth_line(s->auth, NULL, s->ctx->users,
+		    s->ctx->authcheck);
+		break;
+	case LINE_OK:
+		next = session_auth_line(s->auth, s->line, s->ctx->users,
+		    s->ctx->authcheck);
+		explicit_bzero(s->line, len);
+		break;
+	}
+	session_auth_next(s, next);
+	return true;
 }
 
 #define IN(st)		(1u << (st))
@@ -806,6 +1064,7 @@ session_close(struct session *s, const char *reason)
 	session_reset(s);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	ctx->nsessions--;
+	session_auth_free(s->auth);
 	conf_free(s->conf);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
@@ -826,6 +1085,7 @@ session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
     socklen_t salen, unsigned int flags)
 {
 	static unsigned int	 next_sid;
+	struct session_auth_conn aconn;
 	struct session		*s;
 
 	s = xcalloc(1, sizeof(*s));
@@ -842,7 +1102,13 @@ session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
 	s->implicit_tls = (flags & SESSION_F_TLS) != 0;
 	s->auth_plain_ok = (flags & SESSION_F_AUTH_PLAIN) != 0;
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
-	sasl_server_init(&s->sasl, &sasl_b64_openssl);
+	aconn.sid = s->sid;
+	aconn.addr = s->addr;
+	aconn.reply = session_auth_reply_cb;
+	aconn.error = session_auth_error_cb;
+	aconn.checked = session_auth_checked_cb;
+	aconn.arg = s;
+	s->auth = session_auth_new(&aconn);
 	s->state = SESSION_GREETED;
 	return s;
 }
@@ -882,6 +1148,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	if (s->implicit_tls) {
 		if (session_tls_begin(s, fd) == -1) {
 			evutil_closesocket(fd);
+			session_auth_free(s->auth);
 			conf_free(s->conf);
 			free(s);
 			return -1;
@@ -890,6 +1157,7 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("session bufferevent_socket_new failed");
 		evutil_closesocket(fd);
+		session_auth_free(s->auth);
 		conf_free(s->conf);
 		free(s);
 		return -1;
@@ -987,6 +1255,7 @@ session_free_all(struct session_ctx *ctx)
 		session_reset(s);
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		ctx->nsessions--;
+		session_auth_free(s->auth);
 		conf_free(s->conf);
 		free(s);
 	}

@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 
 #include "line.h"
-#include "saslstep.h"
 #include "session.h"
 #include "smtp.h"
 #include "stamp.h"
@@ -69,10 +68,7 @@ struct session {
 	bool			 implicit_tls;	/* came in on listen_tls */
 	bool			 auth_plain_ok;	/* AUTH allowed without TLS */
 	bool			 tls;		/* handshake done */
-	bool			 authed;
-	/* The AUTH exchange; after a successful one, sasl.name is the
-	 * account's name. */
-	struct sasl_server	 sasl;
+	struct session_auth	*auth;		/* AUTH, and who logged in */
 
 	/* The transaction. */
 	struct smtp_mail	 mail;
