@@ -15,11 +15,17 @@
 
 #include "session.h"
 
+#include <sys/queue.h>
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +42,108 @@
 #include "log.h"
 #include "route.h"
 #include "session_auth.h"
-#include "session_int.h"
 #include "smtp.h"
 #include "spool.h"
+#include "stamp.h"
 #include "tls.h"
 #include "util.h"
+
+#define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
+#define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
+#define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
+#define SESSION_LINGER_SECS	2	/* read and drop input before close */
+#define SESSION_LINGER_MAX	(64 * 1024)
+#define SESSION_HANDSHAKE_SECS	30	/* at most; command_timeout if less */
+/* RFC 4954 section 4 lets AUTH lines exceed 512 octets; ours hold at
+ * most a name and a password of 255 octets each, in base64. */
+#define SESSION_AUTH_LINE_MAX	SMTP_TEXT_LINE_MAX
+
+enum session_state {
+	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
+	SESSION_READY,		/* HELO done, no transaction */
+	SESSION_MAIL,		/* MAIL accepted */
+	SESSION_RCPT,		/* at least one RCPT accepted */
+	SESSION_DATA,		/* receiving message lines */
+	SESSION_COMMIT,		/* waiting for the spool to sync */
+	SESSION_QUIT,		/* flushing the last reply */
+	SESSION_LINGER,		/* reply sent, draining input, then close */
+	SESSION_STARTTLS,	/* flushing "220 Ready to start TLS" */
+	SESSION_HANDSHAKE,	/* TLS handshake running */
+	SESSION_AUTH,		/* waiting for an AUTH response line */
+	SESSION_VERIFY,		/* waiting for the password check */
+};
+
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct session_ctx	*ctx;
+	const struct conf	*conf;		/* its own reference: the
+						 * configuration it began with */
+	struct bufferevent	*bev;		/* owns the socket */
+	enum session_state	 state;
+	unsigned int		 sid;		/* for log lines */
+	struct sockaddr_storage	 peer;
+	char			 addr[64];	/* numeric peer address */
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	bool			 esmtp;
+	unsigned int		 errors;
+	bool			 closed;	/* waiting for a commit only */
+	size_t			 lingered;	/* octets dropped in LINGER */
+	const char		*close_reason;
+	const struct conf_network *net;	/* the client's policy, or NULL */
+	bool			 implicit_tls;	/* came in on listen_tls */
+	bool			 auth_plain_ok;	/* AUTH allowed without TLS */
+	bool			 tls;		/* handshake done */
+	struct session_auth	*auth;		/* AUTH, and who logged in */
+
+	/* The transaction. */
+	struct smtp_mail	 mail;
+	char			**rcpts;
+	size_t			 nrcpt;
+	struct spool_msg	*msg;
+	bool			 msg_ioerr;	/* a spool write failed */
+	struct smtp_data	 data;
+	struct stamp_scan	 stamp;		/* Date:, Message-ID: seen */
+
+	struct line_reader	 cmd_reader;
+	struct line_reader	 data_reader;
+	struct line_reader	 auth_reader;
+	char			 line[SESSION_DATA_LINE_MAX + 1];
+};
+
+static void	session_set_state(struct session *, enum session_state);
+/* Queues one reply line; CRLF is added here and nowhere else. */
+static void	session_reply(struct session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Counts a client error; past SESSION_ERRORS_MAX: 421 and QUIT. */
+static void	session_error(struct session *);
+static void	session_set_timeout(struct session *, uint64_t secs);
+/* Forgets the transaction (RSET, HELO, after DATA). */
+static void	session_reset(struct session *);
+/* Consumes buffered input until it runs out or the state says stop. */
+static void	session_process(struct session *);
+/* Frees the session (the only place); callers return at once. */
+static void	session_close(struct session *, const char *reason);
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+
+/* True when EHLO offers AUTH: users configured, and TLS active or the
+ * listener allows plaintext AUTH. */
+static bool	session_auth_is_offered(const struct session *);
+static void	session_cmd_starttls(struct session *, const char *args);
+static void	session_cmd_auth(struct session *, const char *args);
+/* Replaces the session's bufferevent by a TLS one on <fd> (which it
+ * then owns) and enters SESSION_HANDSHAKE.  Returns 0, or -1 with
+ * nothing changed. */
+static int	session_tls_begin(struct session *, int fd);
+/* In SESSION_STARTTLS, once the 220 is out. */
+static void	session_tls_start(struct session *);
+/* In SESSION_HANDSHAKE: the handshake finished or failed. */
+static void	session_tls_event(struct session *, short what);
+/* In SESSION_AUTH: takes one response line from <in>.  Returns false
+ * when no complete line is buffered. */
+static bool	session_auth_input(struct session *, struct evbuffer *in);
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -57,7 +160,7 @@ static const char *const session_state_name[] = {
 	[SESSION_VERIFY] = "verify",
 };
 
-void
+static void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (log_is_debug())
@@ -67,7 +170,7 @@ session_set_state(struct session *s, enum session_state st)
 }
 
 /* Queues one reply line; CRLF is added here and nowhere else. */
-void
+static void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
@@ -81,7 +184,7 @@ session_reply(struct session *s, const char *fmt, ...)
 
 /* Counts a client error; past the limit the client is shown the door,
  * so a script kiddie cannot keep a slot busy with garbage forever. */
-void
+static void
 session_error(struct session *s)
 {
 	if (++s->errors < SESSION_ERRORS_MAX)
@@ -92,7 +195,7 @@ session_error(struct session *s)
 	session_set_state(s, SESSION_QUIT);
 }
 
-void
+static void
 session_set_timeout(struct session *s, uint64_t secs)
 {
 	struct timeval	tv;
@@ -103,7 +206,7 @@ session_set_timeout(struct session *s, uint64_t secs)
 }
 
 /* Forgets the transaction (RSET, HELO, after DATA). */
-void
+static void
 session_reset(struct session *s)
 {
 	size_t	i;
@@ -418,7 +521,7 @@ session_cmd_help(struct session *s, const char *args)
 
 /* RFC 4954 section 4: the password travels in base64 only, so AUTH
  * is offered over TLS, or where the admin allowed it on loopback. */
-bool
+static bool
 session_auth_is_offered(const struct session *s)
 {
 	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
@@ -431,7 +534,7 @@ session_auth_is_offered(const struct session *s)
  * until the TLS bufferevent takes over the socket in
  * session_tls_start().
  */
-void
+static void
 session_cmd_starttls(struct session *s, const char *args)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
@@ -465,7 +568,7 @@ session_cmd_starttls(struct session *s, const char *args)
 
 /* Puts the TLS bufferevent on the socket of <fd> and starts the
  * handshake, bounded by SESSION_HANDSHAKE_SECS. */
-int
+static int
 session_tls_begin(struct session *s, int fd)
 {
 	struct bufferevent	*bev;
@@ -489,7 +592,7 @@ session_tls_begin(struct session *s, int fd)
 /* The 220 to STARTTLS is out.  The plaintext bufferevent goes away
  * with everything it buffered; a duplicate of its descriptor keeps the
  * connection for the TLS one. */
-void
+static void
 session_tls_start(struct session *s)
 {
 	int	fd;
@@ -544,7 +647,7 @@ session_tls_done(struct session *s)
 
 /* The handshake finished or failed.  A failure has no SMTP reply to
  * give: the client gets the TLS alert, if any, and the close. */
-void
+static void
 session_tls_event(struct session *s, short what)
 {
 	char	why[256];
@@ -623,7 +726,7 @@ session_auth_checked_cb(void *arg, bool ok)
 }
 
 /* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
-void
+static void
 session_cmd_auth(struct session *s, const char *args)
 {
 	if (s->ctx->users == NULL) {
@@ -648,7 +751,7 @@ session_cmd_auth(struct session *s, const char *args)
 }
 
 /* Takes one AUTH response line.  Returns false when none is buffered. */
-bool
+static bool
 session_auth_input(struct session *s, struct evbuffer *in)
 {
 	enum session_auth_next	 next = SESSION_AUTH_DONE;
@@ -914,7 +1017,7 @@ session_linger(struct session *s)
 }
 
 /* Consumes buffered input until it runs out or the state says stop. */
-void
+static void
 session_process(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
@@ -973,14 +1076,14 @@ session_process(struct session *s)
 	}
 }
 
-void
+static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	session_process(arg);
 }
 
-void
+static void
 session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
@@ -1003,7 +1106,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-void
+static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
@@ -1043,7 +1146,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
 }
 
-void
+static void
 session_close(struct session *s, const char *reason)
 {
 	struct session_ctx	*ctx = s->ctx;

@@ -14,19 +14,21 @@
  */
 #include "config.h"
 
-#include "relay_auth.h"
-#include "relay_int.h"
-#include "relay_txn.h"
+#include "relay.h"
+
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -37,17 +39,93 @@
 #include "cidr.h"
 #include "conf.h"
 #include "dial.h"
-#include "envelope.h"
 #include "line.h"
 #include "log.h"
-#include "mime.h"
-#include "oauth.h"
-#include "reencode.h"
-#include "rewrite.h"
-#include "sasl.h"
+#include "relay_auth.h"
+#include "relay_txn.h"
 #include "smtp.h"
 #include "tls.h"
 #include "util.h"
+
+
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds, resolution, each address's
+					 * connect, and the TLS handshake */
+#define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
+#define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
+#define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
+#define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
+#define RELAY_REPLY_LINE_MAX	2048
+#define RELAY_REPLY_TEXT_MAX	512
+
+enum relay_state {
+	RELAY_S_CONNECTING,
+	RELAY_S_HANDSHAKE,	/* TLS handshake (implicit or STARTTLS) */
+	RELAY_S_GREETING,
+	RELAY_S_EHLO,
+	RELAY_S_STARTTLS,
+	RELAY_S_AUTH,		/* the AUTH exchange (relay_auth.c) */
+	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
+	RELAY_S_READY,		/* idle, waiting for relay_send() */
+	RELAY_S_PLAN,		/* re-encoder's first pass (reencode.h) */
+	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
+	RELAY_S_BODY,		/* streaming the message */
+	RELAY_S_DOT,		/* waiting for the final reply */
+	RELAY_S_RSET,
+	RELAY_S_QUIT,
+};
+
+
+struct relay {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct conf	*conf;
+	const struct conf_upstream *up;	/* one of conf->upstream[] */
+	struct tls_client	*tls;
+	struct relay_cbs	 cbs;
+	void			*arg;
+	struct dial		*dial;		/* until AUTH starts: the
+						 * addresses left to try */
+	struct bufferevent	*bev;		/* NULL until connected */
+	struct event		*idle;
+	enum relay_state	 state;
+	bool			 in_tls;
+	bool			 dying;		/* closed() already decided */
+	unsigned int		 depth;		/* nested callbacks running */
+	struct event		*kick;		/* deferred completion */
+	char			 peer[300];
+
+	/* What the server's EHLO said. */
+	bool			 ext_starttls;
+	bool			 ext_pipelining;
+	uint64_t		 ext_size;
+	struct relay_auth	*auth;
+
+	/* The reply being read. */
+	struct line_reader	 reader;
+	char			 line[RELAY_REPLY_LINE_MAX + 1];
+	char			 reply[RELAY_REPLY_TEXT_MAX];
+	size_t			 replylen;
+	int			 code;
+
+	struct relay_txn	*txn;		/* the message in flight */
+};
+
+static void	relay_set_state(struct relay *, enum relay_state);
+static void	relay_set_timeout(struct relay *, int secs);
+/* Sends one command line.  <what> replaces the line in debug logs, so
+ * credentials never reach the log. */
+static void	relay_cmd(struct relay *, const char *what, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Callbacks run with a hold on the relay; the last release frees a
+ * relay that finished meanwhile, so no code touches it afterwards. */
+static void	relay_hold(struct relay *);
+static void	relay_release(struct relay *);
+/* Ends the connection with <st>, the code of what went wrong and a
+ * reason for the log. */
+static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
+/* Enters a state, sending its command. */
+static void	relay_enter(struct relay *, enum relay_state);
 
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
@@ -60,7 +138,7 @@ static void	relay_read_cb(struct bufferevent *, void *);
 static void	relay_write_cb(struct bufferevent *, void *);
 static void	relay_event_cb(struct bufferevent *, short, void *);
 
-void
+static void
 relay_set_state(struct relay *r, enum relay_state st)
 {
 	if (log_is_debug())
@@ -69,7 +147,7 @@ relay_set_state(struct relay *r, enum relay_state st)
 	r->state = st;
 }
 
-void
+static void
 relay_set_timeout(struct relay *r, int secs)
 {
 	struct timeval	tv = { secs, 0 };
@@ -77,7 +155,7 @@ relay_set_timeout(struct relay *r, int secs)
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 }
 
-void
+static void
 relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(r->bev);
@@ -100,13 +178,13 @@ relay_reply_text(const struct relay *r)
 
 /* Callbacks run with a hold on the relay; the last release frees a
  * relay that finished meanwhile, so no code touches it afterwards. */
-void
+static void
 relay_hold(struct relay *r)
 {
 	r->depth++;
 }
 
-void
+static void
 relay_release(struct relay *r)
 {
 	if (--r->depth == 0 && r->dying)
@@ -252,7 +330,7 @@ relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
 		relay_free(r);
 }
 
-void
+static void
 relay_fail(struct relay *r, enum relay_status st, enum relay_why why,
     const char *fmt, ...)
 {
@@ -452,7 +530,7 @@ relay_plan_cb(void *arg, enum relay_txn_next next)
 	relay_release(r);
 }
 
-void
+static void
 relay_enter(struct relay *r, enum relay_state st)
 {
 	struct timeval	tv = { RELAY_IDLE_TIMEOUT, 0 };
