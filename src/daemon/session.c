@@ -40,11 +40,11 @@
 #include "conf.h"
 #include "line.h"
 #include "log.h"
+#include "msgin.h"
 #include "route.h"
 #include "session_auth.h"
 #include "smtp.h"
 #include "spool.h"
-#include "stamp.h"
 #include "tls.h"
 #include "util.h"
 
@@ -100,10 +100,8 @@ struct session {
 	struct smtp_mail	 mail;
 	char			**rcpts;
 	size_t			 nrcpt;
-	struct spool_msg	*msg;
-	bool			 msg_ioerr;	/* a spool write failed */
-	struct smtp_data	 data;
-	struct stamp_scan	 stamp;		/* Date:, Message-ID: seen */
+	struct msgin		*msg;		/* during DATA */
+	uint64_t		 size;		/* of the message committed */
 
 	struct line_reader	 cmd_reader;
 	struct line_reader	 data_reader;
@@ -217,11 +215,8 @@ session_reset(struct session *s)
 	s->rcpts = NULL;
 	s->nrcpt = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
-	if (s->msg != NULL) {
-		spool_abort(s->msg);
-		s->msg = NULL;
-	}
-	s->msg_ioerr = false;
+	msgin_free(s->msg);
+	s->msg = NULL;
 }
 
 static void
@@ -412,65 +407,33 @@ session_protocol(const struct session *s)
 	return session_auth_is_done(s->auth) ? "ESMTPA" : "ESMTP";
 }
 
-/* Writes the trace header (RFC 5321 4.4) that starts every message.
- * Over TLS, a comment after the from clause names the protocol version
- * and cipher, as Postfix does. */
-static int
-session_write_received(struct session *s)
-{
-	const struct conf	*conf = s->conf;
-	char			 date[64], hdr[1024], tlsc[160] = "";
-	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
-	int			 n;
-
-	time_fmt(time_wall(), TIME_RFC5322, date, sizeof(date));
-	if (s->tls && snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with "
-	    "cipher %s)", tls_version(s->bev), tls_cipher(s->bev)) >=
-	    (int)sizeof(tlsc))
-		return -1;
-	if (s->nrcpt == 1)
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
-		    "with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo, v6,
-		    s->addr, tlsc, conf->hostname, session_protocol(s),
-		    spool_msg_id(s->msg), s->rcpts[0], date);
-	else
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
-		    "with %s id %s;\r\n\t%s\r\n", s->helo, v6, s->addr,
-		    tlsc, conf->hostname, session_protocol(s),
-		    spool_msg_id(s->msg), date);
-	if (n < 0 || (size_t)n >= sizeof(hdr))
-		return -1;
-	return spool_msg_write(s->msg, hdr, (size_t)n);
-}
-
 static void
 session_cmd_data(struct session *s, const char *args)
 {
 	const struct conf	*conf = s->conf;
-	size_t			 i;
+	struct msgin_from	 from;
 
 	if (*args != '\0') {
 		session_reply(s, "501 5.5.4 Syntax: DATA");
 		session_error(s);
 		return;
 	}
-	s->msg = spool_msg_new(s->ctx->spool, s->mail.path, s->addr, s->helo);
+	from.sid = s->sid;
+	from.addr = s->addr;
+	from.helo = s->helo;
+	from.protocol = session_protocol(s);
+	from.tls_version = s->tls ? tls_version(s->bev) : NULL;
+	from.tls_cipher = s->tls ? tls_cipher(s->bev) : NULL;
+	from.hostname = conf->hostname;
+	from.domain = conf->domain;
+	/* The client's network may say otherwise than the default. */
+	s->msg = msgin_new(s->ctx->spool, s->mail.path, s->rcpts, s->nrcpt,
+	    &from, conf->max_message_size, (s->net != NULL ?
+	    s->net->bare_lf : conf->bare_lf) == CONF_BARE_LF_REJECT);
 	if (s->msg == NULL) {
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
-	for (i = 0; i < s->nrcpt; i++)
-		if (spool_msg_add_rcpt(s->msg, s->rcpts[i]) == -1)
-			s->msg_ioerr = true;
-	if (session_write_received(s) == -1)
-		s->msg_ioerr = true;
-	stamp_scan_init(&s->stamp);
-	/* The client's network may say otherwise than the default. */
-	smtp_data_init(&s->data, conf->max_message_size,
-	    (s->net != NULL ? s->net->bare_lf : conf->bare_lf) ==
-	    CONF_BARE_LF_REJECT, spool_msg_size(s->msg));
 	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
 	session_set_timeout(s, conf->data_timeout);
 	session_set_state(s, SESSION_DATA);
@@ -877,7 +840,7 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		    "client=%s sid=%08x", id,
 		    str_log_escape(s->mail.path, strlen(s->mail.path), esc,
 		    sizeof(esc)), s->nrcpt,
-		    (unsigned long long)s->data.size, s->addr, s->sid);
+		    (unsigned long long)s->size, s->addr, s->sid);
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(id, s->ctx->committed_arg);
 	} else {
@@ -909,92 +872,38 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	session_process(s);
 }
 
-/*
- * Writes the Date: and Message-ID: fields the header section lacked, at
- * its end, into the spool copy: made once, at acceptance, every retry
- * and every upstream sends the same ones (issue 13, item 3).  They count
- * against the size limit like the client's octets.
- */
-static void
-session_write_stamp(struct session *s)
-{
-	char	buf[STAMP_FIELDS_MAX], id[320], esc[4 * 320];
-	int	n;
-
-	n = stamp_missing(&s->stamp, time_wall(), s->conf->domain, "\r\n",
-	    buf, sizeof(buf), id, sizeof(id));
-	if (n <= 0) {
-		if (n == -1)
-			s->msg_ioerr = true;
-		return;
-	}
-	if (spool_msg_write(s->msg, buf, (size_t)n) == -1)
-		s->msg_ioerr = true;
-	s->data.size += (uint64_t)n;
-	log_info("session added sid=%08x date=%s message_id=%s", s->sid,
-	    s->stamp.has_date ? "no" : "yes", id[0] != '\0' ?
-	    str_log_escape(id, strlen(id), esc, sizeof(esc)) : "no");
-}
-
 /* The end of data: answer an error now, or hand the message to the
  * spool and wait (reading paused) for the sync. */
 static void
 session_data_end(struct session *s)
 {
 	const struct conf	*conf = s->conf;
+	const char		*reply;
 
 	session_set_timeout(s, conf->command_timeout);
-	/* A message that is all header section: the fields go last. */
-	if (s->data.err == SMTP_DATA_OK && !s->msg_ioerr &&
-	    s->stamp.in_headers) {
-		s->stamp.in_headers = false;
-		session_write_stamp(s);
-	}
-	if (s->data.err != SMTP_DATA_OK) {
+	switch (msgin_end(s->msg, &reply)) {
+	case MSGIN_REJECTED:
 		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
-		    s->sid, s->addr, smtp_data_err_reply(s->data.err));
-		session_reply(s, "%s", smtp_data_err_reply(s->data.err));
+		    s->sid, s->addr, reply);
+		session_reply(s, "%s", reply);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
-	}
-	if (s->msg_ioerr) {
+	case MSGIN_IOERR:
 		log_warnx("session spool write failed sid=%08x client=%s",
 		    s->sid, s->addr);
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, "%s", reply);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
+	case MSGIN_OK:
+		break;
 	}
 	session_set_state(s, SESSION_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	spool_commit_start(s->msg, session_commit_done_cb, s);
+	s->size = msgin_size(s->msg);
+	msgin_commit(s->msg, session_commit_done_cb, s);
 	s->msg = NULL;
-}
-
-/* Feeds one decoded line, or with <more> a piece of a long one, to the
- * spool.  Returns false at end of data. */
-static bool
-session_data_line(struct session *s, size_t len, bool crlf, bool more)
-{
-	const char	*out;
-	size_t		 outlen;
-
-	if (more)
-		smtp_data_piece(&s->data, s->line, len, &out, &outlen);
-	else if (smtp_data_line(&s->data, s->line, len, crlf, &out,
-	    &outlen) == SMTP_DATA_END)
-		return false;
-	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
-		return true;
-	/* A piece of a long line is not a whole line: the header scan
-	 * must not insert Date:/Message-ID: in the middle of it. */
-	if (stamp_scan_line(&s->stamp, out, outlen, !more))
-		session_write_stamp(s);
-	if (spool_msg_write(s->msg, out, outlen) == -1 ||
-	    (!more && spool_msg_write(s->msg, "\r\n", 2) == -1))
-		s->msg_ioerr = true;
-	return true;
 }
 
 /* The last reply is out: half-close and drop what the client still
@@ -1047,7 +956,7 @@ session_process(struct session *s)
 			if (line_get_piece(&s->data_reader, in, s->line, &len,
 			    &crlf, &more) == LINE_AGAIN)
 				return;
-			if (!session_data_line(s, len, crlf, more))
+			if (!msgin_line(s->msg, s->line, len, crlf, more))
 				session_data_end(s);
 			continue;
 		}
