@@ -48,7 +48,8 @@ enum session_auth_next session_auth_start(struct session_auth *,
 		    const char *args, const struct users *users,
 		    struct authcheck *ac);
 
-/* One response line, or NULL for one over the limit. */
+/* One response line, or NULL for one over the limit.  <users> NULL (a
+ * reload removed the accounts meanwhile) answers 454 at the check. */
 enum session_auth_next session_auth_line(struct session_auth *,
 		    const char *line, const struct users *users,
 		    struct authcheck *ac);
