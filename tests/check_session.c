@@ -78,6 +78,9 @@ start(unsigned int flags, const char *extra, bool tls)
 	struct sockaddr_in	 sin;
 	char			 err[256], *cert, *key;
 
+	/* Nothing left from a previous test (CK_FORK=no runs them all in
+	 * one process). */
+	memset(&T, 0, sizeof(T));
 	T.dir = bt_tmpdir();
 	T.base = event_base_new();
 	ck_assert_ptr_nonnull(T.base);
