@@ -6,7 +6,7 @@
  * that ends the pause; mail goes to the first delivering one
  * (failover), and when a paused one logs in again the later ones' idle
  * connections close so that it takes its mail back.  An account's
- * sending quota (quota.h) paces sends near the limit and pauses the
+ * sending quota (account.h) paces sends near the limit and pauses the
  * section at it.  Sections whose ca_file differs from the first one's,
  * or that log in with XOAUTH2, own a TLS context or an OAuth token
  * source here.  What the queue's messages are is not known here: a
@@ -16,7 +16,6 @@
 
 #include "upstream.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,21 +26,12 @@
 
 #include <event2/event.h>
 
+#include "account.h"
 #include "envelope.h"
 #include "log.h"
 #include "oauth.h"
 #include "tls.h"
 #include "util.h"
-
-/* One account's sending quota, shared by the sections that log in as
- * the same username (Gmail counts per account, whatever port). */
-struct upstream_quota {
-	char			*account;
-	struct quota		*qt;
-	bool			 seen;		/* limits set in this reload */
-	unsigned int		 inflight_msgs;	/* dispatched, not done */
-	unsigned long		 inflight_rcpts;
-};
 
 /* One connection and the transaction it carries. */
 struct upstream_conn {
@@ -52,7 +42,7 @@ struct upstream_conn {
 	bool			 trial;		/* the probe, until logged in */
 	bool			 quitting;	/* sent QUIT: takes no mail */
 	void			*txn;		/* the owner's, while sending */
-	struct upstream_quota	*qheld;		/* counts this transaction */
+	struct account		*qheld;		/* counts this transaction */
 	unsigned int		 qcount;	/* ... with these recipients */
 	unsigned int		 nsent;		/* recipients sent before it */
 };
@@ -65,7 +55,7 @@ struct upstream {
 	unsigned int		 nconns;
 	struct tls_client	*tls_own;	/* when its ca_file differs */
 	char			*tls_own_path;
-	struct upstream_quota	*qq;		/* its account's; NULL: none */
+	struct account		*acct;		/* its quota; NULL: none */
 	struct oauth		*oauth;		/* auth = "xoauth2" only */
 	int64_t			 pace_until;	/* near the limit: not before */
 	struct event		*pace;
@@ -83,8 +73,7 @@ struct upstream_list {
 	unsigned int		 nconns;
 	struct upstream		 ups[UPSTREAM_MAX];
 	unsigned int		 nups;
-	struct upstream_quota	 quotas[UPSTREAM_MAX];
-	unsigned int		 nquotas;
+	struct account_list	*accounts;
 	bool			 stopping;
 };
 
@@ -290,26 +279,15 @@ upstream_conn_start(struct upstream *u, bool trial)
 	u->nconns++;
 }
 
-/* Stops counting the transaction of <c> against its account's quota. */
-static void
-upstream_quota_release(struct upstream_conn *c)
-{
-	struct upstream_quota	*qq = c->qheld;
-
-	if (qq == NULL)
-		return;
-	qq->inflight_msgs--;
-	qq->inflight_rcpts -= c->qcount;
-	c->qheld = NULL;
-}
-
 /* Forgets connection <c> (its relay already freed or closing). */
 static void
 upstream_conn_forget(struct upstream_conn *c)
 {
 	struct upstream_list	*l = c->u->l;
 
-	upstream_quota_release(c);
+	/* A transaction abandoned (relay_free()) sent nothing we know of. */
+	if (c->qheld != NULL)
+		account_done(c->qheld, c->qcount, 0, time_wall());
 	TAILQ_REMOVE(&l->conns, c, entry);
 	l->nconns--;
 	c->u->nconns--;
@@ -376,45 +354,36 @@ upstream_quota_allows(struct upstream *u, const struct envelope *env)
 	struct quota_status	 st;
 	struct timeval		 tv = { 0, 0 };
 	unsigned int		 n = 0;
-	int64_t			 now = time_wall(), at;
+	int64_t			 now = time_wall(), at = 0;
 	char			 why[300], when[40];
 	size_t			 i;
 
-	if (u->qq == NULL)
+	if (u->acct == NULL)
 		return true;
 	for (i = 0; i < env->nrcpt; i++)
 		n += env->rcpts[i].state == ENVELOPE_RCPT_PENDING;
-	quota_status(u->qq->qt, now, &st);
-	/* Transactions in flight are not counted yet: wait for them
-	 * rather than send past the limit on parallel connections. */
-	if (u->qq->inflight_msgs > 0 && ((st.limits.messages != 0 &&
-	    st.messages + u->qq->inflight_msgs + 1 > st.limits.messages) ||
-	    (st.limits.recipients != 0 && st.recipients +
-	    u->qq->inflight_rcpts + n > st.limits.recipients)))
-		return false;
-	if ((at = quota_next_send(u->qq->qt, now, n)) == 0) {
+	switch (account_check(u->acct, n, now, &at, why, sizeof(why))) {
+	case ACCOUNT_SEND:
 		u->pace_logged = false;
 		return true;
-	}
-	time_fmt(at, TIME_ISO_UTC, when, sizeof(when));
-	if ((st.limits.messages != 0 && st.messages + 1 > st.limits.messages) ||
-	    (st.limits.recipients != 0 && st.recipients > 0 &&
-	    st.recipients + n > st.limits.recipients)) {
-		snprintf(why, sizeof(why), "sending limit reached: %llu of %u "
-		    "messages, %llu of %u recipients in 24 h; resumes %s",
-		    (unsigned long long)st.messages, st.limits.messages,
-		    (unsigned long long)st.recipients, st.limits.recipients,
-		    when);
+	case ACCOUNT_WAIT:
+		return false;
+	case ACCOUNT_LIMIT:
 		upstream_pause(u, HEALTH_QUOTA, why, (unsigned int)(at - now),
 		    true);
 		return false;
+	case ACCOUNT_PACE:
+		break;
 	}
-	if (!u->pace_logged)
+	if (!u->pace_logged) {
+		account_status(u->acct, now, &st);
+		time_fmt(at, TIME_ISO_UTC, when, sizeof(when));
 		log_notice("upstream quota pacing name=%s messages=%llu/%u "
 		    "recipients=%llu/%u next=\"%s\"", upstream_conf(u)->name,
 		    (unsigned long long)st.messages, st.limits.messages,
 		    (unsigned long long)st.recipients, st.limits.recipients,
 		    when);
+	}
 	u->pace_logged = true;
 	u->pace_until = at;
 	tv.tv_sec = (time_t)(at - now);
@@ -428,8 +397,7 @@ upstream_quota_allows(struct upstream *u, const struct envelope *env)
 static void
 upstream_quota_hold(struct upstream_conn *c, const struct envelope *env)
 {
-	struct upstream_quota	*qq = c->u->qq;
-	size_t			 i;
+	size_t	i;
 
 	c->qcount = 0;
 	c->nsent = 0;
@@ -437,11 +405,10 @@ upstream_quota_hold(struct upstream_conn *c, const struct envelope *env)
 		c->qcount += env->rcpts[i].state == ENVELOPE_RCPT_PENDING;
 		c->nsent += env->rcpts[i].state == ENVELOPE_RCPT_SENT;
 	}
-	if (qq == NULL)
+	if (c->u->acct == NULL)
 		return;
-	qq->inflight_msgs++;
-	qq->inflight_rcpts += c->qcount;
-	c->qheld = qq;		/* a reload may change c->u->qq */
+	account_hold(c->u->acct, c->qcount);
+	c->qheld = c->u->acct;	/* a reload may change c->u->acct */
 }
 
 /* Records what the transaction of <c> sent (a relay only ever turns
@@ -455,9 +422,10 @@ upstream_quota_done(struct upstream_conn *c, const struct envelope *env)
 
 	for (i = 0; i < env->nrcpt; i++)
 		n += env->rcpts[i].state == ENVELOPE_RCPT_SENT;
-	if (n > c->nsent && c->qheld != NULL)
-		quota_record(c->qheld->qt, time_wall(), n - c->nsent);
-	upstream_quota_release(c);
+	if (c->qheld != NULL)
+		account_done(c->qheld, c->qcount, n > c->nsent ?
+		    n - c->nsent : 0, time_wall());
+	c->qheld = NULL;
 }
 
 static struct upstream_conn *
@@ -636,51 +604,6 @@ upstream_set_tls(struct upstream *u, const char *ca_file)
 		    "upstream.ca_file", HEALTH_PROBE_MAX, false);
 }
 
-/*
- * The counters of <cu>'s account, made (and loaded from the spool) on
- * first use, or NULL when its quota is "none".  The first section of an
- * account that sets limits decides them.
- */
-static struct upstream_quota *
-upstream_quota_for(struct upstream_list *l, const struct conf_upstream *cu)
-{
-	struct upstream_quota	*qq;
-	struct quota_limits	 lim;
-	char			 path[1200], name[300];
-	unsigned int		 i;
-	size_t			 k;
-
-	if (quota_parse(cu->quota, &lim, NULL, 0) == -1 ||
-	    (lim.messages == 0 && lim.recipients == 0))
-		return NULL;
-	for (i = 0; i < l->nquotas; i++) {
-		qq = &l->quotas[i];
-		if (strcmp(qq->account, cu->username) != 0)
-			continue;
-		/* A reload may have changed the limits. */
-		if (!qq->seen)
-			quota_set_limits(qq->qt, &lim);
-		qq->seen = true;
-		return qq;
-	}
-	if (l->nquotas == UPSTREAM_MAX)
-		return NULL;
-	/* The file name keeps the account readable but safe. */
-	snprintf(name, sizeof(name), "%s", cu->username[0] != '\0' ?
-	    cu->username : "-");
-	for (k = 0; name[k] != '\0'; k++)
-		if (!isalnum((unsigned char)name[k]) &&
-		    strchr("@.-_+", name[k]) == NULL)
-			name[k] = '_';
-	snprintf(path, sizeof(path), "%s/quota.%s", l->conf->spool, name);
-	qq = &l->quotas[l->nquotas++];
-	qq->account = xstrdup(cu->username);
-	qq->qt = quota_new(&lim, path);
-	qq->seen = true;
-	quota_load(qq->qt, time_wall());
-	return qq;
-}
-
 /* Takes the upstream list of l->conf.  States stay with positions. */
 static void
 upstream_list_take_conf(struct upstream_list *l)
@@ -691,14 +614,13 @@ upstream_list_take_conf(struct upstream_list *l)
 	if (n > UPSTREAM_MAX)
 		n = UPSTREAM_MAX;	/* conf refuses more */
 	l->nups = n;
-	for (i = 0; i < l->nquotas; i++)
-		l->quotas[i].seen = false;
+	account_list_reload(l->accounts);
 	for (i = 0; i < UPSTREAM_MAX; i++) {
 		u = &l->ups[i];
 		upstream_set_tls(u, i < n ? l->conf->upstream[i].ca_file :
 		    NULL);
-		u->qq = i < n ? upstream_quota_for(l, &l->conf->upstream[i]) :
-		    NULL;
+		u->acct = i < n ? account_list_get(l->accounts,
+		    &l->conf->upstream[i]) : NULL;
 		if (i < n && l->conf->upstream[i].auth == CONF_AUTH_XOAUTH2) {
 			/* A reload keeps the cached token unless the OAuth
 			 * settings changed. */
@@ -733,6 +655,7 @@ upstream_list_new(struct event_base *base, struct evdns_base *dns,
 	l->cbs = cbs;
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
+	l->accounts = account_list_new(conf->spool);
 	for (i = 0; i < UPSTREAM_MAX; i++) {
 		u = &l->ups[i];
 		u->l = l;
@@ -759,11 +682,7 @@ upstream_list_free(struct upstream_list *l)
 		relay_free(c->r);
 		upstream_conn_forget(c);
 	}
-	for (i = 0; i < l->nquotas; i++) {
-		quota_sync(l->quotas[i].qt);
-		quota_free(l->quotas[i].qt);
-		free(l->quotas[i].account);
-	}
+	account_list_free(l->accounts);
 	for (i = 0; i < UPSTREAM_MAX; i++) {
 		oauth_free(l->ups[i].oauth);
 		event_free(l->ups[i].probe);
@@ -870,8 +789,8 @@ upstream_stats(const struct upstream *u, struct upstream_stats *st)
 	st->connections = u->nconns;
 	st->retry_at = health_next(&u->h);
 	st->probing = u->h.trial;
-	if (u->qq != NULL) {
+	if (u->acct != NULL) {
 		st->has_quota = true;
-		quota_status(u->qq->qt, time_wall(), &st->quota);
+		account_status(u->acct, time_wall(), &st->quota);
 	}
 }

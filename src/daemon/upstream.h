@@ -5,12 +5,13 @@
  * Each configured section (conf->upstream[], in failover order) is one
  * struct upstream: its relay connections (relay.h), its health
  * (health.h: delivering, or paused with exactly one probe under way),
- * its account's sending quota (quota.h, shared by the sections that log
- * in as the same account), its probe and pacing timers, and the TLS
+ * its account's sending quota (account.h, shared by the sections that
+ * log in as the same account), its probe and pacing timers, and the TLS
  * context or OAuth token source it needs of its own.  The list owns them
  * all and reports to its owner (the queue) only through the callbacks
- * given at creation.  It never touches the spool: it carries the
- * envelopes the queue hands it and gives them back with their results.
+ * given at creation.  It never touches a message in the spool: it
+ * carries the envelopes the queue hands it and gives them back with
+ * their results.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
@@ -32,8 +33,10 @@ struct upstream_list;		/* all of them, in failover order */
 
 #define UPSTREAM_MAX	CONF_UPSTREAM_MAX
 
-/* What the list tells its owner.  Each is called from the loop, never
- * from inside a call into the list, with the <arg> given at creation. */
+/* What the list tells its owner, with the <arg> given at creation.
+ * on_ready(), on_delivered() and on_closed() come from the loop, never
+ * from inside a call into the list; on_state_change() and queued() may
+ * come from inside one, and must not call back into the list. */
 struct upstream_cbs {
 	/* <u> may take a message now: a connection logged in or finished
 	 * a transaction, pacing ended, or a pause ended without a login.
