@@ -28,6 +28,7 @@
 
 #include "conf.h"
 #include "dsn.h"
+#include "attempt.h"
 #include "envelope.h"
 #include "log.h"
 #include "relay.h"
@@ -53,16 +54,7 @@ struct queue_entry {
 						 * before this one (failover) */
 	struct envelope		*gone;		/* delivered, its files being
 						 * removed: listed from this */
-};
-
-/* One message with an upstream: what upstream_send() was given. */
-struct queue_txn {
-	TAILQ_ENTRY(queue_txn)	 entry;
-	struct queue_entry	*cur;
-	struct upstream		*u;
-	struct envelope		 env;
-	enum envelope_rcpt_state *before;	/* states before the attempt */
-	const char		*peer;		/* during on_delivered() */
+	struct attempt		*att;		/* with an upstream */
 };
 
 struct queue {
@@ -72,7 +64,6 @@ struct queue {
 	struct upstream_list	*ups;
 	TAILQ_HEAD(, queue_entry) entries;
 	TAILQ_HEAD(, queue_entry) readyq;
-	TAILQ_HEAD(, queue_txn)	 txns;
 	unsigned long		 nentries;
 	unsigned long		 nrestricted;	/* entries with min_up > 0 */
 	struct event		*sweep;		/* next lifetime expiry */
@@ -80,6 +71,7 @@ struct queue {
 	void			(*drained)(void *);
 	void			*drained_arg;
 	struct queue_stats	 stats;		/* counters only */
+	struct attempt_counts	 counts;		/* recipients */
 	void			(*observer)(void *);
 	void			*observer_arg;
 	bool			 in_done;	/* inside on_delivered() */
@@ -93,28 +85,6 @@ queue_changed(struct queue *q)
 {
 	if (q->observer != NULL)
 		q->observer(q->observer_arg);
-}
-
-uint64_t
-queue_backoff(unsigned int attempts, uint64_t retry_min, uint64_t retry_max,
-    double rnd)
-{
-	uint64_t	d = retry_min;
-	unsigned int	i;
-
-	for (i = 1; i < attempts && d < retry_max; i++)
-		d = d > retry_max / 2 ? retry_max : d * 2;
-	if (d > retry_max)
-		d = retry_max;
-	/* Jitter downwards only, so retry_max stays a true maximum. */
-	d -= (uint64_t)((double)d * 0.2 * rnd);
-	return d > 0 ? d : 1;
-}
-
-static double
-queue_random(void)
-{
-	return (double)(random() % 1000000) / 1000000.0;
 }
 
 static void
@@ -184,6 +154,7 @@ queue_entry_free(struct queue_entry *e)
 	TAILQ_REMOVE(&q->entries, e, all);
 	q->nentries--;
 	event_free(e->timer);
+	attempt_free(e->att);
 	if (e->gone != NULL) {
 		envelope_cleanup(e->gone);
 		free(e->gone);
@@ -223,22 +194,12 @@ queue_run_up(struct queue *q, struct upstream *u)
 	upstream_connect(u, nready - waiting);
 }
 
-static void
-queue_txn_free(struct queue_txn *t)
-{
-	envelope_cleanup(&t->env);
-	free(t->before);
-	free(t);
-}
-
 /* Gives the ready entries meant for <u> to its idle connections. */
 static void
 queue_dispatch(struct queue *q, struct upstream *u)
 {
 	struct queue_entry	*e, *next;
-	struct queue_txn	*t;
-	char			 path[1024];
-	size_t			 i;
+	struct attempt		*a;
 
 	if (!upstream_can_take(u) || (q->nrestricted == 0 &&
 	    upstream_list_target(q->ups, 0) != u))
@@ -250,31 +211,23 @@ queue_dispatch(struct queue *q, struct upstream *u)
 			continue;
 		TAILQ_REMOVE(&q->readyq, e, ready);
 		e->in_ready = false;
-		t = xcalloc(1, sizeof(*t));
-		if (spool_env_load(q->spool, e->id, &t->env) == -1 ||
-		    spool_data_path(q->spool, e->id, path, sizeof(path)) ==
-		    -1) {
+		if ((a = attempt_new(q->spool, e->id, e)) == NULL) {
 			/* Logged by the spool; forget it until a restart
 			 * quarantines it. */
-			queue_txn_free(t);
 			queue_entry_free(e);
 			continue;
 		}
-		t->cur = e;
-		t->u = u;
-		t->before = xcalloc(t->env.nrcpt + 1, sizeof(*t->before));
-		for (i = 0; i < t->env.nrcpt; i++)
-			t->before[i] = t->env.rcpts[i].state;
-		if (upstream_send(u, &t->env, path, t) == -1) {
+		if (upstream_send(u, attempt_envelope(a), attempt_data_path(a),
+		    a) == -1) {
 			/* Not now (the quota): first in line again, for this
 			 * upstream later or the next one now. */
-			queue_txn_free(t);
+			attempt_free(a);
 			TAILQ_INSERT_HEAD(&q->readyq, e, ready);
 			e->in_ready = true;
 			return;
 		}
 		e->busy = true;
-		TAILQ_INSERT_TAIL(&q->txns, t, entry);
+		e->att = a;
 	}
 }
 
@@ -302,8 +255,37 @@ queue_run(struct queue *q)
 	}
 }
 
-static void	queue_finish_attempt(struct queue *, struct queue_txn *,
-		    enum relay_status, const char *);
+static void	queue_saved_cb(const char *, int, void *);
+static void	queue_retire(struct queue *, struct queue_entry *,
+		    const struct envelope *);
+
+/* Applies a transaction's results to the envelope on disk. */
+static void
+queue_finish_attempt(struct queue *q, struct attempt *a, struct upstream *u,
+    enum relay_status st, const char *reply, const char *peer)
+{
+	struct queue_entry	*e = attempt_owner(a);
+	struct envelope		*env = attempt_envelope(a);
+	unsigned int		 idx = upstream_index(u);
+	bool			 fail_over, moved, pending;
+
+	e->att = NULL;
+	fail_over = upstream_conf(u)->failover_on_reject &&
+	    idx + 1 < upstream_list_count(q->ups);
+	pending = attempt_finish(a, &q->conf->queue, fail_over, st, reply,
+	    peer, &q->counts, &moved);
+	if (moved && e->min_up == 0)
+		q->nrestricted++;
+	if (moved)
+		e->min_up = idx + 1;
+	if (!pending) {
+		queue_retire(q, e, env);
+		return;
+	}
+	/* Stays busy (not dispatched, not deleted) until saved. */
+	e->next = env->next_attempt;
+	spool_env_save_start(q->spool, env, queue_saved_cb, e);
+}
 
 /* The upstream callbacks. */
 static void
@@ -320,17 +302,13 @@ queue_up_delivered_cb(struct upstream *u, struct envelope *env,
     enum relay_status st, const char *reply, const char *peer, void *txn,
     void *arg)
 {
-	struct queue		*q = arg;
-	struct queue_txn	*t = txn;
+	struct queue	*q = arg;
 
-	(void)u;
 	(void)env;
-	t->peer = peer;
 	q->in_done = true;
-	queue_finish_attempt(q, t, st, reply);
+	queue_finish_attempt(q, txn, u, st, reply, peer);
 	q->in_done = false;
-	TAILQ_REMOVE(&q->txns, t, entry);
-	queue_txn_free(t);
+	attempt_free(txn);
 }
 
 static void
@@ -367,22 +345,6 @@ static const struct upstream_cbs queue_up_cbs = {
 	queue_up_ready_cb, queue_up_delivered_cb, queue_up_closed_cb,
 	queue_up_state_cb, queue_up_queued_cb,
 };
-
-/* One log line per recipient whose state this attempt decided. */
-static void
-queue_log_rcpt(struct queue_txn *t, const struct envelope_rcpt *rc,
-    const char *status, const char *reply)
-{
-	char	delay[32], esc[600];
-
-	str_fmt_duration((uint64_t)(time_wall() - t->env.arrival), delay,
-	    sizeof(delay));
-	str_log_escape(reply, strlen(reply), esc, sizeof(esc));
-	log_info("delivery id=%s to=<%s> relay=%s delay=%s tries=%u dsn=%s "
-	    "status=%s (%s)", t->env.id, rc->addr,
-	    t->peer != NULL ? t->peer : "none", delay,
-	    t->env.attempts, rc->dsn != NULL ? rc->dsn : "-", status, esc);
-}
 
 /* Reads the header section of message <id> (up to the first empty
  * line, bounded) for the failure report.  Caller frees. */
@@ -585,144 +547,6 @@ queue_retire(struct queue *q, struct queue_entry *e,
 		queue_entry_free(e);
 }
 
-/* Past queue.lifetime: every pending recipient fails as expired. */
-static void
-queue_expire_env(struct envelope *env)
-{
-	char	reply[600];
-	size_t	i;
-
-	snprintf(reply, sizeof(reply), "delivery time expired%s%s",
-	    env->last_error != NULL ? "; last error: " : "",
-	    env->last_error != NULL ? env->last_error : "");
-	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpts[i].state != ENVELOPE_RCPT_PENDING)
-			continue;
-		env->rcpts[i].state = ENVELOPE_RCPT_FAILED;
-		free(env->rcpts[i].dsn);
-		env->rcpts[i].dsn = xstrdup("4.4.7");
-		if (env->rcpts[i].reply == NULL)
-			env->rcpts[i].reply = xstrdup(reply);
-	}
-}
-
-static bool
-queue_env_has_pending(const struct envelope *env)
-{
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++)
-		if (env->rcpts[i].state == ENVELOPE_RCPT_PENDING)
-			return true;
-	return false;
-}
-
-/*
- * With failover_on_reject, recipients this upstream refused with 5xx
- * stay pending for the next upstream, and the message never comes back
- * here (until a restart, which forgets that).  Returns true if any did.
- */
-static bool
-queue_fail_over(struct queue *q, struct queue_txn *t)
-{
-	unsigned int		 idx = upstream_index(t->u);
-	struct envelope_rcpt	*rc;
-	bool			 moved = false;
-	size_t			 i;
-
-	if (!upstream_conf(t->u)->failover_on_reject ||
-	    idx + 1 >= upstream_list_count(q->ups))
-		return false;
-	for (i = 0; i < t->env.nrcpt; i++) {
-		rc = &t->env.rcpts[i];
-		if (rc->state != ENVELOPE_RCPT_FAILED ||
-		    t->before[i] != ENVELOPE_RCPT_PENDING ||
-		    rc->dsn == NULL || rc->dsn[0] != '5')
-			continue;
-		queue_log_rcpt(t, rc, "deferred", "refused here; trying the "
-		    "next upstream");
-		rc->state = ENVELOPE_RCPT_PENDING;
-		free(rc->dsn);
-		rc->dsn = NULL;
-		moved = true;
-	}
-	if (moved && t->cur->min_up == 0)
-		q->nrestricted++;
-	if (moved)
-		t->cur->min_up = idx + 1;
-	return moved;
-}
-
-/* Applies a transaction's results to the envelope on disk. */
-static void
-queue_finish_attempt(struct queue *q, struct queue_txn *t,
-    enum relay_status st, const char *reply)
-{
-	struct queue_entry	*e = t->cur;
-	struct envelope		*env = &t->env;
-	struct envelope_rcpt	*rc;
-	int64_t			 now = time_wall();
-	bool			 expired, moved;
-	size_t			 i;
-
-	/* A quota pause is the upstream's state, not this message's. */
-	if (st != RELAY_QUOTA)
-		env->attempts++;
-	moved = queue_fail_over(q, t);
-	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
-	for (i = 0; i < env->nrcpt; i++) {
-		rc = &env->rcpts[i];
-		if (rc->state == ENVELOPE_RCPT_SENT &&
-		    t->before[i] != ENVELOPE_RCPT_SENT) {
-			q->stats.sent++;
-			q->stats.last_sent = now;
-			queue_log_rcpt(t, rc, "sent", rc->reply ?
-			    rc->reply : "");
-		} else if (rc->state == ENVELOPE_RCPT_FAILED &&
-		    t->before[i] != ENVELOPE_RCPT_FAILED) {
-			q->stats.bounced++;
-			queue_log_rcpt(t, rc, "bounced", rc->reply ?
-			    rc->reply : "");
-		} else if (rc->state == ENVELOPE_RCPT_PENDING) {
-			if (st != RELAY_OK && reply[0] != '\0') {
-				free(rc->reply);
-				rc->reply = xstrdup(reply);
-			}
-			if (!expired) {
-				q->stats.deferred++;
-				queue_log_rcpt(t, rc, "deferred", rc->reply ?
-				    rc->reply : reply);
-			}
-		}
-	}
-	if (queue_env_has_pending(env)) {
-		free(env->last_error);
-		env->last_error = xstrdup(reply[0] != '\0' ? reply :
-		    "some recipients deferred");
-	}
-	if (expired && queue_env_has_pending(env)) {
-		for (i = 0; i < env->nrcpt; i++)
-			t->before[i] = env->rcpts[i].state;
-		queue_expire_env(env);
-		for (i = 0; i < env->nrcpt; i++)
-			if (t->before[i] == ENVELOPE_RCPT_PENDING) {
-				q->stats.expired++;
-				queue_log_rcpt(t, &env->rcpts[i], "expired",
-				    env->rcpts[i].reply);
-			}
-	}
-	if (!queue_env_has_pending(env)) {
-		queue_retire(q, e, env);
-		return;
-	}
-	/* Stays busy (not dispatched, not deleted) until saved. */
-	env->next_attempt = st == RELAY_QUOTA || moved ? now : now +
-	    (int64_t)queue_backoff(env->attempts, q->conf->queue.retry_min,
-	    q->conf->queue.retry_max, queue_random());
-	e->next = env->next_attempt;
-	spool_env_save_start(q->spool, env, queue_saved_cb, e);
-}
-
 /* Expires messages past queue.lifetime even while nothing can be
  * delivered (a long outage), then arms for the next expiry. */
 static void
@@ -748,11 +572,11 @@ queue_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (spool_env_load(q->spool, e->id, &env) == -1)
 			continue;
-		queue_expire_env(&env);
+		attempt_expire(&env);
 		for (size_t i = 0; i < env.nrcpt; i++)
 			if (env.rcpts[i].dsn != NULL &&
 			    strcmp(env.rcpts[i].dsn, "4.4.7") == 0 &&
-			    ++q->stats.expired > 0)
+			    ++q->counts.expired > 0)
 				log_info("delivery id=%s to=<%s> relay=none "
 				    "tries=%u dsn=4.4.7 status=expired (%s)",
 				    env.id, env.rcpts[i].addr, env.attempts,
@@ -802,7 +626,6 @@ queue_new(struct event_base *base, struct evdns_base *dns,
 	q->spool = spool;
 	TAILQ_INIT(&q->entries);
 	TAILQ_INIT(&q->readyq);
-	TAILQ_INIT(&q->txns);
 	q->ups = upstream_list_new(base, dns, conf, tls, &queue_up_cbs, q);
 	q->sweep = evtimer_new(base, queue_sweep_cb, q);
 	if (q->sweep == NULL)
@@ -817,7 +640,7 @@ queue_load_cb(const struct envelope *env, void *arg)
 	struct queue		*q = arg;
 	struct queue_entry	*e;
 
-	if (!queue_env_has_pending(env)) {
+	if (!attempt_has_pending(env)) {
 		/* A crash between the last delivery and the removal. */
 		queue_retire(q, NULL, env);
 		return;
@@ -881,17 +704,13 @@ queue_stop(struct queue *q, void (*drained)(void *), void *arg)
 void
 queue_free(struct queue *q)
 {
-	struct queue_txn	*t;
 	struct queue_entry	*e;
 
 	if (q == NULL)
 		return;
-	/* No callback comes any more: the transactions are abandoned. */
+	/* No callback comes any more: the attempts are abandoned, and go
+	 * with their entries. */
 	upstream_list_free(q->ups);
-	while ((t = TAILQ_FIRST(&q->txns)) != NULL) {
-		TAILQ_REMOVE(&q->txns, t, entry);
-		queue_txn_free(t);
-	}
 	while ((e = TAILQ_FIRST(&q->entries)) != NULL)
 		queue_entry_free(e);
 	event_free(q->sweep);
@@ -911,6 +730,11 @@ queue_get_stats(const struct queue *q, struct queue_stats *st)
 	struct upstream_stats		 us;
 
 	*st = q->stats;
+	st->sent = q->counts.sent;
+	st->deferred = q->counts.deferred;
+	st->bounced = q->counts.bounced;
+	st->expired = q->counts.expired;
+	st->last_sent = q->counts.last_sent;
 	st->depth = q->nentries;
 	st->held = 0;
 	st->oldest = 0;

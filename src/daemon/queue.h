@@ -148,12 +148,4 @@ int		 queue_delete(struct queue *, const char *id);
  * that of the spool. */
 int		 queue_requeue(struct queue *, const char *id);
 
-/* Delay before attempt number <attempts> + 1 after a temporary failure:
- * retry_min doubled (attempts - 1) times, capped at retry_max, then
- * spread by up to -20%..+0% jitter so messages that failed together do
- * not retry in lockstep.  <rnd> is a uniform random number in [0, 1).
- * Pure, for unit tests. */
-uint64_t	 queue_backoff(unsigned int attempts, uint64_t retry_min,
-		    uint64_t retry_max, double rnd);
-
 #endif /* QUEUE_H */
