@@ -36,8 +36,8 @@ START_TEST(test_backoff_schedule)
 {
 	uint64_t	got;
 
-	got = attempt_backoff(backoff_cases[_i].attempts, backoff_cases[_i].min,
-	    backoff_cases[_i].max, 0.0);
+	got = attempt_backoff(backoff_cases[_i].attempts,
+	    backoff_cases[_i].min, backoff_cases[_i].max, 0.0);
 	ck_assert_uint_eq(got, backoff_cases[_i].want);
 }
 END_TEST

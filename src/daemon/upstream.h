@@ -155,7 +155,7 @@ struct upstream_stats {
 	enum health_state	 state;
 	const char		*reason;	/* borrowed; "" if ok */
 	unsigned int		 connections;
-	int64_t			 retry_at;	/* next probe (unix time), or 0 */
+	int64_t			 retry_at;	/* next probe (unix s), or 0 */
 	bool			 probing;	/* a trial connection is open */
 	bool			 has_quota;	/* quota is not "none" */
 	struct quota_status	 quota;		/* its account's counters */
