@@ -115,13 +115,13 @@ upstream_is_pacing(const struct upstream *u)
  * or NULL: where mail goes now.  A trial connection does not count
  * until it has logged in. */
 struct upstream *
-upstream_list_target(const struct upstream_list *l, unsigned int from)
+upstream_list_target(struct upstream_list *l, unsigned int from)
 {
 	unsigned int	i;
 
 	for (i = from; i < l->nups; i++)
 		if (l->ups[i].h.state == HEALTH_OK)
-			return (struct upstream *)&l->ups[i];
+			return &l->ups[i];
 	return NULL;
 }
 
@@ -140,7 +140,7 @@ upstream_arm(struct upstream *u)
 	int64_t		at = health_next(&u->h), now = time_wall();
 
 	if (!health_is_consistent(&u->h))
-		fatalx("queue: upstream %s is %s with probe_at=%lld trial=%d",
+		fatalx("upstream %s is %s with probe_at=%lld trial=%d",
 		    upstream_conf(u)->name, health_state_name(u->h.state),
 		    (long long)u->h.probe_at, (int)u->h.trial);
 	evtimer_del(u->probe);
@@ -576,7 +576,7 @@ upstream_relay_closed(struct relay *r, enum relay_status st,
 		/* The probe ended before logging in, however: it failed. */
 		upstream_failed(u, HEALTH_UNAVAILABLE, reason, true);
 	else
-		log_debug("queue relay closed reason=\"%s\"", reason);
+		log_debug("upstream relay closed reason=\"%s\"", reason);
 	u->l->cbs->on_closed(u, u->l->arg);
 }
 
@@ -725,9 +725,9 @@ upstream_list_count(const struct upstream_list *l)
 }
 
 struct upstream *
-upstream_list_get(const struct upstream_list *l, unsigned int i)
+upstream_list_get(struct upstream_list *l, unsigned int i)
 {
-	return (struct upstream *)&l->ups[i];
+	return &l->ups[i];
 }
 
 unsigned int

@@ -88,12 +88,12 @@ void		 upstream_list_stop(struct upstream_list *);
 
 /* The number of sections, and section <i> (0 .. count - 1). */
 unsigned int	 upstream_list_count(const struct upstream_list *);
-struct upstream	*upstream_list_get(const struct upstream_list *,
+struct upstream	*upstream_list_get(struct upstream_list *,
 		    unsigned int i);
 
 /* The first section from position <from> on that is delivering, or
  * NULL: where mail goes now (failover). */
-struct upstream	*upstream_list_target(const struct upstream_list *,
+struct upstream	*upstream_list_target(struct upstream_list *,
 		    unsigned int from);
 
 /* HEALTH_OK while any section delivers; else the first one's state. */
