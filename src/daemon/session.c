@@ -28,6 +28,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "buf.h"
 #include "cidr.h"
 #include "conf.h"
 #include "line.h"
@@ -35,6 +36,7 @@
 #include "route.h"
 #include "session_int.h"
 #include "smtp.h"
+#include "smtpsrv.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
@@ -122,10 +124,11 @@ static void
 session_helo(struct session *s, const char *args, bool esmtp)
 {
 	const struct conf	*conf = s->conf;
+	struct buf		 ehlo = BUF_INIT;
+	unsigned int		 flags = 0;
 
 	if (smtp_parse_helo(args, s->helo, sizeof(s->helo)) != SMTP_OK) {
-		session_reply(s, "501 5.5.4 Syntax: %s hostname",
-		    esmtp ? "EHLO" : "HELO");
+		session_reply(s, "%s", smtpsrv_helo_syntax(esmtp));
 		session_error(s);
 		return;
 	}
@@ -134,19 +137,16 @@ session_helo(struct session *s, const char *args, bool esmtp)
 	s->esmtp = esmtp;
 	session_set_state(s, SESSION_READY);
 	if (!esmtp) {
-		session_reply(s, "250 %s", conf->hostname);
+		session_reply(s, SMTPSRV_HELO_FMT, conf->hostname);
 		return;
 	}
-	session_reply(s, "250-%s", conf->hostname);
-	session_reply(s, "250-PIPELINING");
-	session_reply(s, "250-SIZE %llu",
-	    (unsigned long long)conf->max_message_size);
-	session_reply(s, "250-8BITMIME");
 	if (s->ctx->tls != NULL && !s->tls)
-		session_reply(s, "250-STARTTLS");
+		flags |= SMTPSRV_EHLO_STARTTLS;
 	if (session_auth_is_offered(s))
-		session_reply(s, "250-AUTH PLAIN LOGIN");
-	session_reply(s, "250 ENHANCEDSTATUSCODES");
+		flags |= SMTPSRV_EHLO_AUTH;
+	smtpsrv_ehlo(&ehlo, conf->hostname, conf->max_message_size, flags);
+	session_reply(s, "%s", ehlo.p);
+	buf_free(&ehlo);
 }
 
 static void
@@ -179,35 +179,26 @@ session_qualify_sender(struct session *s)
 static void
 session_cmd_mail(struct session *s, const char *args)
 {
+	enum smtp_rc	rc;
+
 	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
 	    !s->authed) {
 		session_reply(s, "530 5.7.0 Authentication required");
 		session_error(s);
 		return;
 	}
-	switch (smtp_parse_mail(args, s->conf->max_message_size,
-	    &s->mail)) {
+	switch ((rc = smtp_parse_mail(args, s->conf->max_message_size,
+	    &s->mail))) {
 	case SMTP_OK:
 		if (session_qualify_sender(s) == -1) {
-			session_reply(s, "501 5.1.7 Bad sender address "
-			    "syntax (cannot be qualified with the domain)");
+			session_reply(s, SMTPSRV_SENDER_QUALIFY);
 			break;
 		}
 		session_set_state(s, SESSION_MAIL);
-		session_reply(s, "250 2.1.0 Ok");
+		session_reply(s, SMTPSRV_MAIL_OK);
 		return;
-	case SMTP_EADDR:
-		session_reply(s, "501 5.1.7 Bad sender address syntax");
-		break;
-	case SMTP_EPARAM:
-		session_reply(s, "555 5.5.4 Unsupported MAIL parameter");
-		break;
-	case SMTP_ETOOBIG:
-		session_reply(s, "552 5.3.4 Message size exceeds fixed "
-		    "maximum message size");
-		break;
 	default:
-		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		session_reply(s, "%s", smtpsrv_mail_reply(rc));
 		break;
 	}
 	memset(&s->mail, 0, sizeof(s->mail));
@@ -247,20 +238,10 @@ session_cmd_rcpt(struct session *s, const char *args)
 	struct route_result	res;
 	char			err[256];
 	size_t			i, fresh = 0;
+	enum smtp_rc		rc;
 
-	switch (smtp_parse_rcpt(args, &rcpt)) {
-	case SMTP_OK:
-		break;
-	case SMTP_EADDR:
-		session_reply(s, "501 5.1.3 Bad recipient address syntax");
-		session_error(s);
-		return;
-	case SMTP_EPARAM:
-		session_reply(s, "555 5.5.4 Unsupported RCPT parameter");
-		session_error(s);
-		return;
-	default:
-		session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+	if ((rc = smtp_parse_rcpt(args, &rcpt)) != SMTP_OK) {
+		session_reply(s, "%s", smtpsrv_rcpt_reply(rc));
 		session_error(s);
 		return;
 	}
@@ -269,8 +250,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 	if (route_rcpt(&s->conf->route, rcpt.path, &res, err,
 	    sizeof(err)) == -1) {
 		route_result_cleanup(&res);
-		session_reply(s, "501 5.1.3 Bad recipient address syntax "
-		    "(%s)", err);
+		session_reply(s, SMTPSRV_BAD_RCPT_FMT, err);
 		session_error(s);
 		return;
 	}
@@ -279,7 +259,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 		fresh += !session_has_rcpt(s, res.addrs[i]);
 	if (fresh > 0 && s->nrcpt + fresh > s->conf->max_recipients) {
 		route_result_cleanup(&res);
-		session_reply(s, "452 4.5.3 Error: too many recipients");
+		session_reply(s, SMTPSRV_TOO_MANY);
 		return;
 	}
 	if (res.how != ROUTE_REMOTE)
@@ -292,7 +272,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 	route_result_cleanup(&res);
 	if (s->nrcpt > 0)
 		session_set_state(s, SESSION_RCPT);
-	session_reply(s, "250 2.1.5 Ok");
+	session_reply(s, SMTPSRV_RCPT_OK);
 }
 
 /* The "with" protocol of the trace header (RFC 3848). */
@@ -346,13 +326,13 @@ session_cmd_data(struct session *s, const char *args)
 	size_t			 i;
 
 	if (*args != '\0') {
-		session_reply(s, "501 5.5.4 Syntax: DATA");
+		session_reply(s, SMTPSRV_DATA_SYNTAX);
 		session_error(s);
 		return;
 	}
 	s->msg = spool_msg_new(s->ctx->spool, s->mail.path, s->addr, s->helo);
 	if (s->msg == NULL) {
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 		return;
 	}
 	for (i = 0; i < s->nrcpt; i++)
@@ -368,7 +348,7 @@ session_cmd_data(struct session *s, const char *args)
 	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
 	session_set_timeout(s, conf->data_timeout);
 	session_set_state(s, SESSION_DATA);
-	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_reply(s, SMTPSRV_DATA_GO);
 }
 
 static void
@@ -377,21 +357,21 @@ session_cmd_rset(struct session *s, const char *args)
 	(void)args;
 	session_reset(s);
 	session_set_state(s, SESSION_READY);
-	session_reply(s, "250 2.0.0 Ok");
+	session_reply(s, SMTPSRV_OK);
 }
 
 static void
 session_cmd_noop(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "250 2.0.0 Ok");
+	session_reply(s, SMTPSRV_OK);
 }
 
 static void
 session_cmd_quit(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "221 2.0.0 Bye");
+	session_reply(s, SMTPSRV_BYE);
 	s->close_reason = "quit";
 	session_set_state(s, SESSION_QUIT);
 }
@@ -401,99 +381,64 @@ session_cmd_vrfy(struct session *s, const char *args)
 {
 	(void)args;
 	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
-	session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
-	    "message and attempt delivery");
+	session_reply(s, SMTPSRV_VRFY);
 }
 
 static void
 session_cmd_help(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP");
+	session_reply(s, SMTPSRV_HELP);
 }
 
-#define IN(st)		(1u << (st))
-#define COMMANDS	(IN(SESSION_GREETED) | IN(SESSION_READY) | \
-			 IN(SESSION_MAIL) | IN(SESSION_RCPT))
+_Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
+    SESSION_READY == (int)SMTPSRV_READY && SESSION_MAIL == (int)SMTPSRV_MAIL &&
+    SESSION_RCPT == (int)SMTPSRV_RCPT, "the command states of smtpsrv.h");
 
-/* The 503 texts of a command, for each state that takes commands
- * (GREETED, READY, MAIL, RCPT) in which it is not allowed. */
-#define NOT_YET		"send HELO/EHLO first"
-#define IN_TXN		"MAIL transaction in progress"
-#define REFUSE(g, r, m, c)	{ g, r, m, c }
-
+/* Which handler runs a command; whether it may run now, and the reply
+ * when it may not, is the shared table's business (smtpsrv.h). */
 static const struct session_cmd {
 	enum smtp_verb	 verb;
-	unsigned int	 allowed;	/* IN() mask of states */
-	const char	*refusal[SESSION_RCPT + 1];	/* 503 text by state */
 	void		(*handle)(struct session *, const char *args);
 } session_cmds[] = {
-	{ SMTP_VERB_HELO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_helo },
-	{ SMTP_VERB_EHLO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_ehlo },
-	{ SMTP_VERB_MAIL, IN(SESSION_READY),
-	    REFUSE(NOT_YET, NULL, "nested MAIL command",
-	    "nested MAIL command"), session_cmd_mail },
-	{ SMTP_VERB_RCPT, IN(SESSION_MAIL) | IN(SESSION_RCPT),
-	    REFUSE(NOT_YET, "need MAIL command", NULL, NULL),
-	    session_cmd_rcpt },
-	{ SMTP_VERB_DATA, IN(SESSION_RCPT),
-	    REFUSE(NOT_YET, "need MAIL command", "need RCPT command", NULL),
-	    session_cmd_data },
-	{ SMTP_VERB_RSET, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_rset },
-	{ SMTP_VERB_NOOP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_noop },
-	{ SMTP_VERB_QUIT, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_quit },
-	{ SMTP_VERB_VRFY, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_vrfy },
-	{ SMTP_VERB_HELP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_help },
-	{ SMTP_VERB_STARTTLS, IN(SESSION_GREETED) | IN(SESSION_READY),
-	    REFUSE(NULL, NULL, IN_TXN, IN_TXN), session_cmd_starttls },
-	{ SMTP_VERB_AUTH, IN(SESSION_READY),
-	    REFUSE("send EHLO first", NULL, IN_TXN, IN_TXN),
-	    session_cmd_auth },
+	{ SMTP_VERB_HELO, session_cmd_helo },
+	{ SMTP_VERB_EHLO, session_cmd_ehlo },
+	{ SMTP_VERB_MAIL, session_cmd_mail },
+	{ SMTP_VERB_RCPT, session_cmd_rcpt },
+	{ SMTP_VERB_DATA, session_cmd_data },
+	{ SMTP_VERB_RSET, session_cmd_rset },
+	{ SMTP_VERB_NOOP, session_cmd_noop },
+	{ SMTP_VERB_QUIT, session_cmd_quit },
+	{ SMTP_VERB_VRFY, session_cmd_vrfy },
+	{ SMTP_VERB_HELP, session_cmd_help },
+	{ SMTP_VERB_STARTTLS, session_cmd_starttls },
+	{ SMTP_VERB_AUTH, session_cmd_auth },
 };
-
-/* The 503 text of <cmd> in the session's state: the table's. */
-static const char *
-session_refusal(const struct session *s, const struct session_cmd *cmd)
-{
-	const char	*text = NULL;
-
-	if (s->state <= SESSION_RCPT)
-		text = cmd->refusal[s->state];
-	return text != NULL ? text : "bad sequence of commands";
-}
 
 static void
 session_dispatch(struct session *s, const char *line, size_t len)
 {
 	const struct session_cmd	*cmd = NULL;
-	const char			*args;
+	const char			*args, *refusal;
 	enum smtp_verb			 verb;
 	size_t				 i;
 
 	if (!smtp_line_is_clean(line, len)) {
-		session_reply(s, "500 5.5.2 Error: invalid characters in "
-		    "command");
+		session_reply(s, SMTPSRV_BAD_CHARS);
 		session_error(s);
 		return;
 	}
 	verb = smtp_parse_verb(line, &args);
+	/* Commands are read only in the states the table knows. */
+	if (s->state > SESSION_RCPT)
+		fatalx("session: command in state %d", s->state);
+	refusal = smtpsrv_refusal(verb, (enum smtpsrv_state)s->state);
 	for (i = 0; i < nitems(session_cmds) && cmd == NULL; i++)
 		if (session_cmds[i].verb == verb)
 			cmd = &session_cmds[i];
-	if (cmd == NULL) {
-		session_reply(s, "500 5.5.2 Error: command not recognized");
-		session_error(s);
-	} else if ((cmd->allowed & IN(s->state)) == 0) {
-		session_reply(s, "503 5.5.1 Error: %s",
-		    session_refusal(s, cmd));
+	if (refusal != NULL || cmd == NULL) {
+		session_reply(s, "%s", refusal != NULL ? refusal :
+		    "451 4.3.0 Internal error");
 		session_error(s);
 	} else
 		cmd->handle(s, args);
@@ -531,9 +476,9 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		return;
 	}
 	if (err == 0)
-		session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		session_reply(s, SMTPSRV_QUEUED_FMT, id);
 	else
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 	session_reset(s);
 	session_set_state(s, SESSION_READY);
 	if (s->ctx->stopping) {
@@ -599,7 +544,7 @@ session_data_end(struct session *s)
 	if (s->msg_ioerr) {
 		log_warnx("session spool write failed sid=%08x client=%s",
 		    s->sid, s->addr);
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
@@ -698,7 +643,7 @@ session_process(struct session *s)
 		case LINE_AGAIN:
 			return;
 		case LINE_TOOLONG:
-			session_reply(s, "500 5.5.2 Error: line too long");
+			session_reply(s, SMTPSRV_LINE_LONG);
 			session_error(s);
 			break;
 		case LINE_OK:

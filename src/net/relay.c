@@ -45,6 +45,7 @@
 #include "envelope.h"
 #include "line.h"
 #include "log.h"
+#include "buf.h"
 #include "mime.h"
 #include "oauth.h"
 #include "reencode.h"
@@ -475,19 +476,15 @@ relay_head_rewrite(struct relay *r, const char *acct, const char *buf,
     size_t hlen)
 {
 	struct rewrite_params	 pa;
-	struct evbuffer		*out;
+	struct buf		 out = BUF_INIT;
 	enum rewrite_rc		 rc;
 
 	pa.account = acct;
 	pa.display = relay_client_name(r);
 	pa.suffix = r->conf->from_suffix;
-	if ((out = evbuffer_new()) == NULL)
-		fatalx("relay: out of memory");
-	rc = rewrite_from(buf, hlen, &pa, out);
+	rc = rewrite_from(buf, hlen, &pa, &out);
 	if (rc == REWRITE_OK) {
-		r->headlen = evbuffer_get_length(out);
-		r->head = xmalloc(r->headlen);
-		evbuffer_remove(out, r->head, r->headlen);
+		r->head = buf_steal(&out, &r->headlen);
 		r->head_skip = hlen;
 		r->size = r->env->size >= hlen ?
 		    r->env->size - hlen + r->headlen : r->headlen;
@@ -496,7 +493,7 @@ relay_head_rewrite(struct relay *r, const char *acct, const char *buf,
 	} else if (rc != REWRITE_UNCHANGED)
 		log_warnx("relay from id=%s not rewritten: %s", r->env->id,
 		    rewrite_rc_str(rc));
-	evbuffer_free(out);
+	buf_free(&out);
 }
 
 /* Prepares the From: rewrite of the message (see rewrite.h): reads at
