@@ -1,6 +1,6 @@
 /*
  * check_queue.c - unit tests for the scheduler's pure parts: the retry
- * backoff schedule (queue_backoff) and how upstream replies are
+ * backoff schedule (attempt_backoff) and how upstream replies are
  * classified (relay_classify), which decides bounce versus retry versus
  * pause.
  */
@@ -9,6 +9,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "attempt.h"
 #include "queue.h"
 #include "relay.h"
 #include "util.h"
@@ -35,8 +36,8 @@ START_TEST(test_backoff_schedule)
 {
 	uint64_t	got;
 
-	got = queue_backoff(backoff_cases[_i].attempts, backoff_cases[_i].min,
-	    backoff_cases[_i].max, 0.0);
+	got = attempt_backoff(backoff_cases[_i].attempts,
+	    backoff_cases[_i].min, backoff_cases[_i].max, 0.0);
 	ck_assert_uint_eq(got, backoff_cases[_i].want);
 }
 END_TEST
@@ -48,11 +49,11 @@ START_TEST(test_backoff_jitter)
 
 	/* Jitter only shortens, by at most 20%, and never reaches 0. */
 	for (r = 0.0; r < 1.0; r += 0.01) {
-		lo = queue_backoff(7, 60, 3600, r);
+		lo = attempt_backoff(7, 60, 3600, r);
 		ck_assert_uint_le(lo, 3600);
 		ck_assert_uint_ge(lo, 2880);
 	}
-	hi = queue_backoff(1, 1, 3600, 0.99);
+	hi = attempt_backoff(1, 1, 3600, 0.99);
 	ck_assert_uint_ge(hi, 1);
 }
 END_TEST

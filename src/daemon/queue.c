@@ -1,20 +1,20 @@
 /*
- * queue.c - the scheduler between the spool and the relay connections.
+ * queue.c - the scheduler between the spool and the upstreams.
  *
  * Every committed message has an entry: due entries wait in the ready
- * list, deferred ones on their own timer (libevent keeps the heap).  At
- * most upstream.connections relays run; each idle relay takes the next
- * ready entry.  The envelope on disk is rewritten only after a
- * transaction, and a message leaves the queue only when no recipient is
- * pending.  Upstream-wide trouble (unreachable, credentials, quota)
- * pauses dispatching without touching any message's retry count, and a
- * probe timer (or SIGUSR1) tries again; the first successful login
- * resumes the whole queue at once.  The upstreams themselves (states,
- * probes, quotas) are in queue_up.c.
+ * list, deferred ones on their own timer (libevent keeps the heap).
+ * Each entry goes to the first upstream that is delivering (upstream.h:
+ * failover); an idle connection of it takes the next ready entry, and
+ * more connections open while more mail waits than connections.  The
+ * envelope on disk is rewritten only after a transaction, and a message
+ * leaves the queue only when no recipient is pending.  Upstream-wide
+ * trouble (unreachable, credentials, quota) pauses that upstream
+ * without touching any message's retry count; the upstream says when
+ * it takes mail again (on_ready()).
  */
 #include "config.h"
 
-#include "queue_int.h"
+#include "queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,54 +28,63 @@
 
 #include "conf.h"
 #include "dsn.h"
+#include "attempt.h"
 #include "envelope.h"
 #include "log.h"
-#include "oauth.h"
-#include "quota.h"
 #include "relay.h"
 #include "route.h"
 #include "spool.h"
-#include "tls.h"
+#include "upstream.h"
 #include "util.h"
 
 #define QUEUE_HEADERS_MAX	(64 * 1024)	/* for failure reports */
 
-void
+struct queue_entry {
+	TAILQ_ENTRY(queue_entry) all;
+	TAILQ_ENTRY(queue_entry) ready;
+	struct queue		*q;
+	char			 id[ENVELOPE_ID_LEN + 1];
+	struct event		*timer;
+	int64_t			 arrival;
+	bool			 in_ready;
+	bool			 busy;		/* with a relay, or saving */
+	int64_t			 next;		/* when saved: next attempt */
+	bool			 held;
+	unsigned int		 min_up;	/* rejected by the upstreams
+						 * before this one (failover) */
+	struct envelope		*gone;		/* delivered, its files being
+						 * removed: listed from this */
+	struct attempt		*att;		/* with an upstream */
+};
+
+struct queue {
+	struct event_base	*base;
+	const struct conf	*conf;
+	struct spool		*spool;
+	struct upstream_list	*ups;
+	TAILQ_HEAD(, queue_entry) entries;
+	TAILQ_HEAD(, queue_entry) readyq;
+	unsigned long		 nentries;
+	unsigned long		 nrestricted;	/* entries with min_up > 0 */
+	struct event		*sweep;		/* next lifetime expiry */
+	bool			 stopping;
+	void			(*drained)(void *);
+	void			*drained_arg;
+	struct queue_stats	 stats;		/* counters only */
+	struct attempt_counts	 counts;		/* recipients */
+	void			(*observer)(void *);
+	void			*observer_arg;
+	bool			 in_done;	/* inside on_delivered() */
+};
+
+static void	queue_run(struct queue *);
+
+/* Tells the observer that contents or states changed. */
+static void
 queue_changed(struct queue *q)
 {
 	if (q->observer != NULL)
 		q->observer(q->observer_arg);
-}
-static void	queue_relay_ready(struct relay *, void *);
-static void	queue_relay_done(struct relay *, struct envelope *,
-		    enum relay_status, const char *, void *);
-static void	queue_relay_closed(struct relay *, enum relay_status,
-		    const struct relay_failure *, void *);
-
-static const struct relay_cbs queue_relay_cbs = {
-	queue_relay_ready, queue_relay_done, queue_relay_closed,
-};
-
-uint64_t
-queue_backoff(unsigned int attempts, uint64_t retry_min, uint64_t retry_max,
-    double rnd)
-{
-	uint64_t	d = retry_min;
-	unsigned int	i;
-
-	for (i = 1; i < attempts && d < retry_max; i++)
-		d = d > retry_max / 2 ? retry_max : d * 2;
-	if (d > retry_max)
-		d = retry_max;
-	/* Jitter downwards only, so retry_max stays a true maximum. */
-	d -= (uint64_t)((double)d * 0.2 * rnd);
-	return d > 0 ? d : 1;
-}
-
-static double
-queue_random(void)
-{
-	return (double)(random() % 1000000) / 1000000.0;
 }
 
 static void
@@ -145,6 +154,7 @@ queue_entry_free(struct queue_entry *e)
 	TAILQ_REMOVE(&q->entries, e, all);
 	q->nentries--;
 	event_free(e->timer);
+	attempt_free(e->att);
 	if (e->gone != NULL) {
 		envelope_cleanup(e->gone);
 		free(e->gone);
@@ -153,316 +163,188 @@ queue_entry_free(struct queue_entry *e)
 	queue_changed(q);
 }
 
-void
-queue_start_relay(struct queue_up *u, bool trial)
-{
-	struct queue		*q = u->q;
-	struct queue_relay	*qr;
-
-	qr = xcalloc(1, sizeof(*qr));
-	qr->q = q;
-	qr->u = u;
-	qr->trial = trial;
-	qr->r = relay_new(q->base, q->dns, q->conf, queue_cu(u),
-	    u->tls_own != NULL ? u->tls_own : q->tls, &queue_relay_cbs, qr);
-	if (qr->r == NULL) {
-		free(qr);
-		queue_up_failed(u, HEALTH_UNAVAILABLE,
-		    "cannot start a connection", trial);
-		return;
-	}
-	relay_set_oauth(qr->r, u->oauth);
-	TAILQ_INSERT_TAIL(&q->relays, qr, entry);
-	q->nrelays++;
-	u->nrelays++;
-}
-
-/* Forgets relay <qr> (already freed or closing). */
-static void
-queue_relay_forget(struct queue_relay *qr)
-{
-	struct queue	*q = qr->q;
-
-	TAILQ_REMOVE(&q->relays, qr, entry);
-	q->nrelays--;
-	qr->u->nrelays--;
-	free(qr->before);
-	free(qr);
-}
-
-static void	queue_dispatch(struct queue_relay *);
-
 /* Ready entries that <u> should carry, counted up to <limit> + 1. */
 static unsigned int
-queue_count_for(struct queue *q, struct queue_up *u, unsigned int limit)
+queue_count_for(struct queue *q, struct upstream *u, unsigned int limit)
 {
 	struct queue_entry	*e;
 	unsigned int		 n = 0;
 
 	/* Without failed-over entries, all of them go to one upstream. */
-	if (q->nrestricted == 0 && queue_target(q, 0) != u)
+	if (q->nrestricted == 0 && upstream_list_target(q->ups, 0) != u)
 		return 0;
 	TAILQ_FOREACH(e, &q->readyq, ready)
-		if (queue_target(q, e->min_up) == u && ++n > limit)
+		if (upstream_list_target(q->ups, e->min_up) == u &&
+		    ++n > limit)
 			break;
 	return n;
 }
 
 /* Opens connections to <u> while it has more work than connections. */
 static void
-queue_run_up(struct queue_up *u)
+queue_run_up(struct queue *q, struct upstream *u)
 {
-	struct queue		*q = u->q;
-	struct queue_relay	*qr;
-	unsigned int		 waiting = 0, nready;
+	unsigned int	waiting, nready;
 
-	if (u->pace_until > time_wall())
+	if (upstream_is_pacing(u))
 		return;
-	TAILQ_FOREACH(qr, &q->relays, entry)
-		if (qr->u == u && qr->cur == NULL && !qr->quitting)
-			waiting++;	/* connecting or idle */
+	waiting = upstream_waiting(u);
 	if ((nready = queue_count_for(q, u, waiting)) <= waiting)
 		return;
-	if (!queue_have_credentials(u))
-		return;
-	while (u->h.state == HEALTH_OK &&
-	    u->nrelays < queue_cu(u)->connections && nready > waiting) {
-		queue_start_relay(u, false);
-		waiting++;
-	}
+	upstream_connect(u, nready - waiting);
 }
 
-/* Hands ready entries to idle relays and opens connections while there
- * is more work than connections. */
-void
-queue_run(struct queue *q)
-{
-	struct queue_relay	*qr, *next;
-	unsigned int		 i;
-
-	/* Inside done() the finishing relay is about to take the next
-	 * message itself; counting it as busy would open a needless
-	 * connection.  done() runs the queue when it is over. */
-	if (q->stopping || q->in_done)
-		return;
-	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
-		next = TAILQ_NEXT(qr, entry);
-		if (qr->idle && !TAILQ_EMPTY(&q->readyq))
-			queue_dispatch(qr);
-	}
-	/* Paused upstreams are tried by their own probe timer only. */
-	for (i = 0; i < q->nups; i++)
-		if (q->ups[i].h.state == HEALTH_OK)
-			queue_run_up(&q->ups[i]);
-}
-
-/* Counts the transaction of <qr> against its account's quota while it
- * runs (pending recipients), and stops counting it. */
+/* Gives the ready entries meant for <u> to its idle connections. */
 static void
-queue_quota_hold(struct queue_relay *qr)
+queue_dispatch(struct queue *q, struct upstream *u)
 {
-	struct queue_quota	*qq = qr->u->qq;
-	size_t			 i;
-
-	if (qq == NULL)
-		return;
-	qr->qcount = 0;
-	for (i = 0; i < qr->env.nrcpt; i++)
-		qr->qcount += qr->env.rcpts[i].state == ENVELOPE_RCPT_PENDING;
-	qq->inflight_msgs++;
-	qq->inflight_rcpts += qr->qcount;
-	qr->qheld = qq;		/* a reload may change qr->u->qq */
-}
-
-static void
-queue_quota_release(struct queue_relay *qr)
-{
-	struct queue_quota	*qq = qr->qheld;
-
-	if (qq == NULL)
-		return;
-	qq->inflight_msgs--;
-	qq->inflight_rcpts -= qr->qcount;
-	qr->qheld = NULL;
-}
-
-/* Gives the next ready entry meant for its upstream to an idle relay. */
-static void
-queue_dispatch(struct queue_relay *qr)
-{
-	struct queue		*q = qr->q;
 	struct queue_entry	*e, *next;
-	char			 path[1024];
-	size_t			 i;
+	struct attempt		*a;
 
-	if (qr->u->h.state != HEALTH_OK || (q->nrestricted == 0 &&
-	    queue_target(q, 0) != qr->u) || qr->u->pace_until > time_wall())
+	if (!upstream_can_take(u) || (q->nrestricted == 0 &&
+	    upstream_list_target(q->ups, 0) != u))
 		return;
-	for (e = TAILQ_FIRST(&q->readyq); e != NULL; e = next) {
+	for (e = TAILQ_FIRST(&q->readyq); e != NULL && upstream_can_take(u);
+	    e = next) {
 		next = TAILQ_NEXT(e, ready);
-		if (queue_target(q, e->min_up) != qr->u)
+		if (upstream_list_target(q->ups, e->min_up) != u)
 			continue;
 		TAILQ_REMOVE(&q->readyq, e, ready);
 		e->in_ready = false;
-		if (spool_env_load(q->spool, e->id, &qr->env) == -1 ||
-		    spool_data_path(q->spool, e->id, path, sizeof(path)) ==
-		    -1) {
+		if ((a = attempt_new(q->spool, e->id, e)) == NULL) {
 			/* Logged by the spool; forget it until a restart
 			 * quarantines it. */
 			queue_entry_free(e);
 			continue;
 		}
-		if (!queue_quota_allows(qr->u, &qr->env)) {
-			/* First in line again, for this upstream later or
-			 * the next one now. */
-			envelope_cleanup(&qr->env);
+		if (upstream_send(u, attempt_envelope(a), attempt_data_path(a),
+		    a) == -1) {
+			/* Not now (the quota): first in line again, for this
+			 * upstream later or the next one now. */
+			attempt_free(a);
 			TAILQ_INSERT_HEAD(&q->readyq, e, ready);
 			e->in_ready = true;
 			return;
 		}
 		e->busy = true;
-		qr->cur = e;
-		qr->idle = false;
-		queue_quota_hold(qr);
-		qr->before = xrealloc(qr->before, qr->env.nrcpt *
-		    sizeof(*qr->before));
-		for (i = 0; i < qr->env.nrcpt; i++)
-			qr->before[i] = qr->env.rcpts[i].state;
-		relay_send(qr->r, &qr->env, path);
-		return;
+		e->att = a;
 	}
 }
 
-/* Closes the idle connections of the upstreams after <u> in failover
- * order: <u> is delivering again and takes their mail back.  (One they
- * still need for failed-over mail opens again on demand.) */
+/* Hands ready entries to idle connections and opens connections while
+ * there is more work than connections. */
 static void
-queue_close_idle_after(struct queue_up *u)
+queue_run(struct queue *q)
 {
-	struct queue		*q = u->q;
-	struct queue_relay	*qr, *next;
+	struct upstream	*u;
+	unsigned int	 i;
 
-	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
-		next = TAILQ_NEXT(qr, entry);
-		if (qr->u->idx <= u->idx || !qr->idle || qr->cur != NULL ||
-		    qr->quitting)
-			continue;
-		log_info("upstream name=%s closing an idle connection: "
-		    "name=%s delivers again", queue_cu(qr->u)->name,
-		    queue_cu(u)->name);
-		/* Politely; closed() forgets it. */
-		qr->idle = false;
-		qr->quitting = true;
-		relay_quit(qr->r);
-	}
-}
-
-static void
-queue_relay_ready(struct relay *r, void *arg)
-{
-	struct queue_relay	*qr = arg;
-	struct queue		*q = qr->q;
-	bool			 trial = qr->trial;
-
-	(void)r;
-	qr->idle = true;
-	qr->trial = false;
-	/* A login proves the upstream reachable and the credentials good,
-	 * but says nothing of a sending limit: only the quota pause's own
-	 * probe ends that (health_login_ok). */
-	if (queue_up_logged_in(qr->u, trial))
-		queue_close_idle_after(qr->u);
-	if (q->stopping || qr->u->h.state != HEALTH_OK)
+	/* Inside on_delivered() the finishing connection still counts as
+	 * busy, and would open a needless one; it takes the next message
+	 * from on_ready(), which comes right after. */
+	if (q->stopping || q->in_done)
 		return;
 	if (!TAILQ_EMPTY(&q->readyq))
-		queue_dispatch(qr);
-	/* A successful login may be the end of a pause: open the rest. */
+		for (i = 0; i < upstream_list_count(q->ups); i++)
+			queue_dispatch(q, upstream_list_get(q->ups, i));
+	/* Paused upstreams are tried by their own probe timer only. */
+	for (i = 0; i < upstream_list_count(q->ups); i++) {
+		u = upstream_list_get(q->ups, i);
+		if (upstream_is_delivering(u))
+			queue_run_up(q, u);
+	}
+}
+
+static void	queue_saved_cb(const char *, int, void *);
+static void	queue_retire(struct queue *, struct queue_entry *,
+		    const struct envelope *);
+
+/* Applies a transaction's results to the envelope on disk. */
+static void
+queue_finish_attempt(struct queue *q, struct attempt *a, struct upstream *u,
+    enum relay_status st, const char *reply, const char *peer)
+{
+	struct queue_entry	*e = attempt_owner(a);
+	struct envelope		*env = attempt_envelope(a);
+	unsigned int		 idx = upstream_index(u);
+	bool			 fail_over, moved, pending;
+
+	e->att = NULL;
+	fail_over = upstream_conf(u)->failover_on_reject &&
+	    idx + 1 < upstream_list_count(q->ups);
+	pending = attempt_finish(a, &q->conf->queue, fail_over, st, reply,
+	    peer, &q->counts, &moved);
+	if (moved && e->min_up == 0)
+		q->nrestricted++;
+	if (moved)
+		e->min_up = idx + 1;
+	if (!pending) {
+		queue_retire(q, e, env);
+		return;
+	}
+	/* Stays busy (not dispatched, not deleted) until saved. */
+	e->next = env->next_attempt;
+	spool_env_save_start(q->spool, env, queue_saved_cb, e);
+}
+
+/* The upstream callbacks. */
+static void
+queue_up_ready_cb(struct upstream *u, void *arg)
+{
+	struct queue	*q = arg;
+
+	(void)u;
 	queue_run(q);
 }
 
-static void	queue_finish_attempt(struct queue_relay *, enum relay_status,
-		    const char *);
-
 static void
-queue_relay_done(struct relay *r, struct envelope *env,
-    enum relay_status st, const char *reply, void *arg)
+queue_up_delivered_cb(struct upstream *u, struct envelope *env,
+    enum relay_status st, const char *reply, const char *peer, void *txn,
+    void *arg)
 {
-	struct queue_relay	*qr = arg;
-	struct queue		*q = qr->q;
+	struct queue	*q = arg;
 
-	(void)r;
 	(void)env;
 	q->in_done = true;
-	queue_finish_attempt(qr, st, reply);
+	queue_finish_attempt(q, txn, u, st, reply, peer);
 	q->in_done = false;
-	envelope_cleanup(&qr->env);
-	qr->cur = NULL;
-	qr->idle = true;
-	if (q->stopping) {
-		relay_free(qr->r);
-		queue_relay_forget(qr);
-		if (q->nrelays == 0 && q->drained != NULL)
-			q->drained(q->drained_arg);
-		return;
-	}
-	if (st == RELAY_QUOTA) {
-		queue_up_pause(qr->u, HEALTH_QUOTA, reply,
-		    strstr(reply, "5.4.5") != NULL ? HEALTH_QUOTA_DAILY :
-		    HEALTH_QUOTA_PEAK, false);
-		queue_run(q);
-		return;
-	}
-	if (!TAILQ_EMPTY(&q->readyq))
-		queue_dispatch(qr);
-	queue_run(q);
+	attempt_free(txn);
 }
 
 static void
-queue_relay_closed(struct relay *r, enum relay_status st,
-    const struct relay_failure *f, void *arg)
+queue_up_closed_cb(struct upstream *u, void *arg)
 {
-	struct queue_relay	*qr = arg;
-	struct queue		*q = qr->q;
-	struct queue_up		*u = qr->u;
-	const char		*reason = f->reason;
-	bool			 trial = qr->trial;
+	struct queue	*q = arg;
 
-	(void)r;
-	queue_relay_forget(qr);
-	/* Probe soon, then every minute at most (health.h): when the
-	 * network returns the queue drains within about a minute. */
-	if (st == RELAY_UNAVAILABLE)
-		queue_up_failed(u, HEALTH_UNAVAILABLE, reason, trial);
-	else if (st == RELAY_AUTH_FAILED)
-		queue_up_failed(u, HEALTH_AUTH_FAILED, reason, trial);
-	else if (trial)
-		/* The probe ended before logging in, however: it failed. */
-		queue_up_failed(u, HEALTH_UNAVAILABLE, reason, true);
-	else
-		log_debug("queue relay closed reason=\"%s\"", reason);
+	(void)u;
 	if (q->stopping) {
-		if (q->nrelays == 0 && q->drained != NULL)
+		if (upstream_list_connections(q->ups) == 0 &&
+		    q->drained != NULL)
 			q->drained(q->drained_arg);
 		return;
 	}
 	queue_run(q);
 }
 
-/* One log line per recipient whose state this attempt decided. */
 static void
-queue_log_rcpt(struct queue_relay *qr, const struct envelope_rcpt *rc,
-    const char *status, const char *reply)
+queue_up_state_cb(struct upstream *u, void *arg)
 {
-	char	delay[32], esc[600];
-
-	str_fmt_duration((uint64_t)(time_wall() - qr->env.arrival), delay,
-	    sizeof(delay));
-	str_log_escape(reply, strlen(reply), esc, sizeof(esc));
-	log_info("delivery id=%s to=<%s> relay=%s delay=%s tries=%u dsn=%s "
-	    "status=%s (%s)", qr->env.id, rc->addr,
-	    qr->r != NULL ? relay_peer(qr->r) : "none", delay,
-	    qr->env.attempts, rc->dsn != NULL ? rc->dsn : "-", status, esc);
+	(void)u;
+	queue_changed(arg);
 }
+
+static unsigned long
+queue_up_queued_cb(void *arg)
+{
+	struct queue	*q = arg;
+
+	return q->nentries;
+}
+
+static const struct upstream_cbs queue_up_cbs = {
+	queue_up_ready_cb, queue_up_delivered_cb, queue_up_closed_cb,
+	queue_up_state_cb, queue_up_queued_cb,
+};
 
 /* Reads the header section of message <id> (up to the first empty
  * line, bounded) for the failure report.  Caller frees. */
@@ -665,151 +547,6 @@ queue_retire(struct queue *q, struct queue_entry *e,
 		queue_entry_free(e);
 }
 
-/* Past queue.lifetime: every pending recipient fails as expired. */
-static void
-queue_expire_env(struct envelope *env)
-{
-	char	reply[600];
-	size_t	i;
-
-	snprintf(reply, sizeof(reply), "delivery time expired%s%s",
-	    env->last_error != NULL ? "; last error: " : "",
-	    env->last_error != NULL ? env->last_error : "");
-	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpts[i].state != ENVELOPE_RCPT_PENDING)
-			continue;
-		env->rcpts[i].state = ENVELOPE_RCPT_FAILED;
-		free(env->rcpts[i].dsn);
-		env->rcpts[i].dsn = xstrdup("4.4.7");
-		if (env->rcpts[i].reply == NULL)
-			env->rcpts[i].reply = xstrdup(reply);
-	}
-}
-
-static bool
-queue_env_has_pending(const struct envelope *env)
-{
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++)
-		if (env->rcpts[i].state == ENVELOPE_RCPT_PENDING)
-			return true;
-	return false;
-}
-
-/*
- * With failover_on_reject, recipients this upstream refused with 5xx
- * stay pending for the next upstream, and the message never comes back
- * here (until a restart, which forgets that).  Returns true if any did.
- */
-static bool
-queue_fail_over(struct queue_relay *qr)
-{
-	struct queue		*q = qr->q;
-	struct envelope_rcpt	*rc;
-	bool			 moved = false;
-	size_t			 i;
-
-	if (!queue_cu(qr->u)->failover_on_reject || qr->u->idx + 1 >= q->nups)
-		return false;
-	for (i = 0; i < qr->env.nrcpt; i++) {
-		rc = &qr->env.rcpts[i];
-		if (rc->state != ENVELOPE_RCPT_FAILED ||
-		    qr->before[i] != ENVELOPE_RCPT_PENDING ||
-		    rc->dsn == NULL || rc->dsn[0] != '5')
-			continue;
-		queue_log_rcpt(qr, rc, "deferred", "refused here; trying the "
-		    "next upstream");
-		rc->state = ENVELOPE_RCPT_PENDING;
-		free(rc->dsn);
-		rc->dsn = NULL;
-		moved = true;
-	}
-	if (moved && qr->cur->min_up == 0)
-		q->nrestricted++;
-	if (moved)
-		qr->cur->min_up = qr->u->idx + 1;
-	return moved;
-}
-
-/* Applies a transaction's results to the envelope on disk. */
-static void
-queue_finish_attempt(struct queue_relay *qr, enum relay_status st,
-    const char *reply)
-{
-	struct queue		*q = qr->q;
-	struct queue_entry	*e = qr->cur;
-	struct envelope		*env = &qr->env;
-	struct envelope_rcpt	*rc;
-	int64_t			 now = time_wall();
-	bool			 expired, moved;
-	unsigned int		 nsent = 0;
-	size_t			 i;
-
-	/* A quota pause is the upstream's state, not this message's. */
-	if (st != RELAY_QUOTA)
-		env->attempts++;
-	moved = queue_fail_over(qr);
-	for (i = 0; i < env->nrcpt; i++)
-		nsent += env->rcpts[i].state == ENVELOPE_RCPT_SENT &&
-		    qr->before[i] != ENVELOPE_RCPT_SENT;
-	if (nsent > 0 && qr->qheld != NULL)
-		quota_record(qr->qheld->qt, now, nsent);
-	queue_quota_release(qr);
-	expired = now - env->arrival >= (int64_t)q->conf->queue.lifetime;
-	for (i = 0; i < env->nrcpt; i++) {
-		rc = &env->rcpts[i];
-		if (rc->state == ENVELOPE_RCPT_SENT &&
-		    qr->before[i] != ENVELOPE_RCPT_SENT) {
-			q->stats.sent++;
-			q->stats.last_sent = now;
-			queue_log_rcpt(qr, rc, "sent", rc->reply ?
-			    rc->reply : "");
-		} else if (rc->state == ENVELOPE_RCPT_FAILED &&
-		    qr->before[i] != ENVELOPE_RCPT_FAILED) {
-			q->stats.bounced++;
-			queue_log_rcpt(qr, rc, "bounced", rc->reply ?
-			    rc->reply : "");
-		} else if (rc->state == ENVELOPE_RCPT_PENDING) {
-			if (st != RELAY_OK && reply[0] != '\0') {
-				free(rc->reply);
-				rc->reply = xstrdup(reply);
-			}
-			if (!expired) {
-				q->stats.deferred++;
-				queue_log_rcpt(qr, rc, "deferred", rc->reply ?
-				    rc->reply : reply);
-			}
-		}
-	}
-	if (queue_env_has_pending(env)) {
-		free(env->last_error);
-		env->last_error = xstrdup(reply[0] != '\0' ? reply :
-		    "some recipients deferred");
-	}
-	if (expired && queue_env_has_pending(env)) {
-		for (i = 0; i < env->nrcpt; i++)
-			qr->before[i] = env->rcpts[i].state;
-		queue_expire_env(env);
-		for (i = 0; i < env->nrcpt; i++)
-			if (qr->before[i] == ENVELOPE_RCPT_PENDING) {
-				q->stats.expired++;
-				queue_log_rcpt(qr, &env->rcpts[i], "expired",
-				    env->rcpts[i].reply);
-			}
-	}
-	if (!queue_env_has_pending(env)) {
-		queue_retire(q, e, env);
-		return;
-	}
-	/* Stays busy (not dispatched, not deleted) until saved. */
-	env->next_attempt = st == RELAY_QUOTA || moved ? now : now +
-	    (int64_t)queue_backoff(env->attempts, q->conf->queue.retry_min,
-	    q->conf->queue.retry_max, queue_random());
-	e->next = env->next_attempt;
-	spool_env_save_start(q->spool, env, queue_saved_cb, e);
-}
-
 /* Expires messages past queue.lifetime even while nothing can be
  * delivered (a long outage), then arms for the next expiry. */
 static void
@@ -835,11 +572,11 @@ queue_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (spool_env_load(q->spool, e->id, &env) == -1)
 			continue;
-		queue_expire_env(&env);
+		attempt_expire(&env);
 		for (size_t i = 0; i < env.nrcpt; i++)
 			if (env.rcpts[i].dsn != NULL &&
 			    strcmp(env.rcpts[i].dsn, "4.4.7") == 0 &&
-			    ++q->stats.expired > 0)
+			    ++q->counts.expired > 0)
 				log_info("delivery id=%s to=<%s> relay=none "
 				    "tries=%u dsn=4.4.7 status=expired (%s)",
 				    env.id, env.rcpts[i].addr, env.attempts,
@@ -882,27 +619,14 @@ queue_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, struct spool *spool, struct tls_client *tls)
 {
 	struct queue	*q;
-	unsigned int	 i;
 
 	q = xcalloc(1, sizeof(*q));
 	q->base = base;
-	q->dns = dns;
 	q->conf = conf;
 	q->spool = spool;
-	q->tls = tls;
 	TAILQ_INIT(&q->entries);
 	TAILQ_INIT(&q->readyq);
-	TAILQ_INIT(&q->relays);
-	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
-		q->ups[i].q = q;
-		q->ups[i].idx = i;
-		q->ups[i].probe = evtimer_new(base, queue_probe_cb,
-		    &q->ups[i]);
-		q->ups[i].pace = evtimer_new(base, queue_pace_cb, &q->ups[i]);
-		if (q->ups[i].probe == NULL || q->ups[i].pace == NULL)
-			fatalx("queue evtimer_new");
-	}
-	queue_set_ups(q);
+	q->ups = upstream_list_new(base, dns, conf, tls, &queue_up_cbs, q);
 	q->sweep = evtimer_new(base, queue_sweep_cb, q);
 	if (q->sweep == NULL)
 		fatalx("queue evtimer_new");
@@ -916,7 +640,7 @@ queue_load_cb(const struct envelope *env, void *arg)
 	struct queue		*q = arg;
 	struct queue_entry	*e;
 
-	if (!queue_env_has_pending(env)) {
+	if (!attempt_has_pending(env)) {
 		/* A crash between the last delivery and the removal. */
 		queue_retire(q, NULL, env);
 		return;
@@ -933,7 +657,7 @@ queue_load(struct queue *q)
 
 	if (n == -1)
 		return -1;
-	queue_have_credentials(&q->ups[0]);
+	upstream_has_credentials(upstream_list_get(q->ups, 0));
 	queue_run(q);
 	return (long)q->nentries;
 }
@@ -954,8 +678,6 @@ queue_flush(struct queue *q)
 {
 	struct queue_entry	*e;
 
-	unsigned int		 i;
-
 	log_info("queue flush queued=%lu upstream=%s", q->nentries,
 	    health_state_name(queue_upstream_state(q)));
 	TAILQ_FOREACH(e, &q->entries, all)
@@ -963,58 +685,34 @@ queue_flush(struct queue *q)
 			queue_entry_ready(e);
 	/* Paused upstreams try at once, mail or not: whoever sends the
 	 * signal wants to know. */
-	for (i = 0; i < q->nups; i++)
-		queue_up_probe_now(&q->ups[i]);
+	upstream_list_probe_now(q->ups);
 	queue_run(q);
 }
 
 void
 queue_stop(struct queue *q, void (*drained)(void *), void *arg)
 {
-	struct queue_relay	*qr, *next;
-
 	q->stopping = true;
 	q->drained = drained;
 	q->drained_arg = arg;
-	for (qr = TAILQ_FIRST(&q->relays); qr != NULL; qr = next) {
-		next = TAILQ_NEXT(qr, entry);
-		if (qr->cur != NULL)
-			continue;	/* finishes, then done() frees it */
-		relay_free(qr->r);
-		queue_relay_forget(qr);
-	}
-	if (q->nrelays == 0 && drained != NULL)
+	/* Transactions in flight finish: on_closed() says when. */
+	upstream_list_stop(q->ups);
+	if (upstream_list_connections(q->ups) == 0 && drained != NULL)
 		drained(arg);
 }
 
 void
 queue_free(struct queue *q)
 {
-	struct queue_relay	*qr;
 	struct queue_entry	*e;
-	size_t			 i;
 
 	if (q == NULL)
 		return;
-	while ((qr = TAILQ_FIRST(&q->relays)) != NULL) {
-		relay_free(qr->r);
-		envelope_cleanup(&qr->env);
-		queue_relay_forget(qr);
-	}
+	/* No callback comes any more: the attempts are abandoned, and go
+	 * with their entries. */
+	upstream_list_free(q->ups);
 	while ((e = TAILQ_FIRST(&q->entries)) != NULL)
 		queue_entry_free(e);
-	for (i = 0; i < q->nquotas; i++) {
-		quota_sync(q->quotas[i].qt);
-		quota_free(q->quotas[i].qt);
-		free(q->quotas[i].account);
-	}
-	for (i = 0; i < QUEUE_UPSTREAMS_MAX; i++) {
-		oauth_free(q->ups[i].oauth);
-		event_free(q->ups[i].probe);
-		event_free(q->ups[i].pace);
-		tls_client_free(q->ups[i].tls_own);
-		free(q->ups[i].tls_own_path);
-	}
 	event_free(q->sweep);
 	free(q);
 }
@@ -1029,9 +727,14 @@ void
 queue_get_stats(const struct queue *q, struct queue_stats *st)
 {
 	const struct queue_entry	*e;
-	const struct queue_relay	*qr;
+	struct upstream_stats		 us;
 
 	*st = q->stats;
+	st->sent = q->counts.sent;
+	st->deferred = q->counts.deferred;
+	st->bounced = q->counts.bounced;
+	st->expired = q->counts.expired;
+	st->last_sent = q->counts.last_sent;
 	st->depth = q->nentries;
 	st->held = 0;
 	st->oldest = 0;
@@ -1042,10 +745,10 @@ queue_get_stats(const struct queue *q, struct queue_stats *st)
 		if (st->oldest == 0 || e->arrival < st->oldest)
 			st->oldest = e->arrival;
 	}
-	TAILQ_FOREACH(qr, &q->relays, entry)
-		st->connections++;
+	st->connections = upstream_list_connections(q->ups);
 	st->upstream = queue_upstream_state(q);
-	st->upstream_reason = q->ups[0].h.reason;
+	upstream_stats(upstream_list_get(q->ups, 0), &us);
+	st->upstream_reason = us.reason;
 }
 
 long
@@ -1258,17 +961,52 @@ queue_set_conf(struct queue *q, const struct conf *conf,
     struct tls_client *tls)
 {
 	struct queue_entry	*e;
-	unsigned int		 i;
 
 	q->conf = conf;
-	q->tls = tls;
-	queue_set_ups(q);
+	/* Paused upstreams probe again: credentials may have appeared,
+	 * an address changed. */
+	upstream_list_set_conf(q->ups, conf, tls);
 	/* Failover positions refer to the old list of upstreams. */
 	TAILQ_FOREACH(e, &q->entries, all)
 		e->min_up = 0;
 	q->nrestricted = 0;
-	/* Credentials may have appeared, an address changed: look again. */
-	for (i = 0; i < q->nups; i++)
-		queue_up_probe_now(&q->ups[i]);
 	queue_run(q);
+}
+
+void
+queue_network_changed(struct queue *q)
+{
+	upstream_list_network_changed(q->ups);
+	queue_run(q);
+}
+
+/* Delivering if any upstream is; else the first one's trouble. */
+enum health_state
+queue_upstream_state(const struct queue *q)
+{
+	return upstream_list_state(q->ups);
+}
+
+unsigned int
+queue_upstreams(const struct queue *q)
+{
+	return upstream_list_count(q->ups);
+}
+
+void
+queue_get_upstream(const struct queue *q, unsigned int i,
+    struct queue_upstream_stats *st)
+{
+	struct upstream_stats	us;
+
+	upstream_stats(upstream_list_get(q->ups, i), &us);
+	memset(st, 0, sizeof(*st));
+	st->name = us.name;
+	st->state = us.state;
+	st->reason = us.reason;
+	st->connections = us.connections;
+	st->retry_at = us.retry_at;
+	st->probing = us.probing;
+	st->has_quota = us.has_quota;
+	st->quota = us.quota;
 }

@@ -2,15 +2,14 @@
  * queue.h - the scheduler: which committed message goes upstream when.
  *
  * It keeps an index of the spool (id, next attempt, held), hands due
- * messages to the first upstream that is delivering (several upstream
- * sections are tried in order: failover), to at most its
- * upstream.connections relay connections, applies
+ * messages to the first upstream that is delivering (upstream.h:
+ * several upstream sections are tried in order, failover), applies
  * each transaction's per-recipient results to the envelope on disk, and
- * retries with exponential backoff and jitter.  Trouble with the
- * upstream itself (unreachable, credentials, quota) pauses the whole
- * queue instead of burning each message's retries; when it clears, the
- * queue drains at once.  Failed recipients get one failure report (DSN)
- * per message, and the message is kept in failed/.
+ * retries with exponential backoff and jitter.  Trouble with an
+ * upstream itself (unreachable, credentials, quota) pauses that
+ * upstream instead of burning each message's retries; when it clears,
+ * its mail goes at once.  Failed recipients get one failure report
+ * (DSN) per message, and the message is kept in failed/.
  */
 #ifndef QUEUE_H
 #define QUEUE_H
@@ -30,8 +29,6 @@ struct evdns_base;
 struct spool;
 struct tls_client;
 struct queue;
-
-#define QUEUE_UPSTREAMS_MAX	CONF_UPSTREAM_MAX	/* failover order */
 
 /* Creates the scheduler.  Nothing happens until queue_load(). */
 struct queue	*queue_new(struct event_base *, struct evdns_base *,
@@ -85,8 +82,9 @@ unsigned long	 queue_size(const struct queue *);
 void		 queue_set_observer(struct queue *, void (*cb)(void *),
 		    void *arg);
 
-/* SIGHUP: later connections use <conf> and <tls>.  Connections already
- * open keep the old ones, which the caller keeps alive until exit. */
+/* SIGHUP: later connections use <conf> and <tls> (both borrowed until
+ * the next call).  Connections already open hold their own references
+ * to the old ones. */
 void		 queue_set_conf(struct queue *, const struct conf *,
 		    struct tls_client *);
 
@@ -149,13 +147,5 @@ int		 queue_delete(struct queue *, const char *id);
  * failed/), EEXIST (in the queue), EINVAL (no failed recipient), or
  * that of the spool. */
 int		 queue_requeue(struct queue *, const char *id);
-
-/* Delay before attempt number <attempts> + 1 after a temporary failure:
- * retry_min doubled (attempts - 1) times, capped at retry_max, then
- * spread by up to -20%..+0% jitter so messages that failed together do
- * not retry in lockstep.  <rnd> is a uniform random number in [0, 1).
- * Pure, for unit tests. */
-uint64_t	 queue_backoff(unsigned int attempts, uint64_t retry_min,
-		    uint64_t retry_max, double rnd);
 
 #endif /* QUEUE_H */
