@@ -98,7 +98,8 @@ check_defaults(cfg_t *sec, enum conf_sec_id s)
 			    &nonlocal, buf, sizeof(buf));
 			ck_assert_msg(why == NULL, "%s default \"%s\": %s",
 			    label, v, why);
-			ck_assert_msg(!nonlocal, "%s default reaches out", label);
+			ck_assert_msg(!nonlocal, "%s default reaches out",
+			    label);
 		}
 	}
 }

@@ -167,8 +167,8 @@ conf_validate(enum conf_sec_id sec, cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	if (conf_schema[k].check == CONF_C_SECTION && ctx->seen.line[k] != 0) {
-		conf_errs_add(&ctx->errs, cfg->line, "second '%s' section (only "
-		    "one is allowed; the first ends on line %d)",
+		conf_errs_add(&ctx->errs, cfg->line, "second '%s' section "
+		    "(only one is allowed; the first ends on line %d)",
 		    conf_schema_label((enum conf_key_id)k, label,
 		    sizeof(label)), ctx->seen.line[k]);
 		return -1;

@@ -292,10 +292,12 @@ static void
 conf_build_upstreams(struct conf *c, cfg_t *cfg)
 {
 	static const struct conf_schema_cbs	 none;
-	cfg_opt_t	*opt = conf_build_opt(cfg, CONF_SEC_ROOT, CONF_UPSTREAM);
-	cfg_opt_t	*opts;
+	cfg_opt_t	*opt, *opts;
 	cfg_t		*def;
-	unsigned int	 i, n = cfg_opt_size(opt);
+	unsigned int	 i, n;
+
+	opt = conf_build_opt(cfg, CONF_SEC_ROOT, CONF_UPSTREAM);
+	n = cfg_opt_size(opt);
 
 	c->upstream = xcalloc(n > 0 ? n : 1, sizeof(*c->upstream));
 	if (n == 0) {

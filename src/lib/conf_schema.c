@@ -70,7 +70,8 @@ const struct conf_key conf_schema[CONF_NKEYS] = {
 	    STR("/run/smartrelay/control.sock", CONF_C_SOCKET),
 	    .store = CONF_S_STR, IN_CONF(control_socket) },
 	[CONF_MAX_MESSAGE_SIZE] = { "max_message_size",
-	    INT(26214400, 1, 1L << 30), .store = CONF_S_U64, IN_CONF(max_message_size) },
+	    INT(26214400, 1, 1L << 30), .store = CONF_S_U64,
+	    IN_CONF(max_message_size) },
 	[CONF_MAX_RECIPIENTS] = { "max_recipients", INT(100, 1, 10000),
 	    .store = CONF_S_UINT, IN_CONF(max_recipients) },
 	[CONF_MAX_CLIENTS] = { "max_clients", INT(512, 1, 65535),
@@ -79,7 +80,8 @@ const struct conf_key conf_schema[CONF_NKEYS] = {
 	    .store = CONF_S_UINT, IN_CONF(max_clients_per_ip) },
 	[CONF_MAX_CLIENTS_PER_IP_EXEMPT] = { "max_clients_per_ip_exempt",
 	    LIST("{\"127.0.0.0/8\", \"::1/128\"}", CONF_C_CIDR),
-	    .store = CONF_S_CIDRS, LIST_IN_CONF(per_ip_exempt, nper_ip_exempt) },
+	    .store = CONF_S_CIDRS,
+	    LIST_IN_CONF(per_ip_exempt, nper_ip_exempt) },
 	[CONF_BARE_LF] = { "bare_lf", CHOICE("normalize", conf_lf_names),
 	    .store = CONF_S_ENUM, IN_CONF(bare_lf) },
 	[CONF_COMMAND_TIMEOUT] = { "command_timeout", STR("5m",
@@ -135,9 +137,11 @@ const struct conf_key conf_schema[CONF_NKEYS] = {
 	[CONF_UP_OAUTH_CLIENT_ID] = { "oauth_client_id", OPT("", CONF_C_WORD),
 	    .store = CONF_S_STR, IN_UP(oauth_client_id) },
 	[CONF_UP_OAUTH_CLIENT_SECRET_FILE] = { "oauth_client_secret_file",
-	    OPT("", CONF_C_PATH), .store = CONF_S_STR, IN_UP(oauth_client_secret_file) },
+	    OPT("", CONF_C_PATH), .store = CONF_S_STR,
+	    IN_UP(oauth_client_secret_file) },
 	[CONF_UP_OAUTH_REFRESH_TOKEN_FILE] = { "oauth_refresh_token_file",
-	    OPT("", CONF_C_PATH), .store = CONF_S_STR, IN_UP(oauth_refresh_token_file) },
+	    OPT("", CONF_C_PATH), .store = CONF_S_STR,
+	    IN_UP(oauth_refresh_token_file) },
 	[CONF_UP_OAUTH_TOKEN_URL] = { "oauth_token_url",
 	    STR("https://oauth2.googleapis.com/token", CONF_C_URL),
 	    .store = CONF_S_STR, IN_UP(oauth_token_url) },
@@ -281,8 +285,8 @@ conf_schema_key(enum conf_sec_id sec, cfg_t *cfg, cfg_opt_t *opt)
 
 	for (i = 0; cfg->opts[i].name != NULL; i++)
 		if (&cfg->opts[i] == opt)
-			return i < (int)(s->end - s->first) ? (int)s->first + i :
-			    -1;
+			return i < (int)(s->end - s->first) ?
+			    (int)s->first + i : -1;
 	return -1;
 }
 

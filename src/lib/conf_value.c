@@ -237,8 +237,8 @@ conf_value_problem(const struct conf_key *key, const char *v, bool *nonlocal,
 		return cidr_parse(v, &net) == -1 ? "not a network like "
 		    "192.168.1.0/24 or fd00::/8" : NULL;
 	case CONF_C_DOMAIN:
-		return conf_value_domain_is_valid(v) ? NULL : "not a mail domain "
-		    "(letters, digits and hyphens, dot-separated)";
+		return conf_value_domain_is_valid(v) ? NULL : "not a mail "
+		    "domain (letters, digits and hyphens, dot-separated)";
 	default:
 		fatalx("conf: bad check %d for %s", key->check, key->name);
 	}
