@@ -27,14 +27,21 @@
 #include "conf_schema.h"
 #include "conf_text.h"
 #include "conf_value.h"
-#include "conftable.h"
 #include "log.h"
 #include "util.h"
+
+/* Where libconfuse 3.3 saw a key of a "clients" table first. */
+struct conf_keyline {
+	char			*key;
+	int			 line;
+};
 
 /* One conf_load() in progress. */
 struct conf_ctx {
 	struct conf_errs	 errs;
 	struct conf_seen	 seen;
+	struct conf_keyline	*keylines;	/* of the table being read */
+	size_t			 nkeylines;
 };
 
 /*
@@ -47,22 +54,118 @@ static void conf_cfg_error_cb(cfg_t *, const char *, va_list)
     __attribute__((format(printf, 2, 0)));
 static int conf_int_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 
+/* Forgets the lines of the keys of the table just read. */
+static void
+conf_keylines_clear(struct conf_ctx *ctx)
+{
+	size_t	i;
+
+	for (i = 0; i < ctx->nkeylines; i++)
+		free(ctx->keylines[i].key);
+	free(ctx->keylines);
+	ctx->keylines = NULL;
+	ctx->nkeylines = 0;
+}
+
+/*
+ * The messages of libconfuse about a "clients" table, where it is not
+ * an error, or where the table's own words say it better.  Returns 1
+ * when the message was handled.  <arg> is the message's one "%s".
+ */
+static int
+conf_clients_error(struct conf_ctx *ctx, cfg_t *cfg, const char *fmt,
+    const char *arg)
+{
+	char	esc[CONF_ERR_MAX];
+
+	str_log_escape(arg, strlen(arg), esc, sizeof(esc));
+	if ((cfg->flags & CFGF_KEYSTRVAL) != 0 &&
+	    strcmp(fmt, "no such option '%s'") == 0) {
+		/* libconfuse 3.3 says so of each new key before it adds
+		 * it (later versions do not): the key's line. */
+		ctx->keylines = xrealloc(ctx->keylines,
+		    (ctx->nkeylines + 1) * sizeof(*ctx->keylines));
+		ctx->keylines[ctx->nkeylines].key = xstrdup(arg);
+		ctx->keylines[ctx->nkeylines++].line = cfg->line;
+		return 1;
+	}
+	if ((cfg->flags & CFGF_KEYSTRVAL) != 0 &&
+	    strcmp(fmt, "missing equal sign after option '%s'") == 0) {
+		conf_errs_add(&ctx->errs, cfg->line, "clients: expected '=' "
+		    "after \"%s\"", esc);
+		return 1;
+	}
+	if (strcmp(fmt, "missing opening brace for section '%s'") == 0 &&
+	    strcmp(arg, conf_schema[CONF_CLIENTS].name) == 0) {
+		conf_errs_add(&ctx->errs, cfg->line, "clients: expected '{' "
+		    "(the table is clients { \"192.168.1.20/32\" = "
+		    "\"Office printer\" })");
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * libconfuse's own messages: syntax, unknown options and sections, wrong
  * types.  cfg is the section being parsed; its line is the current one.
  * They quote the file's tokens as they are, newlines and escape
  * sequences included, so they are escaped like our own quotes of values.
+ * Inside a "clients" table they start with "clients: ".
  */
 static void
 conf_cfg_error_cb(cfg_t *cfg, const char *fmt, va_list ap)
 {
-	char	msg[CONF_ERR_MAX], esc[CONF_ERR_MAX];
+	char		 msg[CONF_ERR_MAX], esc[CONF_ERR_MAX];
+	va_list		 copy;
+	const char	*arg = NULL;
 
 	if (conf_cur == NULL)
 		return;
+	if (cfg != NULL && strstr(fmt, "'%s'") != NULL &&
+	    strchr(strchr(fmt, '%') + 1, '%') == NULL) {
+		va_copy(copy, ap);
+		arg = va_arg(copy, const char *);
+		va_end(copy);
+		if (conf_clients_error(conf_cur, cfg, fmt, arg) == 1)
+			return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	conf_errs_add(&conf_cur->errs, cfg != NULL ? cfg->line : 0, "%s",
-	    str_log_escape(msg, strlen(msg), esc, sizeof(esc)));
+	conf_errs_add(&conf_cur->errs, cfg != NULL ? cfg->line : 0, "%s%s",
+	    cfg != NULL && (cfg->flags & CFGF_KEYSTRVAL) != 0 ? "clients: " :
+	    "", str_log_escape(msg, strlen(msg), esc, sizeof(esc)));
+}
+
+/*
+ * At the end of a "clients" table: each key must be a network and each
+ * value a name.  An entry's line is where libconfuse 3.3 first saw its
+ * key, else the table's last line.
+ */
+static int
+conf_clients_seen(struct conf_ctx *ctx, cfg_opt_t *opt, int line)
+{
+	cfg_t		*sec = cfg_opt_getnsec(opt, opt->nvalues - 1);
+	cfg_opt_t	*o;
+	const char	*name;
+	char		 err[CONF_ERR_MAX];
+	unsigned int	 i;
+	size_t		 j;
+	int		 at, rc = 0;
+
+	for (i = 0; i < cfg_num(sec); i++) {
+		o = cfg_getnopt(sec, i);
+		name = cfg_opt_getnstr(o, 0);
+		at = line;
+		for (j = 0; j < ctx->nkeylines; j++)
+			if (strcmp(ctx->keylines[j].key, o->name) == 0)
+				at = ctx->keylines[j].line;
+		if (conf_clients_add(&ctx->seen.clients, o->name,
+		    name != NULL ? name : "", at, err, sizeof(err)) == -1) {
+			conf_errs_add(&ctx->errs, at, "%s", err);
+			rc = -1;
+		}
+	}
+	conf_keylines_clear(ctx);
+	return rc;
 }
 
 /*
@@ -177,6 +280,8 @@ conf_validate(enum conf_sec_id sec, cfg_t *cfg, cfg_opt_t *opt)
 	switch (conf_schema[k].check) {
 	case CONF_C_NETWORK:
 		return conf_network_seen(ctx, opt, cfg->line);
+	case CONF_C_CLIENTS:
+		return conf_clients_seen(ctx, opt, cfg->line);
 	case CONF_C_NONE:
 	case CONF_C_SECTION:
 	case CONF_C_MULTI:
@@ -278,33 +383,6 @@ conf_int_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return -1;
 }
 
-/* The "clients" table, which libconfuse cannot read (conftable.h). */
-static int
-conf_take_clients(struct conf_ctx *ctx, char *text, size_t len)
-{
-	char	err[CONF_ERR_MAX];
-	int	line = 0;
-
-	if (conftable_take(text, len, &ctx->seen.clients,
-	    &ctx->seen.nclients, err, sizeof(err), &line) == 0)
-		return 0;
-	conf_errs_add(&ctx->errs, line, "%s", err);
-	return -1;
-}
-
-/* Names not moved into the conf (after an error) go here. */
-static void
-conf_free_clients(struct conf_ctx *ctx)
-{
-	size_t	i;
-
-	for (i = 0; i < ctx->seen.nclients; i++)
-		free(ctx->seen.clients[i].name);
-	free(ctx->seen.clients);
-	ctx->seen.clients = NULL;
-	ctx->seen.nclients = 0;
-}
-
 /*
  * Parses the comment-free <text> with the schema's options, each value
  * checked by conf_validate() as it is read and libconfuse's own errors
@@ -360,13 +438,13 @@ conf_load(const char *path, char *errbuf, size_t errbufsz)
 		return NULL;
 	conf_cur = &ctx;
 	if (conf_text_strip_comments(&ctx.errs, text, len) == 0 &&
-	    conf_take_clients(&ctx, text, len) == 0 &&
 	    (cfg = conf_parse(&ctx, text, len)) != NULL)
 		c = conf_build(cfg, path, &ctx.seen, &ctx.errs);
 	if (cfg != NULL)
 		cfg_free(cfg);
 	free(text);
-	conf_free_clients(&ctx);
+	conf_clients_free(&ctx.seen.clients);
+	conf_keylines_clear(&ctx);
 	conf_cur = NULL;
 	return c;
 }

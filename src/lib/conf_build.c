@@ -403,32 +403,32 @@ conf_build_networks(struct conf *c, cfg_t *cfg, struct conf_seen *seen,
 	unsigned int	 i, n = cfg_opt_size(opt);
 	size_t		 j, k;
 
-	c->networks = xcalloc(n + seen->nclients + 1, sizeof(*c->networks));
+	c->networks = xcalloc(n + seen->clients.n + 1, sizeof(*c->networks));
 	for (i = 0; i < n; i++)
 		conf_build_network(&c->networks[c->nnetworks++],
 		    cfg_opt_getnsec(opt, i), c->bare_lf);
-	for (j = 0; j < seen->nclients; j++) {
+	for (j = 0; j < seen->clients.n; j++) {
 		for (k = 0; k < c->nnetworks; k++)
 			if (conf_build_cidr_equal(&c->networks[k].net,
-			    &seen->clients[j].net))
+			    &seen->clients.v[j].net))
 				break;
 		if (k == c->nnetworks) {
 			/* A name changes no policy: take the enclosing
 			 * section's, if any. */
 			conf_build_inherit_policy(&c->networks[k], c, n,
-			    &seen->clients[j].net);
-			c->networks[k].name = seen->clients[j].name;
+			    &seen->clients.v[j].net);
+			c->networks[k].name = seen->clients.v[j].name;
 			c->nnetworks++;
 		} else if (c->networks[k].name[0] != '\0') {
-			conf_errs_add(e, seen->clients[j].line, "clients: this "
-			    "network is already named \"%s\"",
+			conf_errs_add(e, seen->clients.v[j].line, "clients: "
+			    "this network is already named \"%s\"",
 			    c->networks[k].name);
-			free(seen->clients[j].name);
+			free(seen->clients.v[j].name);
 		} else {
 			free(c->networks[k].name);
-			c->networks[k].name = seen->clients[j].name;
+			c->networks[k].name = seen->clients.v[j].name;
 		}
-		seen->clients[j].name = NULL;
+		seen->clients.v[j].name = NULL;
 	}
 }
 

@@ -12,7 +12,7 @@
 #include "conf.h"
 #include "conf_errs.h"
 #include "conf_schema.h"
-#include "conftable.h"
+#include "conf_clients.h"
 
 /* What the parse saw besides the values: where keys were set, for the
  * messages of the rules between keys. */
@@ -20,8 +20,7 @@ struct conf_seen {
 	int			 line[CONF_NKEYS]; /* last set there; 0: not */
 	int			 nonlocal_line;	/* first non-loopback listen */
 	int			 nonlocal_tls_line; /* ... listen_tls */
-	struct conftable_entry	*clients;	/* the "clients" table */
-	size_t			 nclients;
+	struct conf_clients	 clients;	/* the "clients" tables */
 };
 
 /*

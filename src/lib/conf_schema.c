@@ -106,6 +106,7 @@ const struct conf_key conf_schema[CONF_NKEYS] = {
 	[CONF_ADMIN_ADDRESS] = { "admin_address", OPT("", CONF_C_MAILBOX) },
 	[CONF_ALIASES] = { "aliases", OPT("", CONF_C_PATH),
 	    .store = CONF_S_STR, IN_CONF(aliases_path) },
+	[CONF_CLIENTS] = { "clients", SEC(CONF_SEC_CLIENTS, CONF_C_CLIENTS) },
 
 	[CONF_UP_HOST] = { "host", STR("smtp.gmail.com", CONF_C_NAME),
 	    .store = CONF_S_STR, IN_UP(host) },
@@ -210,6 +211,8 @@ const struct conf_section conf_sections[CONF_NSECS] = {
 	    CFGF_NONE },
 	[CONF_SEC_AUTH] = { "auth", CONF_AUTH_USERS_FILE, CONF_NKEYS,
 	    CFGF_NONE },
+	[CONF_SEC_CLIENTS] = { "clients", CONF_NKEYS, CONF_NKEYS,
+	    CFGF_MULTI | CFGF_KEYSTRVAL },
 };
 
 /* One option of the array, from key <k>. */

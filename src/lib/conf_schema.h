@@ -50,6 +50,7 @@ enum conf_key_id {
 	CONF_DOMAIN,
 	CONF_ADMIN_ADDRESS,
 	CONF_ALIASES,
+	CONF_CLIENTS,
 	/* upstream { } */
 	CONF_UP_HOST,
 	CONF_UP_PORT,
@@ -104,6 +105,7 @@ enum conf_sec_id {
 	CONF_SEC_NETWORK,
 	CONF_SEC_TLS,
 	CONF_SEC_AUTH,
+	CONF_SEC_CLIENTS,		/* no keys of its own: see below */
 	CONF_NSECS
 };
 
@@ -139,6 +141,7 @@ enum conf_check {
 	CONF_C_ENDPOINT,	/* one numeric address:port, or "" */
 	CONF_C_CIDR,		/* list entry for cidr_parse() */
 	CONF_C_DOMAIN,		/* a mail domain (RFC 5321 Domain) */
+	CONF_C_CLIENTS,		/* a "clients" table, see conf_clients.h */
 };
 
 /* Where a checked value is copied: a field of struct conf (top level
@@ -172,6 +175,9 @@ struct conf_key {
 	size_t			 count;		/* of the size_t, for lists */
 };
 
+/* A section and its keys.  "clients" has none: its keys are the
+ * quoted networks, which libconfuse adds as it reads them
+ * (CFGF_KEYSTRVAL). */
 struct conf_section {
 	const char		*name;		/* "" for the top level */
 	enum conf_key_id	 first, end;	/* its keys: [first, end) */

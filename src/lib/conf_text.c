@@ -77,14 +77,18 @@ int
 conf_text_strip_comments(struct conf_errs *e, char *s, size_t len)
 {
 	enum { TEXT, DQUOTE, SQUOTE, LINE, BLOCK } st = TEXT;
-	size_t	i;
-	int	line = 1, start = 0;
+	size_t	i, depth = 0;
+	int	line = 1, start = 0, open = 0;
 
 	for (i = 0; i < len; line += s[i] == '\n', i++) {
 		switch (st) {
 		case TEXT:
 			if (s[i] == '"' || s[i] == '\'')
 				st = s[i] == '"' ? DQUOTE : SQUOTE;
+			else if (s[i] == '{' && depth++ == 0)
+				open = line;
+			else if (s[i] == '}' && depth > 0)
+				depth--;
 			else if (s[i] == '#')
 				st = LINE;
 			else if (s[i] == '/' && (s[i + 1] == '/' ||
@@ -122,6 +126,11 @@ conf_text_strip_comments(struct conf_errs *e, char *s, size_t len)
 	}
 	if (st == BLOCK) {
 		conf_errs_add(e, start, "unterminated /* comment");
+		return -1;
+	}
+	if (depth > 0) {
+		conf_errs_add(e, line, "missing '}' (the '{' on line %d is "
+		    "never closed)", open);
 		return -1;
 	}
 	return 0;

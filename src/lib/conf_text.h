@@ -25,7 +25,8 @@ char	*conf_text_read(struct conf_errs *e, size_t *lenp);
  * Quoted strings are left alone, and "//" or "/" "*" start a comment
  * only at the start of a token, as in libconfuse's own scanner.
  * Returns -1 after adding an error to <e> on an unterminated C-style
- * comment, which would otherwise hide the rest of the file.
+ * comment, which would otherwise hide the rest of the file, or on a '{'
+ * never closed, which libconfuse 3.3 accepts at the end of the file.
  */
 int	 conf_text_strip_comments(struct conf_errs *e, char *s, size_t len);
 
