@@ -71,6 +71,8 @@ conf_keylines_clear(struct conf_ctx *ctx)
  * The messages of libconfuse about a "clients" table, where it is not
  * an error, or where the table's own words say it better.  Returns 1
  * when the message was handled.  <arg> is the message's one "%s".
+ * libconfuse's formats are compared untranslated: none of our programs
+ * calls setlocale(), so gettext leaves them as they are.
  */
 static int
 conf_clients_error(struct conf_ctx *ctx, cfg_t *cfg, const char *fmt,
