@@ -139,8 +139,10 @@ conf_cfg_error_cb(cfg_t *cfg, const char *fmt, va_list ap)
 
 /*
  * At the end of a "clients" table: each key must be a network and each
- * value a name.  An entry's line is where libconfuse 3.3 first saw its
- * key, else the table's last line.
+ * value a name; the first entry that is not ends the table.  An entry's
+ * line is where libconfuse 3.3 first saw its key, else the table's last
+ * line.  Keys and their reports come in the same order, so one pass
+ * pairs them.
  */
 static int
 conf_clients_seen(struct conf_ctx *ctx, cfg_opt_t *opt, int line)
@@ -150,16 +152,19 @@ conf_clients_seen(struct conf_ctx *ctx, cfg_opt_t *opt, int line)
 	const char	*name;
 	char		 err[CONF_ERR_MAX];
 	unsigned int	 i;
-	size_t		 j;
+	size_t		 j, next = 0;
 	int		 at, rc = 0;
 
-	for (i = 0; i < cfg_num(sec); i++) {
+	for (i = 0; i < cfg_num(sec) && rc == 0; i++) {
 		o = cfg_getnopt(sec, i);
 		name = cfg_opt_getnstr(o, 0);
 		at = line;
-		for (j = 0; j < ctx->nkeylines; j++)
-			if (strcmp(ctx->keylines[j].key, o->name) == 0)
+		for (j = next; j < ctx->nkeylines; j++)
+			if (strcmp(ctx->keylines[j].key, o->name) == 0) {
 				at = ctx->keylines[j].line;
+				next = j + 1;
+				break;
+			}
 		if (conf_clients_add(&ctx->seen.clients, o->name,
 		    name != NULL ? name : "", at, err, sizeof(err)) == -1) {
 			conf_errs_add(&ctx->errs, at, "%s", err);
