@@ -27,8 +27,8 @@ conf_clients_add(struct conf_clients *t, const char *net, const char *name,
 	}
 	for (p = name; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			snprintf(err, errsz, "clients: the name of \"%s\" has a "
-			    "control character", esc);
+			snprintf(err, errsz, "clients: the name of \"%s\" "
+			    "has a control character", esc);
 			return -1;
 		}
 	if (t->n >= CONF_CLIENTS_MAX) {
