@@ -402,7 +402,7 @@ static const struct {
 	{ "upstream {\n  quota = lots\n}\n", 2, "upstream.quota = \"lots\"" },
 	{ "upstream {\n  name = a\n}\nupstream {\n  name = a\n}\n", 6,
 	    "two upstream sections are named a" },
-	{ "hostname = clients.example\nclients\n", 2, "expected '{'" },
+	{ "hostname = clients.example\nclients\n", 3, "premature end of file" },
 	{ "upstream {\n  quota = \"10/0\"\n}\n", 2, "upstream.quota" },
 	{ "from {\n  rewrite = account\n}\n", 2,
 	    "needs an address: set upstream.username" },
@@ -514,7 +514,7 @@ START_TEST(test_issue7_options)
 	    "# clients { \"1.2.3.4\" = \"in a comment\" }\n"
 	    "clients {\n"
 	    "\t\"127.0.0.1/32\" = \"Office \\\"printer\\\"\"\n"
-	    "\t\"10.0.0.0/8\" = \"Cameras\", \"192.168.1.0/24\" = \"LAN\"\n"
+	    "\t\"10.0.0.0/8\" = \"Cameras\"\n\t\"192.168.1.0/24\" = \"LAN\"\n"
 	    "}\n"
 	    "network \"192.168.1.0/24\" { auth = \"required\" "
 	    "bare_lf = \"reject\" }\n"

@@ -2,9 +2,10 @@
  * conf.h - the configuration file, parsed once into an immutable
  * struct conf.
  *
- * conf.c owns the libconfuse option table: every name and default lives
- * there and nowhere else.  Callers read struct conf and never see cfg_t.
- * The whole schema is defined, including parts later modules use.
+ * conf_schema.c holds the schema: every key's name, default, limits
+ * and place in struct conf live there and nowhere else; conf.c reads the
+ * file with libconfuse, and conf_build.c fills struct conf.  Callers read
+ * struct conf and never see cfg_t.
  */
 #ifndef CONF_H
 #define CONF_H
