@@ -33,11 +33,6 @@
 		"Content-Type: text/plain; charset=us-ascii\r\n" \
 		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 
-struct buf {
-	char	*p;
-	size_t	 len, cap;
-};
-
 /*
  * Messages are templates: "%{N:c}" stands for N copies of c, so that
  * long lines stay readable here.
@@ -237,18 +232,6 @@ static const struct {
 	  S(MPHDR "--XX%{1000: }\r\n\r\nok\r\n--XX--\r\n"), MIME_OK,
 	  MPHDR "--XX\r\n\r\nok\r\n--XX--\r\n", NULL, NULL },
 };
-
-static void
-buf_add(struct buf *b, const char *p, size_t n)
-{
-	if (b->cap - b->len < n + 1) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 static void
 buf_cb(void *arg, const char *p, size_t n)

@@ -347,8 +347,8 @@ static void
 mime_field_read(struct mime_enc *e)
 {
 	struct mime_ent	*t = &e->ent;
-	const char	*f = e->fin.p;
-	size_t		 n = e->fin.len;
+	const char	*f = e->fin.f.p;
+	size_t		 n = e->fin.f.len;
 
 	if (mimefield_is(f, n, "Content-Type") && !t->has_ct) {
 		t->has_ct = true;
@@ -381,7 +381,7 @@ mime_field_end(struct mime_enc *e)
 		return;
 	e->fin.open = false;
 	mime_field_read(e);
-	is_cte = mimefield_is(e->fin.p, e->fin.len,
+	is_cte = mimefield_is(e->fin.f.p, e->fin.f.len,
 	    "Content-Transfer-Encoding");
 	if (e->fin.over) {
 		if (e->fin.dirty)
@@ -394,7 +394,7 @@ mime_field_end(struct mime_enc *e)
 			mime_outs(e, mime_cte_line(t->action));
 		t->cte_done = true;
 	} else {
-		rc = mimefield_fix(e->fin.p, e->fin.len, &fix, &fixlen);
+		rc = mimefield_fix(e->fin.f.p, e->fin.f.len, &fix, &fixlen);
 		if (rc == MIMEFIELD_FIXED) {
 			mime_out(e, fix, fixlen);
 			free(fix);
@@ -402,13 +402,13 @@ mime_field_end(struct mime_enc *e)
 			if (e->pass == MIME_PASS_SCAN)
 				e->stats.fields++;
 		} else {
-			mime_out(e, e->fin.p, e->fin.len);
+			mime_out(e, e->fin.f.p, e->fin.f.len);
 			if (rc != MIMEFIELD_CLEAN)
 				mime_fail(e, MIME_EHEADER, "header field "
 				    "\"%.*s\": %s",
-				    (int)mimefield_name_len(e->fin.p,
-				    e->fin.len > 40 ? 40 : e->fin.len),
-				    e->fin.p,
+				    (int)mimefield_name_len(e->fin.f.p,
+				    e->fin.f.len > 40 ? 40 : e->fin.f.len),
+				    e->fin.f.p,
 				    rc == MIMEFIELD_ELONG ?
 				    "line over 998 octets cannot be folded" :
 				    "bare CR, LF or NUL");
@@ -429,7 +429,7 @@ mime_hdr_nonfield(struct mime_enc *e, const char *p, size_t n)
 	mime_hdr_end(e, false);
 	e->col = 0;
 	if (col0 > 0)
-		mimeleaf_data(&e->leaf, e->fin.p, col0, e->col);
+		mimeleaf_data(&e->leaf, e->fin.f.p, col0, e->col);
 	e->col = col0;
 	if (n > 0)
 		mimeleaf_data(&e->leaf, p, n, e->col);

@@ -548,12 +548,10 @@ void
 mimefield_in_init(struct mimefield_in *fi, size_t max,
     void (*cb)(void *, const char *, size_t), void *arg)
 {
-	char	*p = fi->p;
-	size_t	 cap = fi->cap;
+	struct buf	f = fi->f;
 
 	memset(fi, 0, sizeof(*fi));
-	fi->p = p;		/* kept for the next message */
-	fi->cap = cap;
+	fi->f = f;		/* kept for the next message */
 	fi->max = max;
 	fi->cb = cb;
 	fi->arg = arg;
@@ -562,16 +560,14 @@ mimefield_in_init(struct mimefield_in *fi, size_t max,
 void
 mimefield_in_free(struct mimefield_in *fi)
 {
-	free(fi->p);
-	fi->p = NULL;
-	fi->cap = 0;
+	buf_free(&fi->f);
 }
 
 void
 mimefield_in_start(struct mimefield_in *fi)
 {
 	fi->open = true;
-	fi->len = 0;
+	fi->f.len = 0;
 	fi->over = fi->dirty = false;
 	fi->name = MIMEFIELD_N_NAME;
 	fi->startlen = 0;
@@ -618,11 +614,11 @@ mimefield_in_add(struct mimefield_in *fi, const char *p, size_t n, bool eol,
 		k = n;
 	memcpy(fi->start + fi->startlen, p, k);
 	fi->startlen += k;
-	if (!fi->over && fi->len + n > fi->max) {
+	if (!fi->over && fi->f.len + n > fi->max) {
 		fi->over = true;
-		fi->dirty = !mimefield_is_clean(fi->p, fi->len);
-		if (fi->len > 0)
-			fi->cb(fi->arg, fi->p, fi->len);
+		fi->dirty = !mimefield_is_clean(fi->f.p, fi->f.len);
+		if (fi->f.len > 0)
+			fi->cb(fi->arg, fi->f.p, fi->f.len);
 	}
 	if (fi->over) {
 		if (!eol && (col + n > MIMEFIELD_LINE_MAX ||
@@ -632,10 +628,5 @@ mimefield_in_add(struct mimefield_in *fi, const char *p, size_t n, bool eol,
 		fi->cb(fi->arg, p, n);
 		return;
 	}
-	while (fi->cap - fi->len < n) {
-		fi->cap = fi->cap == 0 ? 1024 : fi->cap * 2;
-		fi->p = xrealloc(fi->p, fi->cap);
-	}
-	memcpy(fi->p + fi->len, p, n);
-	fi->len += n;
+	buf_add(&fi->f, p, n);
 }

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 #define MIMEFIELD_LINE_MAX	998	/* RFC 5322 2.1.1, without CRLF */
 #define MIMEFIELD_FOLD		78	/* RFC 5322 2.1.1 SHOULD */
 #define MIMEFIELD_BOUNDARY_MAX	200	/* RFC 2046 says 70; we read more */
@@ -101,8 +103,8 @@ enum mimefield_rc mimefield_fix(const char *f, size_t len, char **out,
  * repair it could not get.
  */
 struct mimefield_in {
-	char	*p;			/* the field so far */
-	size_t	 len, cap, max;
+	struct buf f;			/* the field so far */
+	size_t	 max;
 	bool	 open;			/* a field is being read */
 	bool	 over;			/* over <max>: not kept */
 	bool	 dirty;			/* over, and not conformant */
