@@ -709,23 +709,20 @@ relay_txn_reply(struct relay *r)
 }
 
 /* Copies file data to the output, doubling a '.' at each line start
- * (RFC 5321 4.5.2).  The spool holds canonical CRLF lines. */
+ * (RFC 5321 4.5.2, smtp_stuff_span()): one copy per run of lines
+ * between two that need a dot.  The spool holds canonical CRLF lines. */
 static void
 relay_body_stuff(struct relay *r, const char *p, size_t n)
 {
 	struct evbuffer	*out = bufferevent_get_output(r->bev);
-	const char	*nl;
 	size_t		 len;
+	bool		 dot;
 
-	while (n > 0) {
-		if (r->at_bol && p[0] == '.')
+	for (; n > 0; p += len, n -= len) {
+		len = smtp_stuff_span(p, n, &r->at_bol, &dot);
+		if (dot)
 			evbuffer_add(out, ".", 1);
-		nl = memchr(p, '\n', n);
-		len = nl != NULL ? (size_t)(nl - p) + 1 : n;
 		evbuffer_add(out, p, len);
-		r->at_bol = nl != NULL;
-		p += len;
-		n -= len;
 	}
 }
 
