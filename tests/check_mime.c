@@ -413,6 +413,39 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/* Where the quick check finds 8-bit octets: the header section ends at
+ * the first empty line, whatever the chunks. */
+static const struct {
+	const char	*in;
+	enum mime_8bit	 want;
+} scan8_cases[] = {
+	{ "",						MIME_8BIT_NONE },
+	{ "Subject: a\r\n\r\nbody\r\n",		MIME_8BIT_NONE },
+	{ "Subject: a\r\n\r\nb\xc3\xa9\r\n",		MIME_8BIT_BODY },
+	{ "Subject: \xc3\xa9\r\n\r\nbody\r\n",	MIME_8BIT_HEADER },
+	{ "Subject: a\r\n\tfolded \xe9\r\n\r\nx\r\n",	MIME_8BIT_HEADER },
+	{ "From: a\r\n\r\n\r\nSubject: \xe9\r\n",	MIME_8BIT_BODY },
+	{ "Subject: a\n\nb\xff\n",			MIME_8BIT_BODY },
+	{ "Subject: a\r\n \r\nb\xff\r\n",		MIME_8BIT_HEADER },
+	{ "no header end \x80",			MIME_8BIT_HEADER },
+};
+
+START_TEST(test_scan_8bit)
+{
+	const char		*in = scan8_cases[_i].in;
+	size_t			 n = strlen(in), cut, i;
+	struct mime_scan	 s;
+
+	for (cut = 1; cut <= n + 1; cut++) {
+		mime_scan_init(&s);
+		for (i = 0; i < n; i += cut)
+			mime_scan_feed(&s, in + i, n - i < cut ? n - i : cut);
+		ck_assert_msg(mime_scan_8bit(&s) == scan8_cases[_i].want,
+		    "case %d cut %zu: %d", _i, cut, mime_scan_8bit(&s));
+	}
+}
+END_TEST
+
 /* Field repairs: what comes back, and that it unfolds and decodes to
  * the original value. */
 static const struct {
@@ -725,6 +758,7 @@ mime_suite(void)
 } while (0)
 	ADD_LOOP("table", test_table, nitems(cases));
 	ADD_LOOP("scan", test_scan, nitems(scan_cases));
+	ADD_LOOP("scan-8bit", test_scan_8bit, nitems(scan8_cases));
 	ADD_LOOP("field", test_field, nitems(field_cases));
 	ADD_CASE("field-words", test_field_words);
 	ADD_CASE("depth", test_depth);

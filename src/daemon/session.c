@@ -142,6 +142,7 @@ session_helo(struct session *s, const char *args, bool esmtp)
 	session_reply(s, "250-SIZE %llu",
 	    (unsigned long long)conf->max_message_size);
 	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-SMTPUTF8");
 	if (s->ctx->tls != NULL && !s->tls)
 		session_reply(s, "250-STARTTLS");
 	if (session_auth_is_offered(s))
@@ -295,12 +296,18 @@ session_cmd_rcpt(struct session *s, const char *args)
 	session_reply(s, "250 2.1.5 Ok");
 }
 
-/* The "with" protocol of the trace header (RFC 3848). */
+/* The "with" protocol of the trace header (RFC 3848, and RFC 6531 4.3
+ * when the client asked for SMTPUTF8). */
 static const char *
 session_protocol(const struct session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->mail.smtputf8) {
+		if (s->tls)
+			return s->authed ? "UTF8SMTPSA" : "UTF8SMTPS";
+		return s->authed ? "UTF8SMTPA" : "UTF8SMTP";
+	}
 	if (s->tls)
 		return s->authed ? "ESMTPSA" : "ESMTPS";
 	return s->authed ? "ESMTPA" : "ESMTP";
@@ -358,6 +365,10 @@ session_cmd_data(struct session *s, const char *args)
 	for (i = 0; i < s->nrcpt; i++)
 		if (spool_msg_add_rcpt(s->msg, s->rcpts[i]) == -1)
 			s->msg_ioerr = true;
+	/* Passed on upstream (RFC 6152, RFC 6531). */
+	spool_msg_set_mime(s->msg, s->mail.body == SMTP_BODY_8BITMIME ?
+	    ENVELOPE_BODY_8BITMIME : s->mail.body == SMTP_BODY_7BIT ?
+	    ENVELOPE_BODY_7BIT : ENVELOPE_BODY_UNSPEC, s->mail.smtputf8);
 	if (session_write_received(s) == -1)
 		s->msg_ioerr = true;
 	stamp_scan_init(&s->stamp);
