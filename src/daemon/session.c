@@ -366,9 +366,7 @@ session_cmd_data(struct session *s, const char *args)
 		if (spool_msg_add_rcpt(s->msg, s->rcpts[i]) == -1)
 			s->msg_ioerr = true;
 	/* Passed on upstream (RFC 6152, RFC 6531). */
-	spool_msg_set_mime(s->msg, s->mail.body == SMTP_BODY_8BITMIME ?
-	    ENVELOPE_BODY_8BITMIME : s->mail.body == SMTP_BODY_7BIT ?
-	    ENVELOPE_BODY_7BIT : ENVELOPE_BODY_UNSPEC, s->mail.smtputf8);
+	spool_msg_set_mime(s->msg, s->mail.body, s->mail.smtputf8);
 	if (session_write_received(s) == -1)
 		s->msg_ioerr = true;
 	stamp_scan_init(&s->stamp);

@@ -366,10 +366,12 @@ spool_msg_add_rcpt(struct spool_msg *msg, const char *rcpt)
 }
 
 void
-spool_msg_set_mime(struct spool_msg *msg, enum envelope_body body,
+spool_msg_set_mime(struct spool_msg *msg, enum smtp_body body,
     bool smtputf8)
 {
-	msg->env.body = body;
+	msg->env.body = body == SMTP_BODY_8BITMIME ? ENVELOPE_BODY_8BITMIME :
+	    body == SMTP_BODY_7BIT ? ENVELOPE_BODY_7BIT :
+	    ENVELOPE_BODY_UNSPEC;
 	msg->env.smtputf8 = smtputf8;
 }
 

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "smtp.h"
 
 #define SPOOL_ID_LEN	ENVELOPE_ID_LEN	/* hex digits */
 
@@ -59,7 +60,7 @@ int		 spool_msg_add_rcpt(struct spool_msg *, const char *rcpt);
 /* What the client declared in MAIL FROM: BODY= (RFC 6152) and SMTPUTF8
  * (RFC 6531), for the envelope.  The commit also sets smtputf8 when the
  * sender or a recipient is a UTF-8 address, declared or not. */
-void		 spool_msg_set_mime(struct spool_msg *, enum envelope_body,
+void		 spool_msg_set_mime(struct spool_msg *, enum smtp_body,
 		    bool smtputf8);
 
 /* Appends data.  Buffered; returns -1 once any write has failed (errno

@@ -158,6 +158,7 @@ relay_conn_reset(struct relay *r)
 	r->code = 0;
 	r->reply[0] = '\0';
 	r->ext_starttls = r->ext_pipelining = false;
+	r->ext_8bitmime = r->ext_smtputf8 = false;
 	r->ext_size = 0;
 	r->mech = SASL_NONE;
 }
@@ -298,6 +299,10 @@ relay_ehlo_line(struct relay *r, const char *kw)
 		r->ext_starttls = true;
 	else if (strcasecmp(kw, "PIPELINING") == 0)
 		r->ext_pipelining = true;
+	else if (strcasecmp(kw, "8BITMIME") == 0)
+		r->ext_8bitmime = true;
+	else if (strcasecmp(kw, "SMTPUTF8") == 0)
+		r->ext_smtputf8 = true;
 	else if (str_has_prefix_ci(kw, "SIZE ") ||
 	    strcasecmp(kw, "SIZE") == 0) {
 		n = strtoull(kw + 4, NULL, 10);
@@ -536,6 +541,25 @@ relay_head_prepare(struct relay *r)
 	return 0;
 }
 
+/* The MAIL FROM parameters that pass on what the client declared, as
+ * far as the upstream takes them: BODY=8BITMIME (RFC 6152) for a
+ * message declared so or holding 8-bit octets, BODY=7BIT as declared,
+ * SMTPUTF8 (RFC 6531) when it was asked for or an address needs it.
+ * relay_send_go() has failed what the upstream cannot take. */
+static const char *
+relay_mail_params(const struct relay *r)
+{
+	const struct envelope	*env = r->env;
+	bool			 utf8 = r->ext_smtputf8 && env->smtputf8;
+
+	if (r->ext_8bitmime && (env->body == ENVELOPE_BODY_8BITMIME ||
+	    env->eightbit != ENVELOPE_8BIT_NONE))
+		return utf8 ? " BODY=8BITMIME SMTPUTF8" : " BODY=8BITMIME";
+	if (r->ext_8bitmime && env->body == ENVELOPE_BODY_7BIT)
+		return utf8 ? " BODY=7BIT SMTPUTF8" : " BODY=7BIT";
+	return utf8 ? " SMTPUTF8" : "";
+}
+
 /* Starts a transaction for the current batch: with PIPELINING the
  * whole group MAIL, RCPT..., DATA goes out at once (RFC 2920 3.1). */
 static void
@@ -552,7 +576,8 @@ relay_txn_start(struct relay *r)
 	if (r->ext_size > 0)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    (unsigned long long)r->size);
-	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s", relay_mail_from(r), size);
+	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s%s", relay_mail_from(r), size,
+	    relay_mail_params(r));
 	if (r->ext_pipelining) {
 		for (i = 0; i < r->nbatch; i++) {
 			r->expect[r->nexpect++] = RELAY_X_RCPT;
@@ -866,6 +891,7 @@ relay_enter(struct relay *r, enum relay_state st)
 	case RELAY_S_EHLO:
 		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
 		r->ext_starttls = r->ext_pipelining = false;
+		r->ext_8bitmime = r->ext_smtputf8 = false;
 		r->ext_size = 0;
 		r->mech = SASL_NONE;
 		break;
@@ -1235,10 +1261,71 @@ relay_send_refuse(struct relay *r)
 	event_active(r->kick, EV_TIMEOUT, 1);
 }
 
+/* The first envelope address that is not ASCII among the sender as it
+ * is sent and the pending recipients, or NULL. */
+static const char *
+relay_utf8_addr(const struct relay *r)
+{
+	const struct envelope	*env = r->env;
+	size_t			 i;
+
+	if (!str_is_ascii(relay_mail_from(r)))
+		return relay_mail_from(r);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == ENVELOPE_RCPT_PENDING &&
+		    !str_is_ascii(env->rcpts[i].addr))
+			return env->rcpts[i].addr;
+	return NULL;
+}
+
+/*
+ * What the upstream cannot take without a change nobody asked for
+ * fails now, for good, with a failure report that says why (r->reply);
+ * nothing is ever sent mangled.  RFC 6531 3.5: a UTF-8 address needs
+ * SMTPUTF8; so do UTF-8 header fields of a message sent with SMTPUTF8
+ * (an undeclared message's 8-bit header goes as 8-bit content, as it
+ * always did).  RFC 6152 3: 8-bit data needs 8BITMIME (or SMTPUTF8,
+ * which implies it, as Postfix assumes); 7-bit data goes without the
+ * parameter.  Returns false when the message was refused.
+ */
+static bool
+relay_ext_check(struct relay *r)
+{
+	const struct envelope	*env = r->env;
+	const char		*addr;
+	char			 esc[4 * SMTP_ADDR_BUFSZ];
+
+	if (!r->ext_smtputf8 && (addr = relay_utf8_addr(r)) != NULL) {
+		snprintf(r->reply, sizeof(r->reply), "553 5.6.7 upstream %s "
+		    "does not support SMTPUTF8, which the address <%s> "
+		    "needs (RFC 6531); the message was not sent",
+		    r->up->host, str_log_escape(addr, strlen(addr), esc,
+		    sizeof(esc)));
+	} else if (!r->ext_smtputf8 && env->smtputf8 &&
+	    env->eightbit == ENVELOPE_8BIT_HEADER) {
+		snprintf(r->reply, sizeof(r->reply), "554 5.6.9 upstream %s "
+		    "does not support SMTPUTF8, which the UTF-8 header of "
+		    "this message needs (RFC 6531 3.5); the message was not "
+		    "sent", r->up->host);
+	} else if (!r->ext_8bitmime && !r->ext_smtputf8 &&
+	    env->eightbit != ENVELOPE_8BIT_NONE) {
+		snprintf(r->reply, sizeof(r->reply), "554 5.6.3 upstream %s "
+		    "does not support 8BITMIME and the message holds 8-bit "
+		    "data (RFC 6152); the message was not sent", r->up->host);
+	} else
+		return true;
+	log_warnx("relay refused id=%s reason=\"%s\"", env->id, r->reply);
+	return false;
+}
+
 /* The message is ready to go, r->size known. */
 static void
 relay_send_go(struct relay *r)
 {
+	if (!relay_ext_check(r)) {
+		relay_send_refuse(r);
+		return;
+	}
 	/* RFC 1870: a message over the server's limit would only be
 	 * refused after the upload; fail it now with a clear reason. */
 	if (r->ext_size > 0 && r->size > r->ext_size) {

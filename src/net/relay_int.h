@@ -84,6 +84,8 @@ struct relay {
 	/* What the server's EHLO said. */
 	bool			 ext_starttls;
 	bool			 ext_pipelining;
+	bool			 ext_8bitmime;	/* RFC 6152 */
+	bool			 ext_smtputf8;	/* RFC 6531 */
 	uint64_t		 ext_size;
 	enum sasl_mech		 mech;
 	char			*password;	/* during AUTH only */

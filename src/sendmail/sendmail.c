@@ -64,6 +64,7 @@ struct sendmail {
 	const char		*flush_id;	/* -qI */
 	bool			 extract;	/* -t */
 	bool			 dot_ends;	/* no -i/-oi */
+	enum smtp_body		 body;		/* -B (RFC 6152) */
 	char			*login;		/* login@hostname */
 };
 
@@ -87,6 +88,7 @@ struct sendmail_msg {
 	char			*sender;	/* "" is the null sender */
 	char			**rcpts;
 	size_t			 nrcpt;
+	enum smtp_body		 body;		/* -B, or BODY= with -bs */
 	bool			 extract;	/* collect To, Cc, Bcc */
 	bool			 in_headers;
 	bool			 in_field;	/* a header field was seen */
@@ -433,6 +435,7 @@ sendmail_drop_header(struct sendmail_msg *m, bool final)
 	env.sender = m->sender;
 	env.rcpts = m->rcpts;
 	env.nrcpt = m->nrcpt;
+	env.body = m->body;
 	env.size = m->size;
 	if ((text = maildrop_format(&env, &len)) == NULL)
 		return -1;
@@ -776,6 +779,7 @@ sendmail_msg_init(struct sendmail_msg *m, const struct sendmail *sm)
 {
 	memset(m, 0, sizeof(*m));
 	m->sm = sm;
+	m->body = sm->body;
 	m->dirfd = -1;
 	m->in_headers = true;
 	m->extract = sm->extract;
@@ -977,6 +981,8 @@ sendmail_smtp_mail(struct sendmail_smtp *s, const char *args)
 		}
 		sendmail_smtp_reset(s);
 		s->m.sender = xstrdup(mail.path[0] != '\0' ? q : "");
+		if (mail.body != SMTP_BODY_UNSPEC)
+			s->m.body = mail.body;
 		s->mail = true;
 		sendmail_reply("250 2.1.0 Ok");
 		break;
@@ -1304,7 +1310,12 @@ sendmail_opt(struct sendmail *sm, int ch, const char *arg)
 {
 	switch (ch) {
 	case 'B':
-		if (strcmp(arg, "8BITMIME") != 0 && strcmp(arg, "7BIT") != 0)
+		/* cron passes -B8BITMIME: kept for the relay (RFC 6152). */
+		if (strcmp(arg, "8BITMIME") == 0)
+			sm->body = SMTP_BODY_8BITMIME;
+		else if (strcmp(arg, "7BIT") == 0)
+			sm->body = SMTP_BODY_7BIT;
+		else
 			return sendmail_error(EX_USAGE, "-B needs 8BITMIME or "
 			    "7BIT");
 		return 0;
