@@ -241,6 +241,24 @@ class Utf8Test(RelayTest):
             self.assertEqual("BODY=8BITMIME" in m.mail_options, want,
                              m.mail_options)
 
+    def test_injector_utf8_recipient(self):
+        """smartrelay-sendmail jörg@bücher.example: the UTF-8 recipient
+        is accepted and relayed with SMTPUTF8; a UTF-8 local name goes
+        to the admin like any other."""
+        up = self.upstream()
+        d = self.relay(up)
+        mark = d.mark()
+        p = self.sendmail(d, ["-i", "-f", "s@client.test", JOERG,
+                              "m\u00fcller"], b"Subject: x\n\nhi\n")
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+        qid = d.wait_log(r"maildrop queued id=([0-9a-f]{16})",
+                         since=mark).group(1)
+        m = self.arrived(d, up, qid)
+        # m\u00fcller is a local name: the admin, by default the
+        # upstream's account (user@test).
+        self.assertEqual(sorted(m.rcpt_tos), sorted([JOERG, "user@test"]))
+        self.assertIn("SMTPUTF8", m.mail_options)
+
     # -- durability
 
     def test_flags_survive_restart(self):
