@@ -252,7 +252,7 @@ static const struct {
 	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example,ops@x.test" },
 	{ "J\xc3\xb6RG@lan.example", "adm@x.test", ROUTE_ALIAS,
 	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example,ops@x.test" },
-	{ "m\xc3\xbcller",		"adm@x.test", ROUTE_ADMIN, "adm@x.test" },
+	{ "m\xc3\xbcller",	"adm@x.test", ROUTE_ADMIN, "adm@x.test" },
 	{ "m\xc3\xbcller",		"",	ROUTE_KEPT,
 	    "m\xc3\xbcller@lan.example" },
 	{ "m\xc3\xbcller@b\xc3\xbc" "cher.example", "adm@x.test", ROUTE_REMOTE,

@@ -250,7 +250,8 @@ class HostileTest(DaemonTest):
                      # RFC 6531 allows UTF-8, but only well-formed:
                      # cut short; over-long ('<').
                      b"MAIL FROM:<caf\xc3@example.org>",
-                     b"MAIL FROM:<\xc0\xbca@example.org>\xff\xfe", b"\x1b[2J", b"EHLO a\x7fb"):
+                     b"MAIL FROM:<\xc0\xbca@example.org>\xff\xfe",
+                     b"\x1b[2J", b"EHLO a\x7fb"):
             with self.subTest(line=line):
                 c.cmd(line, "500 5.5.2")
                 # No transaction was started by the rejected MAIL.
