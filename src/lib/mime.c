@@ -114,6 +114,7 @@ struct mime_enc {
 	enum mime_pass		 pass;
 	enum mime_rc		 rc;
 	bool			 planned;	/* pass 1 is over */
+	bool			 seven;		/* mime_enc_set_7bit() */
 	char			 detail[160];
 	bool			 changed;
 	void			(*cb)(void *, const char *, size_t);
@@ -142,6 +143,7 @@ struct mime_enc {
 	char			*field;
 	size_t			 flen, fcap;
 	bool			 fopen, fover, fdirty;
+	bool			 f8bit;		/* an octet over 0x7f */
 	enum mime_name		 fname;
 	char			 fstart[40];	/* its first octets, to name */
 	size_t			 fstartlen;	/* it when it is too big */
@@ -544,8 +546,10 @@ mime_field_dirty(struct mime_enc *e, const char *p, size_t n)
 static void
 mime_field_add(struct mime_enc *e, const char *p, size_t n, bool eol)
 {
-	size_t	k = sizeof(e->fstart) - e->fstartlen;
+	size_t	k = sizeof(e->fstart) - e->fstartlen, i;
 
+	for (i = 0; i < n && e->seven && !e->f8bit; i++)
+		e->f8bit = (unsigned char)p[i] >= 0x80;
 	/* A field over MIME_FIELD_MAX is not kept, not even its name: keep
 	 * that much, for a failure to name it. */
 	if (k > n)
@@ -607,6 +611,10 @@ mime_field_end(struct mime_enc *e)
 	e->fopen = false;
 	mime_field_read(e);
 	is_cte = mimefield_is(e->field, e->flen, "Content-Transfer-Encoding");
+	if (e->seven && e->f8bit)
+		mime_fail(e, MIME_EHEADER, "header field \"%.*s\": 8-bit "
+		    "octets and no 8BITMIME", (int)mimefield_name_len(e->fstart,
+		    e->fstartlen), e->fstart);
 	if (e->fover) {
 		if (e->fdirty)
 			mime_fail(e, MIME_EHEADER, "header field \"%.*s\" "
@@ -673,7 +681,7 @@ mime_hdr_data(struct mime_enc *e, const char *p, size_t n)
 		}
 		e->fopen = true;
 		e->flen = 0;
-		e->fover = e->fdirty = false;
+		e->fover = e->fdirty = e->f8bit = false;
 		e->fname = MIME_N_NAME;
 		e->fstartlen = 0;
 	}
@@ -805,6 +813,9 @@ mime_leaf_end(struct mime_enc *e, bool delim)
 		t->eol_pending = false;
 		r = mimebody_finish(&e->body, delim);
 	}
+	/* Before mime_u8_cs(): 8-bit octets, whole characters or not. */
+	if (e->pass == MIME_PASS_SCAN && e->seven && !t->u8.ascii)
+		t->needs = true;
 	if (e->pass != MIME_PASS_SCAN || !t->needs)
 		return;
 	t->cs = mime_u8_cs(&t->u8);
@@ -844,8 +855,8 @@ mime_ign_data(struct mime_enc *e, const char *p, size_t n)
 			e->ign_alt = true;
 		}
 		for (k = 0; i + k < n && e->ign_col + k < MIME_LINE_MAX &&
-		    p[i + k] != '\r' && p[i + k] != '\n' && p[i + k] != '\0';
-		    k++)
+		    p[i + k] != '\r' && p[i + k] != '\n' && p[i + k] != '\0' &&
+		    !(e->seven && (unsigned char)p[i + k] >= 0x80); k++)
 			;
 		if (k > 0) {
 			mime_out(e, p + i, k);
@@ -1133,6 +1144,12 @@ mime_pass_start(struct mime_enc *e, enum mime_pass pass)
 /*
  * The interface.
  */
+
+void
+mime_enc_set_7bit(struct mime_enc *e)
+{
+	e->seven = true;
+}
 
 struct mime_enc *
 mime_enc_new(void)

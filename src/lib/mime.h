@@ -96,6 +96,14 @@ struct mime_enc;
 struct mime_enc	*mime_enc_new(void);
 void		 mime_enc_free(struct mime_enc *e);
 
+/* Asks for 7-bit output (RFC 6152 3: for an upstream without
+ * 8BITMIME), before the first pass: a leaf body with octets over 0x7f
+ * is re-encoded as well (quoted-printable or base64, as above), and
+ * such octets in a preamble or epilogue become spaces.  A header field
+ * with them fails the plan (MIME_EHEADER): 8-bit header text is not
+ * converted. */
+void		 mime_enc_set_7bit(struct mime_enc *e);
+
 /* First pass: the message, in order, in chunks of any size. */
 void		 mime_enc_scan(struct mime_enc *e, const char *p, size_t n);
 
