@@ -9,6 +9,8 @@ the MAIL FROM parameters the upstream got, the envelope and the bytes.
 No sleeps as synchronisation: bounded polls.
 """
 
+import email
+import email.policy
 import os
 import re
 import smtplib
@@ -201,8 +203,10 @@ class Utf8Test(RelayTest):
     def test_no_8bitmime_upstream(self):
         """An upstream without 8BITMIME (RFC 6152 3; nor SMTPUTF8, which
         implies it): a declared but 7-bit message goes without the
-        parameter; 8-bit data fails with 554 5.6.3 and a report, and is
-        not sent."""
+        parameter; an 8-bit body is re-encoded to 7 bit (quoted-
+        printable, as Postfix converts it), the text decoding to what was
+        sent; 8-bit header text fails with 554 5.6.3 and a report, and
+        is not sent."""
         up = self.upstream(eightbitmime=False, smtputf8=False)
         d = self.relay(up)
         seven = message(b"7bit", b"plain\r\n", b"n1")
@@ -212,16 +216,36 @@ class Utf8Test(RelayTest):
         self.assertFalse([o for o in m.mail_options
                           if o.startswith("BODY=")], m.mail_options)
         self.assertEqual(after_received(m.data)[1], seven)
-        eight = message(b"8bit", "caf\u00e9\r\n".encode(), b"n2")
+        text = "Sch\u00f6ne Gr\u00fc\u00dfe \u2713\r\n.dot\r\n".encode()
+        eight = message(b"8bit body", text, b"n2",
+                        b"MIME-Version: 1.0\r\nContent-Type: text/plain; "
+                        b"charset=utf-8\r\nContent-Transfer-Encoding: "
+                        b"8bit\r\n")
         q8 = self.smtp(d, "s@client.test", ["r@x.test"], eight,
                        ["BODY=8BITMIME"])
-        env = self.assertFailedKept(d, q8)
+        m = self.arrived(d, up, q8)
+        self.assertFalse([o for o in m.mail_options
+                          if o.startswith("BODY=")], m.mail_options)
+        self.assertIn("SIZE=%d" % len(m.data), m.mail_options)
+        self.assertTrue(all(b < 0x80 for b in m.data))
+        msg = email.message_from_bytes(after_received(m.data)[1],
+                                       policy=email.policy.compat32)
+        self.assertEqual(msg["Content-Transfer-Encoding"],
+                         "quoted-printable")
+        self.assertEqual(msg["Subject"], "8bit body")
+        self.assertEqual(msg.get_payload(decode=True), text)
+        d.wait_log(r"relay reencode id=%s parts=1" % q8)
+        head8 = message("Gr\u00fc\u00dfe".encode(), b"hi\r\n", b"n3")
+        qh = self.smtp(d, "s@client.test", ["r@x.test"], head8,
+                       ["BODY=8BITMIME"])
+        env = self.assertFailedKept(d, qh)
         self.assertEqual(env["body"], "8bitmime")
+        self.assertEqual(env["eightbit"], "header")
         self.assertEqual(env["rcpt"][0]["dsn"], "5.6.3")
         self.assertIn("does not support 8BITMIME", env["rcpt"][0]["reply"])
-        self.wait_report(d, q8, "s@client.test")
+        self.wait_report(d, qh, "s@client.test")
         self.assertFalse([m for m in up.messages()
-                          if b"<n2@client.test>" in m.data.split(
+                          if b"<n3@client.test>" in m.data.split(
                               b"\r\n\r\n")[0]])
 
     def test_injector_B8BITMIME(self):

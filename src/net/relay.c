@@ -873,6 +873,7 @@ relay_txn_done(struct relay *r)
 	}
 	reencode_free(r->re);
 	r->re = NULL;
+	r->seven_bit = false;
 	free(r->head);
 	r->head = NULL;
 	r->headlen = r->head_skip = 0;
@@ -1285,8 +1286,10 @@ relay_utf8_addr(const struct relay *r)
  * SMTPUTF8; so do UTF-8 header fields of a message sent with SMTPUTF8
  * (an undeclared message's 8-bit header goes as 8-bit content, as it
  * always did).  RFC 6152 3: 8-bit data needs 8BITMIME (or SMTPUTF8,
- * which implies it, as Postfix assumes); 7-bit data goes without the
- * parameter.  Returns false when the message was refused.
+ * which implies it, as Postfix assumes); else an 8-bit body goes
+ * re-encoded to 7 bit (r->seven_bit), as Postfix converts it, and
+ * 8-bit header text fails; 7-bit data goes without the parameter.
+ * Returns false when the message was refused.
  */
 static bool
 relay_ext_check(struct relay *r)
@@ -1308,7 +1311,14 @@ relay_ext_check(struct relay *r)
 		    "this message needs (RFC 6531 3.5); the message was not "
 		    "sent", r->up->host);
 	} else if (!r->ext_8bitmime && !r->ext_smtputf8 &&
-	    env->eightbit != ENVELOPE_8BIT_NONE) {
+	    env->eightbit == ENVELOPE_8BIT_HEADER) {
+		snprintf(r->reply, sizeof(r->reply), "554 5.6.3 upstream %s "
+		    "does not support 8BITMIME and the message has 8-bit "
+		    "header fields, which are not converted (RFC 6152); the "
+		    "message was not sent", r->up->host);
+	} else if (!r->ext_8bitmime && !r->ext_smtputf8 &&
+	    env->eightbit != ENVELOPE_8BIT_NONE &&
+	    (!r->seven_bit || r->re == NULL)) {
 		snprintf(r->reply, sizeof(r->reply), "554 5.6.3 upstream %s "
 		    "does not support 8BITMIME and the message holds 8-bit "
 		    "data (RFC 6152); the message was not sent", r->up->host);
@@ -1420,12 +1430,17 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 		event_active(r->kick, EV_TIMEOUT, 1);
 		return;
 	}
+	/* RFC 6152 3: an 8-bit body for an upstream without 8BITMIME is
+	 * re-encoded to 7 bit (8-bit header text is not: relay_ext_check()
+	 * fails that message). */
+	r->seven_bit = !r->ext_8bitmime && !r->ext_smtputf8 &&
+	    env->eightbit == ENVELOPE_8BIT_BODY;
 	/* The re-encoder reads exactly what would be sent: the header
 	 * block as rewritten, then the rest of the file. */
-	if (env->reencode) {
+	if (env->reencode || r->seven_bit) {
 		relay_set_state(r, RELAY_S_PLAN);
 		r->re = reencode_start(r->base, r->head, r->headlen, r->fd,
-		    (off_t)r->head_skip, relay_plan_done_cb, r);
+		    (off_t)r->head_skip, r->seven_bit, relay_plan_done_cb, r);
 		return;
 	}
 	relay_send_go(r);

@@ -124,6 +124,8 @@ struct relay {
 						 * the envelope sender */
 	struct reencode		*re;		/* the body is re-encoded, or
 						 * NULL: sent as it is */
+	bool			 seven_bit;	/* ... to 7 bit: the upstream
+						 * lacks 8BITMIME */
 	struct mime_scan	 guard;		/* checks what is sent as it
 						 * is */
 };
