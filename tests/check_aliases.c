@@ -43,6 +43,7 @@ static const struct {
 	{ "root: \"a b\"@x.example\n",		"root",	"\"a b\"@x.example" },
 	{ "root: \"a,b\"@x.example, c\n",	"root",	"\"a,b\"@x.example,c" },
 	{ "a.b+c: d@x.example\n",		"a.b+c", "d@x.example" },
+	{ "r\xc3\xa9: d@x.example\n",		"R\xc3\xa9", "d@x.example" },
 	{ "root: a@[192.0.2.1]\n",		"root",	"a@[192.0.2.1]" },
 	/* Not there. */
 	{ "root: a@x.example\n",		"ops",	NULL },
@@ -106,7 +107,8 @@ static const struct {
 	{ ": a@x.example\n",		"aliases:1: \"\": not a name" },
 	{ "a b: a@x.example\n",		"\"a b\": not a name" },
 	{ "\"root\": a@x.example\n",	"not a name" },
-	{ "r\xc3\xa9: a@x.example\n",	"not a name" },
+	{ "r\xc3: a@x.example\n",	"not a name" },	/* not UTF-8 */
+	{ "r\xe9: a@x.example\n",	"not a name" },	/* Latin-1 */
 	{ "root: a b@x.example\n",	"\"a b@x.example\": not an address" },
 	{ "root: a@x.example\n\tb@y.example\n", "aliases:1: root: "
 	    "\"a@x.example \\x09b@y.example\": not an address (like "
@@ -215,7 +217,8 @@ static const char route_text[] =
     "pong: ping@lan.example, pong-out@x.test\n"
     "dup: root, ops@x.test, ROOT\n"
     "alias-to-unknown: nobody\n"
-    "alias-to-local-domain: root@relay.test\n";
+    "alias-to-local-domain: root@relay.test\n"
+    "j\xc3\xb6rg: j\xc3\xb6rg@b\xc3\xbc" "cher.example, ops@x.test\n";
 
 static const struct {
 	const char	*addr;
@@ -244,6 +247,16 @@ static const struct {
 	{ "alias-to-unknown",	"adm@x.test", ROUTE_ALIAS, "adm@x.test" },
 	{ "alias-to-local-domain", "adm@x.test", ROUTE_ALIAS,
 	    "ops@x.test,dev@x.test" },
+	/* UTF-8 names (RFC 6531) map like any other. */
+	{ "j\xc3\xb6rg",		"adm@x.test", ROUTE_ALIAS,
+	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example,ops@x.test" },
+	{ "J\xc3\xb6RG@lan.example", "adm@x.test", ROUTE_ALIAS,
+	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example,ops@x.test" },
+	{ "m\xc3\xbcller",	"adm@x.test", ROUTE_ADMIN, "adm@x.test" },
+	{ "m\xc3\xbcller",		"",	ROUTE_KEPT,
+	    "m\xc3\xbcller@lan.example" },
+	{ "m\xc3\xbcller@b\xc3\xbc" "cher.example", "adm@x.test", ROUTE_REMOTE,
+	    "m\xc3\xbcller@b\xc3\xbc" "cher.example" },
 	/* No alias: the admin. */
 	{ "cron",		"adm@x.test", ROUTE_ADMIN, "adm@x.test" },
 	{ "MAILER-DAEMON@lan.example", "adm@x.test", ROUTE_ADMIN, "adm@x.test" },

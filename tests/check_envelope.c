@@ -74,6 +74,9 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 	ck_assert_int_eq(a->next_attempt, b->next_attempt);
 	ck_assert_int_eq(a->held, b->held);
 	ck_assert_int_eq(a->reencode, b->reencode);
+	ck_assert_int_eq(a->body, b->body);
+	ck_assert_int_eq(a->smtputf8, b->smtputf8);
+	ck_assert_int_eq(a->eightbit, b->eightbit);
 	assert_str_or_null(a->last_error, b->last_error);
 	ck_assert_uint_eq(a->nrcpt, b->nrcpt);
 	for (i = 0; i < a->nrcpt; i++) {
@@ -126,6 +129,17 @@ static const struct {
 	{ EMIN "held 1\nattempts 4294967295\nend\n", 0, NULL },
 	{ EMIN "reencode 1\nend\n", 0, NULL },
 	{ EMIN "reencode 0\nend\n", 0, NULL },
+	{ EMIN "body 8bitmime\nsmtputf8 1\neightbit header\nend\n", 0, NULL },
+	{ EMIN "body 7bit\nsmtputf8 0\neightbit body\nend\n", 0, NULL },
+	{ EMIN "body 8BITMIME\nend\n", 0, "bad-name" },
+	{ EMIN "body\nend\n", 0, "bad-name" },
+	{ EMIN "body binarymime\nend\n", 0, "bad-name" },
+	{ EMIN "body 7bit\nbody 7bit\nend\n", 0, "repeated-key" },
+	{ EMIN "smtputf8 2\nend\n", 0, "bad-number" },
+	{ EMIN "smtputf8 yes\nend\n", 0, "bad-number" },
+	{ EMIN "eightbit\nend\n", 0, "bad-name" },
+	{ EMIN "eightbit none\nend\n", 0, "bad-name" },
+	{ EMIN "eightbit body header\nend\n", 0, "not-a-token" },
 	{ EMIN "client\nhelo\nerror\nend\n", 0, NULL },
 	{ EMIN "rcpt sent 2.0.0 c+2Bd@x 250 2.0.0  ok \nend\n", 0, NULL },
 	{ "", 0, "no-end" },
@@ -386,6 +400,70 @@ END_TEST
 /*
  * Formatting.
  */
+
+/* RFC 6152 and RFC 6531 flags (issue 13): an envelope written before
+ * them loads as "declared nothing, 7-bit", and each value survives a
+ * round trip. */
+START_TEST(test_mime_flags)
+{
+	static const struct {
+		enum envelope_body	 body;
+		bool			 smtputf8;
+		enum envelope_8bit	 eightbit;
+		const char		*line;	/* in the text, or NULL */
+	} cases[] = {
+		{ ENVELOPE_BODY_UNSPEC, false, ENVELOPE_8BIT_NONE, NULL },
+		{ ENVELOPE_BODY_8BITMIME, false, ENVELOPE_8BIT_NONE,
+		    "\nbody 8bitmime\n" },
+		{ ENVELOPE_BODY_7BIT, false, ENVELOPE_8BIT_NONE,
+		    "\nbody 7bit\n" },
+		{ ENVELOPE_BODY_UNSPEC, true, ENVELOPE_8BIT_NONE,
+		    "\nsmtputf8 1\n" },
+		{ ENVELOPE_BODY_UNSPEC, false, ENVELOPE_8BIT_BODY,
+		    "\neightbit body\n" },
+		{ ENVELOPE_BODY_8BITMIME, true, ENVELOPE_8BIT_HEADER,
+		    "\nbody 8bitmime\nsmtputf8 1\neightbit header\n" },
+	};
+	struct envelope	 env, back;
+	char		*text;
+	size_t		 i;
+
+	ck_assert_int_eq(parse_exact(&env, example_env, strlen(example_env),
+	    NULL), 0);
+	ck_assert_int_eq(env.body, ENVELOPE_BODY_UNSPEC);
+	ck_assert(!env.smtputf8);
+	ck_assert_int_eq(env.eightbit, ENVELOPE_8BIT_NONE);
+	envelope_cleanup(&env);
+	for (i = 0; i < nitems(cases); i++) {
+		env_min(&env);
+		env.body = cases[i].body;
+		env.smtputf8 = cases[i].smtputf8;
+		env.eightbit = cases[i].eightbit;
+		free(env.sender);
+		env.sender = xstrdup("j\xc3\xb6rg@b\xc3\xbc" "cher.example");
+		text = roundtrip(&env, &back);
+		if (cases[i].line != NULL)
+			ck_assert_ptr_nonnull(strstr(text, cases[i].line));
+		else
+			ck_assert_ptr_null(strstr(text, "body"));
+		ck_assert_ptr_nonnull(strstr(text, "\nsender "
+		    "j+C3+B6rg@b+C3+BCcher.example\n"));
+		ck_assert_str_eq(back.sender,
+		    "j\xc3\xb6rg@b\xc3\xbc" "cher.example");
+		free(text);
+		envelope_cleanup(&back);
+		envelope_cleanup(&env);
+	}
+	/* Out-of-range values are not written. */
+	env_min(&env);
+	env.body = (enum envelope_body)3;
+	ck_assert_int_eq(envelope_format(&env, &text, &i), -1);
+	env.body = ENVELOPE_BODY_UNSPEC;
+	env.eightbit = (enum envelope_8bit)3;
+	ck_assert_int_eq(envelope_format(&env, &text, &i), -1);
+	envelope_cleanup(&env);
+}
+END_TEST
 
 START_TEST(test_roundtrip_odd)
 {
@@ -679,6 +757,7 @@ envelope_suite(void)
 	ADD_CASE("garbage", test_garbage);
 	ADD_CASE("mutations", test_mutations);
 	ADD_CASE("roundtrip", test_roundtrip_odd);
+	ADD_CASE("mime-flags", test_mime_flags);
 	ADD_CASE("bytes", test_roundtrip_bytes);
 	ADD_CASE("nullsender", test_null_sender);
 	ADD_CASE("lossy", test_format_lossy);

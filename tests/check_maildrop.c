@@ -122,6 +122,46 @@ START_TEST(test_fixed_width)
 }
 END_TEST
 
+/* -B8BITMIME (RFC 6152) survives the maildrop; a file without the
+ * line declared nothing; UTF-8 addresses pass as xtext. */
+START_TEST(test_body)
+{
+	static const struct {
+		enum smtp_body	 body;
+		const char	*line;
+	} cases[] = {
+		{ SMTP_BODY_UNSPEC,	NULL },
+		{ SMTP_BODY_7BIT,	"\nbody 7bit\nsize " },
+		{ SMTP_BODY_8BITMIME,	"\nbody 8bitmime\nsize " },
+	};
+	struct maildrop_env	 env, back;
+	char			*text, *rcpt = (char *)"j\xc3\xb6rg@x";
+	const char		*reason;
+	size_t			 i, len, hdrlen;
+
+	for (i = 0; i < nitems(cases); i++) {
+		memset(&env, 0, sizeof(env));
+		env.sender = (char *)"a@\xc3\xa9.example";
+		env.rcpts = &rcpt;
+		env.nrcpt = 1;
+		env.body = cases[i].body;
+		text = maildrop_format(&env, &len);
+		ck_assert_ptr_nonnull(text);
+		if (cases[i].line != NULL)
+			ck_assert_ptr_nonnull(strstr(text, cases[i].line));
+		else
+			ck_assert_ptr_null(strstr(text, "body"));
+		ck_assert_int_eq(parse_exact(text, len, 0, 2, &back,
+		    &hdrlen, &reason), 0);
+		ck_assert_int_eq(back.body, cases[i].body);
+		ck_assert_str_eq(back.sender, "a@\xc3\xa9.example");
+		ck_assert_str_eq(back.rcpts[0], "j\xc3\xb6rg@x");
+		maildrop_env_cleanup(&back);
+		free(text);
+	}
+}
+END_TEST
+
 START_TEST(test_xtext)
 {
 	struct maildrop_env	 env;
@@ -228,6 +268,12 @@ static const struct {
 	{ HEAD "sender a@x\nrcpt b@x\nsize 18446744073709551616\n\n",
 							"bad-size" },
 	{ HEAD "sender a@x\nrcpt b@x\nhello 1\n" SIZE0,	"bad-size" },
+	{ HEAD "sender a@x\nrcpt b@x\nbody 8BITMIME\n" SIZE0, "bad-body" },
+	{ HEAD "sender a@x\nrcpt b@x\nbody binarymime\n" SIZE0, "bad-body" },
+	{ HEAD "sender a@x\nrcpt b@x\nbody 7bit\nbody 7bit\n" SIZE0,
+							"bad-size" },
+	{ HEAD "sender a@x\nrcpt b@x\nbody 7bit\n",	"truncated" },
+	{ HEAD "sender a@x\nbody 7bit\n" SIZE0,		"no-rcpt" },
 	{ HEAD "sender a@x\nrcpt b@x\nsize 0\n",	"no-end" },
 	{ HEAD "sender a@x\nrcpt b@x\nsize 0\nx\n",	"no-end" },
 	{ HEAD "sender a@x\nrcpt b@x\nsize 0\r\n\r\n",	"bad-size" },
@@ -495,6 +541,7 @@ maildrop_suite(void)
 	tcase_add_loop_test(tc, test_round_trip, 0, nitems(trip_cases));
 	tcase_add_test(tc, test_fixed_width);
 	tcase_add_test(tc, test_xtext);
+	tcase_add_test(tc, test_body);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("format_refuses");
 	tcase_add_loop_test(tc, test_format_refuses, 0,

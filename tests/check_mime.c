@@ -396,6 +396,109 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/* Where the quick check finds 8-bit octets: the header section ends at
+ * the first empty line, whatever the chunks. */
+static const struct {
+	const char	*in;
+	enum mime_8bit	 want;
+} scan8_cases[] = {
+	{ "",						MIME_8BIT_NONE },
+	{ "Subject: a\r\n\r\nbody\r\n",		MIME_8BIT_NONE },
+	{ "Subject: a\r\n\r\nb\xc3\xa9\r\n",		MIME_8BIT_BODY },
+	{ "Subject: \xc3\xa9\r\n\r\nbody\r\n",	MIME_8BIT_HEADER },
+	{ "Subject: a\r\n\tfolded \xe9\r\n\r\nx\r\n",	MIME_8BIT_HEADER },
+	{ "From: a\r\n\r\n\r\nSubject: \xe9\r\n",	MIME_8BIT_BODY },
+	{ "Subject: a\n\nb\xff\n",			MIME_8BIT_BODY },
+	{ "Subject: a\r\n \r\nb\xff\r\n",		MIME_8BIT_HEADER },
+	{ "no header end \x80",			MIME_8BIT_HEADER },
+};
+
+START_TEST(test_scan_8bit)
+{
+	const char		*in = scan8_cases[_i].in;
+	size_t			 n = strlen(in), cut, i;
+	struct mime_scan	 s;
+
+	for (cut = 1; cut <= n + 1; cut++) {
+		mime_scan_init(&s);
+		for (i = 0; i < n; i += cut)
+			mime_scan_feed(&s, in + i, n - i < cut ? n - i : cut);
+		ck_assert_msg(mime_scan_8bit(&s) == scan8_cases[_i].want,
+		    "case %d cut %zu: %d", _i, cut, mime_scan_8bit(&s));
+	}
+}
+END_TEST
+
+/* 7-bit output for an upstream without 8BITMIME (RFC 6152 3). */
+static enum mime_rc
+run7(const char *in, struct buf *out)
+{
+	struct mime_enc	*e = mime_enc_new();
+	size_t		 len = strlen(in), i;
+	enum mime_rc	 rc;
+
+	out->len = 0;
+	buf_add(out, "", 0);
+	mime_enc_set_7bit(e);
+	mime_enc_scan(e, in, len);
+	rc = mime_enc_plan(e);
+	if (rc == MIME_OK || rc == MIME_UNCHANGED) {
+		mime_enc_emit_start(e, buf_cb, out);
+		for (i = 0; i < len; i++)	/* in pieces of one octet */
+			mime_enc_emit(e, in + i, 1);
+		ck_assert_int_eq(mime_enc_emit_end(e), MIME_OK);
+		ck_assert_uint_eq(out->len, mime_enc_size(e));
+		for (i = 0; i < out->len; i++)
+			ck_assert_uint_lt((unsigned char)out->p[i], 0x80);
+		ck_assert_ptr_null(oracle_lines(out->p, out->len));
+	}
+	mime_enc_free(e);
+	return rc;
+}
+
+START_TEST(test_7bit)
+{
+	static const char	plain[] = "Subject: caf\xc3\xa9?\r\n"
+	    "\r\nSch\xc3\xb6ne Gr\xc3\xbc\xc3\x9f" "e.\r\n.dot\r\n";
+	static const char	multi[] = "Subject: m\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "pre \xff\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+	    "ascii part\r\n--b\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+	    "caf\xc3\xa9\r\n--b--\r\n";
+	struct buf	 out = { NULL, 0, 0 };
+	const char	*body;
+	char		*dec;
+	size_t		 declen;
+
+	/* A message without MIME: its body becomes quoted-printable. */
+	ck_assert_int_eq(run7("Subject: s\r\n\r\nSch\xc3\xb6n\r\n", &out),
+	    MIME_OK);
+	ck_assert_ptr_nonnull(strstr(out.p, "MIME-Version: 1.0\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.p, "charset=utf-8"));
+	ck_assert_ptr_nonnull(strstr(out.p,
+	    "Content-Transfer-Encoding: quoted-printable\r\n"));
+	body = strstr(out.p, "\r\n\r\n") + 4;
+	dec = oracle_qp_decode(body, out.len - (size_t)(body - out.p),
+	    &declen);
+	ck_assert_uint_eq(declen, 8);
+	ck_assert_int_eq(memcmp(dec, "Sch\xc3\xb6n\r\n", 8), 0);
+	free(dec);
+	/* Only the 8-bit part changes; the preamble loses its octet. */
+	ck_assert_int_eq(run7(multi, &out), MIME_OK);
+	ck_assert_ptr_nonnull(strstr(out.p, "\r\n\r\nascii part\r\n--b"));
+	ck_assert_ptr_nonnull(strstr(out.p, "caf=C3=A9"));
+	ck_assert_ptr_null(strstr(out.p, "8bit"));
+	/* 8-bit header text is not converted: the plan fails. */
+	ck_assert_int_eq(run7(plain, &out), MIME_EHEADER);
+	/* 7-bit stays as it is. */
+	ck_assert_int_eq(run7("Subject: s\r\n\r\nplain\r\n", &out),
+	    MIME_UNCHANGED);
+	ck_assert_str_eq(out.p, "Subject: s\r\n\r\nplain\r\n");
+	free(out.p);
+}
+END_TEST
+
 /* Field repairs: what comes back, and that it unfolds and decodes to
  * the original value. */
 static const struct {
@@ -708,6 +811,8 @@ mime_suite(void)
 } while (0)
 	ADD_LOOP("table", test_table, nitems(cases));
 	ADD_LOOP("scan", test_scan, nitems(scan_cases));
+	ADD_LOOP("scan-8bit", test_scan_8bit, nitems(scan8_cases));
+	ADD_CASE("7bit", test_7bit);
 	ADD_LOOP("field", test_field, nitems(field_cases));
 	ADD_CASE("field-words", test_field_words);
 	ADD_CASE("depth", test_depth);

@@ -20,6 +20,10 @@
 #define A16	A4 A4 A4 A4
 #define A32	A16 A16
 #define A60	A32 A16 A4 A4 A4
+#define A62	A60 "aa"
+/* U+7528 U+6237 @ U+4F8B U+5B50 . U+516C U+53F8 */
+#define YONGHU	"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90." \
+		"\xe5\x85\xac\xe5\x8f\xb8"
 #define A63	A60 "aaa"
 #define A64	A32 A32
 #define A65	A64 "a"
@@ -154,7 +158,18 @@ static const struct {
 	CL("\x1f",			false),
 	CL("\x7f",			false),
 	CL("\x80",			false),
-	CL("caf\xc3\xa9",		false),
+	/* RFC 6531: well-formed UTF-8, and nothing else over 0x7f. */
+	CL("caf\xc3\xa9",		true),
+	CL("MAIL FROM:<j\xc3\xb6rg@\xc3\xa9.example> SMTPUTF8", true),
+	CL("\xe2\x82\xac\xf0\x9f\x98\x80",	true),
+	CL("caf\xc3",			false),	/* cut short */
+	CL("caf\xc3\x41",		false),	/* no continuation */
+	CL("\xc0\xaf",			false),	/* over-long '/' */
+	CL("\xe0\x80\xaf",		false),	/* over-long '/' */
+	CL("\xed\xa0\x80",		false),	/* a surrogate */
+	CL("\xf4\x90\x80\x80",		false),	/* over U+10FFFF */
+	CL("\xc3\xa9\r",		false),
+	CL("\xc3\0",			false),
 	CL("\xff",			false),
 	CL("\v",			false),
 	CL("\f",			false),
@@ -308,7 +323,8 @@ static const struct {
 	{ "FROM:@x.example",		MERR(EADDR) },
 	{ "FROM:@a.example:",		MERR(EADDR) },
 	{ "FROM:\"a b@x.example",	MERR(EADDR) },
-	{ "FROM:caf\xc3\xa9",		MERR(EADDR) },
+	{ "FROM:caf\xc3\xa9",		MOK("caf\xc3\xa9") },
+	{ "FROM:caf\xc3",		MERR(EADDR) },
 	/* Source routes: accepted, dropped (RFC 5321 4.1.2, C.). */
 	{ "FROM:<@a.example,@b.example:user@c.example>",
 	    MOK("user@c.example") },
@@ -343,8 +359,20 @@ static const struct {
 	{ "FROM:<a@>",			MERR(EADDR) },
 	{ "FROM:<@x.example>",		MERR(EADDR) },
 	{ "FROM:<a@b@c.example>",	MERR(EADDR) },
-	{ "FROM:<caf\xc3\xa9@x.example>", MERR(EADDR) },
-	{ "FROM:<a@\xc3\xa9.example>",	MERR(EADDR) },
+	/* UTF-8 (RFC 6531 3.3), whether or not SMTPUTF8 comes along. */
+	{ "FROM:<caf\xc3\xa9@x.example>", MOK("caf\xc3\xa9@x.example") },
+	{ "FROM:<a@\xc3\xa9.example>",	MOK("a@\xc3\xa9.example") },
+	{ "FROM:<\"j\xc3\xb6 rg\"@x.example>",
+	    MOK("\"j\xc3\xb6 rg\"@x.example") },
+	{ "FROM:<caf\xc3@x.example>",	MERR(EADDR) },
+	{ "FROM:<caf\xc3\xa9\xa9@x.example>", MERR(EADDR) },
+	{ "FROM:<a@\xc3.example>",	MERR(EADDR) },
+	{ "FROM:<a@x.\xed\xa0\x80>",	MERR(EADDR) },
+	/* An over-long '<'. */
+	{ "FROM:<\xc0\xbc" "a@x.example>",	MERR(EADDR) },
+	{ "FROM:<\xc3\xa9\r@x.example>", MERR(EADDR) },
+	{ "FROM:<" A62 "\xc3\xa9@x.example>", MOK(A62 "\xc3\xa9@x.example") },
+	{ "FROM:<" A63 "\xc3\xa9@x.example>", MERR(EADDR) },	/* 65 octets */
 	{ "FROM:<" A64 "@x.example>",	MOK(A64 "@x.example") },
 	{ "FROM:<" A65 "@x.example>",	MERR(EADDR) },
 	{ "FROM:<a@" L63 ".example>",	MOK("a@" L63 ".example") },
@@ -394,8 +422,11 @@ static const struct {
 	{ "FROM:<a@b.example> BODY=",	MERR(EPARAM) },
 	{ "FROM:<a@b.example> BODY",	MERR(EPARAM) },
 	{ "FROM:<a@b.example> BODY=7BIT BODY=7BIT", MERR(ESYNTAX) },
+	/* SMTPUTF8 (RFC 6531): see utf8_cases. */
+	{ "FROM:<a@b.example> SMTPUTF8", MOK("a@b.example") },
+	{ "FROM:<a@b.example> SMTPUTF8=yes", MERR(ESYNTAX) },
+	{ "FROM:<a@b.example> SMTPUTF8 SMTPUTF8", MERR(ESYNTAX) },
 	/* Everything else is an unsupported parameter. */
-	{ "FROM:<a@b.example> SMTPUTF8", MERR(EPARAM) },
 	/* AUTH (RFC 4954 5): accepted and ignored when well formed. */
 	{ "FROM:<a@b.example> AUTH=<>",	MOKP("a@b.example", 0, UNSPEC) },
 	{ "FROM:<a@b.example> AUTH=a+2Bb@c.example SIZE=3",
@@ -433,6 +464,37 @@ START_TEST(test_parse_mail)
 	ck_assert_str_eq(m.path, mail_cases[_i].want_path);
 	ck_assert_uint_eq(m.size, mail_cases[_i].want_size);
 	ck_assert_int_eq(m.body, mail_cases[_i].want_body);
+}
+END_TEST
+
+/* What SMTPUTF8 and BODY= leave in struct smtp_mail. */
+static const struct {
+	const char	*args;
+	bool		 smtputf8;
+	enum smtp_body	 body;
+} utf8_cases[] = {
+	{ "FROM:<a@b.example>",			false, SMTP_BODY_UNSPEC },
+	{ "FROM:<a@b.example> SMTPUTF8",	true,  SMTP_BODY_UNSPEC },
+	{ "FROM:<a@b.example> smtputf8",	true,  SMTP_BODY_UNSPEC },
+	{ "FROM:<j\xc3\xb6rg@b.example> SMTPUTF8 BODY=8BITMIME",
+	    true, SMTP_BODY_8BITMIME },
+	{ "FROM:<j\xc3\xb6rg@b.example>",	false, SMTP_BODY_UNSPEC },
+	{ "FROM:<> BODY=7BIT SMTPUTF8 SIZE=1",		true,  SMTP_BODY_7BIT },
+};
+
+START_TEST(test_parse_mail_utf8)
+{
+	struct smtp_mail	m;
+
+	memset(&m, 'Z', sizeof(m));
+	ck_assert_int_eq(smtp_parse_mail(utf8_cases[_i].args, MAXSZ, &m),
+	    SMTP_OK);
+	ck_assert(m.smtputf8 == utf8_cases[_i].smtputf8);
+	ck_assert_int_eq(m.body, utf8_cases[_i].body);
+	/* A refused command leaves nothing behind. */
+	ck_assert_int_eq(smtp_parse_mail("FROM:<a@b.example> SMTPUTF8 X",
+	    MAXSZ, &m), SMTP_EPARAM);
+	ck_assert(!m.smtputf8);
 }
 END_TEST
 
@@ -493,6 +555,12 @@ static const struct {
 	{ "TO:<" A65 "@x.example>",	SMTP_EADDR,	"" },
 	{ "TO:<" A64 "@" D190 ">",	SMTP_EADDR,	"" },
 	{ "TO:<b\xff@x.example>",	SMTP_EADDR,	"" },
+	{ "TO:<j\xc3\xb6rg@x.example>",	SMTP_OK,
+	    "j\xc3\xb6rg@x.example" },
+	{ "TO:<" YONGHU ">",		SMTP_OK,	YONGHU },
+	{ "TO:<r\xc3\xb6\xc3\xb6t>",	SMTP_OK,	"r\xc3\xb6\xc3\xb6t" },
+	{ "TO:<<j\xc3\xb6rg@x.example>>", SMTP_EADDR,	"" },
+	{ "TO:<j\xc3\xb6rg@x.example> SMTPUTF8", SMTP_EPARAM, "" },
 	{ "TO:<bob@example.org> NOTIFY=NEVER", SMTP_EPARAM, "" },
 	{ "TO:<bob@example.org> ORCPT=rfc822;bob@example.org", SMTP_EPARAM,
 	    "" },
@@ -586,6 +654,14 @@ static const struct {
 	{ "a@b\r",			false },
 	{ "a\n@b",			false },
 	{ "a@b\x80",			false },
+	{ "j\xc3\xb6rg@b",		true },
+	{ "a@b\xc3\xa9",		true },
+	{ "a@\xc3\xa9-\xc3\xa9",		true },
+	{ "a@-\xc3\xa9",		false },
+	{ "\xc3\xa9.\xc3\xa9@b",		true },
+	{ "\xc3\xa9..\xc3\xa9@b",		false },
+	{ "a@b\xc3",			false },
+	{ "a\xef\xbf@b",			false },
 	{ "<a@b>",			false },
 	{ "a(comment)@b",		false },
 };
@@ -916,17 +992,92 @@ START_TEST(test_data_err_reply)
 }
 END_TEST
 
-START_TEST(test_line_needs_stuffing)
+/* The reference dot-stuffing: one octet at a time. */
+static size_t
+stuff_ref(const char *p, size_t n, char *out)
 {
-	ck_assert(smtp_line_needs_stuffing(".", 1));
-	ck_assert(smtp_line_needs_stuffing("..", 2));
-	ck_assert(smtp_line_needs_stuffing(".x", 2));
-	ck_assert(!smtp_line_needs_stuffing("", 0));
-	ck_assert(!smtp_line_needs_stuffing(NULL, 0));
-	ck_assert(!smtp_line_needs_stuffing("x.", 2));
-	ck_assert(!smtp_line_needs_stuffing(" .", 2));
-	/* Only <len> counts, not what follows in memory. */
-	ck_assert(!smtp_line_needs_stuffing(".", 0));
+	size_t	i, o = 0;
+	bool	bol = true;
+
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.')
+			out[o++] = '.';
+		out[o++] = p[i];
+		bol = p[i] == '\n';
+	}
+	return o;
+}
+
+/* smtp_stuff_span() as the relay drives it, over chunks of <cut>. */
+static size_t
+stuff_spans(const char *p, size_t n, size_t cut, char *out, size_t *calls)
+{
+	size_t	o = 0, k, c, len, span;
+	bool	bol = true, dot;
+
+	*calls = 0;
+	for (c = 0; c < n; c += len) {
+		len = n - c < cut ? n - c : cut;
+		for (k = 0; k < len; k += span) {
+			span = smtp_stuff_span(p + c + k, len - k, &bol, &dot);
+			ck_assert_uint_gt(span, 0);
+			(*calls)++;
+			if (dot)
+				out[o++] = '.';
+			memcpy(out + o, p + c + k, span);
+			o += span;
+		}
+	}
+	return o;
+}
+
+static const char *const stuff_cases[] = {
+	"",
+	".\r\n",
+	"..\r\n",
+	"a\r\n.\r\nb\r\n",
+	".a\r\n.b\r\n..c\r\n",
+	"no dots here\r\nnor here\r\n",
+	"x.\r\n .\r\n\r\n.\r\n",
+	"bare\rcr.\r\n.\rx\r\n",
+	"last line without CRLF\r\n.end",
+	"\r\n\r\n.\r\n\r\n.",
+};
+
+START_TEST(test_stuff_span)
+{
+	const char	*in = stuff_cases[_i];
+	size_t		 n = strlen(in), cut, want, got, calls;
+	char		 ref[128], out[128];
+
+	want = stuff_ref(in, n, ref);
+	for (cut = 1; cut <= n + 1; cut++) {
+		got = stuff_spans(in, n, cut, out, &calls);
+		ck_assert_msg(got == want && memcmp(out, ref, want) == 0,
+		    "case %d cut %zu", _i, cut);
+	}
+	/* Bulk: one span per stuffed line, plus the rest, not one a line. */
+	(void)stuff_spans(in, n, n + 1, out, &calls);
+	ck_assert_uint_le(calls, 1 + (size_t)(want - n));
+}
+END_TEST
+
+START_TEST(test_stuff_span_edges)
+{
+	bool	bol = true, dot = true;
+
+	ck_assert_uint_eq(smtp_stuff_span(NULL, 0, &bol, &dot), 0);
+	ck_assert(!dot && bol);
+	ck_assert_uint_eq(smtp_stuff_span(".x", 2, &bol, &dot), 2);
+	ck_assert(dot && !bol);
+	/* Mid-line, a dot is content. */
+	ck_assert_uint_eq(smtp_stuff_span(".\r\n", 3, &bol, &dot), 3);
+	ck_assert(!dot && bol);
+	/* A chunk that ends with a LF: the next starts a line. */
+	ck_assert_uint_eq(smtp_stuff_span("a\r\n", 3, &bol, &dot), 3);
+	ck_assert(!dot && bol);
+	ck_assert_uint_eq(smtp_stuff_span("a\r\n.b\r\n", 7, &bol, &dot), 3);
+	ck_assert(!dot && bol);
 }
 END_TEST
 
@@ -942,8 +1093,7 @@ START_TEST(test_stuffing_round_trip)
 	smtp_data_init(&d, MAXSZ, false, 0);
 	for (i = 0; i < nitems(lines); i++) {
 		n = (size_t)snprintf(wire, sizeof(wire), "%s%s",
-		    smtp_line_needs_stuffing(lines[i], strlen(lines[i])) ?
-		    "." : "", lines[i]);
+		    lines[i][0] == '.' ? "." : "", lines[i]);
 		ck_assert_int_eq(smtp_data_line(&d, wire, n, true, &out,
 		    &outlen), SMTP_DATA_LINE);
 		ck_assert_uint_eq(outlen, strlen(lines[i]));
@@ -980,6 +1130,7 @@ smtp_suite(void)
 	tc = tcase_create("mail");
 	tcase_add_loop_test(tc, test_parse_mail, 0, nitems(mail_cases));
 	tcase_add_test(tc, test_parse_mail_size_limit_max);
+	tcase_add_loop_test(tc, test_parse_mail_utf8, 0, nitems(utf8_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rcpt");
@@ -998,7 +1149,8 @@ smtp_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stuffing");
-	tcase_add_test(tc, test_line_needs_stuffing);
+	tcase_add_loop_test(tc, test_stuff_span, 0, nitems(stuff_cases));
+	tcase_add_test(tc, test_stuff_span_edges);
 	tcase_add_test(tc, test_stuffing_round_trip);
 	suite_add_tcase(s, tc);
 

@@ -87,7 +87,8 @@ START_TEST(test_ehlo)
 
 	smtpsrv_ehlo(&b, "mx.test", 1000, 0);
 	ck_assert_str_eq(b.p, "250-mx.test\r\n250-PIPELINING\r\n"
-	    "250-SIZE 1000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES");
+	    "250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+	    "250 ENHANCEDSTATUSCODES");
 	buf_free(&b);
 	smtpsrv_ehlo(&b, "mx.test", 1, SMTPSRV_EHLO_STARTTLS |
 	    SMTPSRV_EHLO_AUTH);

@@ -110,6 +110,16 @@ START_TEST(test_utf8)
 	    utf8_cases[_i].len);
 	ck_assert(str_is_utf8((const unsigned char *)s, n) ==
 	    (utf8_cases[_i].len == n));
+	ck_assert(str_is_ascii(s) == ((unsigned char)s[0] < 0x80));
+}
+END_TEST
+
+START_TEST(test_ascii)
+{
+	ck_assert(str_is_ascii(""));
+	ck_assert(str_is_ascii("root@example.org\x7f"));
+	ck_assert(!str_is_ascii("j\xc3\xb6rg@example.org"));
+	ck_assert(!str_is_ascii("a@b\xff"));
 }
 END_TEST
 
@@ -204,6 +214,7 @@ util_suite(void)
 	tc = tcase_create("utf8");
 	tcase_add_loop_test(tc, test_utf8, 0,
 	    (int)(sizeof(utf8_cases) / sizeof(utf8_cases[0])));
+	tcase_add_test(tc, test_ascii);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("xtext");
 	tcase_add_loop_test(tc, test_xtext_roundtrip, 0,

@@ -247,8 +247,11 @@ class HostileTest(DaemonTest):
         for line in (b"NOOP\x00", b"MAIL FROM:<a\x00b@example.org>",
                      b"MAIL FROM:<a\rb@example.org>",
                      b"MAIL FROM:<a@example.org>\rRCPT TO:<x@y.example>",
-                     b"MAIL FROM:<caf\xc3\xa9@example.org>",
-                     b"\xff\xfe\xfd", b"\x1b[2J", b"EHLO a\x7fb"):
+                     # RFC 6531 allows UTF-8, but only well-formed:
+                     # cut short; over-long ('<').
+                     b"MAIL FROM:<caf\xc3@example.org>",
+                     b"MAIL FROM:<\xc0\xbca@example.org>\xff\xfe",
+                     b"\x1b[2J", b"EHLO a\x7fb"):
             with self.subTest(line=line):
                 c.cmd(line, "500 5.5.2")
                 # No transaction was started by the rejected MAIL.
@@ -536,7 +539,8 @@ class HostileTest(DaemonTest):
         ("MAIL FROM:<a@example.org> SIZE=18446744073709551616",
          "552 5.3.4"),
         ("MAIL FROM:<a@example.org> BODY=BINARYMIME", "555 5.5.4"),
-        ("MAIL FROM:<a@example.org> SMTPUTF8", "555 5.5.4"),
+        ("MAIL FROM:<a@example.org> SMTPUTF8=yes", "501 5.5.4"),
+        ("MAIL FROM:<a@example.org> SMTPUTF8 SMTPUTF8", "501 5.5.4"),
         ("MAIL FROM:<a@example.org> AUTH=a=b", "501 5.5.4"),
         ("MAIL FROM:<a@example.org> RET=HDRS ENVID=x", "555 5.5.4"),
     ]
@@ -555,6 +559,8 @@ class HostileTest(DaemonTest):
         "MAIL FROM:<a@[127.0.0.1]> SIZE=100 BODY=8BITMIME",
         "MAIL FROM:<a@[IPv6:::1]>",
         "MAIL FROM:<a@example.org> AUTH=<>",
+        "MAIL FROM:<a@example.org> SMTPUTF8",
+        "MAIL FROM:<j\u00f6rg@b\u00fccher.example> SMTPUTF8 BODY=8BITMIME",
     ]
 
     def test_address_attacks(self):

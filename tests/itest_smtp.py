@@ -45,7 +45,7 @@ class SmtpTest(DaemonTest):
         r = c.cmd("EHLO client.example", "250")
         self.assertEqual(r.lines[0], b"250-" + HOSTNAME.encode())
         ext = [ln[4:].decode().upper() for ln in r.lines[1:]]
-        for want in ("PIPELINING", "SIZE 26214400", "8BITMIME",
+        for want in ("PIPELINING", "SIZE 26214400", "8BITMIME", "SMTPUTF8",
                      "ENHANCEDSTATUSCODES"):
             self.assertIn(want, ext)
         self.assertNotIn("STARTTLS", ext)

@@ -102,12 +102,35 @@ class TestStartTLS(Base):
         self.assertEqual(code, 250)
         feats = set(s.esmtp_features)
         self.assertEqual(feats, {"size", "8bitmime", "starttls",
-                                 "enhancedstatuscodes", "pipelining"})
+                                 "enhancedstatuscodes", "pipelining",
+                                 "smtputf8"})
         self.assertEqual(s.esmtp_features["size"], "35882577")
         s.starttls(context=client_ctx())
         s.ehlo("client.test")
         self.assertNotIn("starttls", s.esmtp_features)
         self.assertEqual(s.esmtp_features["auth"].split(), ["PLAIN", "LOGIN"])
+
+    def test_mail_options_and_offers_off(self):
+        """mail_options records the MAIL FROM parameters as sent; with
+        smtputf8=False and eightbitmime=False the offers are gone and a
+        UTF-8 command is refused."""
+        s = self.smtp()
+        s.sendmail("j\u00f6rg@client.test", ["r\u00fc@x.test"],
+                   b"Subject: x\r\n\r\nb\xc3\xbc\r\n",
+                   mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        m = self.up.wait_messages(1)[0]
+        self.assertEqual(m.mail_from, "j\u00f6rg@client.test")
+        self.assertEqual(m.rcpt_tos, ["r\u00fc@x.test"])
+        self.assertIn("SMTPUTF8", m.mail_options)
+        self.assertIn("BODY=8BITMIME", m.mail_options)
+        off = self.make(smtputf8=False, eightbitmime=False)
+        s = self.smtp(off)
+        self.assertNotIn("smtputf8", s.esmtp_features)
+        self.assertNotIn("8bitmime", s.esmtp_features)
+        s.command_encoding = "utf-8"
+        code, _ = s.docmd("MAIL FROM:<j\u00f6rg@client.test>")
+        self.assertEqual(code, 500)
+        self.assertEqual(off.messages(), [])
 
     def test_byte_exact_two_messages_one_connection(self):
         s = self.smtp()

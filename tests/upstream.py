@@ -10,12 +10,17 @@ Upstream class (standard library only):
                   users={"user@test": "secret"}, auth_required=True,
                   offer_starttls=True, require_starttls=None,
                   size=35882577, auth_mechs=("PLAIN", "LOGIN"), ...,
+                  smtputf8=True, eightbitmime=True,  # EHLO offers, as
+                  # Gmail's; off: no SMTPUTF8 (aiosmtpd then refuses
+                  # UTF-8 commands with 500) or no 8BITMIME keyword
                   xoauth2_tokens=None)   # tokens.json of oauthsrv.py;
                   # with "XOAUTH2" in auth_mechs: Gmail-like XOAUTH2
                   # (334 + 535 for a bad token), "xoauth2" events
     up.start(); up.port; up.stop(); up.kill(); up.restart()
     up.messages(outcome="accepted")  -> [Message]: n, mail_from ("" for
-        <>), rcpt_tos, mail_options, rcpt_options, data (bytes exactly as
+        <>), rcpt_tos, mail_options (the MAIL FROM parameters as sent,
+        upper-cased: "SIZE=123", "BODY=8BITMIME", "SMTPUTF8"),
+        rcpt_options, data (bytes exactly as
         received, dot-unstuffed, CRLF kept), auth_user, tls, tls_version,
         conn_id, msg_in_conn, helo, outcome, reply
     up.wait_messages(n), up.events(ev=None), up.wait_event(pred),
@@ -152,7 +157,8 @@ class Upstream:
                  users=None, auth_required=True, offer_starttls=True,
                  require_starttls=None, size=GMAIL_SIZE,
                  auth_mechs=("PLAIN", "LOGIN"), hostname="upstream.test",
-                 smtputf8=False, timeout=300, host="127.0.0.1", port=0,
+                 smtputf8=True, eightbitmime=True, timeout=300,
+                 host="127.0.0.1", port=0,
                  auth_fail_reply=AUTH_FAIL, tls_min_version="TLSv1_2",
                  xoauth2_tokens=None):
         if tls not in ("starttls", "implicit", "none"):
@@ -173,7 +179,8 @@ class Upstream:
             "offer_starttls": offer_starttls,
             "require_starttls": require_starttls, "size": size,
             "auth_mechs": list(auth_mechs), "hostname": hostname,
-            "smtputf8": smtputf8, "timeout": timeout,
+            "smtputf8": smtputf8, "eightbitmime": eightbitmime,
+            "timeout": timeout,
             "auth_fail_reply": auth_fail_reply,
             "tls_min_version": tls_min_version,
             "xoauth2_tokens": xoauth2_tokens,
@@ -658,7 +665,8 @@ def _server_classes():
             ext = ["%s at your service" % self.hostname]
             if cfg["size"]:
                 ext.append("SIZE %d" % cfg["size"])
-            ext.append("8BITMIME")
+            if cfg.get("eightbitmime", True):
+                ext.append("8BITMIME")
             if self.tls_context and not tls:
                 ext.append("STARTTLS")
             if tls or self.auth_plaintext:

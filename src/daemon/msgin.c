@@ -82,6 +82,8 @@ msgin_new(struct spool *spool, const char *sender, char *const *rcpts,
 	for (i = 0; i < nrcpt; i++)
 		if (spool_msg_add_rcpt(m->msg, rcpts[i]) == -1)
 			m->msg_ioerr = true;
+	/* Passed on upstream (RFC 6152, RFC 6531). */
+	spool_msg_set_mime(m->msg, from->body, from->smtputf8);
 	if (msgin_write_received(m, from, rcpts, nrcpt) == -1)
 		m->msg_ioerr = true;
 	stamp_scan_init(&m->stamp);

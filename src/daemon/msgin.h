@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smtp.h"
 #include "spool.h"
 
 struct msgin;
@@ -29,6 +30,8 @@ struct msgin_from {
 	const char	*tls_cipher;
 	const char	*hostname;	/* ours */
 	const char	*domain;	/* for a Message-ID: we add */
+	enum smtp_body	 body;		/* MAIL's BODY= (RFC 6152) */
+	bool		 smtputf8;	/* MAIL's SMTPUTF8 (RFC 6531) */
 };
 
 /* How the end of data went. */

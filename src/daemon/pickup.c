@@ -370,6 +370,8 @@ pickup_queue(struct pickup *md, struct pickup_file *f)
 	if ((f->msg = spool_msg_new(md->spool, f->env.sender, "local",
 	    helo)) == NULL)
 		return PICKUP_RETRY;
+	/* sendmail -B8BITMIME (cron), passed on (RFC 6152). */
+	spool_msg_set_mime(f->msg, f->env.body, false);
 	if ((why = pickup_add_rcpts(md, f)) != NULL) {
 		if (why[0] == '\0')
 			goto retry;

@@ -376,12 +376,20 @@ session_cmd_rcpt(struct session *s, const char *args)
 	session_reply(s, SMTPSRV_RCPT_OK);
 }
 
-/* The "with" protocol of the trace header (RFC 3848). */
+/* The "with" protocol of the trace header (RFC 3848, and RFC 6531 4.3
+ * when the client asked for SMTPUTF8). */
 static const char *
 session_protocol(const struct session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->mail.smtputf8) {
+		if (s->tls)
+			return session_auth_is_done(s->auth) ? "UTF8SMTPSA" :
+			    "UTF8SMTPS";
+		return session_auth_is_done(s->auth) ? "UTF8SMTPA" :
+		    "UTF8SMTP";
+	}
 	if (s->tls)
 		return session_auth_is_done(s->auth) ? "ESMTPSA" : "ESMTPS";
 	return session_auth_is_done(s->auth) ? "ESMTPA" : "ESMTP";
@@ -406,6 +414,8 @@ session_cmd_data(struct session *s, const char *args)
 	from.tls_cipher = s->tls ? tls_cipher(s->bev) : NULL;
 	from.hostname = conf->hostname;
 	from.domain = conf->domain;
+	from.body = s->mail.body;
+	from.smtputf8 = s->mail.smtputf8;
 	/* The client's network may say otherwise than the default. */
 	s->msg = msgin_new(s->ctx->spool, s->mail.path, s->rcpts, s->nrcpt,
 	    &from, conf->max_message_size, (s->net != NULL ?

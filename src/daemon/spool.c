@@ -365,6 +365,31 @@ spool_msg_add_rcpt(struct spool_msg *msg, const char *rcpt)
 	return envelope_add_rcpt(&msg->env, rcpt);
 }
 
+void
+spool_msg_set_mime(struct spool_msg *msg, enum smtp_body body,
+    bool smtputf8)
+{
+	msg->env.body = body == SMTP_BODY_8BITMIME ? ENVELOPE_BODY_8BITMIME :
+	    body == SMTP_BODY_7BIT ? ENVELOPE_BODY_7BIT :
+	    ENVELOPE_BODY_UNSPEC;
+	msg->env.smtputf8 = smtputf8;
+}
+
+/* True when an envelope address holds an octet over 0x7f: a UTF-8
+ * address, which only SMTPUTF8 carries (RFC 6531). */
+static bool
+spool_env_has_utf8(const struct envelope *env)
+{
+	size_t	i;
+
+	if (!str_is_ascii(env->sender))
+		return true;
+	for (i = 0; i < env->nrcpt; i++)
+		if (!str_is_ascii(env->rcpts[i].addr))
+			return true;
+	return false;
+}
+
 /* Writes out the buffer; a failure sticks to the message. */
 static int
 spool_msg_flush(struct spool_msg *msg)
@@ -496,6 +521,22 @@ spool_msg_stage(struct spool_msg *msg)
 	/* Lines over 998 octets, bare CRs, NULs: the relay re-encodes
 	 * (mime.h); it need not read other messages twice to know. */
 	msg->env.reencode = !mime_scan_is_clean(&msg->scan);
+	switch (mime_scan_8bit(&msg->scan)) {
+	case MIME_8BIT_NONE:
+		msg->env.eightbit = ENVELOPE_8BIT_NONE;
+		break;
+	case MIME_8BIT_BODY:
+		msg->env.eightbit = ENVELOPE_8BIT_BODY;
+		break;
+	case MIME_8BIT_HEADER:
+		msg->env.eightbit = ENVELOPE_8BIT_HEADER;
+		break;
+	}
+	/* A UTF-8 address asks for SMTPUTF8 even if the client did not:
+	 * accepted as Postfix does, relayed only the way RFC 6531 allows
+	 * (or failed with a report, never sent mangled). */
+	if (spool_env_has_utf8(&msg->env))
+		msg->env.smtputf8 = true;
 	step = "write";
 	err = spool_msg_flush(msg);
 	msg->fd = -1;			/* <fd> is closed below */

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "smtp.h"
 
 #define SPOOL_ID_LEN	ENVELOPE_ID_LEN	/* hex digits */
 
@@ -56,11 +57,18 @@ struct spool_msg *spool_msg_new(struct spool *, const char *sender,
 const char	*spool_msg_id(const struct spool_msg *);
 int		 spool_msg_add_rcpt(struct spool_msg *, const char *rcpt);
 
+/* What the client declared in MAIL FROM: BODY= (RFC 6152) and SMTPUTF8
+ * (RFC 6531), for the envelope.  The commit also sets smtputf8 when the
+ * sender or a recipient is a UTF-8 address, declared or not. */
+void		 spool_msg_set_mime(struct spool_msg *, enum smtp_body,
+		    bool smtputf8);
+
 /* Appends data.  Buffered; returns -1 once any write has failed (errno
  * of the first failure is kept and the commit will fail).  The data is
  * checked as it passes (mime_scan): the commit records in the envelope
  * (reencode) whether it has a line over 998 octets, a bare CR or a
- * NUL, for the relay to re-encode. */
+ * NUL, for the relay to re-encode, and (eightbit) where it holds octets
+ * over 0x7f. */
 int		 spool_msg_write(struct spool_msg *, const void *, size_t);
 uint64_t	 spool_msg_size(const struct spool_msg *);
 

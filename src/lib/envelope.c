@@ -19,6 +19,9 @@
  *	next 0
  *	held 0
  *	reencode 1				(optional line)
+ *	body 8bitmime				(optional line)
+ *	smtputf8 1				(optional line)
+ *	eightbit header				(optional line)
  *	error some text to end of line		(optional line)
  *	rcpt pending - bob@example.org
  *	rcpt failed 5.1.1 dan@example.org 550 5.1.1 no such user here
@@ -32,7 +35,15 @@
  * "rcpt STATE DSN ADDR [REPLY]", STATE pending|sent|failed, DSN "5.1.1"
  * or "-".  "reencode 1" says the data has lines over 998 octets, bare
  * CRs or NULs, to be re-encoded before relaying (issue 13); it is
- * written only then, so other envelopes read the same as before.  Control bytes in free text are written as spaces.  The last
+ * written only then, so other envelopes read the same as before.  So
+ * are the lines of RFC 6152 and RFC 6531 (issue 13): "body 7bit" or
+ * "body 8bitmime" is what the client declared with BODY=, "smtputf8 1"
+ * that it asked for SMTPUTF8 or that an address is UTF-8, and
+ * "eightbit body" or "eightbit header" where the spool found octets
+ * over 0x7f; an envelope without them (older ones too) is a message
+ * that declared nothing and is 7-bit, or of unknown content, relayed
+ * as it was before.  Control bytes in free text are written as
+ * spaces.  The last
  * line is exactly "end".  A file without it, with an unknown or repeated
  * key, a bad number, no id, sender or rcpt, or an id other than its file
  * name is corrupt.
@@ -62,12 +73,27 @@ enum envelope_key {
 	ENVELOPE_K_ID, ENVELOPE_K_ARRIVAL, ENVELOPE_K_SIZE, ENVELOPE_K_CLIENT,
 	ENVELOPE_K_HELO, ENVELOPE_K_SENDER, ENVELOPE_K_ATTEMPTS,
 	ENVELOPE_K_NEXT, ENVELOPE_K_HELD, ENVELOPE_K_ERROR, ENVELOPE_K_RCPT,
-	ENVELOPE_K_REENCODE,
+	ENVELOPE_K_REENCODE, ENVELOPE_K_BODY, ENVELOPE_K_SMTPUTF8,
+	ENVELOPE_K_EIGHTBIT,
 };
 
 static const char *const envelope_keys[] = {
 	"id", "arrival", "size", "client", "helo", "sender", "attempts",
-	"next", "held", "error", "rcpt", "reencode",
+	"next", "held", "error", "rcpt", "reencode", "body", "smtputf8",
+	"eightbit",
+};
+
+/* Values of "body" and "eightbit", by enum; "" is never written. */
+static const char *const envelope_body_names[] = {
+	[ENVELOPE_BODY_UNSPEC] = "",
+	[ENVELOPE_BODY_7BIT] = "7bit",
+	[ENVELOPE_BODY_8BITMIME] = "8bitmime",
+};
+
+static const char *const envelope_8bit_names[] = {
+	[ENVELOPE_8BIT_NONE] = "",
+	[ENVELOPE_8BIT_BODY] = "body",
+	[ENVELOPE_8BIT_HEADER] = "header",
 };
 
 static const char *const envelope_state_names[] = {
@@ -246,6 +272,17 @@ envelope_format(const struct envelope *env, char **out, size_t *outlen)
 	    env->attempts, env->next_attempt, env->held ? 1 : 0);
 	if (env->reencode)
 		buf_add(&sb, "reencode 1\n", 11);
+	if ((unsigned int)env->body >= nitems(envelope_body_names) ||
+	    (unsigned int)env->eightbit >= nitems(envelope_8bit_names))
+		goto inval;
+	if (env->body != ENVELOPE_BODY_UNSPEC)
+		buf_printf(&sb, "body %s\n",
+		    envelope_body_names[env->body]);
+	if (env->smtputf8)
+		buf_add(&sb, "smtputf8 1\n", 11);
+	if (env->eightbit != ENVELOPE_8BIT_NONE)
+		buf_printf(&sb, "eightbit %s\n",
+		    envelope_8bit_names[env->eightbit]);
 	if (env->last_error != NULL && env->last_error[0] != '\0') {
 		buf_add(&sb, "error ", 6);
 		envelope_put_text(&sb, env->last_error);
@@ -345,6 +382,30 @@ envelope_parse_rcpt(struct envelope *env, char *v)
 	return NULL;
 }
 
+/* "body" or "eightbit": one of the names above, never "".  Returns NULL
+ * or why it is bad. */
+static const char *
+envelope_parse_name(struct envelope *env, enum envelope_key k,
+    const char *v)
+{
+	const char *const	*names = k == ENVELOPE_K_BODY ?
+				    envelope_body_names : envelope_8bit_names;
+	size_t			 i, n = k == ENVELOPE_K_BODY ?
+				    nitems(envelope_body_names) :
+				    nitems(envelope_8bit_names);
+
+	for (i = 1; i < n; i++)
+		if (strcmp(v, names[i]) == 0)
+			break;
+	if (i == n)
+		return "bad-name";
+	if (k == ENVELOPE_K_BODY)
+		env->body = (enum envelope_body)i;
+	else
+		env->eightbit = (enum envelope_8bit)i;
+	return NULL;
+}
+
 /* Stores the value <v> of key <k>.  Returns NULL or why it is bad. */
 static const char *
 envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
@@ -381,11 +442,14 @@ envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
 		return NULL;
 	case ENVELOPE_K_RCPT:
 		return envelope_parse_rcpt(env, v);
+	case ENVELOPE_K_BODY:
+	case ENVELOPE_K_EIGHTBIT:
+		return envelope_parse_name(env, k, v);
 	default:
 		break;
 	}
 	if (envelope_parse_num(v, k == ENVELOPE_K_HELD ||
-	    k == ENVELOPE_K_REENCODE ? 1 :
+	    k == ENVELOPE_K_REENCODE || k == ENVELOPE_K_SMTPUTF8 ? 1 :
 	    k == ENVELOPE_K_ATTEMPTS ? UINT_MAX : k == ENVELOPE_K_SIZE ?
 	    UINT64_MAX : INT64_MAX, &n) == -1)
 		return "bad-number";
@@ -399,6 +463,8 @@ envelope_parse_value(struct envelope *env, enum envelope_key k, char *v)
 		env->next_attempt = (int64_t)n;
 	else if (k == ENVELOPE_K_REENCODE)
 		env->reencode = n == 1;
+	else if (k == ENVELOPE_K_SMTPUTF8)
+		env->smtputf8 = n == 1;
 	else
 		env->held = n == 1;
 	return NULL;

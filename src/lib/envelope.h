@@ -23,6 +23,21 @@ enum envelope_rcpt_state {
 	ENVELOPE_RCPT_FAILED,
 };
 
+/* What the client declared with BODY= (RFC 6152). */
+enum envelope_body {
+	ENVELOPE_BODY_UNSPEC,
+	ENVELOPE_BODY_7BIT,
+	ENVELOPE_BODY_8BITMIME,
+};
+
+/* Where the data holds octets over 0x7f, as the spool found it. */
+enum envelope_8bit {
+	ENVELOPE_8BIT_NONE,		/* 7-bit, or not known (an envelope
+					 * written before the field) */
+	ENVELOPE_8BIT_BODY,		/* in the body only */
+	ENVELOPE_8BIT_HEADER,		/* in the header section */
+};
+
 struct envelope_rcpt {
 	char				*addr;
 	enum envelope_rcpt_state	 state;
@@ -45,6 +60,11 @@ struct envelope {
 	bool			 reencode;	/* data needs mime.h before
 						 * relaying (written by the
 						 * spool, read by the relay) */
+	enum envelope_body	 body;		/* BODY= of the client */
+	bool			 smtputf8;	/* SMTPUTF8 asked for (RFC
+						 * 6531), or an address is
+						 * UTF-8 */
+	enum envelope_8bit	 eightbit;	/* found by the spool */
 	char			*last_error;	/* or NULL */
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpt;

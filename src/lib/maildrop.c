@@ -8,11 +8,14 @@
  *	uid 1000
  *	sender alice@example.org		("<>": the null sender)
  *	rcpt bob@example.org			(one line per recipient)
+ *	body 8bitmime				(optional: 7bit|8bitmime)
  *	size 00000000000000001234		(always 20 digits)
  *	<empty line>
  *	<exactly "size" octets of message, lines ending in LF or CRLF>
  *
- * Addresses are xtext (RFC 3461 section 4, with '<' and '>' encoded too
+ * The body line is what the caller declared (sendmail -B, or BODY= over
+ * -bs, RFC 6152); a file without it declared nothing.  Addresses are
+ * xtext (RFC 3461 section 4, with '<' and '>' encoded too
  * so that only the null sender reads "<>").  The uid line is what the
  * writer claims; the daemon believes only the file's owner.
  *
@@ -101,6 +104,9 @@ maildrop_format(const struct maildrop_env *env, size_t *len)
 		memcpy(p, "\nrcpt ", 6);
 		p = xtext_put(p + 6, env->rcpts[i]);
 	}
+	if (env->body != SMTP_BODY_UNSPEC)
+		p += snprintf(p, cap - (size_t)(p - out), "\nbody %s",
+		    env->body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit");
 	p += snprintf(p, cap - (size_t)(p - out), "\nsize %0*" PRIu64 "\n\n",
 	    MAILDROP_NUM_WIDTH, env->size);
 	*len = (size_t)(p - out);
@@ -225,6 +231,18 @@ maildrop_parse(const char *buf, size_t len, uint64_t total, size_t max_rcpts,
 		env->rcpts = xrealloc(env->rcpts,
 		    (env->nrcpt + 1) * sizeof(*env->rcpts));
 		env->rcpts[env->nrcpt++] = addr;
+	}
+	if (env->nrcpt > 0 && maildrop_key(line, llen, "body", &val, &vlen)) {
+		*reason = "bad-body";
+		if (vlen == 8 && memcmp(val, "8bitmime", 8) == 0)
+			env->body = SMTP_BODY_8BITMIME;
+		else if (vlen == 4 && memcmp(val, "7bit", 4) == 0)
+			env->body = SMTP_BODY_7BIT;
+		else
+			goto fail;
+		*reason = "truncated";
+		if (!maildrop_next_line(&pos, end, &line, &llen))
+			goto fail;
 	}
 	*reason = env->nrcpt == 0 ? "no-rcpt" : "bad-size";
 	if (env->nrcpt == 0 || !maildrop_key(line, llen, "size", &val, &vlen) ||

@@ -43,6 +43,7 @@ struct maildrop_env {
 	char		 *sender;	/* "" is the null sender */
 	char		**rcpts;
 	size_t		  nrcpt;
+	enum smtp_body	  body;		/* -B or BODY= (RFC 6152) */
 	uint64_t	  size;		/* message octets after the header */
 };
 

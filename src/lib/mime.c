@@ -80,6 +80,9 @@ struct mime_enc {
 	enum mime_pass		 pass;
 	enum mime_rc		 rc;
 	bool			 planned;	/* pass 1 is over */
+	bool			 seven;		/* mime_enc_set_7bit() */
+	bool			 f8bit;		/* 7-bit: the field being read
+						 * has an octet over 0x7f */
 	char			 detail[160];
 	bool			 changed;
 	void			(*cb)(void *, const char *, size_t);
@@ -141,11 +144,34 @@ mime_scan_init(struct mime_scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The 8-bit part of the quick check: the header section octet by octet
+ * (to find its end), the body only until the first 8-bit octet. */
+static void
+mime_scan_8bit_feed(struct mime_scan *s, const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && !s->in_body &&
+	    s->eightbit != MIME_8BIT_HEADER; i++) {
+		if ((unsigned char)p[i] >= 0x80)
+			s->eightbit = MIME_8BIT_HEADER;
+		if (p[i] == '\n') {
+			s->in_body = s->hcol == 0;
+			s->hcol = 0;
+		} else if (p[i] != '\r')
+			s->hcol++;
+	}
+	for (; i < n && s->eightbit == MIME_8BIT_NONE; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			s->eightbit = MIME_8BIT_BODY;
+}
+
 void
 mime_scan_feed(struct mime_scan *s, const char *p, size_t n)
 {
 	size_t	i;
 
+	mime_scan_8bit_feed(s, p, n);
 	for (i = 0; i < n && !s->dirty; i++) {
 		if (s->cr) {
 			s->cr = false;
@@ -167,6 +193,12 @@ bool
 mime_scan_is_clean(const struct mime_scan *s)
 {
 	return !s->dirty && !s->cr;
+}
+
+enum mime_8bit
+mime_scan_8bit(const struct mime_scan *s)
+{
+	return s->eightbit;
 }
 
 /*
@@ -319,7 +351,7 @@ mime_hdr_end(struct mime_enc *e, bool blank)
 		    t->ct.digest, t->depth + 1) == 0) {
 			mime_outs(e, "\r\n");
 			e->state = MIME_S_IGNORE;
-			mimeign_start(&e->ign, mime_body_out_cb, e);
+			mimeign_start(&e->ign, e->seven, mime_body_out_cb, e);
 			return;
 		}
 		t->opaque = !blank ? "multipart header without empty line" :
@@ -383,6 +415,10 @@ mime_field_end(struct mime_enc *e)
 	mime_field_read(e);
 	is_cte = mimefield_is(e->fin.f.p, e->fin.f.len,
 	    "Content-Transfer-Encoding");
+	if (e->seven && e->f8bit)
+		mime_fail(e, MIME_EHEADER, "header field \"%.*s\": 8-bit "
+		    "octets and no 8BITMIME", (int)mimefield_name_len(
+		    e->fin.start, e->fin.startlen), e->fin.start);
 	if (e->fin.over) {
 		if (e->fin.dirty)
 			mime_fail(e, MIME_EHEADER, "header field \"%.*s\" "
@@ -438,6 +474,8 @@ mime_hdr_nonfield(struct mime_enc *e, const char *p, size_t n)
 static void
 mime_hdr_data(struct mime_enc *e, const char *p, size_t n)
 {
+	size_t	i;
+
 	if (e->col == 0 && !(e->fin.open &&
 	    (p[0] == ' ' || p[0] == '\t'))) {
 		mime_field_end(e);
@@ -446,11 +484,14 @@ mime_hdr_data(struct mime_enc *e, const char *p, size_t n)
 			return;
 		}
 		mimefield_in_start(&e->fin);
+		e->f8bit = false;
 	}
 	if (!mimefield_in_name(&e->fin, p, n, e->col)) {
 		mime_hdr_nonfield(e, p, n);
 		return;
 	}
+	for (i = 0; i < n && e->seven && !e->f8bit; i++)
+		e->f8bit = (unsigned char)p[i] >= 0x80;
 	mimefield_in_add(&e->fin, p, n, false, e->col);
 }
 
@@ -507,6 +548,9 @@ mime_leaf_end(struct mime_enc *e, bool delim)
 	int			 r;
 
 	r = mimeleaf_end(&e->leaf, delim, &cs);
+	/* 7-bit output: 8-bit octets, whole characters or not. */
+	if (e->pass == MIME_PASS_SCAN && e->seven && cs != MIMELEAF_CS_ASCII)
+		e->leaf.needs = true;
 	if (e->pass != MIME_PASS_SCAN || !e->leaf.needs)
 		return;
 	t->cs = cs;
@@ -633,7 +677,7 @@ mime_delim_cb(void *arg, size_t k, bool close, const char *line,
 	e->col = 0;
 	if (close) {
 		e->state = MIME_S_IGNORE;
-		mimeign_start(&e->ign, mime_body_out_cb, e);
+		mimeign_start(&e->ign, e->seven, mime_body_out_cb, e);
 	} else
 		mime_ent_start(e, l->depth, false, l->digest);
 }
@@ -675,7 +719,7 @@ mime_pass_start(struct mime_enc *e, enum mime_pass pass)
 	e->nent = 0;
 	mimeframe_init(&e->frame, &ops);
 	e->col = 0;
-	mimeign_start(&e->ign, mime_body_out_cb, e);
+	mimeign_start(&e->ign, e->seven, mime_body_out_cb, e);
 	mimefield_in_init(&e->fin, MIME_FIELD_MAX, mime_body_out_cb, e);
 	e->iplan = 0;
 	mime_ent_start(e, 0, true, false);
@@ -684,6 +728,12 @@ mime_pass_start(struct mime_enc *e, enum mime_pass pass)
 /*
  * The interface.
  */
+
+void
+mime_enc_set_7bit(struct mime_enc *e)
+{
+	e->seven = true;
+}
 
 struct mime_enc *
 mime_enc_new(void)

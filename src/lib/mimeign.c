@@ -9,11 +9,12 @@
 #define MIMEIGN_LINE_MAX	998	/* RFC 5322 2.1.1, without CRLF */
 
 void
-mimeign_start(struct mimeign *g, void (*cb)(void *, const char *, size_t),
-    void *arg)
+mimeign_start(struct mimeign *g, bool seven,
+    void (*cb)(void *, const char *, size_t), void *arg)
 {
 	g->col = 0;
 	g->alt = false;
+	g->seven = seven;
 	g->cb = cb;
 	g->arg = arg;
 }
@@ -31,8 +32,8 @@ mimeign_data(struct mimeign *g, const char *p, size_t n)
 			g->alt = true;
 		}
 		for (k = 0; i + k < n && g->col + k < MIMEIGN_LINE_MAX &&
-		    p[i + k] != '\r' && p[i + k] != '\n' && p[i + k] != '\0';
-		    k++)
+		    p[i + k] != '\r' && p[i + k] != '\n' && p[i + k] != '\0' &&
+		    !(g->seven && (unsigned char)p[i + k] >= 0x80); k++)
 			;
 		if (k > 0) {
 			g->cb(g->arg, p + i, k);

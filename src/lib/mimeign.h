@@ -3,7 +3,8 @@
  * 5.1.1): text readers ignore, so it is made conformant the simple way
  * (mime.c counts what changed, mime_stats).  Lines over 998 octets are
  * cut with CRLF SP (no piece can be a delimiter or a lone dot); a CR,
- * LF or NUL becomes a space.  Output through a callback.
+ * LF or NUL (and for 7-bit output an octet over 0x7f) becomes a space.
+ * Output through a callback.
  */
 #ifndef MIMEIGN_H
 #define MIMEIGN_H
@@ -14,12 +15,14 @@
 struct mimeign {
 	size_t	 col;			/* output column */
 	bool	 alt;			/* this line was changed */
+	bool	 seven;			/* octets over 0x7f become spaces */
 	void	(*cb)(void *arg, const char *p, size_t n);
 	void	*arg;
 };
 
-/* Starts a preamble or an epilogue, at the start of a line. */
-void	mimeign_start(struct mimeign *,
+/* Starts a preamble or an epilogue, at the start of a line; <seven>:
+ * for 7-bit output (mime_enc_set_7bit()). */
+void	mimeign_start(struct mimeign *, bool seven,
 	    void (*cb)(void *, const char *, size_t), void *arg);
 
 /* Octets of the current line. */

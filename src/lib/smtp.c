@@ -1,6 +1,7 @@
 /*
  * smtp.c - the pure part of SMTP: verbs, HELO/MAIL/RCPT arguments,
- * mailbox syntax (RFC 5321 4.1.2), DATA decoding and dot-stuffing.
+ * mailbox syntax (RFC 5321 4.1.2, with RFC 6531's UTF-8), DATA decoding
+ * and dot-stuffing.
  *
  * Every function is total: any byte sequence gives a defined result and
  * nothing is written past a caller's buffer, because lengths are checked
@@ -64,19 +65,41 @@ smtp_is_alnum(unsigned char c)
 	    smtp_is_digit(c);
 }
 
-/* RFC 5322 3.2.3 atext. */
-static bool
-smtp_is_atext(unsigned char c)
+/* Length of the UTF8-non-ascii character (RFC 6532 3.1) that starts
+ * <s>, of which at most <n> octets are there; 0 when <s> starts with
+ * ASCII or with no well-formed UTF-8 character.  A NUL is no
+ * continuation octet, so nothing past one is read. */
+static size_t
+smtp_u8_len(const char *s, size_t n)
 {
-	return smtp_is_alnum(c) ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	if ((unsigned char)s[0] < 0x80)
+		return 0;
+	return str_utf8_len((const unsigned char *)s, n < 4 ? n : 4);
 }
 
-/* RFC 5321 4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126. */
-static bool
-smtp_is_qtext(unsigned char c)
+/* RFC 5322 3.2.3 atext, which RFC 6531 3.3 extends with
+ * UTF8-non-ascii: the octets of the character at <s>, or 0. */
+static size_t
+smtp_atext_len(const char *s)
 {
-	return c >= 32 && c <= 126 && c != '"' && c != '\\';
+	unsigned char	c = (unsigned char)*s;
+
+	if (smtp_is_alnum(c) ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL))
+		return 1;
+	return smtp_u8_len(s, 4);
+}
+
+/* RFC 5321 4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126, and
+ * UTF8-non-ascii (RFC 6531 3.3): the octets of the character, or 0. */
+static size_t
+smtp_qtext_len(const char *s)
+{
+	unsigned char	c = (unsigned char)*s;
+
+	if (c >= 32 && c <= 126 && c != '"' && c != '\\')
+		return 1;
+	return smtp_u8_len(s, 4);
 }
 
 static unsigned char
@@ -132,12 +155,18 @@ smtp_parse_verb(const char *line, const char **args)
 bool
 smtp_line_is_clean(const char *line, size_t len)
 {
-	size_t		i;
+	size_t		i, k;
 	unsigned char	c;
 
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len; i += k) {
 		c = (unsigned char)line[i];
-		if (c != '\t' && (c < 0x20 || c > 0x7e))
+		k = 1;
+		if (c >= 0x80) {
+			/* RFC 6531: UTF-8 in addresses; never a stray or
+			 * over-long octet sequence. */
+			if ((k = smtp_u8_len(line + i, len - i)) == 0)
+				return false;
+		} else if (c != '\t' && (c < 0x20 || c == 0x7f))
 			return false;
 	}
 	return true;
@@ -175,17 +204,18 @@ smtp_parse_helo(const char *args, char *out, size_t outsz)
 static size_t
 smtp_local_len(const char *s)
 {
-	size_t	i = 0;
+	size_t	i = 0, k;
 
 	if (s[0] == '"') {
-		for (i = 1; s[i] != '"'; i++) {
+		for (i = 1; s[i] != '"'; i += k) {
+			k = 1;
 			if (s[i] == '\\') {
 				/* quoted-pairSMTP: backslash, then %d32-126 */
 				if ((unsigned char)s[i + 1] < 32 ||
 				    (unsigned char)s[i + 1] > 126)
 					return 0;
-				i++;
-			} else if (!smtp_is_qtext((unsigned char)s[i]))
+				k = 2;
+			} else if ((k = smtp_qtext_len(s + i)) == 0)
 				return 0;	/* also the NUL: unclosed */
 		}
 		return i + 1;
@@ -193,10 +223,10 @@ smtp_local_len(const char *s)
 	/* Dot-string = Atom *("." Atom): no leading, trailing or double
 	 * dot, since every dot must be followed by an atom. */
 	for (;;) {
-		if (!smtp_is_atext((unsigned char)s[i]))
+		if (smtp_atext_len(s + i) == 0)
 			return 0;
-		while (smtp_is_atext((unsigned char)s[i]))
-			i++;
+		while ((k = smtp_atext_len(s + i)) > 0)
+			i += k;
 		if (s[i] != '.')
 			return i;
 		i++;
@@ -205,19 +235,26 @@ smtp_local_len(const char *s)
 
 /* Domain = sub-domain *("." sub-domain), sub-domain = Let-dig
  * [Ldh-str]: LDH labels of 1..63 octets not starting or ending with a
- * hyphen.  <s> need not be NUL-terminated at <len>. */
+ * hyphen.  RFC 6531 3.3 allows U-labels too: a label may hold UTF-8
+ * characters (well-formed; IDNA2008's finer rules are the upstream's
+ * to apply).  <s> need not be NUL-terminated at <len>. */
 static bool
 smtp_domain_is_valid(const char *s, size_t len)
 {
-	size_t	i = 0, start;
+	size_t	i = 0, start, k;
 
 	if (len == 0 || len > SMTP_DOMAIN_MAX)
 		return false;
 	for (;;) {
 		start = i;
-		while (i < len && (smtp_is_alnum((unsigned char)s[i]) ||
-		    s[i] == '-'))
-			i++;
+		while (i < len) {
+			if (smtp_is_alnum((unsigned char)s[i]) || s[i] == '-')
+				i++;
+			else if ((k = smtp_u8_len(s + i, len - i)) > 0)
+				i += k;
+			else
+				break;
+		}
 		if (i == start || i - start > 63 || s[start] == '-' ||
 		    s[i - 1] == '-')
 			return false;
@@ -515,8 +552,13 @@ smtp_mail_params(const char *p, uint64_t max_size, struct smtp_mail *out)
 		} else if (klen == 4 && smtp_ci_eq(p, "AUTH", 4)) {
 			rc = seen_auth ? SMTP_ESYNTAX : smtp_param_auth(v, vlen);
 			seen_auth = true;
+		} else if (klen == 8 && smtp_ci_eq(p, "SMTPUTF8", 8)) {
+			/* RFC 6531 3.4: a keyword without a value. */
+			rc = out->smtputf8 || v != NULL ? SMTP_ESYNTAX :
+			    SMTP_OK;
+			out->smtputf8 = true;
 		} else
-			rc = SMTP_EPARAM;	/* SMTPUTF8, RET=, ENVID=... */
+			rc = SMTP_EPARAM;	/* RET=, ENVID=... */
 		if (rc != SMTP_OK)
 			return rc;
 		p += len;
@@ -707,8 +749,30 @@ smtp_data_err_reply(enum smtp_data_err err)
 	return "451 4.3.0 Internal error";
 }
 
-bool
-smtp_line_needs_stuffing(const char *line, size_t len)
+/*
+ * Dot-stuffing for output.  One call per run rather than per line: the
+ * relay hands the returned span to its output buffer as one piece, so a
+ * chunk of the spool file with no line starting with "." goes out in one
+ * copy, and nothing is allocated.
+ */
+size_t
+smtp_stuff_span(const char *p, size_t n, bool *bol, bool *dot)
 {
-	return len > 0 && line[0] == '.';
+	const char	*nl;
+	size_t		 i = 0;
+
+	*dot = n > 0 && *bol && p[0] == '.';
+	if (n == 0)
+		return 0;
+	for (;;) {
+		if ((nl = memchr(p + i, '\n', n - i)) == NULL) {
+			*bol = false;
+			return n;
+		}
+		i = (size_t)(nl - p) + 1;
+		*bol = true;
+		/* The next line needs its dot: the span ends before it. */
+		if (i == n || p[i] == '.')
+			return i;
+	}
 }

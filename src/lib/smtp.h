@@ -60,6 +60,7 @@ struct smtp_mail {
 						 * be a local part alone */
 	uint64_t	size;			/* SIZE=, 0 when absent */
 	enum smtp_body	body;
+	bool		smtputf8;		/* SMTPUTF8 (RFC 6531) */
 };
 
 struct smtp_rcpt {
@@ -74,8 +75,10 @@ struct smtp_rcpt {
  * unknown). */
 enum smtp_verb	smtp_parse_verb(const char *line, const char **args);
 
-/* True when the line holds only printable ASCII, SP and HTAB: no NUL,
- * no CR, no other control bytes.  Used for command lines. */
+/* True when the line holds only printable ASCII, SP, HTAB and
+ * well-formed UTF-8 characters (RFC 6531 allows them in addresses): no
+ * NUL, no CR, no other control byte, no stray or over-long UTF-8 octet
+ * sequence.  Used for command lines. */
 bool		smtp_line_is_clean(const char *line, size_t len);
 
 /* HELO/EHLO argument: one word of printable ASCII, at most 255 octets.
@@ -84,7 +87,8 @@ bool		smtp_line_is_clean(const char *line, size_t len);
 enum smtp_rc	smtp_parse_helo(const char *args, char *out, size_t outsz);
 
 /* "FROM:<path> [params]" (RFC 5321 4.1.1.2, RFC 1870 SIZE, RFC 6152
- * BODY).  As Postfix does by default, blanks after the colon, a path
+ * BODY, RFC 6531 SMTPUTF8; RFC 4954 AUTH is accepted and ignored).  As
+ * Postfix does by default, blanks after the colon, a path
  * without angle brackets ("FROM:a@b SIZE=5") and a local part without
  * domain ("<scanner>", left for the caller to qualify) are tolerated;
  * nested brackets, control bytes and paths over SMTP_PATH_MAX are not.
@@ -101,12 +105,14 @@ enum smtp_rc	smtp_parse_rcpt(const char *args, struct smtp_rcpt *out);
 
 /* Checks a mailbox "local@domain" (no angle brackets): dot-string or
  * quoted-string local part of at most 64 octets, a domain of LDH labels
- * or an address literal ([1.2.3.4], [IPv6:...]) of at most 255 octets,
- * ASCII only. */
+ * or an address literal ([1.2.3.4], [IPv6:...]) of at most 255 octets.
+ * As RFC 6531 3.3 extends the grammar, the local part and the labels
+ * may hold well-formed UTF-8 characters (limits count octets); any
+ * other octet over 0x7f fails. */
 bool		smtp_mailbox_is_valid(const char *mailbox);
 
-/* Checks a Local-part alone ("root", "\"a b\""): a dot-string or
- * quoted-string of at most 64 octets, as in smtp_mailbox_is_valid(). */
+/* Checks a Local-part alone ("root", "\"a b\"", "jörg"): a dot-string
+ * or quoted-string of at most 64 octets, as in smtp_mailbox_is_valid(). */
 bool		smtp_local_is_valid(const char *local);
 
 /*
@@ -181,8 +187,17 @@ void		smtp_data_piece(struct smtp_data *d, const char *piece,
  * "552 5.3.4 Message size exceeds fixed limit".  Static string. */
 const char	*smtp_data_err_reply(enum smtp_data_err err);
 
-/* Dot-stuffing for output (RFC 5321 4.5.2): true when <line> needs an
- * extra leading "." before it is sent. */
-bool		smtp_line_needs_stuffing(const char *line, size_t len);
+/*
+ * Dot-stuffing for output (RFC 5321 4.5.2), in bulk.  <p>/<n> is the
+ * next chunk of a message in CRLF lines, cut anywhere; <*bol> says
+ * whether it starts a line (true before the first chunk).  Returns the
+ * length of the span to send next, unchanged: up to and including the
+ * LF before the next line that starts with ".", or the whole chunk.
+ * <*dot> is set when a "." must be sent before that span.  Updates
+ * <*bol> for what follows the span.  Call again with the rest until it
+ * is all sent; n == 0 returns 0.  Nothing is copied or allocated.
+ */
+size_t		smtp_stuff_span(const char *p, size_t n, bool *bol,
+		    bool *dot);
 
 #endif /* SMTP_H */

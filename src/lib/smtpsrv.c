@@ -121,7 +121,8 @@ smtpsrv_ehlo(struct buf *out, const char *hostname, uint64_t max_size,
     unsigned int flags)
 {
 	buf_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n"
-	    "250-8BITMIME\r\n", hostname, (unsigned long long)max_size);
+	    "250-8BITMIME\r\n250-SMTPUTF8\r\n", hostname,
+	    (unsigned long long)max_size);
 	if (flags & SMTPSRV_EHLO_STARTTLS)
 		buf_adds(out, "250-STARTTLS\r\n");
 	if (flags & SMTPSRV_EHLO_AUTH)

@@ -268,6 +268,15 @@ str_is_utf8(const unsigned char *p, size_t n)
 	return true;
 }
 
+bool
+str_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
 char *
 time_fmt(int64_t t, enum time_style style, char *buf, size_t bufsz)
 {

@@ -59,6 +59,9 @@ void	 str_wipe_free(char *s);
 size_t	 str_utf8_len(const unsigned char *p, size_t n);
 bool	 str_is_utf8(const unsigned char *p, size_t n);
 
+/* True when the string <s> has no octet over 0x7f. */
+bool	 str_is_ascii(const char *s);
+
 /* fsync() of the directory holding <path> ("." for a bare name), so a
  * rename into it is durable.  Returns 0, or -1 with errno set. */
 int	 fsync_parent_dir(const char *path);

@@ -101,12 +101,14 @@ reencode_slice_cb(evutil_socket_t fd, short what, void *arg)
 
 struct reencode *
 reencode_start(struct event_base *base, const char *head, size_t headlen,
-    int fd, off_t off, reencode_done_cb done, void *arg)
+    int fd, off_t off, bool seven_bit, reencode_done_cb done, void *arg)
 {
 	struct reencode	*re = xcalloc(1, sizeof(*re));
 	struct timeval	 now = { 0, 0 };
 
 	re->enc = mime_enc_new();
+	if (seven_bit)
+		mime_enc_set_7bit(re->enc);
 	re->done = done;
 	re->arg = arg;
 	re->head = head;

@@ -33,12 +33,13 @@ typedef void	(*reencode_done_cb)(struct reencode *, int err, void *arg);
  * <headlen> (a rewritten header block, or NULL/0; borrowed until done()
  * is called), then the file <fd> from offset <off> to its end, read with
  * pread(2), so the file offset is left alone.  <done> runs later, from
- * the loop, never from inside reencode_start().  The caller owns the
+ * the loop, never from inside reencode_start().  With <seven_bit>, the
+ * output is 7-bit as well (mime_enc_set_7bit()).  The caller owns the
  * result and frees it with reencode_free(); never NULL.
  */
 struct reencode	*reencode_start(struct event_base *base, const char *head,
-		    size_t headlen, int fd, off_t off, reencode_done_cb done,
-		    void *arg);
+		    size_t headlen, int fd, off_t off, bool seven_bit,
+		    reencode_done_cb done, void *arg);
 
 /* Cancels a first pass still running (done() is then never called) and
  * frees everything.  NULL is a no-op. */

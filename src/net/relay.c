@@ -97,6 +97,8 @@ struct relay {
 	/* What the server's EHLO said. */
 	bool			 ext_starttls;
 	bool			 ext_pipelining;
+	bool			 ext_8bitmime;	/* RFC 6152 */
+	bool			 ext_smtputf8;	/* RFC 6531 */
 	uint64_t		 ext_size;
 	struct relay_auth	*auth;
 
@@ -215,6 +217,7 @@ relay_conn_reset(struct relay *r)
 	r->code = 0;
 	r->reply[0] = '\0';
 	r->ext_starttls = r->ext_pipelining = false;
+	r->ext_8bitmime = r->ext_smtputf8 = false;
 	r->ext_size = 0;
 	relay_auth_reset(r->auth);
 }
@@ -353,6 +356,10 @@ relay_ehlo_line(struct relay *r, const char *kw)
 		r->ext_starttls = true;
 	else if (strcasecmp(kw, "PIPELINING") == 0)
 		r->ext_pipelining = true;
+	else if (strcasecmp(kw, "8BITMIME") == 0)
+		r->ext_8bitmime = true;
+	else if (strcasecmp(kw, "SMTPUTF8") == 0)
+		r->ext_smtputf8 = true;
 	else if (str_has_prefix_ci(kw, "SIZE ") ||
 	    strcasecmp(kw, "SIZE") == 0) {
 		n = strtoull(kw + 4, NULL, 10);
@@ -539,6 +546,7 @@ relay_enter(struct relay *r, enum relay_state st)
 	case RELAY_S_EHLO:
 		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
 		r->ext_starttls = r->ext_pipelining = false;
+		r->ext_8bitmime = r->ext_smtputf8 = false;
 		r->ext_size = 0;
 		relay_auth_reset(r->auth);
 		break;
@@ -989,6 +997,8 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	conn.conf = r->conf;
 	conn.up = r->up;
 	conn.pipelining = r->ext_pipelining;
+	conn.eightbitmime = r->ext_8bitmime;
+	conn.smtputf8 = r->ext_smtputf8;
 	conn.size_limit = r->ext_size;
 	conn.cmd = relay_conn_cmd_cb;
 	conn.plan = relay_plan_cb;

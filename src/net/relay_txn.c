@@ -76,6 +76,8 @@ struct relay_txn {
 						 * the envelope sender */
 	struct reencode		*re;		/* the body is re-encoded, or
 						 * NULL: sent as it is */
+	bool			 seven_bit;	/* ... to 7 bit: the upstream
+						 * lacks 8BITMIME */
 	struct mime_scan	 guard;		/* checks what is sent as it
 						 * is */
 	/* The reply being handled, and one made up (refusals). */
@@ -289,6 +291,25 @@ relay_head_prepare(struct relay_txn *t)
 	return 0;
 }
 
+/* The MAIL FROM parameters that pass on what the client declared, as
+ * far as the upstream takes them: BODY=8BITMIME (RFC 6152) for a
+ * message declared so or holding 8-bit octets, BODY=7BIT as declared,
+ * SMTPUTF8 (RFC 6531) when it was asked for or an address needs it.
+ * relay_send_go() has failed what the upstream cannot take. */
+static const char *
+relay_mail_params(const struct relay_txn *t)
+{
+	const struct envelope	*env = t->env;
+	bool			 utf8 = t->conn.smtputf8 && env->smtputf8;
+
+	if (t->conn.eightbitmime && (env->body == ENVELOPE_BODY_8BITMIME ||
+	    env->eightbit != ENVELOPE_8BIT_NONE))
+		return utf8 ? " BODY=8BITMIME SMTPUTF8" : " BODY=8BITMIME";
+	if (t->conn.eightbitmime && env->body == ENVELOPE_BODY_7BIT)
+		return utf8 ? " BODY=7BIT SMTPUTF8" : " BODY=7BIT";
+	return utf8 ? " SMTPUTF8" : "";
+}
+
 /* Starts a transaction for the current batch: with PIPELINING the
  * whole group MAIL, RCPT..., DATA goes out at once (RFC 2920 3.1). */
 static enum relay_txn_next
@@ -305,7 +326,8 @@ relay_txn_start(struct relay_txn *t)
 	if (t->conn.size_limit > 0)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    (unsigned long long)t->size);
-	relay_txn_cmd(t, "MAIL", "MAIL FROM:<%s>%s", relay_mail_from(t), size);
+	relay_txn_cmd(t, "MAIL", "MAIL FROM:<%s>%s%s", relay_mail_from(t), size,
+	    relay_mail_params(t));
 	if (t->conn.pipelining) {
 		for (i = 0; i < t->nbatch; i++) {
 			t->expect[t->nexpect++] = RELAY_X_RCPT;
@@ -460,23 +482,20 @@ relay_txn_reply(struct relay_txn *t, int code, const char *reply)
 }
 
 /* Copies file data to the output, doubling a '.' at each line start
- * (RFC 5321 4.5.2).  The spool holds canonical CRLF lines. */
+ * (RFC 5321 4.5.2, smtp_stuff_span()): one copy per run of lines
+ * between two that need a dot.  The spool holds canonical CRLF lines. */
 static void
 relay_body_stuff(struct relay_txn *t, const char *p, size_t n)
 {
 	struct evbuffer	*out = t->out;
-	const char	*nl;
 	size_t		 len;
+	bool		 dot;
 
-	while (n > 0) {
-		if (t->at_bol && p[0] == '.')
+	for (; n > 0; p += len, n -= len) {
+		len = smtp_stuff_span(p, n, &t->at_bol, &dot);
+		if (dot)
 			evbuffer_add(out, ".", 1);
-		nl = memchr(p, '\n', n);
-		len = nl != NULL ? (size_t)(nl - p) + 1 : n;
 		evbuffer_add(out, p, len);
-		t->at_bol = nl != NULL;
-		p += len;
-		n -= len;
 	}
 }
 
@@ -608,10 +627,78 @@ relay_send_refuse(struct relay_txn *t)
 	return RELAY_TXN_DONE;
 }
 
+/* The first envelope address that is not ASCII among the sender as it
+ * is sent and the pending recipients, or NULL. */
+static const char *
+relay_utf8_addr(const struct relay_txn *t)
+{
+	const struct envelope	*env = t->env;
+	size_t			 i;
+
+	if (!str_is_ascii(relay_mail_from(t)))
+		return relay_mail_from(t);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == ENVELOPE_RCPT_PENDING &&
+		    !str_is_ascii(env->rcpts[i].addr))
+			return env->rcpts[i].addr;
+	return NULL;
+}
+
+/*
+ * What the upstream cannot take without a change nobody asked for
+ * fails now, for good, with a failure report that says why
+ * (t->own_reply); nothing is ever sent mangled.  RFC 6531 3.5: a UTF-8
+ * address needs SMTPUTF8; so do UTF-8 header fields of a message sent
+ * with SMTPUTF8 (an undeclared message's 8-bit header goes as 8-bit
+ * content, as it always did).  RFC 6152 3: 8-bit data needs 8BITMIME
+ * (or SMTPUTF8, which implies it, as Postfix assumes); else an 8-bit
+ * body goes re-encoded to 7 bit (t->seven_bit), as Postfix converts
+ * it, and 8-bit header text fails; 7-bit data goes without the
+ * parameter.  Returns false when the message was refused.
+ */
+static bool
+relay_ext_check(struct relay_txn *t)
+{
+	const struct envelope	*env = t->env;
+	const char		*addr, *host = t->conn.up->host;
+	bool			 utf8 = t->conn.smtputf8;
+	bool			 eight = t->conn.eightbitmime || utf8;
+	char			 esc[4 * SMTP_ADDR_BUFSZ];
+
+	if (!utf8 && (addr = relay_utf8_addr(t)) != NULL) {
+		snprintf(t->own_reply, sizeof(t->own_reply), "553 5.6.7 "
+		    "upstream %s does not support SMTPUTF8, which the address "
+		    "<%s> needs (RFC 6531); the message was not sent", host,
+		    str_log_escape(addr, strlen(addr), esc, sizeof(esc)));
+	} else if (!utf8 && env->smtputf8 &&
+	    env->eightbit == ENVELOPE_8BIT_HEADER) {
+		snprintf(t->own_reply, sizeof(t->own_reply), "554 5.6.9 "
+		    "upstream %s does not support SMTPUTF8, which the UTF-8 "
+		    "header of this message needs (RFC 6531 3.5); the message "
+		    "was not sent", host);
+	} else if (!eight && env->eightbit == ENVELOPE_8BIT_HEADER) {
+		snprintf(t->own_reply, sizeof(t->own_reply), "554 5.6.3 "
+		    "upstream %s does not support 8BITMIME and the message has "
+		    "8-bit header fields, which are not converted (RFC 6152); "
+		    "the message was not sent", host);
+	} else if (!eight && env->eightbit != ENVELOPE_8BIT_NONE &&
+	    (!t->seven_bit || t->re == NULL)) {
+		snprintf(t->own_reply, sizeof(t->own_reply), "554 5.6.3 "
+		    "upstream %s does not support 8BITMIME and the message "
+		    "holds 8-bit data (RFC 6152); the message was not sent",
+		    host);
+	} else
+		return true;
+	log_warnx("relay refused id=%s reason=\"%s\"", env->id, t->own_reply);
+	return false;
+}
+
 /* The message is ready to go, t->size known. */
 static enum relay_txn_next
 relay_send_go(struct relay_txn *t)
 {
+	if (!relay_ext_check(t))
+		return relay_send_refuse(t);
 	/* RFC 1870: a message over the server's limit would only be
 	 * refused after the upload; fail it now with a clear reason. */
 	if (t->conn.size_limit > 0 && t->size > t->conn.size_limit) {
@@ -704,11 +791,16 @@ relay_txn_new(const struct relay_txn_conn *conn, struct envelope *env,
 		t->txn_status = RELAY_TEMPFAIL;
 		return t;
 	}
+	/* RFC 6152 3: an 8-bit body for an upstream without 8BITMIME is
+	 * re-encoded to 7 bit (8-bit header text is not: relay_ext_check()
+	 * fails that message). */
+	t->seven_bit = !t->conn.eightbitmime && !t->conn.smtputf8 &&
+	    env->eightbit == ENVELOPE_8BIT_BODY;
 	/* The re-encoder reads exactly what would be sent: the header
 	 * block as rewritten, then the rest of the file. */
-	if (env->reencode) {
+	if (env->reencode || t->seven_bit) {
 		t->re = reencode_start(t->conn.base, t->head, t->headlen, t->fd,
-		    (off_t)t->head_skip, relay_plan_done_cb, t);
+		    (off_t)t->head_skip, t->seven_bit, relay_plan_done_cb, t);
 		*next = RELAY_TXN_PLAN;
 		return t;
 	}

@@ -49,6 +49,8 @@ struct relay_txn_conn {
 	const struct conf		*conf;
 	const struct conf_upstream	*up;
 	bool				 pipelining;	/* EHLO said so */
+	bool				 eightbitmime;	/* RFC 6152 */
+	bool				 smtputf8;	/* RFC 6531 */
 	uint64_t			 size_limit;	/* EHLO SIZE, or 0 */
 	/* Sends one command line; <what> stands for it in debug logs. */
 	void	(*cmd)(void *arg, const char *what, const char *line);

@@ -219,7 +219,12 @@ sendmail_opt(struct sendmail *sm, int ch, const char *arg)
 {
 	switch (ch) {
 	case 'B':
-		if (strcmp(arg, "8BITMIME") != 0 && strcmp(arg, "7BIT") != 0)
+		/* cron passes -B8BITMIME: kept for the relay (RFC 6152). */
+		if (strcmp(arg, "8BITMIME") == 0)
+			sm->body = SMTP_BODY_8BITMIME;
+		else if (strcmp(arg, "7BIT") == 0)
+			sm->body = SMTP_BODY_7BIT;
+		else
 			return sendmail_error(EX_USAGE, "-B needs 8BITMIME or "
 			    "7BIT");
 		return 0;

@@ -179,6 +179,7 @@ sendmail_msg_env(const struct sendmail_msg *m, struct maildrop_env *env)
 	env->sender = m->sender;
 	env->rcpts = m->rcpts;
 	env->nrcpt = m->nrcpt;
+	env->body = m->body;
 	env->size = m->size;
 }
 
@@ -460,6 +461,7 @@ sendmail_msg_init(struct sendmail_msg *m, const struct sendmail *sm)
 	sendmail_drop_init(&m->drop);
 	m->in_headers = true;
 	m->extract = sm->extract;
+	m->body = sm->body;
 }
 
 /* Frees <m>; a maildrop file not yet renamed into place is removed. */

@@ -47,6 +47,7 @@ struct sendmail {
 	const char		*flush_id;	/* -qI */
 	bool			 extract;	/* -t */
 	bool			 dot_ends;	/* no -i/-oi */
+	enum smtp_body		 body;		/* -B (RFC 6152) */
 	char			*login;		/* login@hostname */
 };
 
@@ -55,6 +56,7 @@ struct sendmail_msg {
 	char			*sender;	/* "" is the null sender */
 	char			**rcpts;
 	size_t			 nrcpt;
+	enum smtp_body		 body;		/* -B, or BODY= with -bs */
 	bool			 extract;	/* collect To, Cc, Bcc */
 	bool			 in_headers;
 	bool			 in_field;	/* a header field was seen */

@@ -108,6 +108,8 @@ sendmail_smtp_mail(struct sendmail_smtp *s, const char *args)
 	}
 	sendmail_smtp_reset(s);
 	s->m.sender = xstrdup(q);
+	if (mail.body != SMTP_BODY_UNSPEC)
+		s->m.body = mail.body;
 	s->state = SMTPSRV_MAIL;
 	sendmail_smtp_reply(SMTPSRV_MAIL_OK);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "smtp.h"
+#include "util.h"
 
 #define FUZZ_MAX_SIZE	10485760	/* MAIL SIZE= limit */
 
@@ -34,16 +35,18 @@ fuzz_check(bool ok, const char *what, const char *line)
 	abort();
 }
 
-/* smtp_line_is_clean() as smtp.h defines it. */
+/* smtp_line_is_clean() as smtp.h defines it: printable ASCII, HTAB,
+ * and well-formed UTF-8 for the rest. */
 static bool
 fuzz_is_clean(const uint8_t *p, size_t len)
 {
 	size_t	i;
 
 	for (i = 0; i < len; i++)
-		if (p[i] != '\t' && (p[i] < 0x20 || p[i] > 0x7e))
+		if (p[i] < 0x80 && p[i] != '\t' && (p[i] < 0x20 ||
+		    p[i] == 0x7f))
 			return false;
-	return true;
+	return str_is_utf8(p, len);
 }
 
 static void
@@ -130,12 +133,14 @@ fuzz_mailbox(const char *line)
 
 	if (!smtp_mailbox_is_valid(line))
 		return;
-	/* local (64) "@" domain (255), ASCII without controls. */
+	/* local (64) "@" domain (255), no controls, UTF-8 (RFC 6531). */
 	fuzz_check(len <= SMTP_LOCAL_MAX + 1 + SMTP_DOMAIN_MAX &&
 	    strchr(line, '@') != NULL, "mailbox shape", line);
 	for (i = 0; i < len; i++)
-		fuzz_check(line[i] >= 0x20 && line[i] < 0x7f, "mailbox byte",
-		    line);
+		fuzz_check((unsigned char)line[i] >= 0x20 && line[i] != 0x7f,
+		    "mailbox byte", line);
+	fuzz_check(str_is_utf8((const unsigned char *)line, len),
+	    "mailbox not UTF-8", line);
 	/* Any valid mailbox that fits in a path is a good recipient. */
 	if (len + 2 > SMTP_PATH_MAX)
 		return;
