@@ -28,7 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "util.h"
+#include "worker.h"
 
 #define BIG_SIZE	(300 * 1024)
 #define WAIT_MS		10000		/* deadline for async commits */
@@ -88,10 +91,44 @@ spath(const char *sub, const char *id, const char *suffix)
 	return tpath(rel);
 }
 
+/* The spool's worker threads and the loop their results come back to:
+ * made by tspool_open(), drained and freed by tspool_close(). */
+static struct event_base	*tbase;
+static struct worker		*tworker;
+
+static struct spool *
+tspool_open(const char *dir)
+{
+	struct spool	*sp;
+
+	if (tworker == NULL) {
+		ck_assert_ptr_nonnull(tbase = event_base_new());
+		ck_assert_ptr_nonnull(tworker = worker_new(tbase, 16));
+	}
+	if ((sp = spool_open(dir, tworker)) == NULL) {
+		worker_free(tworker);
+		event_base_free(tbase);
+		tworker = NULL;
+		tbase = NULL;
+	}
+	return sp;
+}
+
+/* Finishes what is in flight (callbacks run), then closes. */
+static void
+tspool_close(struct spool *sp)
+{
+	worker_free(tworker);
+	tworker = NULL;
+	spool_close(sp);
+	event_base_free(tbase);
+	tbase = NULL;
+}
+
 static struct spool *
 open_spool(void)
 {
-	struct spool	*sp = spool_open(tpath("spool"));
+	struct spool	*sp = tspool_open(tpath("spool"));
 
 	ck_assert_ptr_nonnull(sp);
 	return sp;
@@ -239,19 +276,16 @@ done_cb(const char *id, int err, void *arg)
 static void
 wait_done(struct spool *sp, int want)
 {
-	struct pollfd	pfd;
-	uint64_t	deadline = time_mono_ms() + WAIT_MS, now;
-	int		rc;
+	struct timeval	tick = { 0, 100000 };
+	uint64_t	deadline = time_mono_ms() + WAIT_MS;
 
+	(void)sp;
 	while (done_total < want) {
-		now = time_mono_ms();
-		ck_assert_msg(now < deadline, "async commit timed out");
-		pfd.fd = spool_notify_fd(sp);
-		pfd.events = POLLIN;
-		rc = poll(&pfd, 1, (int)(deadline - now));
-		ck_assert(rc >= 0 || errno == EINTR);
-		if (rc > 0)
-			spool_dispatch(sp);
+		ck_assert_msg(time_mono_ms() < deadline,
+		    "async commit timed out");
+		/* Wakes at the latest after a tick to look at the clock. */
+		event_base_loopexit(tbase, &tick);
+		event_base_loop(tbase, EVLOOP_ONCE);
 	}
 }
 
@@ -270,7 +304,7 @@ START_TEST(test_open_layout)
 	int			 fd, n = 0;
 
 	/* Missing parents are created too. */
-	sp = spool_open(tpath("a/b/spool"));
+	sp = tspool_open(tpath("a/b/spool"));
 	ck_assert_ptr_nonnull(sp);
 	for (i = 0; i < nitems(subs); i++) {
 		char	rel[64];
@@ -282,17 +316,13 @@ START_TEST(test_open_layout)
 	}
 	ck_assert_int_eq(stat(tpath("a/b/spool"), &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0700);
-	fd = spool_notify_fd(sp);
-	ck_assert_int_ge(fd, 0);
-	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
-	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 0);
-	spool_close(sp);
+	tspool_close(sp);
 
 	/* A file where the directory should be. */
 	spit(tpath("file"), "x", 1);
-	ck_assert_ptr_null(spool_open(tpath("file")));
-	ck_assert_ptr_null(spool_open(tpath("file/spool")));
+	ck_assert_ptr_null(tspool_open(tpath("file")));
+	ck_assert_ptr_null(tspool_open(tpath("file/spool")));
 }
 END_TEST
 
@@ -318,7 +348,7 @@ START_TEST(test_ids)
 		spool_abort(msg);
 	}
 	ck_assert_int_eq(count_entries("tmp"), 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -388,7 +418,7 @@ START_TEST(test_commit_big)
 		ck_assert_ptr_null(env.rcpts[i].reply);
 	}
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -409,7 +439,7 @@ START_TEST(test_commit_async)
 		spool_commit_start(msg, done_cb, &rec[i]);
 	}
 	wait_done(sp, (int)nitems(rec));
-	spool_dispatch(sp);		/* nothing runs twice */
+	event_base_loop(tbase, EVLOOP_NONBLOCK);	/* nothing runs twice */
 	ck_assert_int_eq(done_total, (int)nitems(rec));
 	for (i = 0; i < nitems(rec); i++) {
 		ck_assert_int_eq(rec[i].calls, 1);
@@ -420,11 +450,11 @@ START_TEST(test_commit_async)
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 6);
 	ck_assert_int_eq(n, 6);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
-/* spool_close() finishes pending commits and runs their callbacks. */
+/* tspool_close() finishes pending commits and runs their callbacks. */
 START_TEST(test_close_flushes)
 {
 	struct spool		*sp = open_spool();
@@ -441,7 +471,7 @@ START_TEST(test_close_flushes)
 		ck_assert_int_eq(spool_msg_write(msg, "x\r\n", 3), 0);
 		spool_commit_start(msg, done_cb, &rec[i]);
 	}
-	spool_close(sp);
+	tspool_close(sp);
 	for (i = 0; i < nitems(rec); i++) {
 		ck_assert_int_eq(rec[i].calls, 1);
 		ck_assert_int_eq(rec[i].err, 0);
@@ -449,7 +479,7 @@ START_TEST(test_close_flushes)
 	sp = open_spool();
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 3);
 	ck_assert_int_eq(n, 3);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -464,7 +494,7 @@ START_TEST(test_abort)
 	spool_abort(NULL);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -524,7 +554,7 @@ START_TEST(test_write_fail)
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);	/* <keep> only */
 	ck_assert(exists(spath("queue", keep, ".env")));
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -558,7 +588,7 @@ START_TEST(test_enospc)
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 1);
-	spool_close(sp);
+	tspool_close(sp);
 	umount(tpath("spool"));
 }
 END_TEST
@@ -581,7 +611,7 @@ START_TEST(test_recover)
 	char			 keep[SPOOL_ID_LEN + 1], got[SPOOL_ID_LEN + 1];
 
 	commit_small(sp, keep);
-	spool_close(sp);
+	tspool_close(sp);
 
 	/* Leftovers of writes in progress. */
 	spit(spath("tmp", "leftover", ""), "x", 1);
@@ -614,7 +644,7 @@ START_TEST(test_recover)
 	ck_assert_int_eq(count_entries("corrupt"), 5);
 	ck_assert_int_eq(spool_scan(sp, scan_id_cb, got), 1);
 	ck_assert_str_eq(got, keep);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -686,7 +716,7 @@ START_TEST(test_env_roundtrip)
 	ck_assert_uint_eq(back.attempts, 3);
 	envelope_cleanup(&back);
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -709,7 +739,7 @@ START_TEST(test_null_sender)
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "");
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -752,7 +782,7 @@ START_TEST(test_reencode_flag)
 	else
 		ck_assert_ptr_null(line);
 	free(text);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -777,7 +807,7 @@ START_TEST(test_reencode_long_line)
 		ck_assert_int_eq(env.reencode, (n == 999));
 		envelope_cleanup(&env);
 	}
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -825,7 +855,7 @@ START_TEST(test_env_load_errors)
 	ck_assert_int_eq(spool_env_load(sp, "0000000000000000", &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_ptr_null(env.sender);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -846,7 +876,7 @@ START_TEST(test_remove)
 	ck_assert_int_eq(spool_remove(sp, "../etc/passwd"), -1);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 0);
 	ck_assert_int_eq(n, 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -865,12 +895,12 @@ START_TEST(test_move_failed)
 	ck_assert(!exists(spath("queue", id, ".msg")));
 	ck_assert_int_eq(spool_move_failed(sp, id), -1);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 1);
-	spool_close(sp);
+	tspool_close(sp);
 	/* failed/ is left alone at startup. */
 	sp = open_spool();
 	ck_assert_int_eq(count_entries("failed"), 2);
 	ck_assert_int_eq(count_entries("queue"), 2);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -920,7 +950,7 @@ START_TEST(test_requeue)
 	/* A crash once the data is linked, before the envelope: the
 	 * queue's data goes, failed/ keeps the message. */
 	ck_assert_int_eq(spool_move_failed(sp, id), 0);
-	spool_close(sp);
+	tspool_close(sp);
 	ck_assert_int_eq(link(spath("failed", id, ".msg"),
 	    tpath("data.tmp")), 0);
 	ck_assert_int_eq(rename(tpath("data.tmp"), spath("queue", id,
@@ -934,7 +964,7 @@ START_TEST(test_requeue)
 
 	/* A crash after the envelope, before failed/ is cleared: the
 	 * next start removes the failed/ copy, the queue's stays. */
-	spool_close(sp);
+	tspool_close(sp);
 	ck_assert_int_eq(link(spath("failed", id, ".msg"),
 	    spath("queue", id, ".msg")), 0);
 	snprintf(envpath, sizeof(envpath), "%s", spath("queue", id, ".env"));
@@ -948,7 +978,7 @@ START_TEST(test_requeue)
 	n = 0;
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 2);
 	free(before);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 

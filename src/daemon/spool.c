@@ -37,24 +37,17 @@
 #include "log.h"
 #include "mime.h"
 #include "util.h"
+#include "worker.h"
 
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
 #define SPOOL_NAME_MAX	(SPOOL_ID_LEN + 16)	/* "<id>.env.xxxxxxxx" */
 #define SPOOL_ID_TRIES	100
-/* Sync workers.  fsyncs issued at the same moment by several threads
- * share the file system's journal commits (group commit), which one
- * thread syncing file after file cannot do.  16 measured best on two
- * CPUs (docs/performance.md): 4 capped a journaled ext4 at 2,728
- * messages/s where 16 reached 4,305, and 32 were no better.  Idle
- * workers cost a few kB each and never wake. */
-#ifndef SPOOL_NWORKERS
-#define SPOOL_NWORKERS	16
-#endif
 
 enum spool_kind {
 	SPOOL_K_COMMIT,		/* a new message */
 	SPOOL_K_SAVE,		/* rewrite an envelope (text in buf) */
 	SPOOL_K_REMOVE,		/* delete a delivered message */
+	SPOOL_K_NONE,		/* nothing to do: result already set */
 };
 
 struct spool_msg {
@@ -81,17 +74,18 @@ struct spool {
 	int			 failedfd;
 	int			 corruptfd;
 	int			 lockfd;	/* flock: one daemon per spool */
-	int			 notify[2];	/* worker -> spool_dispatch() */
 	unsigned int		 seed;		/* mixed into ids */
 	atomic_uint		 counter;
+	struct worker		*worker;	/* shared; borrowed */
 	pthread_mutex_t		 lock;		/* guards the fields below */
-	pthread_cond_t		 cond;
 	struct spool_msgq	 pending;	/* waiting for a worker */
 	size_t			 npending;
-	struct spool_msgq	 done;		/* waiting for dispatch */
-	bool			 stopping;
-	pthread_t		 workers[SPOOL_NWORKERS];
-	size_t			 nworkers;
+};
+
+/* One turn of a worker thread: the operations it took and ran. */
+struct spool_job {
+	struct spool		*sp;
+	struct spool_msgq	 batch;
 };
 
 /*
@@ -607,6 +601,8 @@ spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
 		case SPOOL_K_REMOVE:
 			msg->result = spool_op_remove(msg);
 			break;
+		case SPOOL_K_NONE:
+			continue;
 		}
 		if (msg->result == 0)
 			staged++;
@@ -660,16 +656,62 @@ spool_commit_start(struct spool_msg *msg, spool_done_cb done, void *arg)
 	spool_enqueue(sp, msg);
 }
 
-/* Hands <msg> to the workers. */
+/* On a worker thread: takes a fair share of the pending operations, so
+ * that the other threads sync in parallel with this one (fsyncs issued
+ * at the same moment share the file system's journal commits), and runs
+ * them as one batch.  Another job may have taken everything already. */
+static void
+spool_job_run(void *arg)
+{
+	struct spool_job	*job = arg;
+	struct spool		*sp = job->sp;
+	struct spool_msg	*msg;
+	unsigned int		 nthreads = worker_threads(sp->worker);
+	size_t			 take;
+
+	pthread_mutex_lock(&sp->lock);
+	take = (sp->npending + nthreads - 1) / nthreads;
+	while (take-- > 0 && (msg = STAILQ_FIRST(&sp->pending)) != NULL) {
+		STAILQ_REMOVE_HEAD(&sp->pending, entry);
+		STAILQ_INSERT_TAIL(&job->batch, msg, entry);
+		sp->npending--;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (!STAILQ_EMPTY(&job->batch))
+		spool_commit_batch(sp, &job->batch);
+}
+
+/* On the loop: the batch's callbacks, in the order started. */
+static void
+spool_job_done(void *arg)
+{
+	struct spool_job	*job = arg;
+	struct spool_msg	*msg;
+
+	while ((msg = STAILQ_FIRST(&job->batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&job->batch, entry);
+		if (msg->done != NULL)
+			msg->done(msg->env.id, msg->result, msg->arg);
+		spool_msg_free(msg);
+	}
+	free(job);
+}
+
+/* Hands <msg> to the workers: one job per operation, each taking a
+ * share of whatever is pending when it runs. */
 static void
 spool_enqueue(struct spool *sp, struct spool_msg *msg)
 {
+	struct spool_job	*job;
+
+	job = xcalloc(1, sizeof(*job));
+	job->sp = sp;
+	STAILQ_INIT(&job->batch);
 	pthread_mutex_lock(&sp->lock);
 	STAILQ_INSERT_TAIL(&sp->pending, msg, entry);
 	sp->npending++;
 	pthread_mutex_unlock(&sp->lock);
-	/* After the unlock, so that the woken worker finds it free. */
-	pthread_cond_signal(&sp->cond);
+	worker_submit(sp->worker, spool_job_run, spool_job_done, job);
 }
 
 /* An operation on a committed message, for the workers. */
@@ -699,14 +741,9 @@ spool_env_save_start(struct spool *sp, const struct envelope *env,
 	if (envelope_format(env, &msg->buf, &msg->buflen) == -1) {
 		log_warnx("spool envelope save id=%s: invalid envelope",
 		    env->id);
+		/* Reported through the normal path, never from here. */
+		msg->kind = SPOOL_K_NONE;
 		msg->result = EINVAL;
-		/* Report through the normal path, never from here. */
-		pthread_mutex_lock(&sp->lock);
-		STAILQ_INSERT_TAIL(&sp->done, msg, entry);
-		pthread_mutex_unlock(&sp->lock);
-		if (write(sp->notify[1], "", 1) == -1 && errno != EAGAIN)
-			log_warn("spool notify");
-		return;
 	}
 	spool_enqueue(sp, msg);
 }
@@ -739,80 +776,6 @@ spool_env_save(struct spool *sp, const struct envelope *env)
 	spool_msg_free(msg);
 	errno = err;
 	return err == 0 ? 0 : -1;
-}
-
-/* A commit worker: takes everything pending as one batch, commits it
- * and hands the results to spool_dispatch().  Leaves only once stopping
- * is set and nothing is pending. */
-static void *
-spool_worker(void *arg)
-{
-	struct spool		*sp = arg;
-	struct spool_msgq	 batch;
-	struct spool_msg	*msg;
-	size_t			 take;
-	char			 c = 0;
-
-	pthread_mutex_lock(&sp->lock);
-	for (;;) {
-		while (STAILQ_EMPTY(&sp->pending) && !sp->stopping)
-			pthread_cond_wait(&sp->cond, &sp->lock);
-		if (STAILQ_EMPTY(&sp->pending))
-			break;
-		/* A fair share, so that the other workers sync in
-		 * parallel with this one. */
-		STAILQ_INIT(&batch);
-		take = (sp->npending + SPOOL_NWORKERS - 1) / SPOOL_NWORKERS;
-		while (take-- > 0 && (msg = STAILQ_FIRST(&sp->pending)) !=
-		    NULL) {
-			STAILQ_REMOVE_HEAD(&sp->pending, entry);
-			STAILQ_INSERT_TAIL(&batch, msg, entry);
-			sp->npending--;
-		}
-		pthread_mutex_unlock(&sp->lock);
-		spool_commit_batch(sp, &batch);
-		pthread_mutex_lock(&sp->lock);
-		STAILQ_CONCAT(&sp->done, &batch);
-		pthread_mutex_unlock(&sp->lock);
-		/* One pending byte is enough to wake the dispatcher, which
-		 * drains the pipe before it takes the list.  Written after
-		 * the unlock: the loop must never wait for the lock while a
-		 * worker that lost its CPU sits in write(). */
-		if (write(sp->notify[1], &c, 1) == -1 && errno != EAGAIN)
-			log_warn("spool worker: notify");
-		pthread_mutex_lock(&sp->lock);
-	}
-	pthread_mutex_unlock(&sp->lock);
-	return NULL;
-}
-
-int
-spool_notify_fd(const struct spool *sp)
-{
-	return sp->notify[0];
-}
-
-void
-spool_dispatch(struct spool *sp)
-{
-	struct spool_msgq	 done = STAILQ_HEAD_INITIALIZER(done);
-	struct spool_msg	*msg;
-	char			 buf[64];
-	ssize_t			 n;
-
-	/* Drain first: a byte written after this finds its list later. */
-	while ((n = read(sp->notify[0], buf, sizeof(buf))) > 0 ||
-	    (n == -1 && errno == EINTR))
-		;
-	pthread_mutex_lock(&sp->lock);
-	STAILQ_CONCAT(&done, &sp->done);
-	pthread_mutex_unlock(&sp->lock);
-	while ((msg = STAILQ_FIRST(&done)) != NULL) {
-		STAILQ_REMOVE_HEAD(&done, entry);
-		if (msg->done != NULL)
-			msg->done(msg->env.id, msg->result, msg->arg);
-		spool_msg_free(msg);
-	}
 }
 
 /*
@@ -997,44 +960,21 @@ spool_recover_requeued(struct spool *sp)
 	return changed ? fsync(sp->failedfd) : 0;
 }
 
-/* Starts the workers with every signal blocked: signals are for the
- * main thread. */
-static int
-spool_workers_start(struct spool *sp)
-{
-	sigset_t	all, old;
-	int		rc = 0;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	while (sp->nworkers < SPOOL_NWORKERS && rc == 0) {
-		rc = pthread_create(&sp->workers[sp->nworkers], NULL,
-		    spool_worker, sp);
-		if (rc == 0)
-			sp->nworkers++;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = rc;
-	return rc == 0 ? 0 : -1;
-}
-
 struct spool *
-spool_open(const char *dir)
+spool_open(const char *dir, struct worker *worker)
 {
 	struct spool	*sp;
 	const char	*step;
 	int		 dirfd = -1;
 
-	/* Directories first, then recovery, and the worker last: it must
-	 * not commit into a queue/ that is still being checked. */
+	/* Directories first, then recovery: nothing is handed to the
+	 * workers before this returns. */
 	sp = xcalloc(1, sizeof(*sp));
 	sp->tmpfd = sp->queuefd = sp->failedfd = sp->corruptfd = -1;
 	sp->lockfd = -1;
-	sp->notify[0] = sp->notify[1] = -1;
+	sp->worker = worker;
 	STAILQ_INIT(&sp->pending);
-	STAILQ_INIT(&sp->done);
 	pthread_mutex_init(&sp->lock, NULL);
-	pthread_cond_init(&sp->cond, NULL);
 	if (getrandom(&sp->seed, sizeof(sp->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(sp->seed))
 		sp->seed = (unsigned int)getpid() * 2654435761u;
@@ -1062,10 +1002,6 @@ spool_open(const char *dir)
 	    spool_recover_dir(sp, true) == -1 ||
 	    spool_recover_requeued(sp) == -1)
 		goto fail;
-	step = "worker";
-	if (pipe2(sp->notify, O_CLOEXEC | O_NONBLOCK) == -1 ||
-	    spool_workers_start(sp) == -1)
-		goto fail;
 	close(dirfd);
 	return sp;
 fail:
@@ -1079,23 +1015,10 @@ fail:
 void
 spool_close(struct spool *sp)
 {
-	size_t	i;
-
 	if (sp == NULL)
 		return;
-	/* Workers leave only once nothing is pending, so every commit
-	 * started gets its callback here at the latest. */
-	pthread_mutex_lock(&sp->lock);
-	sp->stopping = true;
-	pthread_cond_broadcast(&sp->cond);
-	pthread_mutex_unlock(&sp->lock);
-	for (i = 0; i < sp->nworkers; i++)
-		pthread_join(sp->workers[i], NULL);
-	if (sp->notify[0] != -1)
-		spool_dispatch(sp);
-	for (i = 0; i < 2; i++)
-		if (sp->notify[i] != -1)
-			close(sp->notify[i]);
+	if (sp->npending > 0)
+		fatalx("spool close: %zu operations in flight", sp->npending);
 	if (sp->tmpfd != -1)
 		close(sp->tmpfd);
 	if (sp->queuefd != -1)
@@ -1106,7 +1029,6 @@ spool_close(struct spool *sp)
 		close(sp->corruptfd);
 	if (sp->lockfd != -1)
 		close(sp->lockfd);
-	pthread_cond_destroy(&sp->cond);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp->dir);
 	free(sp);

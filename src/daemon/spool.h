@@ -11,8 +11,8 @@
  * A message exists once its envelope is in queue/: the envelope is
  * renamed in after the data, and the directory is fsynced before the
  * commit reports success.  No sockets, no event loop: the asynchronous
- * commit runs on a worker thread and reports back through a pipe fd the
- * caller watches.
+ * operations run on the shared worker threads (worker.h) and report back
+ * on the loop.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -25,6 +25,7 @@
 
 #define SPOOL_ID_LEN	ENVELOPE_ID_LEN	/* hex digits */
 
+struct worker;
 struct spool;				/* one spool directory */
 struct spool_msg;			/* one message being written */
 
@@ -33,12 +34,12 @@ struct spool_msg;			/* one message being written */
  * envelope (an interrupted commit: the client never got 250), and moves
  * unreadable or truncated envelopes, and envelopes without data, to
  * corrupt/ with a log line; finishes an interrupted spool_requeue().
- * Starts the commit worker.  Returns NULL
- * after logging the reason. */
-struct spool	*spool_open(const char *dir);
+ * The asynchronous operations run on <worker>, which is borrowed and
+ * must outlive the spool.  Returns NULL after logging the reason. */
+struct spool	*spool_open(const char *dir, struct worker *worker);
 
-/* Stops the commit worker (waiting for commits in flight and running
- * their callbacks with the result) and frees the spool. */
+/* Frees the spool.  Every operation started must have reported first
+ * (worker_free() waits for them); one still in flight is a bug. */
 void		 spool_close(struct spool *);
 
 /* Calls <cb> once for every committed envelope, in no set order.  The
@@ -71,10 +72,9 @@ uint64_t	 spool_msg_size(const struct spool_msg *);
  * stays behind. */
 int		 spool_commit(struct spool_msg *msg);
 
-/* Commits on the worker thread.  Messages committed together share one
- * directory fsync.  <done> runs later, on the thread that calls
- * spool_dispatch(), with the message id and 0 or an errno value.
- * Consumes <msg>. */
+/* Commits on a worker thread.  Messages committed together share one
+ * directory fsync.  <done> runs later, on the loop, with the message id
+ * and 0 or an errno value.  Consumes <msg>. */
 typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
 void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 		    void *arg);
@@ -82,7 +82,7 @@ void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 /* Rewrites an envelope / removes a delivered message on the workers,
  * like spool_env_save() / spool_remove() but without blocking the
  * caller; operations finishing together share one fsync of queue/.
- * <done> runs from spool_dispatch() with the id and 0 or an errno.  The
+ * <done> runs on the loop with the id and 0 or an errno.  The
  * envelope is formatted before this returns (<env> stays the caller's).
  * Operations on one id run in the order they were started only if the
  * caller waits for each done() before starting the next. */
@@ -90,11 +90,6 @@ void		 spool_env_save_start(struct spool *, const struct envelope *env,
 		    spool_done_cb done, void *arg);
 void		 spool_remove_start(struct spool *, const char *id,
 		    spool_done_cb done, void *arg);
-
-/* The fd that becomes readable when commits have finished; the caller
- * then calls spool_dispatch(), which runs their callbacks. */
-int		 spool_notify_fd(const struct spool *);
-void		 spool_dispatch(struct spool *);
 
 /* Drops an uncommitted message and its temporary file. */
 void		 spool_abort(struct spool_msg *);
