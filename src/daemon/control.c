@@ -9,9 +9,11 @@
  * is a chain of evbuffer chunks, never one big allocation.  Every
  * string that came from a client, a message or the upstream goes
  * through control_json_str(), which escapes what JSON requires and any
- * byte that is not part of valid UTF-8.  An operation on several
- * messages (ids or ALL) runs CONTROL_OPS_PER_TURN of them per loop turn,
- * since each may fsync: SMTP clients are served in between.
+ * byte that is not part of valid UTF-8.  The operations that change the
+ * disk (hold, release, delete, requeue) run on the spool's workers and
+ * are answered only once their change is on stable storage; several
+ * messages (ids or ALL) go CONTROL_OPS_PER_TURN at a time, their syncs
+ * shared, SMTP clients served in between.
  */
 #include "config.h"
 
@@ -52,8 +54,7 @@
 #define CONTROL_HEADERS_MAX	(64 * 1024)	/* "show": header section */
 #define CONTROL_TEXT_MAX	1024	/* error and reply strings */
 #define CONTROL_GROUPS_MAX	256	/* peer's supplementary groups */
-#define CONTROL_OPS_PER_TURN	32	/* messages per loop turn: each
-					 * operation may fsync */
+#define CONTROL_OPS_PER_TURN	32	/* messages in flight at once */
 
 /* One admin connection: it lives until its answer is written, the
  * peer goes away, or a timeout fires; control_client_free() is the one
@@ -68,16 +69,40 @@ struct control_client {
 	struct control_job	*job;		/* several messages, or NULL */
 };
 
-/* One operation on several messages, CONTROL_OPS_PER_TURN at a time so
- * that "delete ALL" on a big queue never stalls the loop for long. */
+/* A queue operation: 0 once started (<done> reports later, or from
+ * inside the call for the synchronous flush), or -1 with errno. */
+typedef int	(*control_op_fn)(struct queue *, const char *,
+		    queue_done_cb, void *);
+
+/* One message of a job's turn, the argument of its completion. */
+struct control_slot {
+	struct control_job	*job;
+	int			 err;		/* errno, 0, or -1 running */
+};
+
+/* An operation on one or several messages, CONTROL_OPS_PER_TURN in
+ * flight at a time; the results of a turn are answered in order once
+ * the whole turn is done.  When its client goes first, the job stays
+ * (c == NULL) until the operations in flight have reported.  One job at
+ * a time has operations in flight (control->running): two requests on
+ * the same messages never meet half-done (EBUSY). */
 struct control_job {
+	TAILQ_ENTRY(control_job) wait;		/* in control->waiting */
+	bool			 waiting;
+	struct control		*ctl;		/* NULL after control_free() */
+	struct control_client	*c;
 	const char		*verb;
-	int			(*op)(struct queue *, const char *);
+	control_op_fn		 op;
 	struct queue_id		*ids;
 	size_t			 n;
-	size_t			 next;
+	size_t			 next;		/* first id of this turn */
+	size_t			 end;		/* past its last */
+	size_t			 running;	/* operations in flight */
+	bool			 starting;	/* inside control_job_turn() */
+	bool			 single;	/* one id: a plain answer */
 	size_t			 done;
 	size_t			 failed;
+	struct control_slot	 slots[CONTROL_OPS_PER_TURN];
 	struct event		*ev;		/* the next turn */
 };
 
@@ -91,6 +116,8 @@ struct control {
 	gid_t			 sock_gid;	/* group of the socket file */
 	TAILQ_HEAD(, control_client) clients;
 	unsigned int		 nclients;
+	struct control_job	*running;	/* has operations in flight */
+	TAILQ_HEAD(, control_job) waiting;	/* for their turn */
 };
 
 /* ------------------------------------------------------------------ */
@@ -204,6 +231,17 @@ control_json_env(struct evbuffer *out, const struct envelope *env,
 /* ------------------------------------------------------------------ */
 /* Requests */
 
+static void
+control_job_free(struct control_job *job)
+{
+	if (job->waiting)
+		TAILQ_REMOVE(&job->ctl->waiting, job, wait);
+	if (job->ev != NULL)
+		event_free(job->ev);
+	free(job->ids);
+	free(job);
+}
+
 /* Closes the connection (whatever is unwritten is lost: only on
  * timeout, error or control_free()). */
 static void
@@ -213,8 +251,10 @@ control_client_free(struct control_client *c)
 	c->ctl->nclients--;
 	if (c->job != NULL) {
 		event_free(c->job->ev);
-		free(c->job->ids);
-		free(c->job);
+		c->job->ev = NULL;
+		c->job->c = NULL;
+		if (c->job->running == 0)
+			control_job_free(c->job);
 	}
 	bufferevent_free(c->bev);
 	free(c);
@@ -521,63 +561,67 @@ control_cmd_flush(struct control_client *c, const char *arg)
 	control_answered(c);
 }
 
-/* delete, hold, release, flush ID: one message, one log line. */
-static void
-control_cmd_op(struct control_client *c, const char *verb,
-    int (*op)(struct queue *, const char *), const char *id)
+/* "flush ID": makes it due now, nothing to wait for. */
+static int
+control_flush_one(struct queue *q, const char *id, queue_done_cb done,
+    void *arg)
 {
-	if (op(c->ctl->queue, id) == -1) {
-		control_op_error(c, verb, id, errno);
-		return;
-	}
-	log_info("control %s id=%s uid=%u pid=%ld", verb, id,
-	    (unsigned)c->uid, (long)c->pid);
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "{\"ok\": true, "
-	    "\"action\": \"%s\", \"id\": \"%s\"}\n", verb, id);
-	control_answered(c);
+	if (queue_flush_one(q, id) == -1)
+		return -1;
+	done(id, 0, arg);
+	return 0;
 }
 
-/* The next CONTROL_OPS_PER_TURN messages of the client's job, each
- * result appended as it comes; then the next turn, or the end of the
- * answer. */
+/* Appends the results of the turn that just ended, one log line each. */
 static void
-control_job_cb(evutil_socket_t fd, short what, void *arg)
+control_job_results(struct control_job *job)
 {
-	struct control_client	*c = arg;
-	struct control_job	*job = c->job;
+	struct control_client	*c = job->c;
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct timeval		 now = { 0, 0 };
 	const char		*id, *code, *msg;
 	char			 buf[256];
-	size_t			 turn;
+	size_t			 i;
 	int			 err;
 
-	(void)fd;
-	(void)what;
-	for (turn = 0; turn < CONTROL_OPS_PER_TURN && job->next < job->n;
-	    turn++) {
-		id = job->ids[job->next].id;
-		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", job->next++ >
-		    0 ? ",\n" : "", id);
-		if (job->op(c->ctl->queue, id) == 0) {
+	for (i = job->next; i < job->end; i++) {
+		id = job->ids[i].id;
+		err = job->slots[i - job->next].err;
+		if (job->single && err != 0) {
+			control_op_error(c, job->verb, id, err);
+			return;
+		}
+		if (err == 0) {
 			log_info("control %s id=%s uid=%u pid=%ld", job->verb,
 			    id, (unsigned)c->uid, (long)c->pid);
-			evbuffer_add_printf(out, "\"ok\": true}");
 			job->done++;
+		} else {
+			log_info("control %s id=%s uid=%u failed: %s",
+			    job->verb, id, (unsigned)c->uid, strerror(err));
+			job->failed++;
+		}
+		if (job->single) {
+			evbuffer_add_printf(out, "{\"ok\": true, \"action\": "
+			    "\"%s\", \"id\": \"%s\"}\n", job->verb, id);
+			control_answered(c);
+			return;
+		}
+		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", i > 0 ?
+		    ",\n" : "", id);
+		if (err == 0) {
+			evbuffer_add_printf(out, "\"ok\": true}");
 			continue;
 		}
-		err = errno;
-		log_info("control %s id=%s uid=%u failed: %s", job->verb, id,
-		    (unsigned)c->uid, strerror(err));
 		msg = control_op_reason(job->verb, err, buf, sizeof(buf),
 		    &code);
 		evbuffer_add_printf(out, "\"ok\": false, \"code\": \"%s\", "
 		    "\"error\": ", code);
 		control_json_str(out, msg);
 		evbuffer_add(out, "}", 1);
-		job->failed++;
 	}
+	job->next = job->end;
 	if (job->next < job->n) {
+		struct timeval	now = { 0, 0 };
+
 		/* A zero timeout: pending I/O is served first. */
 		evtimer_add(job->ev, &now);
 		return;
@@ -588,8 +632,85 @@ control_job_cb(evutil_socket_t fd, short what, void *arg)
 	control_answered(c);
 }
 
+/* A turn ended: the first job waiting may start its own. */
+static void
+control_job_yield(struct control_job *job)
+{
+	struct control		*ctl = job->ctl;
+	struct control_job	*next;
+	struct timeval		 now = { 0, 0 };
+
+	if (ctl == NULL)
+		return;
+	ctl->running = NULL;
+	if ((next = TAILQ_FIRST(&ctl->waiting)) != NULL) {
+		TAILQ_REMOVE(&ctl->waiting, next, wait);
+		next->waiting = false;
+		evtimer_add(next->ev, &now);
+	}
+}
+
+/* An operation of the turn reported; the last one ends the turn. */
+static void
+control_op_done_cb(const char *id, int err, void *arg)
+{
+	struct control_slot	*slot = arg;
+	struct control_job	*job = slot->job;
+
+	(void)id;
+	slot->err = err;
+	job->running--;
+	if (job->running > 0 || job->starting)
+		return;
+	control_job_yield(job);
+	if (job->c == NULL)
+		control_job_free(job);
+	else
+		control_job_results(job);
+}
+
+/* Starts the next CONTROL_OPS_PER_TURN operations of the job. */
+static void
+control_job_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_job	*job = arg;
+	struct control_slot	*slot;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	if (job->ctl->running != NULL) {
+		/* Another job's turn is out: after it. */
+		TAILQ_INSERT_TAIL(&job->ctl->waiting, job, wait);
+		job->waiting = true;
+		return;
+	}
+	job->ctl->running = job;
+	job->end = job->next + CONTROL_OPS_PER_TURN;
+	if (job->end > job->n)
+		job->end = job->n;
+	job->starting = true;
+	for (i = job->next; i < job->end; i++) {
+		slot = &job->slots[i - job->next];
+		slot->job = job;
+		slot->err = -1;
+		job->running++;
+		if (job->op(job->c->ctl->queue, job->ids[i].id,
+		    control_op_done_cb, slot) == -1) {
+			slot->err = errno;
+			job->running--;
+		}
+	}
+	job->starting = false;
+	if (job->running == 0) {
+		control_job_yield(job);
+		control_job_results(job);
+	}
+}
+
 /*
- * Several ids, or every message <sel> picks: one result per message,
+ * One id: {"ok": true, "action": <verb>, "id": ID} or an error.  Several
+ * ids, or every message <sel> picks: one result per message,
  * {"action": <verb>, "results": [{"id": ID, "ok": true} or {"id": ID,
  * "ok": false, "code": C, "error": TEXT}, ...], "done": N, "failed": M,
  * "ok": <all done>}.  Each message is one operation, so those before a
@@ -597,15 +718,18 @@ control_job_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void
 control_cmd_ops(struct control_client *c, const char *verb,
-    int (*op)(struct queue *, const char *), char **ids, size_t nids,
-    bool all, enum queue_select sel)
+    control_op_fn op, char **ids, size_t nids, bool all,
+    enum queue_select sel)
 {
 	struct control_job	*job;
 	size_t			 i;
 
 	job = xcalloc(1, sizeof(*job));
+	job->ctl = c->ctl;
+	job->c = c;
 	job->verb = verb;
 	job->op = op;
+	job->single = nids == 1 && !all;
 	/* A snapshot: deleting as we go changes the queue's list. */
 	if (all)
 		job->ids = queue_ids(c->ctl->queue, sel, &job->n);
@@ -615,21 +739,22 @@ control_cmd_ops(struct control_client *c, const char *verb,
 			memcpy(job->ids[i].id, ids[i], sizeof(job->ids[i].id));
 		job->n = nids;
 	}
-	if ((job->ev = evtimer_new(c->ctl->base, control_job_cb, c)) ==
+	if ((job->ev = evtimer_new(c->ctl->base, control_job_turn, job)) ==
 	    NULL) {
-		free(job->ids);
-		free(job);
+		control_job_free(job);
 		control_error(c, "EIO", "out of event resources");
 		return;
 	}
 	c->job = job;
 	/* One request per connection: read no more meanwhile. */
 	bufferevent_disable(c->bev, EV_READ);
-	log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
-	    " ALL" : "", job->n, (unsigned)c->uid, (long)c->pid);
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "{\"action\": "
-	    "\"%s\", \"results\": [", verb);
-	control_job_cb(-1, 0, c);
+	if (!job->single) {
+		log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
+		    " ALL" : "", job->n, (unsigned)c->uid, (long)c->pid);
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		    "{\"action\": \"%s\", \"results\": [", verb);
+	}
+	control_job_turn(-1, 0, job);
 }
 
 enum control_arg {
@@ -646,7 +771,7 @@ static const struct control_cmd {
 	const char	*verb;
 	enum control_arg arg;
 	void		(*fn)(struct control_client *, const char *);
-	int		(*op)(struct queue *, const char *);
+	control_op_fn	 op;
 	enum queue_select sel;
 } control_cmds[] = {
 	{ "queue",	CONTROL_ARG_NONE,	control_cmd_queue,	NULL,
@@ -656,7 +781,7 @@ static const struct control_cmd {
 	{ "show",	CONTROL_ARG_ID,		control_cmd_show,	NULL,
 	    QUEUE_SELECT_ALL },
 	{ "flush",	CONTROL_ARG_OPT_IDS,	control_cmd_flush,
-	    queue_flush_one,	QUEUE_SELECT_NOT_HELD },
+	    control_flush_one,	QUEUE_SELECT_NOT_HELD },
 	{ "delete",	CONTROL_ARG_IDS,	NULL,	queue_delete,
 	    QUEUE_SELECT_ALL },
 	{ "hold",	CONTROL_ARG_IDS,	NULL,	queue_hold,
@@ -746,8 +871,6 @@ control_dispatch(struct control_client *c, char *line)
 	/* "flush" and "flush ALL" are SIGUSR1's flush. */
 	if (cmd->fn != NULL && (cmd->op == NULL || n == 0 || all))
 		cmd->fn(c, cmd->op == NULL && n > 0 ? argv[0] : NULL);
-	else if (n == 1 && !all)
-		control_cmd_op(c, cmd->verb, cmd->op, argv[0]);
 	else
 		control_cmd_ops(c, cmd->verb, cmd->op, argv, (size_t)n, all,
 		    cmd->sel);
@@ -1002,6 +1125,7 @@ control_new(struct event_base *base, const struct conf *conf,
 	ctl->queue = queue;
 	ctl->sessions = sessions;
 	TAILQ_INIT(&ctl->clients);
+	TAILQ_INIT(&ctl->waiting);
 	if ((fd = control_bind(ctl, &addr)) == -1) {
 		free(ctl);
 		return NULL;
@@ -1031,6 +1155,9 @@ control_free(struct control *ctl)
 		return;
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL)
 		control_client_free(c);
+	/* A job whose client went reports to nobody now. */
+	if (ctl->running != NULL)
+		ctl->running->ctl = NULL;
 	if (ctl->evl != NULL)
 		evconnlistener_free(ctl->evl);
 	if (ctl->resume != NULL)

@@ -47,6 +47,8 @@ enum spool_kind {
 	SPOOL_K_COMMIT,		/* a new message */
 	SPOOL_K_SAVE,		/* rewrite an envelope (text in buf) */
 	SPOOL_K_REMOVE,		/* delete a delivered message */
+	SPOOL_K_FAIL,		/* (save an envelope and) move to failed/ */
+	SPOOL_K_REQUEUE,	/* back from failed/ (envelope text in buf) */
 	SPOOL_K_NONE,		/* nothing to do: result already set */
 };
 
@@ -435,6 +437,9 @@ spool_abort(struct spool_msg *msg)
  * the caller's thread.
  */
 
+static int	spool_op_fail(struct spool_msg *);
+static int	spool_op_requeue(struct spool_msg *);
+
 /* Takes every file of <msg> out of tmp/ and queue/ again. */
 static void
 spool_msg_unlink(struct spool_msg *msg)
@@ -601,6 +606,13 @@ spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
 		case SPOOL_K_REMOVE:
 			msg->result = spool_op_remove(msg);
 			break;
+		case SPOOL_K_FAIL:
+			/* These sync what they change themselves. */
+			msg->result = spool_op_fail(msg);
+			continue;
+		case SPOOL_K_REQUEUE:
+			msg->result = spool_op_requeue(msg);
+			continue;
 		case SPOOL_K_NONE:
 			continue;
 		}
@@ -728,6 +740,11 @@ spool_op_new(struct spool *sp, enum spool_kind kind, const char *id,
 	msg->done = done;
 	msg->arg = arg;
 	snprintf(msg->env.id, sizeof(msg->env.id), "%s", id);
+	if (!envelope_id_is_valid(id)) {
+		/* Reported through the normal path, never from here. */
+		msg->kind = SPOOL_K_NONE;
+		msg->result = EINVAL;
+	}
 	return msg;
 }
 
@@ -1136,59 +1153,62 @@ spool_remove(struct spool *sp, const char *id)
  * failed/ names go.  A crash before the envelope leaves data without an
  * envelope in queue/, which startup deletes: the message is still in
  * failed/.  A crash after it leaves the message in both, and startup
- * finishes the job (spool_recover_requeued()).
+ * finishes the job (spool_recover_requeued()).  The envelope's text is
+ * in msg->buf.  Returns 0 or an errno value.
  */
-int
-spool_requeue(struct spool *sp, const struct envelope *env)
+static int
+spool_op_requeue(struct spool_msg *msg)
 {
-	struct stat	st;
-	char		data[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX];
-	int		err;
+	struct spool	*sp = msg->sp;
+	struct stat	 st;
+	char		 data[SPOOL_NAME_MAX], name[SPOOL_NAME_MAX];
+	int		 err;
 
-	if (!envelope_id_is_valid(env->id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	spool_name(data, env->id, ".msg");
-	spool_name(name, env->id, ".env");
-	if (fstatat(sp->queuefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		errno = EEXIST;
-		return -1;
-	}
+	spool_name(data, msg->env.id, ".msg");
+	spool_name(name, msg->env.id, ".env");
+	if (fstatat(sp->queuefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return EEXIST;
 	if (linkat(sp->failedfd, data, sp->queuefd, data, 0) == -1) {
-		if (errno != ENOENT)
-			log_warn("spool requeue id=%s file=data", env->id);
-		return -1;
+		err = errno;
+		if (err != ENOENT)
+			log_warn("spool requeue id=%s file=data", msg->env.id);
+		return err;
 	}
-	if (spool_env_save(sp, env) == -1) {
+	if ((err = spool_op_save(msg)) != 0 || fsync(sp->queuefd) == -1) {
 		/* The envelope may be in queue/ without being durable: it
 		 * goes again, and so does the data link. */
-		err = errno;
+		if (err == 0) {
+			err = errno;
+			log_warn("spool requeue id=%s: fsync queue/",
+			    msg->env.id);
+		}
 		unlinkat(sp->queuefd, name, 0);
 		unlinkat(sp->queuefd, data, 0);
 		fsync(sp->queuefd);
-		errno = err;
-		return -1;
+		return err;
 	}
 	/* Data first: a failed/ envelope left alone is what startup looks
 	 * for; a data file left alone would be found by nobody. */
 	if (unlinkat(sp->failedfd, data, 0) == -1 ||
 	    unlinkat(sp->failedfd, name, 0) == -1 || fsync(sp->failedfd) == -1)
 		log_warn("spool requeue id=%s: cannot remove from failed/ "
-		    "(the next start does)", env->id);
+		    "(the next start does)", msg->env.id);
 	return 0;
 }
 
-int
-spool_move_failed(struct spool *sp, const char *id)
+/* Moves message msg->env.id to failed/; with envelope text in msg->buf,
+ * that envelope replaces the queue's first.  Returns 0 or an errno
+ * value. */
+static int
+spool_op_fail(struct spool_msg *msg)
 {
-	char	data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
-	int	saved;
+	struct spool	*sp = msg->sp;
+	const char	*id = msg->env.id;
+	char		 data[SPOOL_NAME_MAX], env[SPOOL_NAME_MAX];
+	int		 err;
 
-	if (!envelope_id_is_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (msg->buf != NULL && (err = spool_op_save(msg)) != 0)
+		return err;
 	spool_name(data, id, ".msg");
 	spool_name(env, id, ".env");
 	/*
@@ -1197,19 +1217,83 @@ spool_move_failed(struct spool *sp, const char *id)
 	 * an envelope, which startup would delete.
 	 */
 	if (renameat(sp->queuefd, data, sp->failedfd, data) == -1) {
+		err = errno;
 		log_warn("spool move to failed/ id=%s file=data", id);
-		return -1;
+		return err;
 	}
 	if (renameat(sp->queuefd, env, sp->failedfd, env) == -1) {
-		saved = errno;
+		err = errno;
 		log_warn("spool move to failed/ id=%s file=envelope", id);
 		renameat(sp->failedfd, data, sp->queuefd, data);
-		errno = saved;
-		return -1;
+		return err;
 	}
 	if (fsync(sp->failedfd) == -1 || fsync(sp->queuefd) == -1) {
+		err = errno;
 		log_warn("spool move to failed/ id=%s fsync", id);
-		return -1;
+		return err;
 	}
 	return 0;
+}
+
+/* A new operation of <kind> on <env> for the workers, its envelope text
+ * formatted now into msg->buf (a bad envelope is reported as EINVAL by
+ * the normal path, never from here). */
+static struct spool_msg *
+spool_op_env_new(struct spool *sp, enum spool_kind kind,
+    const struct envelope *env, spool_done_cb done, void *arg)
+{
+	struct spool_msg	*msg;
+
+	msg = spool_op_new(sp, kind, env->id, done, arg);
+	if (!envelope_id_is_valid(env->id) ||
+	    envelope_format(env, &msg->buf, &msg->buflen) == -1) {
+		log_warnx("spool id=%s: invalid envelope", env->id);
+		msg->kind = SPOOL_K_NONE;
+		msg->result = EINVAL;
+	}
+	return msg;
+}
+
+/* Runs one operation of kind <kind> on the caller's thread: the tests'
+ * synchronous forms. */
+static int
+spool_op_sync(struct spool_msg *msg)
+{
+	struct spool_msgq	batch = STAILQ_HEAD_INITIALIZER(batch);
+	int			err;
+
+	STAILQ_INSERT_TAIL(&batch, msg, entry);
+	spool_commit_batch(msg->sp, &batch);
+	err = msg->result;
+	spool_msg_free(msg);
+	errno = err;
+	return err == 0 ? 0 : -1;
+}
+
+int
+spool_requeue(struct spool *sp, const struct envelope *env)
+{
+	return spool_op_sync(spool_op_env_new(sp, SPOOL_K_REQUEUE, env, NULL,
+	    NULL));
+}
+
+void
+spool_requeue_start(struct spool *sp, const struct envelope *env,
+    spool_done_cb done, void *arg)
+{
+	spool_enqueue(sp, spool_op_env_new(sp, SPOOL_K_REQUEUE, env, done,
+	    arg));
+}
+
+int
+spool_move_failed(struct spool *sp, const char *id)
+{
+	return spool_op_sync(spool_op_new(sp, SPOOL_K_FAIL, id, NULL, NULL));
+}
+
+void
+spool_move_failed_start(struct spool *sp, const struct envelope *env,
+    spool_done_cb done, void *arg)
+{
+	spool_enqueue(sp, spool_op_env_new(sp, SPOOL_K_FAIL, env, done, arg));
 }

@@ -115,8 +115,14 @@ int		 spool_data_path(const struct spool *, const char *id,
  * queue/).  Returns 0 or -1. */
 int		 spool_remove(struct spool *, const char *id);
 
-/* Moves a message to failed/ for a human to inspect.  Returns 0 or -1. */
+/* Moves a message to failed/ for a human to inspect.  Returns 0 or -1.
+ * spool_move_failed_start() does it on the workers, first replacing the
+ * message's envelope by <env> (formatted before it returns); <done>
+ * runs on the loop once failed/ and queue/ are synced, with 0 or an
+ * errno. */
 int		 spool_move_failed(struct spool *, const char *id);
+void		 spool_move_failed_start(struct spool *,
+		    const struct envelope *env, spool_done_cb done, void *arg);
 
 /* Like spool_scan() and spool_env_load(), for the messages in failed/.
  * spool_failed_load() does not log a missing message (errno ENOENT). */
@@ -131,7 +137,11 @@ int		 spool_failed_load(struct spool *, const char *id,
  * failed/ names removed.  A crash at any point loses nothing: startup
  * finds the message in failed/, or in queue/ (and then removes what is
  * left of it in failed/).  Returns 0, or -1 with errno ENOENT (not in
- * failed/), EEXIST (already in queue/) or that of the failed step. */
+ * failed/), EEXIST (already in queue/) or that of the failed step.
+ * spool_requeue_start() does the same on the workers and reports the
+ * result to <done> on the loop. */
 int		 spool_requeue(struct spool *, const struct envelope *env);
+void		 spool_requeue_start(struct spool *, const struct envelope *env,
+		    spool_done_cb done, void *arg);
 
 #endif /* SPOOL_H */
