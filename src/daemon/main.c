@@ -165,6 +165,21 @@ main_committed_cb(const char *id, void *arg)
 
 /* The pickup's hook: a message came in through the maildrop.  It was
  * accepted as much as one from an SMTP client, and counts the same. */
+/* The files the maildrop held at start are in the queue: ready. */
+static void
+main_ready_cb(void *arg)
+{
+	struct main_state	*m = arg;
+	char			 buf[128];
+	long			 nqueued = (long)queue_size(m->queue);
+
+	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
+	    PACKAGE_VERSION, nqueued, m->conf->spool);
+	snprintf(buf, sizeof(buf), "queue=%ld upstream=%s", nqueued,
+	    health_state_name(queue_upstream_state(m->queue)));
+	service_ready(buf);
+}
+
 static void
 main_picked_up_cb(const char *id, void *arg)
 {
@@ -809,8 +824,8 @@ main(int argc, char *argv[])
 	queue_set_observer(m.queue, main_status_changed, &m);
 	m.netwatch = netwatch_new(m.base, main_network_cb, &m);
 	/* After queue_load(): picked-up messages go to queue_add(). */
-	if ((m.pickup = pickup_new(m.base, m.conf, m.spool,
-	    main_picked_up_cb, &m)) == NULL) {
+	if ((m.pickup = pickup_new(m.base, m.conf, m.spool, m.worker,
+	    main_picked_up_cb, main_ready_cb, &m)) == NULL) {
 		rc = EX_CANTCREAT;
 		goto out;
 	}
@@ -828,14 +843,8 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	m.watchdog = service_watchdog_start(m.base);
-	/* What the maildrop held at start is in the queue by now. */
-	nqueued = (long)queue_size(m.queue);
 	main_log_local(m.conf);
-	log_info("smartrelayd ready version=%s queue=%ld spool=%s",
-	    PACKAGE_VERSION, nqueued, m.conf->spool);
-	snprintf(errbuf, sizeof(errbuf), "queue=%ld upstream=%s", nqueued,
-	    health_state_name(queue_upstream_state(m.queue)));
-	service_ready(errbuf);
+	/* Ready once the maildrop's files are in: main_ready_cb(). */
 	event_base_dispatch(m.base);
 	log_info("smartrelayd stopped accepted=%lu", m.sessions.accepted);
 out:

@@ -6,12 +6,22 @@
  *
  * Durability: a message is committed to the spool before its maildrop
  * file is removed; a crash in between delivers it twice, never zero times.
+ *
+ * Threads: names are queued on the loop and picked up one at a time on
+ * the worker threads (worker.h): opening, checking and copying the file
+ * into the spool (up to max_message_size, with the reads and writes that
+ * takes) never stall the loop.  The loop then commits the message with
+ * spool_commit_start() (the sync on the workers too, sharing theirs) and
+ * only once it is on disk logs it, removes the file and reports it.  A
+ * job touches only its own file, the job's reference to the config, and
+ * the pickup's directory fds and buffer, which one job at a time uses.
  */
 #include "config.h"
 
 #include "pickup.h"
 
 #include <sys/inotify.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -34,18 +44,35 @@
 #include "route.h"
 #include "spool.h"
 #include "util.h"
+#include "worker.h"
 
 #define PICKUP_BUF_SIZE	(64 * 1024)	/* body read buffer */
 #define PICKUP_RETRY_SECS	60	/* after a temporary failure */
 #define PICKUP_STALE_SECS	86400	/* age of an abandoned .tmp. file */
 #define PICKUP_CORRUPT_PREFIX	"maildrop-"
 
+/* A name waiting for its turn. */
+struct pickup_name {
+	STAILQ_ENTRY(pickup_name) entry;
+	char			 name[];
+};
+STAILQ_HEAD(pickup_names, pickup_name);
+
 struct pickup {
 	struct event_base	*base;
 	const struct conf	*conf;
 	struct spool		*spool;
+	struct worker		*worker;
 	void			(*queued)(const char *, void *);
+	void			(*ready)(void *);
 	void			*arg;
+	struct pickup_names	 todo;		/* names to pick up, in order */
+	struct pickup_job	*running;	/* on a worker or committing */
+	bool			 starting;	/* the startup scan's files */
+	bool			 freed;		/* pickup_free() waits for
+						 * <running> */
+	long			 nscanned;	/* by the last scan */
+	struct event		*ev_ready;
 	char			*path;		/* SPOOL/maildrop */
 	int			 dirfd;
 	int			 corruptfd;
@@ -64,6 +91,7 @@ enum pickup_result {
 
 /* One file being picked up. */
 struct pickup_file {
+	const struct conf	*conf;		/* the job's reference */
 	const char		*name;
 	int			 fd;
 	struct stat		 st;
@@ -72,6 +100,15 @@ struct pickup_file {
 	size_t			 hdrlen;
 	struct spool_msg	*msg;
 	struct maildrop_canon	 canon;
+};
+
+/* One pickup: the file's work on a worker thread, then its commit. */
+struct pickup_job {
+	struct pickup		*md;
+	struct pickup_file	 f;
+	enum pickup_result	 res;
+	uint64_t		 size;		/* of the spool message */
+	char			*name;
 };
 
 static char *
@@ -146,7 +183,7 @@ pickup_reject(struct pickup *md, struct pickup_file *f,
 static enum pickup_result
 pickup_open_file(struct pickup *md, struct pickup_file *f)
 {
-	const struct conf	*conf = md->conf;
+	const struct conf	*conf = f->conf;
 	const char		*why = NULL;
 	uint64_t		 max;
 
@@ -205,9 +242,9 @@ pickup_pread(int fd, char *buf, size_t len, off_t off)
 
 /* Reads and checks the header.  Returns NULL or why the file is bad. */
 static const char *
-pickup_read_header(struct pickup *md, struct pickup_file *f)
+pickup_read_header(struct pickup_file *f)
 {
-	size_t		 i, max = maildrop_header_max(md->conf->max_recipients);
+	size_t		 i, max = maildrop_header_max(f->conf->max_recipients);
 	size_t		 len = (uint64_t)f->st.st_size < max ?
 			    (size_t)f->st.st_size : max;
 	char		*buf = xmalloc(len > 0 ? len : 1);
@@ -216,7 +253,7 @@ pickup_read_header(struct pickup *md, struct pickup_file *f)
 	if (pickup_pread(f->fd, buf, len, 0) == -1)
 		reason = "short read";
 	else if (maildrop_parse(buf, len, (uint64_t)f->st.st_size,
-	    md->conf->max_recipients, &f->env, &f->hdrlen, &reason) == 0) {
+	    f->conf->max_recipients, &f->env, &f->hdrlen, &reason) == 0) {
 		if (f->env.sender[0] != '\0' &&
 		    !smtp_mailbox_is_valid(f->env.sender))
 			reason = "bad sender address";
@@ -230,7 +267,7 @@ pickup_read_header(struct pickup *md, struct pickup_file *f)
 
 /* Writes the trace header (RFC 5321 4.4) that starts the message. */
 static int
-pickup_write_received(struct pickup *md, struct pickup_file *f)
+pickup_write_received(struct pickup_file *f)
 {
 	char		date[64], hdr[1024];
 	int		n;
@@ -238,7 +275,7 @@ pickup_write_received(struct pickup *md, struct pickup_file *f)
 	time_fmt(time_wall(), TIME_RFC5322, date, sizeof(date));
 	n = snprintf(hdr, sizeof(hdr), "Received: (from uid %lu)\r\n\tby %s "
 	    "(smartrelay-sendmail) id %s;\r\n\t%s\r\n",
-	    (unsigned long)f->st.st_uid, md->conf->hostname,
+	    (unsigned long)f->st.st_uid, f->conf->hostname,
 	    spool_msg_id(f->msg), date);
 	if (n < 0 || (size_t)n >= sizeof(hdr) || n > MAILDROP_RECEIVED_MAX) {
 		errno = ENAMETOOLONG;
@@ -324,7 +361,7 @@ pickup_copy_body(struct pickup *md, struct pickup_file *f)
  * configuration, or a file not written by it, gets there.
  */
 static const char *
-pickup_add_rcpts(struct pickup *md, struct pickup_file *f)
+pickup_add_rcpts(struct pickup_file *f)
 {
 	struct route_result	 res, all;
 	char			 err[256], orig[4 * SMTP_ADDR_BUFSZ];
@@ -334,11 +371,11 @@ pickup_add_rcpts(struct pickup *md, struct pickup_file *f)
 
 	memset(&all, 0, sizeof(all));
 	for (i = 0; i < f->env.nrcpt && why == NULL; i++) {
-		if (route_rcpt(&md->conf->route, f->env.rcpts[i], &res, err,
+		if (route_rcpt(&f->conf->route, f->env.rcpts[i], &res, err,
 		    sizeof(err)) == -1)
 			why = "a recipient cannot be routed";
 		else if (route_result_merge(&all, &res,
-		    md->conf->max_recipients) == -1)
+		    f->conf->max_recipients) == -1)
 			why = "too many recipients once aliases are expanded";
 		else if (res.how != ROUTE_REMOTE)
 			log_info("maildrop rcpt id=%s original=<%s> "
@@ -357,20 +394,19 @@ pickup_add_rcpts(struct pickup *md, struct pickup_file *f)
 	return why;
 }
 
-/* Builds and commits the spool message for an opened, checked file. */
+/* Builds the spool message for an opened, checked file, in f->msg for
+ * the commit; NULL there when the file was rejected. */
 static enum pickup_result
 pickup_queue(struct pickup *md, struct pickup_file *f)
 {
-	char		 helo[32], id[SPOOL_ID_LEN + 1];
-	char		 esc[4 * SMTP_ADDR_BUFSZ];
+	char		 helo[32];
 	const char	*why;
-	size_t		 i;
 
 	snprintf(helo, sizeof(helo), "uid %lu", (unsigned long)f->st.st_uid);
 	if ((f->msg = spool_msg_new(md->spool, f->env.sender, "local",
 	    helo)) == NULL)
 		return PICKUP_RETRY;
-	if ((why = pickup_add_rcpts(md, f)) != NULL) {
+	if ((why = pickup_add_rcpts(f)) != NULL) {
 		if (why[0] == '\0')
 			goto retry;
 		spool_abort(f->msg);
@@ -378,9 +414,9 @@ pickup_queue(struct pickup *md, struct pickup_file *f)
 		pickup_reject(md, f, why);
 		return PICKUP_DONE;
 	}
-	if (pickup_write_received(md, f) == -1)
+	if (pickup_write_received(f) == -1)
 		goto retry;
-	maildrop_canon_init(&f->canon, md->conf->max_message_size,
+	maildrop_canon_init(&f->canon, f->conf->max_message_size,
 	    spool_msg_size(f->msg));
 	if ((why = pickup_copy_body(md, f)) != NULL) {
 		if (why[0] == '\0')
@@ -390,23 +426,7 @@ pickup_queue(struct pickup *md, struct pickup_file *f)
 		pickup_reject(md, f, why);
 		return PICKUP_DONE;
 	}
-	snprintf(id, sizeof(id), "%s", spool_msg_id(f->msg));
-	i = (size_t)spool_msg_size(f->msg);
-	if (spool_commit(f->msg) == -1) {
-		f->msg = NULL;
-		return PICKUP_RETRY;
-	}
-	f->msg = NULL;
-	log_info("maildrop queued id=%s uid=%lu claimed_uid=%lu from=<%s> "
-	    "nrcpt=%zu size=%zu", id, (unsigned long)f->st.st_uid,
-	    f->env.uid, str_log_escape(f->env.sender, strlen(f->env.sender),
-	    esc, sizeof(esc)), f->nrcpt, i);
-	/* Committed first, removed second: a crash in between means a
-	 * duplicate at the next start, never a loss. */
-	if (unlinkat(md->dirfd, f->name, 0) == -1)
-		log_warn("maildrop cannot remove picked-up file, id=%s may be "
-		    "queued twice", id);
-	md->queued(id, md->arg);
+	/* Ready: the loop commits f->msg (pickup_job_done()). */
 	return PICKUP_DONE;
 retry:
 	log_warn("maildrop cannot write the spool, will retry");
@@ -415,26 +435,156 @@ retry:
 	return PICKUP_RETRY;
 }
 
-/* Picks up one file of maildrop/. */
-static enum pickup_result
-pickup_one(struct pickup *md, const char *name)
+static void	pickup_retry_later(struct pickup *);
+static void	pickup_next(struct pickup *);
+static void	pickup_free_now(struct pickup *);
+
+/* On a worker thread: one file of maildrop/, up to a message ready to
+ * commit in job->f.msg (or dealt with: rejected, gone, to retry). */
+static void
+pickup_job_run(void *arg)
 {
-	struct pickup_file	 f;
-	enum pickup_result	 res;
+	struct pickup_job	*job = arg;
+	struct pickup		*md = job->md;
+	struct pickup_file	*f = &job->f;
 	const char		*why;
 
-	memset(&f, 0, sizeof(f));
-	f.name = name;
-	if ((res = pickup_open_file(md, &f)) != PICKUP_DONE ||
-	    f.fd == -1)
-		return res;
-	if ((why = pickup_read_header(md, &f)) != NULL)
-		pickup_reject(md, &f, why);
+	f->name = job->name;
+	if ((job->res = pickup_open_file(md, f)) != PICKUP_DONE ||
+	    f->fd == -1)
+		return;
+	if ((why = pickup_read_header(f)) != NULL)
+		pickup_reject(md, f, why);
 	else
-		res = pickup_queue(md, &f);
-	maildrop_env_cleanup(&f.env);
-	close(f.fd);
-	return res;
+		job->res = pickup_queue(md, f);
+	if (f->msg != NULL)
+		job->size = spool_msg_size(f->msg);
+	close(f->fd);
+	f->fd = -1;
+}
+
+/* The job is over: the next name's turn. */
+static void
+pickup_job_end(struct pickup_job *job)
+{
+	struct pickup	*md = job->md;
+
+	if (job->res == PICKUP_DONE)
+		md->nscanned++;
+	if (job->res == PICKUP_RETRY && !md->freed)
+		pickup_retry_later(md);
+	maildrop_env_cleanup(&job->f.env);
+	conf_free(job->f.conf);
+	free(job->name);
+	free(job);
+	md->running = NULL;
+	if (md->freed)
+		pickup_free_now(md);
+	else
+		pickup_next(md);
+}
+
+/* The message is on disk, or not: log, remove the file, report. */
+static void
+pickup_committed_cb(const char *id, int err, void *arg)
+{
+	struct pickup_job	*job = arg;
+	struct pickup		*md = job->md;
+	struct pickup_file	*f = &job->f;
+	char			 esc[4 * SMTP_ADDR_BUFSZ];
+
+	if (err != 0) {
+		log_warnx("maildrop cannot commit to the spool, will retry");
+		job->res = PICKUP_RETRY;
+		pickup_job_end(job);
+		return;
+	}
+	log_info("maildrop queued id=%s uid=%lu claimed_uid=%lu from=<%s> "
+	    "nrcpt=%zu size=%" PRIu64, id, (unsigned long)f->st.st_uid,
+	    f->env.uid, str_log_escape(f->env.sender, strlen(f->env.sender),
+	    esc, sizeof(esc)), f->nrcpt, job->size);
+	/* Committed first, removed second: a crash in between means a
+	 * duplicate at the next start, never a loss. */
+	if (unlinkat(md->dirfd, job->name, 0) == -1)
+		log_warn("maildrop cannot remove picked-up file, id=%s may be "
+		    "queued twice", id);
+	/* At shutdown the queue finds it at the next start. */
+	if (!md->freed)
+		md->queued(id, md->arg);
+	pickup_job_end(job);
+}
+
+/* On the loop: the worker's part is over. */
+static void
+pickup_job_done(void *arg)
+{
+	struct pickup_job	*job = arg;
+	struct spool_msg	*msg = job->f.msg;
+
+	job->f.msg = NULL;
+	if (msg == NULL)
+		pickup_job_end(job);
+	else if (job->md->freed) {
+		/* Stopping: the file stays for the next start. */
+		spool_abort(msg);
+		pickup_job_end(job);
+	} else
+		spool_commit_start(msg, pickup_committed_cb, job);
+}
+
+/* Hands the next name to the workers, one at a time; once the startup
+ * scan's names are done, says so. */
+static void
+pickup_next(struct pickup *md)
+{
+	struct pickup_name	*n;
+	struct pickup_job	*job;
+	struct timeval		 now = { 0, 0 };
+
+	if (md->running != NULL)
+		return;
+	if ((n = STAILQ_FIRST(&md->todo)) == NULL) {
+		if (md->nscanned > 0)
+			log_info("maildrop picked up files=%ld", md->nscanned);
+		md->nscanned = 0;
+		if (md->starting) {
+			md->starting = false;
+			evtimer_add(md->ev_ready, &now);
+		}
+		return;
+	}
+	STAILQ_REMOVE_HEAD(&md->todo, entry);
+	job = xcalloc(1, sizeof(*job));
+	job->md = md;
+	job->name = xstrdup(n->name);
+	job->f.fd = -1;
+	job->f.conf = conf_ref(md->conf);
+	free(n);
+	md->running = job;
+	worker_submit(md->worker, pickup_job_run, pickup_job_done, job);
+}
+
+/* Queues one name of maildrop/ for pickup_next(). */
+static void
+pickup_one(struct pickup *md, const char *name)
+{
+	struct pickup_name	*n;
+	size_t			 len = strlen(name) + 1;
+
+	n = xmalloc(sizeof(*n) + len);
+	memcpy(n->name, name, len);
+	STAILQ_INSERT_TAIL(&md->todo, n, entry);
+}
+
+static void
+pickup_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pickup	*md = arg;
+
+	(void)fd;
+	(void)what;
+	if (md->ready != NULL)
+		md->ready(md->arg);
 }
 
 /* Arms the retry timer after a temporary failure: the only timer this
@@ -473,8 +623,6 @@ pickup_scan(struct pickup *md, bool startup)
 	DIR		*dir;
 	struct dirent	*de;
 	int		 fd;
-	long		 n = 0;
-	bool		 retry = false;
 
 	if ((fd = dup(md->dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("maildrop cannot read %s, will retry", md->path);
@@ -490,22 +638,10 @@ pickup_scan(struct pickup *md, bool startup)
 				pickup_clean_stale(md, de->d_name);
 			continue;
 		}
-		switch (pickup_one(md, de->d_name)) {
-		case PICKUP_DONE:
-			n++;
-			break;
-		case PICKUP_RETRY:
-			retry = true;
-			break;
-		case PICKUP_GONE:
-			break;
-		}
+		pickup_one(md, de->d_name);
 	}
 	closedir(dir);
-	if (retry)
-		pickup_retry_later(md);
-	if (n > 0)
-		log_info("maildrop scanned files=%ld", n);
+	pickup_next(md);
 }
 
 static void
@@ -527,7 +663,7 @@ pickup_inotify_cb(evutil_socket_t fd, short what, void *arg)
 	const struct inotify_event	*ev;
 	ssize_t				 n;
 	char				*p;
-	bool				 rescan = false, retry = false;
+	bool				 rescan = false;
 
 	(void)what;
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
@@ -542,16 +678,15 @@ pickup_inotify_cb(evutil_socket_t fd, short what, void *arg)
 			if (ev->len == 0 || ev->name[0] == '.' ||
 			    (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) == 0)
 				continue;
-			if (pickup_one(md, ev->name) == PICKUP_RETRY)
-				retry = true;
+			pickup_one(md, ev->name);
 		}
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		log_warn("maildrop inotify read");
 	if (rescan)
 		pickup_scan(md, false);
-	if (retry)
-		pickup_retry_later(md);
+	else
+		pickup_next(md);
 }
 
 static int
@@ -576,15 +711,19 @@ pickup_open_dirs(struct pickup *md)
 
 struct pickup *
 pickup_new(struct event_base *base, const struct conf *conf,
-    struct spool *spool, void (*queued)(const char *, void *), void *arg)
+    struct spool *spool, struct worker *worker,
+    void (*queued)(const char *, void *), void (*ready)(void *), void *arg)
 {
 	struct pickup	*md = xcalloc(1, sizeof(*md));
 
 	md->base = base;
 	md->conf = conf_ref(conf);
 	md->spool = spool;
+	md->worker = worker;
 	md->queued = queued;
+	md->ready = ready;
 	md->arg = arg;
+	STAILQ_INIT(&md->todo);
 	md->path = pickup_path(conf->spool);
 	md->dirfd = md->corruptfd = md->inotifyfd = -1;
 	md->buf = xmalloc(PICKUP_BUF_SIZE);
@@ -604,11 +743,14 @@ pickup_new(struct event_base *base, const struct conf *conf,
 	md->ev_inotify = event_new(base, md->inotifyfd, EV_READ | EV_PERSIST,
 	    pickup_inotify_cb, md);
 	md->ev_retry = evtimer_new(base, pickup_retry_cb, md);
+	md->ev_ready = evtimer_new(base, pickup_ready_cb, md);
 	if (md->ev_inotify == NULL || md->ev_retry == NULL ||
+	    md->ev_ready == NULL ||
 	    event_add(md->ev_inotify, NULL) == -1) {
 		log_warnx("maildrop cannot set up events");
 		goto fail;
 	}
+	md->starting = true;
 	pickup_scan(md, true);
 	return md;
 fail:
@@ -628,6 +770,26 @@ pickup_free(struct pickup *md)
 {
 	if (md == NULL)
 		return;
+	/* A job on a worker uses the directory fds and the buffer: the
+	 * rest waits for it (worker_free() runs it to its end). */
+	if (md->running != NULL) {
+		md->freed = true;
+		return;
+	}
+	pickup_free_now(md);
+}
+
+static void
+pickup_free_now(struct pickup *md)
+{
+	struct pickup_name	*n;
+
+	while ((n = STAILQ_FIRST(&md->todo)) != NULL) {
+		STAILQ_REMOVE_HEAD(&md->todo, entry);
+		free(n);
+	}
+	if (md->ev_ready != NULL)
+		event_free(md->ev_ready);
 	if (md->ev_inotify != NULL)
 		event_free(md->ev_inotify);
 	if (md->ev_retry != NULL)
