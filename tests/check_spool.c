@@ -125,6 +125,91 @@ tspool_close(struct spool *sp)
 	tbase = NULL;
 }
 
+/*
+ * The asynchronous operations, waited for: each returns 0, or -1 with
+ * errno that of the operation.
+ */
+struct t_rec {
+	int	calls;
+	int	err;
+};
+
+static void
+t_done_cb(const char *id, int err, void *arg)
+{
+	struct t_rec	*r = arg;
+
+	(void)id;
+	r->calls++;
+	r->err = err;
+}
+
+static int
+t_wait(struct t_rec *r)
+{
+	struct timeval	tick = { 0, 100000 };
+	uint64_t	deadline = time_mono_ms() + WAIT_MS;
+
+	while (r->calls == 0) {
+		ck_assert_msg(time_mono_ms() < deadline, "operation timed out");
+		event_base_loopexit(tbase, &tick);
+		event_base_loop(tbase, EVLOOP_ONCE);
+	}
+	ck_assert_int_eq(r->calls, 1);
+	errno = r->err;
+	return r->err == 0 ? 0 : -1;
+}
+
+static int
+t_commit(struct spool_msg *msg)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_commit_start(msg, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+static int
+t_env_save(struct spool *sp, const struct envelope *env)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_env_save_start(sp, env, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+static int
+t_remove(struct spool *sp, const char *id)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_remove_start(sp, id, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+/* With the envelope as it is in queue/. */
+static int
+t_move_failed(struct spool *sp, const char *id)
+{
+	struct t_rec	r = { 0, 0 };
+	struct envelope	env;
+
+	if (spool_env_load(sp, id, &env) == -1)
+		return -1;
+	spool_move_failed_start(sp, &env, t_done_cb, &r);
+	envelope_cleanup(&env);
+	return t_wait(&r);
+}
+
+static int
+t_requeue(struct spool *sp, const struct envelope *env)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_requeue_start(sp, env, t_done_cb, &r);
+	return t_wait(&r);
+}
+
 static struct spool *
 open_spool(void)
 {
@@ -245,7 +330,7 @@ commit_small(struct spool *sp, char *id)
 	strcopy(id, spool_msg_id(msg), SPOOL_ID_LEN + 1);
 	ck_assert_int_eq(spool_msg_write(msg, "Subject: x\r\n\r\nhi\r\n", 18),
 	    0);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 }
 
 static void
@@ -375,7 +460,7 @@ START_TEST(test_commit_big)
 	strcopy(id, spool_msg_id(msg), sizeof(id));
 	ck_assert_int_eq(write_pattern(msg, BIG_SIZE), 0);
 	ck_assert_uint_eq(spool_msg_size(msg), BIG_SIZE);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(spool_data_path(sp, id, path, sizeof(path)), 0);
@@ -546,7 +631,7 @@ START_TEST(test_write_fail)
 		ck_assert_int_eq(rec.err, EFBIG);
 	} else {
 		errno = 0;
-		ck_assert_int_eq(spool_commit(msg), -1);
+		ck_assert_int_eq(t_commit(msg), -1);
 		ck_assert_int_eq(errno, EFBIG);
 	}
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -583,7 +668,7 @@ START_TEST(test_enospc)
 	rc = write_pattern(msg, 1024 * 1024);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(errno, ENOSPC);
-	ck_assert_int_eq(spool_commit(msg), -1);
+	ck_assert_int_eq(t_commit(msg), -1);
 	ck_assert_int_eq(errno, ENOSPC);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);
@@ -667,7 +752,7 @@ START_TEST(test_env_roundtrip)
 	ck_assert_int_eq(spool_msg_add_rcpt(msg, "a+b=c@example.org"), 0);
 	ck_assert_int_eq(spool_msg_add_rcpt(msg, "plain@example.org"), 0);
 	strcopy(id, spool_msg_id(msg), sizeof(id));
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "\"john doe\"@x");
@@ -679,7 +764,7 @@ START_TEST(test_env_roundtrip)
 	env.rcpts[0].state = ENVELOPE_RCPT_FAILED;
 	env.rcpts[0].dsn = xstrdup("5.1.1");
 	env.rcpts[0].reply = xstrdup("550 5.1.1 no such user");
-	ck_assert_int_eq(spool_env_save(sp, &env), 0);
+	ck_assert_int_eq(t_env_save(sp, &env), 0);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);
 	ck_assert_int_eq(stat(spath("queue", id, ".env"), &st), 0);
@@ -708,7 +793,7 @@ START_TEST(test_env_roundtrip)
 	/* Envelopes that would not load again are refused, and the file
 	 * on disk stays as it was. */
 	env.nrcpt = 0;
-	ck_assert_int_eq(spool_env_save(sp, &env), -1);
+	ck_assert_int_eq(t_env_save(sp, &env), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	env.nrcpt = 2;
 	ck_assert_int_eq(count_entries("tmp"), 0);
@@ -728,13 +813,13 @@ START_TEST(test_null_sender)
 	char			 id[SPOOL_ID_LEN + 1], *text;
 
 	strcopy(id, spool_msg_id(msg), sizeof(id));
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 	text = slurp(spath("queue", id, ".env"), NULL);
 	ck_assert_ptr_nonnull(strstr(text, "\nsender <>\n"));
 	free(text);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "");
-	ck_assert_int_eq(spool_env_save(sp, &env), 0);
+	ck_assert_int_eq(t_env_save(sp, &env), 0);
 	envelope_cleanup(&env);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "");
@@ -771,7 +856,7 @@ START_TEST(test_reencode_flag)
 	strcopy(id, spool_msg_id(msg), sizeof(id));
 	for (i = 0; i < len; i++)	/* one octet at a time */
 		ck_assert_int_eq(spool_msg_write(msg, p + i, 1), 0);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_int_eq(env.reencode, reencode_cases[_i].reencode);
 	envelope_cleanup(&env);
@@ -802,7 +887,7 @@ START_TEST(test_reencode_long_line)
 		memcpy(line + n, "\r\n", 2);
 		ck_assert_int_eq(spool_msg_write(msg, "S: x\r\n\r\n", 8), 0);
 		ck_assert_int_eq(spool_msg_write(msg, line, (size_t)n + 2), 0);
-		ck_assert_int_eq(spool_commit(msg), 0);
+		ck_assert_int_eq(t_commit(msg), 0);
 		ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 		ck_assert_int_eq(env.reencode, (n == 999));
 		envelope_cleanup(&env);
@@ -870,10 +955,11 @@ START_TEST(test_remove)
 	int		 n = 0;
 
 	commit_small(sp, id);
-	ck_assert_int_eq(spool_remove(sp, id), 0);
+	ck_assert_int_eq(t_remove(sp, id), 0);
 	ck_assert_int_eq(count_entries("queue"), 0);
-	ck_assert_int_eq(spool_remove(sp, id), -1);
-	ck_assert_int_eq(spool_remove(sp, "../etc/passwd"), -1);
+	ck_assert_int_eq(t_remove(sp, id), 0);	/* gone already: fine */
+	ck_assert_int_eq(t_remove(sp, "../etc/passwd"), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 0);
 	ck_assert_int_eq(n, 0);
 	tspool_close(sp);
@@ -888,12 +974,12 @@ START_TEST(test_move_failed)
 
 	commit_small(sp, id);
 	commit_small(sp, other);
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
 	ck_assert(exists(spath("failed", id, ".env")));
 	ck_assert(exists(spath("failed", id, ".msg")));
 	ck_assert(!exists(spath("queue", id, ".env")));
 	ck_assert(!exists(spath("queue", id, ".msg")));
-	ck_assert_int_eq(spool_move_failed(sp, id), -1);
+	ck_assert_int_eq(t_move_failed(sp, id), -1);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 1);
 	tspool_close(sp);
 	/* failed/ is left alone at startup. */
@@ -919,14 +1005,14 @@ START_TEST(test_requeue)
 	commit_small(sp, id);
 	commit_small(sp, other);
 	before = slurp(spath("queue", id, ".msg"), &blen);
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
 	ck_assert_int_eq(spool_scan_failed(sp, scan_count_cb, &n), 1);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(spool_failed_load(sp, other, &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_int_eq(spool_failed_load(sp, id, &env), 0);
 	env.attempts = 9;
-	ck_assert_int_eq(spool_requeue(sp, &env), 0);
+	ck_assert_int_eq(t_requeue(sp, &env), 0);
 	ck_assert_int_eq(count_entries("failed"), 0);
 	after = slurp(spath("queue", id, ".msg"), &alen);
 	ck_assert_uint_eq(alen, blen);
@@ -936,20 +1022,20 @@ START_TEST(test_requeue)
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_uint_eq(env.attempts, 9);
 	/* Queued already; never was in failed/. */
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	envelope_cleanup(&env);
 	ck_assert_int_eq(spool_env_load(sp, other, &env), 0);
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	memcpy(env.id, "0000000000000001", SPOOL_ID_LEN);
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	envelope_cleanup(&env);
 
 	/* A crash once the data is linked, before the envelope: the
 	 * queue's data goes, failed/ keeps the message. */
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
 	tspool_close(sp);
 	ck_assert_int_eq(link(spath("failed", id, ".msg"),
 	    tpath("data.tmp")), 0);

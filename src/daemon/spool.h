@@ -33,7 +33,7 @@ struct spool_msg;			/* one message being written */
  * removes everything in tmp/, deletes data files in queue/ that have no
  * envelope (an interrupted commit: the client never got 250), and moves
  * unreadable or truncated envelopes, and envelopes without data, to
- * corrupt/ with a log line; finishes an interrupted spool_requeue().
+ * corrupt/ with a log line; finishes an interrupted spool_requeue_start().
  * The asynchronous operations run on <worker>, which is borrowed and
  * must outlive the spool.  Returns NULL after logging the reason. */
 struct spool	*spool_open(const char *dir, struct worker *worker);
@@ -50,7 +50,7 @@ long		 spool_scan(struct spool *,
 
 /* Starts a message from <sender> ("" is the null sender), received from
  * <client> which said <helo>.  Creates the data file in tmp/.  The
- * caller owns the result until spool_commit*() or spool_abort() consumes
+ * caller owns the result until spool_commit_start() or spool_abort() consumes
  * it.  Returns NULL (errno set, logged) on failure, e.g. ENOSPC. */
 struct spool_msg *spool_msg_new(struct spool *, const char *sender,
 		    const char *client, const char *helo);
@@ -65,23 +65,19 @@ int		 spool_msg_add_rcpt(struct spool_msg *, const char *rcpt);
 int		 spool_msg_write(struct spool_msg *, const void *, size_t);
 uint64_t	 spool_msg_size(const struct spool_msg *);
 
-/* Commits synchronously: flush and fsync the data, write and fsync the
- * envelope, rename both into queue/, fsync queue/.  Returns 0 only when
- * answering 250 is safe, -1 otherwise (errno set; ENOSPC/EDQUOT mean the
- * disk is full).  Consumes <msg> in both cases: on failure nothing of it
- * stays behind. */
-int		 spool_commit(struct spool_msg *msg);
-
-/* Commits on a worker thread.  Messages committed together share one
- * directory fsync.  <done> runs later, on the loop, with the message id
- * and 0 or an errno value.  Consumes <msg>. */
+/* Commits on a worker thread: flush and fsync the data, write and fsync
+ * the envelope, rename both into queue/, fsync queue/.  Messages
+ * committed together share one directory fsync.  <done> runs later, on
+ * the loop, with the message id and 0 (answering 250 is safe) or an
+ * errno value (ENOSPC/EDQUOT: the disk is full; nothing of the message
+ * stays behind).  Consumes <msg>. */
 typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
 void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 		    void *arg);
 
-/* Rewrites an envelope / removes a delivered message on the workers,
- * like spool_env_save() / spool_remove() but without blocking the
- * caller; operations finishing together share one fsync of queue/.
+/* Rewrites an envelope atomically (tmp, fsync, rename) / removes a
+ * message (envelope first, then data; one already gone is no error), on
+ * the workers; operations finishing together share one fsync of queue/.
  * <done> runs on the loop with the id and 0 or an errno.  The
  * envelope is formatted before this returns (<env> stays the caller's).
  * Operations on one id run in the order they were started only if the
@@ -101,26 +97,15 @@ void		 spool_abort(struct spool_msg *);
 int		 spool_env_load(struct spool *, const char *id,
 		    struct envelope *env);
 
-/* Rewrites an envelope atomically (tmp, fsync, rename, fsync queue/).
- * Returns 0, or -1 (logged; errno EINVAL if envelope_format() refuses
- * <env>). */
-int		 spool_env_save(struct spool *, const struct envelope *env);
-
 /* Path of the data file of <id> in queue/, into <buf>.  Returns 0 or -1
  * if it did not fit. */
 int		 spool_data_path(const struct spool *, const char *id,
 		    char *buf, size_t bufsz);
 
-/* Removes a delivered message (envelope first, then data, then fsync of
- * queue/).  Returns 0 or -1. */
-int		 spool_remove(struct spool *, const char *id);
-
-/* Moves a message to failed/ for a human to inspect.  Returns 0 or -1.
- * spool_move_failed_start() does it on the workers, first replacing the
- * message's envelope by <env> (formatted before it returns); <done>
- * runs on the loop once failed/ and queue/ are synced, with 0 or an
- * errno. */
-int		 spool_move_failed(struct spool *, const char *id);
+/* Moves message env->id to failed/ for a human to inspect, on the
+ * workers, first replacing its envelope by <env> (formatted before this
+ * returns); <done> runs on the loop once failed/ and queue/ are synced,
+ * with 0 or an errno. */
 void		 spool_move_failed_start(struct spool *,
 		    const struct envelope *env, spool_done_cb done, void *arg);
 
@@ -136,11 +121,9 @@ int		 spool_failed_load(struct spool *, const char *id,
  * through tmp/ (fsync, rename, fsync of queue/), and only then are the
  * failed/ names removed.  A crash at any point loses nothing: startup
  * finds the message in failed/, or in queue/ (and then removes what is
- * left of it in failed/).  Returns 0, or -1 with errno ENOENT (not in
- * failed/), EEXIST (already in queue/) or that of the failed step.
- * spool_requeue_start() does the same on the workers and reports the
- * result to <done> on the loop. */
-int		 spool_requeue(struct spool *, const struct envelope *env);
+ * left of it in failed/).  Runs on the workers; <done> runs on the loop
+ * with 0, or ENOENT (not in failed/), EEXIST (already in queue/) or the
+ * errno of the failed step. */
 void		 spool_requeue_start(struct spool *, const struct envelope *env,
 		    spool_done_cb done, void *arg);
 
