@@ -386,7 +386,7 @@ START_TEST(test_open_layout)
 	struct spool		*sp;
 	struct stat		 st;
 	size_t			 i;
-	int			 fd, n = 0;
+	int			 n = 0;
 
 	/* Missing parents are created too. */
 	sp = tspool_open(tpath("a/b/spool"));

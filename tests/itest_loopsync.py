@@ -44,12 +44,15 @@ class LoopSync(CtlTest):
         d = self.relay(up, start=False,
                        queue={"retry_min": "1h", "retry_max": "2h"})
         self.trace = os.path.join(d.dir, "strace.out")
+        # LeakSanitizer cannot run under ptrace (a sanitizer build).
+        asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
         d.wrapper = ["strace", "-f", "-qq", "-o", self.trace, "-e",
                      "trace=execve,fsync,fdatasync,syncfs,"
-                     "sync_file_range,msync"]
+                     "sync_file_range,msync",
+                     "env", "ASAN_OPTIONS=" + asan.lstrip(":")]
         d.start()
-        # The first line is the daemon's own execve: its pid is the
-        # main thread's tid.
+        # The first line is env's execve, which becomes the daemon: its
+        # pid is the main thread's tid.
         with open(self.trace) as f:
             text = f.read()
         self.main = int(re.match(r"(\d+) ", text).group(1))
