@@ -46,10 +46,10 @@ class LoopSync(CtlTest):
         self.trace = os.path.join(d.dir, "strace.out")
         # LeakSanitizer cannot run under ptrace (a sanitizer build).
         asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
-        d.command_prefix = ["strace", "-f", "-qq", "-o", self.trace, "-e",
-                     "trace=execve,fsync,fdatasync,syncfs,"
-                     "sync_file_range,msync",
-                     "env", "ASAN_OPTIONS=" + asan.lstrip(":")]
+        d.command_prefix = ["strace", "-f", "-qq", "-o", self.trace,
+                            "-e", "trace=execve,fsync,fdatasync,syncfs,"
+                            "sync_file_range,msync",
+                            "env", "ASAN_OPTIONS=" + asan.lstrip(":")]
         d.start()
         # The first line is env's execve, which becomes the daemon: its
         # pid is the main thread's tid.
