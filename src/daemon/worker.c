@@ -3,11 +3,12 @@
  * completions handed back to the loop through one pipe.
  *
  * Jobs go from the submitter to the threads on <todo> and back on
- * <done>, both under one mutex.  A thread writes a byte to the pipe
- * after each job (a full pipe is fine: one pending byte wakes the loop,
- * which takes every finished job at once).  The byte is written after
- * the unlock: the loop must never wait for the lock while a thread that
- * lost its CPU sits in write().
+ * <done>, both under one mutex.  A thread that puts a job on an empty
+ * <done> writes a byte to the pipe (a full pipe is fine: one pending
+ * byte wakes the loop, which drains the pipe, then takes every finished
+ * job at once).  The byte is written after the unlock: the loop must
+ * never wait for the lock while a thread that lost its CPU sits in
+ * write().
  */
 #include "config.h"
 
@@ -57,6 +58,7 @@ worker_main(void *arg)
 	struct worker		*w = arg;
 	struct worker_job	*j;
 	char			 c = 0;
+	bool			 wake;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
@@ -68,9 +70,13 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		j->run(j->arg);
 		pthread_mutex_lock(&w->lock);
+		/* A list that was not empty has its byte in the pipe (or
+		 * is being taken by the loop, which drains first). */
+		wake = STAILQ_EMPTY(&w->done);
 		STAILQ_INSERT_TAIL(&w->done, j, entry);
 		pthread_mutex_unlock(&w->lock);
-		if (write(w->notify[1], &c, 1) == -1 && errno != EAGAIN)
+		if (wake && write(w->notify[1], &c, 1) == -1 &&
+		    errno != EAGAIN)
 			log_warn("worker: notify");
 		pthread_mutex_lock(&w->lock);
 	}
