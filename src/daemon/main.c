@@ -54,7 +54,9 @@
  * 16 measured best on two CPUs (docs/performance.md): 4 capped a
  * journaled ext4 at 2,728 messages/s where 16 reached 4,305, and 32
  * were no better.  Idle threads cost a few kB each and never wake. */
+#ifndef MAIN_NWORKERS
 #define MAIN_NWORKERS		16
+#endif
 
 struct main_state {
 	struct event_base	*base;

@@ -67,7 +67,9 @@ struct pickup {
 	void			*arg;
 	struct pickup_names	 todo;		/* names to pick up, in order */
 	struct pickup_job	*running;	/* on a worker or committing */
-	bool			 starting;	/* the startup scan's files */
+	bool			 starting;	/* until the startup scan's
+						 * files are done */
+	size_t			 startup_left;	/* of those, not yet done */
 	bool			 freed;		/* pickup_free() waits for
 						 * <running> */
 	long			 nscanned;	/* by the last scan */
@@ -168,6 +170,8 @@ pickup_job_end(struct pickup_job *job)
 	free(job->name);
 	free(job);
 	md->running = NULL;
+	if (md->starting && md->startup_left > 0)
+		md->startup_left--;
 	if (md->freed)
 		pickup_free_now(md);
 	else
@@ -233,14 +237,16 @@ pickup_next(struct pickup *md)
 
 	if (md->running != NULL)
 		return;
+	/* They are the first names in line: files arriving meanwhile do
+	 * not delay the ready line. */
+	if (md->starting && md->startup_left == 0) {
+		md->starting = false;
+		evtimer_add(md->ev_ready, &now);
+	}
 	if ((n = STAILQ_FIRST(&md->todo)) == NULL) {
 		if (md->nscanned > 0)
 			log_info("maildrop picked up files=%ld", md->nscanned);
 		md->nscanned = 0;
-		if (md->starting) {
-			md->starting = false;
-			evtimer_add(md->ev_ready, &now);
-		}
 		return;
 	}
 	STAILQ_REMOVE_HEAD(&md->todo, entry);
@@ -319,6 +325,7 @@ pickup_scan(struct pickup *md, bool startup)
 		if (fd != -1)
 			close(fd);
 		pickup_retry_later(md);
+		pickup_next(md);	/* at startup: ready all the same */
 		return;
 	}
 	rewinddir(dir);
@@ -329,6 +336,8 @@ pickup_scan(struct pickup *md, bool startup)
 			continue;
 		}
 		pickup_one(md, de->d_name);
+		if (startup)
+			md->startup_left++;
 	}
 	closedir(dir);
 	pickup_next(md);

@@ -487,8 +487,8 @@ spool_commit_start(struct spool_msg *msg, spool_done_cb done, void *arg)
 {
 	struct spool	*sp = msg->sp;
 
-	/* From here on only the worker touches <msg>, until it is back on
-	 * the done list for spool_dispatch(). */
+	/* From here on only a worker touches <msg>, until its job is back
+	 * on the loop (spool_job_done()). */
 	msg->done = done;
 	msg->arg = arg;
 	spool_enqueue(sp, msg);
