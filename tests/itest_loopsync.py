@@ -4,7 +4,9 @@ no fsync or fdatasync once it is ready, while a message is picked up
 from the maildrop, a failure report is queued and its original moved to
 failed/, and messages are held, released, deleted and requeued.  Every
 sync runs on the worker threads (worker.h).  Skipped when strace is
-missing or ptrace is not allowed here.  Bounded polls, no sleeps.
+missing or ptrace is not allowed here.  And with every fsync delayed
+by strace, a hold is answered only after its sync, while SMTP commands
+are answered meanwhile.  Bounded polls, no sleeps.
 """
 
 import os
@@ -13,12 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True         # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TIMEOUT, wait_for  # noqa: E402
-from itest_ctl import CtlTest  # noqa: E402
+from harness import TIMEOUT, Client, wait_for  # noqa: E402
+from itest_ctl import SMARTRELAYCTL, CtlTest  # noqa: E402
 from itest_relay import simple  # noqa: E402
 
 SYNC_RE = re.compile(r"^(\d+) +(?:<\.\.\. )?(fsync|fdatasync|syncfs|"
@@ -40,7 +43,7 @@ class LoopSync(CtlTest):
     LATER = {"cmd": "RCPT", "match": "later@x.test",
              "reply": "451 4.3.0 try later"}
 
-    def traced(self, up):
+    def traced(self, up, inject=()):
         d = self.relay(up, start=False,
                        queue={"retry_min": "1h", "retry_max": "2h"})
         self.trace = os.path.join(d.dir, "strace.out")
@@ -48,7 +51,7 @@ class LoopSync(CtlTest):
         asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
         d.command_prefix = ["strace", "-f", "-qq", "-o", self.trace,
                             "-e", "trace=execve,fsync,fdatasync,syncfs,"
-                            "sync_file_range,msync",
+                            "sync_file_range,msync"] + list(inject) + [
                             "env", "ASAN_OPTIONS=" + asan.lstrip(":")]
         d.start()
         # The first line is env's execve, which becomes the daemon: its
@@ -110,6 +113,45 @@ class LoopSync(CtlTest):
         self.assertEqual(on_loop, [], "syncs on the loop's thread")
         # The operations did sync, elsewhere: the trace sees them.
         self.assertGreaterEqual(len(off_loop), 10, after[before:])
+
+    DELAY = 1.0     # seconds strace adds before every fsync
+
+    def test_hold_answered_after_a_slow_sync_loop_serves_meanwhile(self):
+        up = self.upstream()
+        up.set_rules([self.LATER])
+        d = self.traced(up, ["-e", "inject=fsync:delay_enter=%d"
+                             % int(self.DELAY * 1e6)])
+        qid = self.send(d, "s@client.test", ["later@x.test"],
+                        simple("slow"))
+        self.wait_delivery(d, qid, "later@x.test", "deferred")
+        # Saved (its sync over): no longer busy.
+        wait_for(lambda: not self.js(d, "queue")["messages"][0]["sending"],
+                 timeout=TIMEOUT * 2, what="the saved envelope")
+        with Client(d.port) as c:
+            c.greet()
+            c.cmd("EHLO slow.test", "250")
+            t0 = time.monotonic()
+            hold = subprocess.Popen(
+                [SMARTRELAYCTL, "-f", d.conf_path, "hold", qid],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # SMTP is served while the hold's sync is held up.
+            rtts = []
+            while hold.poll() is None:
+                self.assertLess(time.monotonic() - t0, TIMEOUT * 3)
+                t = time.monotonic()
+                c.cmd("NOOP", "250")
+                rtts.append(time.monotonic() - t)
+            took = time.monotonic() - t0
+            out, err = hold.communicate()
+        self.assertEqual(hold.returncode, 0, err)
+        # The answer waited for the sync of the new envelope.
+        self.assertGreaterEqual(took, self.DELAY)
+        self.assertGreater(len(rtts), 3)
+        self.assertLess(max(rtts), self.DELAY / 2, rtts)
+        self.assertEqual(self.js(d, "stats")["held"], 1)
+        print("\n  fsync delayed %.1fs: hold answered after %.2fs; %d NOOPs "
+              "meanwhile, slowest %.3fs" % (self.DELAY, took, len(rtts),
+                                           max(rtts)))
 
 
 if __name__ == "__main__":
