@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 
+#include "buf.h"
 #include "util.h"
 
 #define ACCT	"acct@gmail.test"
@@ -209,21 +209,15 @@ run(const char *in, size_t len, const char *display, const char *suffix,
     enum rewrite_rc *rc)
 {
 	struct rewrite_params	 pa = { ACCT, display, suffix };
-	struct evbuffer		*out = evbuffer_new();
+	struct buf		 out = BUF_INIT;
 	char			*s = NULL;
-	size_t			 n;
 
-	ck_assert_ptr_nonnull(out);
-	*rc = rewrite_from(in, len, &pa, out);
-	n = evbuffer_get_length(out);
+	*rc = rewrite_from(in, len, &pa, &out);
 	if (*rc != REWRITE_OK)
-		ck_assert_uint_eq(n, 0);
-	else {
-		s = xmalloc(n + 1);
-		evbuffer_remove(out, s, n);
-		s[n] = '\0';
-	}
-	evbuffer_free(out);
+		ck_assert_uint_eq(out.len, 0);
+	else
+		s = buf_steal(&out, NULL);
+	buf_free(&out);
 	return s;
 }
 
@@ -491,7 +485,7 @@ END_TEST
 START_TEST(test_params)
 {
 	struct rewrite_params	 pa = { "not an address", NULL, VIA };
-	struct evbuffer		*out = evbuffer_new();
+	struct buf		 b = BUF_INIT, *out = &b;
 	static const char	 in[] = "From: a@b.test\r\n\r\n";
 
 	ck_assert_int_eq(rewrite_from(in, strlen(in), &pa, out),
@@ -509,8 +503,8 @@ START_TEST(test_params)
 	    REWRITE_EPARAM);
 	pa.suffix = NULL;
 	ck_assert_int_eq(rewrite_from(in, strlen(in), &pa, out), REWRITE_OK);
-	ck_assert_uint_gt(evbuffer_get_length(out), 0);
-	evbuffer_free(out);
+	ck_assert_uint_gt(out->len, 0);
+	buf_free(out);
 }
 END_TEST
 

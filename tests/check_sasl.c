@@ -1,6 +1,7 @@
 /*
- * check_sasl.c - unit tests for the AUTH PLAIN/LOGIN/XOAUTH2 encoders
- * and the password file reader.
+ * check_sasl.c - unit tests for the AUTH PLAIN/LOGIN/XOAUTH2 messages,
+ * their base64 codec and the password file reader (the step functions
+ * have check_saslstep.c).
  *
  * Encodings are checked against fixed vectors (RFC 4616 §4, RFC 4648
  * §10) computed independently of OpenSSL.  Password files live in a
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #include "util.h"
+
+#define B64	(&sasl_b64_openssl)
 
 /*
  * sasl_choose()
@@ -77,7 +80,8 @@ static const struct {
 
 START_TEST(test_plain)
 {
-	char	*s = sasl_plain(plain_cases[_i].user, plain_cases[_i].pass);
+	char	*s = sasl_plain(B64, plain_cases[_i].user,
+	    plain_cases[_i].pass);
 
 	ck_assert_ptr_nonnull(s);
 	ck_assert_str_eq(s, plain_cases[_i].want);
@@ -95,19 +99,19 @@ START_TEST(test_plain_limit)
 	memset(pass, 'p', sizeof(pass));
 	user[1024] = '\0';
 	pass[1024] = '\0';
-	s = sasl_plain(user, pass);
+	s = sasl_plain(B64, user, pass);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_uint_eq(strlen(s), (2048 + 2 + 2) / 3 * 4);
 	str_wipe_free(s);
 	pass[1025] = '\0';
 	pass[1024] = 'p';
-	ck_assert_ptr_null(sasl_plain(user, pass));
+	ck_assert_ptr_null(sasl_plain(B64, user, pass));
 	str_wipe_free(NULL);
 }
 END_TEST
 
 /*
- * sasl_base64() and sasl_unbase64()
+ * sasl_encode() and sasl_unbase64()
  */
 
 /* RFC 4648 §10 test vectors, plus the AUTH LOGIN prompts. */
@@ -128,7 +132,8 @@ static const struct {
 
 START_TEST(test_base64)
 {
-	char	*enc = sasl_base64(b64_cases[_i].plain);
+	char	*enc = sasl_encode(b64_cases[_i].plain,
+	    strlen(b64_cases[_i].plain));
 	char	 dec[64];
 	int	 n;
 
@@ -156,9 +161,9 @@ START_TEST(test_base64_binary)
 
 		for (i = 0; i < sizeof(in); i++)
 			in[i] = (unsigned char)(255 - i);
-		/* sasl_base64() takes a string: use the NUL-free tail. */
+		/* Encode the NUL-free tail. */
 		in[sizeof(in) - 1 - len] = '\0';
-		enc = sasl_base64((const char *)in);
+		enc = sasl_encode(in, strlen((const char *)in));
 		n = sasl_unbase64(enc, (char *)out, sizeof(out));
 		ck_assert_int_eq(n, (int)(sizeof(in) - 1 - len));
 		ck_assert_mem_eq(out, in, (size_t)n);
@@ -418,7 +423,7 @@ START_TEST(test_xoauth2)
 	char	*s;
 
 	/* The example of Google's "OAuth 2.0 Mechanism" page. */
-	s = sasl_xoauth2("someuser@example.com",
+	s = sasl_xoauth2(B64, "someuser@example.com",
 	    "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
 	ck_assert_ptr_nonnull(s);
 	ck_assert_str_eq(s, "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJl"
@@ -433,15 +438,15 @@ START_TEST(test_xoauth2_bad)
 	char	big[9000];
 
 	/* A separator or line end inside either would forge the message. */
-	ck_assert_ptr_null(sasl_xoauth2("a@b", "tok\001auth=x"));
-	ck_assert_ptr_null(sasl_xoauth2("a@b\001", "tok"));
-	ck_assert_ptr_null(sasl_xoauth2("a@b", "tok\r\nQUIT"));
-	ck_assert_ptr_null(sasl_xoauth2("", "tok"));
-	ck_assert_ptr_null(sasl_xoauth2("a@b", ""));
-	ck_assert_ptr_null(sasl_xoauth2("a@b", "t\xc3\xa9"));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b", "tok\001auth=x"));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b\001", "tok"));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b", "tok\r\nQUIT"));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "", "tok"));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b", ""));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b", "t\xc3\xa9"));
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	ck_assert_ptr_null(sasl_xoauth2("a@b", big));
+	ck_assert_ptr_null(sasl_xoauth2(B64, "a@b", big));
 }
 END_TEST
 

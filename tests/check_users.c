@@ -138,58 +138,6 @@ START_TEST(test_verify_empty_file)
 }
 END_TEST
 
-static const struct {
-	const char	*b64;
-	int		 want;
-	const char	*name;
-	const char	*pass;
-} plain_cases[] = {
-	/* RFC 4616 section 2, with and without an authzid. */
-	{ "AGFsaWNlAGNvcnJlY3QgaG9yc2U=",	0, "alice", "correct horse" },
-	{ "YWxpY2UAYWxpY2UAY29ycmVjdCBob3JzZQ==", 0, "alice",
-	    "correct horse" },
-	/* Acting for someone else is refused. */
-	{ "Ym9iAGFsaWNlAGNvcnJlY3QgaG9yc2U=",	-2, NULL, NULL },
-	/* Empty password, empty name, one NUL only, a NUL in the
-	 * password; bad base64 (no padding, not the alphabet); nothing. */
-	{ "AGFsaWNlAA==",			-2, NULL, NULL },
-	{ "AABwdw==",				-2, NULL, NULL },
-	{ "YWxpY2UAY29ycmVjdCBob3JzZQ==",	-2, NULL, NULL },
-	{ "AGFsaWNlAHB3AHg=",			-2, NULL, NULL },
-	{ "AGFsaWNlAGNvcnJlY3QgaG9yc2U",	-1, NULL, NULL },
-	{ "!!!!",				-1, NULL, NULL },
-	{ "",					-2, NULL, NULL },
-};
-
-START_TEST(test_plain_decode)
-{
-	char	name[USERS_NAME_MAX + 1], pass[USERS_PASS_MAX + 1];
-	int	rc;
-
-	rc = users_plain_decode(plain_cases[_i].b64, name, sizeof(name),
-	    pass, sizeof(pass));
-	ck_assert_int_eq(rc, plain_cases[_i].want);
-	if (rc == 0) {
-		ck_assert_str_eq(name, plain_cases[_i].name);
-		ck_assert_str_eq(pass, plain_cases[_i].pass);
-	} else {
-		/* Nothing half-decoded is left behind. */
-		ck_assert_int_eq(name[0], '\0');
-		ck_assert_int_eq(pass[0], '\0');
-	}
-}
-END_TEST
-
-START_TEST(test_plain_decode_room)
-{
-	char	name[4], pass[USERS_PASS_MAX + 1];
-
-	/* "alice" does not fit in 4 octets. */
-	ck_assert_int_eq(users_plain_decode("AGFsaWNlAGNvcnJlY3QgaG9yc2U=",
-	    name, sizeof(name), pass, sizeof(pass)), -2);
-}
-END_TEST
-
 /* Writes <text> to <dir>/users with <mode>; returns the path. */
 static char *
 write_file(const char *dir, const char *text, mode_t mode)
@@ -270,8 +218,6 @@ users_suite(void)
 	ADD_CASE("parse-nul", test_parse_nul);
 	ADD_LOOP("verify", test_verify, nitems(verify_cases));
 	ADD_CASE("verify-empty-file", test_verify_empty_file);
-	ADD_LOOP("plain-decode", test_plain_decode, nitems(plain_cases));
-	ADD_CASE("plain-decode-room", test_plain_decode_room);
 	ADD_CASE("load", test_load);
 #undef ADD_CASE
 #undef ADD_LOOP

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "util.h"
 #include "xtext.h"
 
@@ -156,6 +157,38 @@ START_TEST(test_xtext_malformed)
 }
 END_TEST
 
+/* Growth across many sizes, NULs inside, formatting past the first
+ * allocation, and the hand-over. */
+START_TEST(test_buf)
+{
+	struct buf	 b = BUF_INIT;
+	char		*p, big[3000];
+	size_t		 i, len;
+
+	p = buf_steal(&b, &len);
+	ck_assert_str_eq(p, "");
+	ck_assert_uint_eq(len, 0);
+	free(p);
+	for (i = 0; i < 1000; i++)
+		buf_add(&b, "a\0c", 3);
+	ck_assert_uint_eq(b.len, 3000);
+	ck_assert_int_eq(b.p[b.len], '\0');
+	ck_assert_int_eq(memcmp(b.p + 2997, "a\0c", 3), 0);
+	buf_free(&b);
+	ck_assert_ptr_null(b.p);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf_adds(&b, "id ");
+	buf_printf(&b, "%s %d", big, 42);
+	ck_assert_uint_eq(b.len, 3 + 2999 + 3);
+	ck_assert_str_eq(b.p + b.len - 3, " 42");
+	p = buf_steal(&b, NULL);
+	ck_assert_uint_eq(strlen(p), 3005);
+	ck_assert_uint_eq(b.len, 0);
+	free(p);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -176,6 +209,9 @@ util_suite(void)
 	tcase_add_loop_test(tc, test_xtext_roundtrip, 0,
 	    (int)(sizeof(xtext_cases) / sizeof(xtext_cases[0])));
 	tcase_add_test(tc, test_xtext_malformed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("buf");
+	tcase_add_test(tc, test_buf);
 	suite_add_tcase(s, tc);
 	return s;
 }

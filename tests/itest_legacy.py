@@ -328,12 +328,14 @@ class LegacyTest(RelayTest):
 
     def test_cron_progress_bar_and_long_line(self):
         """cron's own call, sendmail -FCronDaemon -i -B8BITMIME -oem
-        root, with a job's output holding a progress bar and a 1,500
-        character line, under cron's 8bit header: exit 0, and at the
-        upstream the envelope, cron's header fields, quoted-printable,
-        and the output byte for byte (lines end in CRLF on the wire)."""
+        root (Debian cron 3.0pl1-162's format string and header fields,
+        from its binary), with a job's output holding a progress bar and
+        a 1,500 character line, under cron's 8bit header: exit 0, and at
+        the upstream the envelope (root at the configured
+        admin_address), cron's header fields, quoted-printable, and the
+        output byte for byte (lines end in CRLF on the wire)."""
         up = self.upstream()
-        d = self.relay(up)
+        d = self.relay(up, admin_address="admin@gmail.test")
         output = (b"backup: 10%\r50%\r100%\n"
                   + LONG1500.replace(b"\r\n", b"\n")
                   + b"caf\xc3\xa9 \xe2\x9c\x93 done\n")
@@ -350,9 +352,13 @@ class LegacyTest(RelayTest):
         self.assertEqual((p.returncode, p.stderr), (0, b""))
         qid = self.injected(d)
         login = "%s@%s" % (pwd.getpwuid(os.getuid()).pw_name, HOSTNAME)
-        # root is a local name: it goes to the admin, by default the
-        # upstream's account (smartrelay.conf(5), LOCAL NAMES).
-        m = self.one_upstream(d, up, qid, [USER], login)
+        # root is a local name: it goes to admin_address (without one,
+        # to the upstream's account: itest_local.py; smartrelay.conf(5),
+        # LOCAL NAMES).
+        m = self.one_upstream(d, up, qid, ["admin@gmail.test"], login)
+        d.wait_log(r"maildrop rcpt id=%s original=<root@%s> "
+                   r"rewritten=<admin@gmail\.test> via=admin$"
+                   % (qid, re.escape(HOSTNAME)))
         msg = self.parse(m)
         self.assertEqual(msg["From"], "root (Cron Daemon)")
         self.assertEqual(msg["To"], "root")

@@ -548,6 +548,61 @@ class SendmailTest(DaemonTest):
         env, body = got[("c@example.org",)]
         self.assertEqual(env["reencode"], 1)
 
+    # Each line (CRLF added) gets one reply; the body of DATA is one
+    # element, its "." line last.
+    SCRIPT = [b"MAIL FROM:<a@example.org>", b"HELO", b"RSET",
+              b"MAIL FROM:<scanner>", b"RSET", b"EHLO client.example",
+              b"RCPT TO:<b@example.org>", b"DATA",
+              b"MAIL FROM:<a@example.org> FOO=BAR",
+              b"MAIL FROM:<a@example.org> SIZE=999999999999",
+              b"MAIL FROM:<a@@example.org>",
+              b"MAIL FROM:<a@example.org>", b"MAIL FROM:<c@example.org>",
+              b"DATA", b"RCPT TO:<>", b"RCPT TO:<b@example.org> X=Y",
+              b"RCPT TO:<b@example.org>", b"RCPT TO:<postmaster>",
+              b"STARTTLS", b"AUTH PLAIN", b"VRFY root", b"HELP", b"NOOP",
+              b"BOGUS", b"DATA",
+              b"Subject: same\r\n\r\n..dot\r\nbody\r\n.",
+              b"DATA x", b"RSET", b"STARTTLS", b"AUTH PLAIN",
+              b"NOOP \x01", b"X" * 600, b"HELO client.example", b"QUIT"]
+
+    @staticmethod
+    def replies(data):
+        """The replies in <data>, each a list of its lines."""
+        out, cur = [], []
+        for ln in data.split(b"\r\n")[:-1]:
+            cur.append(ln)
+            if ln[3:4] != b"-":
+                out.append(cur)
+                cur = []
+        return out
+
+    def test_bs_replies_are_the_daemons(self):
+        """-bs is the daemon's server: the same script gets the same
+        replies, line for line (bar the greeting and the queue id)."""
+        d = self.daemon()
+        c = self.client(d)
+        daemon = [c.reply().lines]
+        for line in self.SCRIPT:
+            c.send(line + b"\r\n")
+            daemon.append(c.reply().lines)
+        p = self.sendmail(d, ["-bs"], b"".join(l + b"\r\n"
+                                              for l in self.SCRIPT))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        bs = self.replies(p.stdout)
+
+        def same(r):
+            if r[0].startswith(b"220 "):
+                return [b"220"]
+            if r[0].startswith(b"250 2.0.0 Ok: queued as "):
+                return [b"250 2.0.0 Ok: queued as"]
+            return r
+        self.assertEqual([same(r) for r in bs], [same(r) for r in daemon])
+        codes = [r[-1][:3] for r in daemon]
+        self.assertIn(b"354", codes)
+        self.assertIn(b"555", codes)
+        self.assertIn(b"503", codes)
+        self.assertEqual(codes[-1], b"221")
+
     def test_bp_runs_smartrelayctl(self):
         d = self.daemon()
         if not os.path.exists(SMARTRELAYCTL):

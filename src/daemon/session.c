@@ -15,29 +15,135 @@
 
 #include "session.h"
 
+#include <sys/queue.h>
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "buf.h"
 #include "cidr.h"
 #include "conf.h"
 #include "line.h"
 #include "log.h"
+#include "msgin.h"
 #include "route.h"
-#include "session_int.h"
+#include "session_auth.h"
 #include "smtp.h"
+#include "smtpsrv.h"
 #include "spool.h"
 #include "tls.h"
 #include "util.h"
+
+#define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
+#define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
+#define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
+#define SESSION_LINGER_SECS	2	/* read and drop input before close */
+#define SESSION_LINGER_MAX	(64 * 1024)
+#define SESSION_HANDSHAKE_SECS	30	/* at most; command_timeout if less */
+/* RFC 4954 section 4 lets AUTH lines exceed 512 octets; ours hold at
+ * most a name and a password of 255 octets each, in base64. */
+#define SESSION_AUTH_LINE_MAX	SMTP_TEXT_LINE_MAX
+
+enum session_state {
+	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
+	SESSION_READY,		/* HELO done, no transaction */
+	SESSION_MAIL,		/* MAIL accepted */
+	SESSION_RCPT,		/* at least one RCPT accepted */
+	SESSION_DATA,		/* receiving message lines */
+	SESSION_COMMIT,		/* waiting for the spool to sync */
+	SESSION_QUIT,		/* flushing the last reply */
+	SESSION_LINGER,		/* reply sent, draining input, then close */
+	SESSION_STARTTLS,	/* flushing "220 Ready to start TLS" */
+	SESSION_HANDSHAKE,	/* TLS handshake running */
+	SESSION_AUTH,		/* waiting for an AUTH response line */
+	SESSION_VERIFY,		/* waiting for the password check */
+};
+
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct session_ctx	*ctx;
+	const struct conf	*conf;		/* its own reference: the
+						 * configuration it began with */
+	struct bufferevent	*bev;		/* owns the socket */
+	enum session_state	 state;
+	unsigned int		 sid;		/* for log lines */
+	struct sockaddr_storage	 peer;
+	char			 addr[64];	/* numeric peer address */
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	bool			 esmtp;
+	unsigned int		 errors;
+	bool			 closed;	/* waiting for a commit only */
+	size_t			 lingered;	/* octets dropped in LINGER */
+	const char		*close_reason;
+	const struct conf_network *net;	/* the client's policy, or NULL */
+	bool			 implicit_tls;	/* came in on listen_tls */
+	bool			 auth_plain_ok;	/* AUTH allowed without TLS */
+	bool			 tls;		/* handshake done */
+	struct session_auth	*auth;		/* AUTH, and who logged in */
+
+	/* The transaction. */
+	struct smtp_mail	 mail;
+	char			**rcpts;
+	size_t			 nrcpt;
+	struct msgin		*msg;		/* during DATA */
+	uint64_t		 size;		/* of the message committed */
+
+	struct line_reader	 cmd_reader;
+	struct line_reader	 data_reader;
+	struct line_reader	 auth_reader;
+	char			 line[SESSION_DATA_LINE_MAX + 1];
+};
+
+static void	session_set_state(struct session *, enum session_state);
+/* Queues one reply line; CRLF is added here and nowhere else. */
+static void	session_reply(struct session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Counts a client error; past SESSION_ERRORS_MAX: 421 and QUIT. */
+static void	session_error(struct session *);
+static void	session_set_timeout(struct session *, uint64_t secs);
+/* Forgets the transaction (RSET, HELO, after DATA). */
+static void	session_reset(struct session *);
+/* Consumes buffered input until it runs out or the state says stop. */
+static void	session_process(struct session *);
+/* Frees the session (the only place); callers return at once. */
+static void	session_close(struct session *, const char *reason);
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+
+/* True when EHLO offers AUTH: users configured, and TLS active or the
+ * listener allows plaintext AUTH. */
+static bool	session_auth_is_offered(const struct session *);
+static void	session_cmd_starttls(struct session *, const char *args);
+static void	session_cmd_auth(struct session *, const char *args);
+/* Replaces the session's bufferevent by a TLS one on <fd> (which it
+ * then owns) and enters SESSION_HANDSHAKE.  Returns 0, or -1 with
+ * nothing changed. */
+static int	session_tls_begin(struct session *, int fd);
+/* In SESSION_STARTTLS, once the 220 is out. */
+static void	session_tls_start(struct session *);
+/* In SESSION_HANDSHAKE: the handshake finished or failed. */
+static void	session_tls_event(struct session *, short what);
+/* In SESSION_AUTH: takes one response line from <in>.  Returns false
+ * when no complete line is buffered. */
+static bool	session_auth_input(struct session *, struct evbuffer *in);
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -54,7 +160,7 @@ static const char *const session_state_name[] = {
 	[SESSION_VERIFY] = "verify",
 };
 
-void
+static void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (log_is_debug())
@@ -64,7 +170,7 @@ session_set_state(struct session *s, enum session_state st)
 }
 
 /* Queues one reply line; CRLF is added here and nowhere else. */
-void
+static void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
@@ -78,7 +184,7 @@ session_reply(struct session *s, const char *fmt, ...)
 
 /* Counts a client error; past the limit the client is shown the door,
  * so a script kiddie cannot keep a slot busy with garbage forever. */
-void
+static void
 session_error(struct session *s)
 {
 	if (++s->errors < SESSION_ERRORS_MAX)
@@ -89,7 +195,7 @@ session_error(struct session *s)
 	session_set_state(s, SESSION_QUIT);
 }
 
-void
+static void
 session_set_timeout(struct session *s, uint64_t secs)
 {
 	struct timeval	tv;
@@ -100,7 +206,7 @@ session_set_timeout(struct session *s, uint64_t secs)
 }
 
 /* Forgets the transaction (RSET, HELO, after DATA). */
-void
+static void
 session_reset(struct session *s)
 {
 	size_t	i;
@@ -111,21 +217,19 @@ session_reset(struct session *s)
 	s->rcpts = NULL;
 	s->nrcpt = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
-	if (s->msg != NULL) {
-		spool_abort(s->msg);
-		s->msg = NULL;
-	}
-	s->msg_ioerr = false;
+	msgin_free(s->msg);
+	s->msg = NULL;
 }
 
 static void
 session_helo(struct session *s, const char *args, bool esmtp)
 {
 	const struct conf	*conf = s->conf;
+	struct buf		 ehlo = BUF_INIT;
+	unsigned int		 flags = 0;
 
 	if (smtp_parse_helo(args, s->helo, sizeof(s->helo)) != SMTP_OK) {
-		session_reply(s, "501 5.5.4 Syntax: %s hostname",
-		    esmtp ? "EHLO" : "HELO");
+		session_reply(s, "%s", smtpsrv_helo_syntax(esmtp));
 		session_error(s);
 		return;
 	}
@@ -134,19 +238,16 @@ session_helo(struct session *s, const char *args, bool esmtp)
 	s->esmtp = esmtp;
 	session_set_state(s, SESSION_READY);
 	if (!esmtp) {
-		session_reply(s, "250 %s", conf->hostname);
+		session_reply(s, SMTPSRV_HELO_FMT, conf->hostname);
 		return;
 	}
-	session_reply(s, "250-%s", conf->hostname);
-	session_reply(s, "250-PIPELINING");
-	session_reply(s, "250-SIZE %llu",
-	    (unsigned long long)conf->max_message_size);
-	session_reply(s, "250-8BITMIME");
 	if (s->ctx->tls != NULL && !s->tls)
-		session_reply(s, "250-STARTTLS");
+		flags |= SMTPSRV_EHLO_STARTTLS;
 	if (session_auth_is_offered(s))
-		session_reply(s, "250-AUTH PLAIN LOGIN");
-	session_reply(s, "250 ENHANCEDSTATUSCODES");
+		flags |= SMTPSRV_EHLO_AUTH;
+	smtpsrv_ehlo(&ehlo, conf->hostname, conf->max_message_size, flags);
+	session_reply(s, "%s", ehlo.p);
+	buf_free(&ehlo);
 }
 
 static void
@@ -179,35 +280,26 @@ session_qualify_sender(struct session *s)
 static void
 session_cmd_mail(struct session *s, const char *args)
 {
+	enum smtp_rc	rc;
+
 	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
-	    !s->authed) {
+	    !session_auth_is_done(s->auth)) {
 		session_reply(s, "530 5.7.0 Authentication required");
 		session_error(s);
 		return;
 	}
-	switch (smtp_parse_mail(args, s->conf->max_message_size,
-	    &s->mail)) {
+	switch ((rc = smtp_parse_mail(args, s->conf->max_message_size,
+	    &s->mail))) {
 	case SMTP_OK:
 		if (session_qualify_sender(s) == -1) {
-			session_reply(s, "501 5.1.7 Bad sender address "
-			    "syntax (cannot be qualified with the domain)");
+			session_reply(s, SMTPSRV_SENDER_QUALIFY);
 			break;
 		}
 		session_set_state(s, SESSION_MAIL);
-		session_reply(s, "250 2.1.0 Ok");
+		session_reply(s, SMTPSRV_MAIL_OK);
 		return;
-	case SMTP_EADDR:
-		session_reply(s, "501 5.1.7 Bad sender address syntax");
-		break;
-	case SMTP_EPARAM:
-		session_reply(s, "555 5.5.4 Unsupported MAIL parameter");
-		break;
-	case SMTP_ETOOBIG:
-		session_reply(s, "552 5.3.4 Message size exceeds fixed "
-		    "maximum message size");
-		break;
 	default:
-		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		session_reply(s, "%s", smtpsrv_mail_reply(rc));
 		break;
 	}
 	memset(&s->mail, 0, sizeof(s->mail));
@@ -247,20 +339,10 @@ session_cmd_rcpt(struct session *s, const char *args)
 	struct route_result	res;
 	char			err[256];
 	size_t			i, fresh = 0;
+	enum smtp_rc		rc;
 
-	switch (smtp_parse_rcpt(args, &rcpt)) {
-	case SMTP_OK:
-		break;
-	case SMTP_EADDR:
-		session_reply(s, "501 5.1.3 Bad recipient address syntax");
-		session_error(s);
-		return;
-	case SMTP_EPARAM:
-		session_reply(s, "555 5.5.4 Unsupported RCPT parameter");
-		session_error(s);
-		return;
-	default:
-		session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+	if ((rc = smtp_parse_rcpt(args, &rcpt)) != SMTP_OK) {
+		session_reply(s, "%s", smtpsrv_rcpt_reply(rc));
 		session_error(s);
 		return;
 	}
@@ -269,8 +351,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 	if (route_rcpt(&s->conf->route, rcpt.path, &res, err,
 	    sizeof(err)) == -1) {
 		route_result_cleanup(&res);
-		session_reply(s, "501 5.1.3 Bad recipient address syntax "
-		    "(%s)", err);
+		session_reply(s, SMTPSRV_BAD_RCPT_FMT, err);
 		session_error(s);
 		return;
 	}
@@ -279,7 +360,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 		fresh += !session_has_rcpt(s, res.addrs[i]);
 	if (fresh > 0 && s->nrcpt + fresh > s->conf->max_recipients) {
 		route_result_cleanup(&res);
-		session_reply(s, "452 4.5.3 Error: too many recipients");
+		session_reply(s, SMTPSRV_TOO_MANY);
 		return;
 	}
 	if (res.how != ROUTE_REMOTE)
@@ -292,7 +373,7 @@ session_cmd_rcpt(struct session *s, const char *args)
 	route_result_cleanup(&res);
 	if (s->nrcpt > 0)
 		session_set_state(s, SESSION_RCPT);
-	session_reply(s, "250 2.1.5 Ok");
+	session_reply(s, SMTPSRV_RCPT_OK);
 }
 
 /* The "with" protocol of the trace header (RFC 3848). */
@@ -302,73 +383,41 @@ session_protocol(const struct session *s)
 	if (!s->esmtp)
 		return "SMTP";
 	if (s->tls)
-		return s->authed ? "ESMTPSA" : "ESMTPS";
-	return s->authed ? "ESMTPA" : "ESMTP";
-}
-
-/* Writes the trace header (RFC 5321 4.4) that starts every message.
- * Over TLS, a comment after the from clause names the protocol version
- * and cipher, as Postfix does. */
-static int
-session_write_received(struct session *s)
-{
-	const struct conf	*conf = s->conf;
-	char			 date[64], hdr[1024], tlsc[160] = "";
-	const char		*v6 = strchr(s->addr, ':') ? "IPv6:" : "";
-	int			 n;
-
-	time_fmt(time_wall(), TIME_RFC5322, date, sizeof(date));
-	if (s->tls && snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with "
-	    "cipher %s)", tls_version(s->bev), tls_cipher(s->bev)) >=
-	    (int)sizeof(tlsc))
-		return -1;
-	if (s->nrcpt == 1)
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
-		    "with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo, v6,
-		    s->addr, tlsc, conf->hostname, session_protocol(s),
-		    spool_msg_id(s->msg), s->rcpts[0], date);
-	else
-		n = snprintf(hdr, sizeof(hdr),
-		    "Received: from %s ([%s%s])%s\r\n\tby %s (smartrelay) "
-		    "with %s id %s;\r\n\t%s\r\n", s->helo, v6, s->addr,
-		    tlsc, conf->hostname, session_protocol(s),
-		    spool_msg_id(s->msg), date);
-	if (n < 0 || (size_t)n >= sizeof(hdr))
-		return -1;
-	return spool_msg_write(s->msg, hdr, (size_t)n);
+		return session_auth_is_done(s->auth) ? "ESMTPSA" : "ESMTPS";
+	return session_auth_is_done(s->auth) ? "ESMTPA" : "ESMTP";
 }
 
 static void
 session_cmd_data(struct session *s, const char *args)
 {
 	const struct conf	*conf = s->conf;
-	size_t			 i;
+	struct msgin_from	 from;
 
 	if (*args != '\0') {
-		session_reply(s, "501 5.5.4 Syntax: DATA");
+		session_reply(s, SMTPSRV_DATA_SYNTAX);
 		session_error(s);
 		return;
 	}
-	s->msg = spool_msg_new(s->ctx->spool, s->mail.path, s->addr, s->helo);
+	from.sid = s->sid;
+	from.addr = s->addr;
+	from.helo = s->helo;
+	from.protocol = session_protocol(s);
+	from.tls_version = s->tls ? tls_version(s->bev) : NULL;
+	from.tls_cipher = s->tls ? tls_cipher(s->bev) : NULL;
+	from.hostname = conf->hostname;
+	from.domain = conf->domain;
+	/* The client's network may say otherwise than the default. */
+	s->msg = msgin_new(s->ctx->spool, s->mail.path, s->rcpts, s->nrcpt,
+	    &from, conf->max_message_size, (s->net != NULL ?
+	    s->net->bare_lf : conf->bare_lf) == CONF_BARE_LF_REJECT);
 	if (s->msg == NULL) {
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 		return;
 	}
-	for (i = 0; i < s->nrcpt; i++)
-		if (spool_msg_add_rcpt(s->msg, s->rcpts[i]) == -1)
-			s->msg_ioerr = true;
-	if (session_write_received(s) == -1)
-		s->msg_ioerr = true;
-	stamp_scan_init(&s->stamp);
-	/* The client's network may say otherwise than the default. */
-	smtp_data_init(&s->data, conf->max_message_size,
-	    (s->net != NULL ? s->net->bare_lf : conf->bare_lf) ==
-	    CONF_BARE_LF_REJECT, spool_msg_size(s->msg));
 	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
 	session_set_timeout(s, conf->data_timeout);
 	session_set_state(s, SESSION_DATA);
-	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_reply(s, SMTPSRV_DATA_GO);
 }
 
 static void
@@ -377,21 +426,21 @@ session_cmd_rset(struct session *s, const char *args)
 	(void)args;
 	session_reset(s);
 	session_set_state(s, SESSION_READY);
-	session_reply(s, "250 2.0.0 Ok");
+	session_reply(s, SMTPSRV_OK);
 }
 
 static void
 session_cmd_noop(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "250 2.0.0 Ok");
+	session_reply(s, SMTPSRV_OK);
 }
 
 static void
 session_cmd_quit(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "221 2.0.0 Bye");
+	session_reply(s, SMTPSRV_BYE);
 	s->close_reason = "quit";
 	session_set_state(s, SESSION_QUIT);
 }
@@ -401,99 +450,320 @@ session_cmd_vrfy(struct session *s, const char *args)
 {
 	(void)args;
 	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
-	session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
-	    "message and attempt delivery");
+	session_reply(s, SMTPSRV_VRFY);
 }
 
 static void
 session_cmd_help(struct session *s, const char *args)
 {
 	(void)args;
-	session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP");
+	session_reply(s, SMTPSRV_HELP);
 }
 
-#define IN(st)		(1u << (st))
-#define COMMANDS	(IN(SESSION_GREETED) | IN(SESSION_READY) | \
-			 IN(SESSION_MAIL) | IN(SESSION_RCPT))
+/* RFC 4954 section 4: the password travels in base64 only, so AUTH
+ * is offered over TLS, or where the admin allowed it on loopback. */
+static bool
+session_auth_is_offered(const struct session *s)
+{
+	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
+}
 
-/* The 503 texts of a command, for each state that takes commands
- * (GREETED, READY, MAIL, RCPT) in which it is not allowed. */
-#define NOT_YET		"send HELO/EHLO first"
-#define IN_TXN		"MAIL transaction in progress"
-#define REFUSE(g, r, m, c)	{ g, r, m, c }
+/*
+ * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
+ * client pipelined after the command is thrown away unread (section
+ * 4.2: a man in the middle could have injected it), and reading stops
+ * until the TLS bufferevent takes over the socket in
+ * session_tls_start().
+ */
+static void
+session_cmd_starttls(struct session *s, const char *args)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
+	if (*args != '\0') {
+		session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		session_error(s);
+		return;
+	}
+	if (s->tls) {
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+		session_error(s);
+		return;
+	}
+	if (s->ctx->tls == NULL) {
+		/* Not configured: as any command we do not offer. */
+		if (s->conf->server_tls.cert_file[0] == '\0')
+			session_reply(s, "502 5.5.1 Error: command not "
+			    "implemented");
+		else
+			session_reply(s, "454 4.7.0 TLS not available");
+		session_error(s);
+		return;
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
+	bufferevent_disable(s->bev, EV_READ);
+	session_set_state(s, SESSION_STARTTLS);
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+}
+
+/* Puts the TLS bufferevent on the socket of <fd> and starts the
+ * handshake, bounded by SESSION_HANDSHAKE_SECS. */
+static int
+session_tls_begin(struct session *s, int fd)
+{
+	struct bufferevent	*bev;
+	uint64_t		 secs = s->conf->command_timeout;
+
+	if (s->ctx->tls == NULL ||
+	    (bev = tls_server_wrap(s->ctx->tls, s->ctx->base, fd)) == NULL)
+		return -1;
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	s->bev = bev;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	session_set_timeout(s, secs < SESSION_HANDSHAKE_SECS ? secs :
+	    SESSION_HANDSHAKE_SECS);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_set_state(s, SESSION_HANDSHAKE);
+	return 0;
+}
+
+/* The 220 to STARTTLS is out.  The plaintext bufferevent goes away
+ * with everything it buffered; a duplicate of its descriptor keeps the
+ * connection for the TLS one. */
+static void
+session_tls_start(struct session *s)
+{
+	int	fd;
+
+	fd = fcntl(bufferevent_getfd(s->bev), F_DUPFD_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("session cannot duplicate socket sid=%08x", s->sid);
+		session_close(s, "error");
+		return;
+	}
+	if (session_tls_begin(s, fd) == -1) {
+		close(fd);
+		session_close(s, "tls");
+	}
+}
+
+/* The handshake finished: greet (implicit TLS), or start afresh
+ * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
+ * so EHLO comes again and an AUTH made in plaintext no longer holds). */
+static void
+session_tls_done(struct session *s)
+{
+	const struct conf	*conf = s->conf;
+
+	s->tls = true;
+	log_info("session tls sid=%08x client=%s version=%s cipher=%s",
+	    s->sid, s->addr, tls_version(s->bev), tls_cipher(s->bev));
+	session_set_timeout(s, conf->command_timeout);
+	session_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	session_auth_reset(s->auth);
+	session_set_state(s, SESSION_GREETED);
+	if (s->implicit_tls) {
+		/* As the listener's check on plain ports: a client that
+		 * talks before the greeting is a bot firing blind. */
+		if (tls_has_pending(s->bev)) {
+			log_notice("session reject client=%s "
+			    "reason=early-talker sid=%08x", s->addr, s->sid);
+			s->ctx->refused_early_talker++;
+			session_reply(s, "554 5.5.1 %s Error: talked before "
+			    "the greeting", conf->hostname);
+			s->close_reason = "early-talker";
+			session_set_state(s, SESSION_QUIT);
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		session_reply(s, "220 %s ESMTP smartrelay", conf->hostname);
+	}
+	session_process(s);
+}
+
+/* The handshake finished or failed.  A failure has no SMTP reply to
+ * give: the client gets the TLS alert, if any, and the close. */
+static void
+session_tls_event(struct session *s, short what)
+{
+	char	why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		session_tls_done(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "handshake timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "closed during handshake");
+	else
+		tls_error_string(s->bev, why, sizeof(why), NULL);
+	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
+	    s->sid, s->addr, why);
+	session_close(s, "tls");
+}
+
+/* session_auth.c's ways to answer. */
+static void
+session_auth_reply_cb(void *arg, const char *line)
+{
+	session_reply(arg, "%s", line);
+}
+
+static void
+session_auth_error_cb(void *arg)
+{
+	session_error(arg);
+}
+
+/* Enters the state AUTH said, unless too many errors ended the
+ * session meanwhile. */
+static void
+session_auth_next(struct session *s, enum session_auth_next next)
+{
+	if (s->state == SESSION_QUIT)
+		return;
+	switch (next) {
+	case SESSION_AUTH_DONE:
+		session_set_state(s, SESSION_READY);
+		break;
+	case SESSION_AUTH_MORE:
+		session_set_state(s, SESSION_AUTH);
+		break;
+	case SESSION_AUTH_VERIFY:
+		session_set_state(s, SESSION_VERIFY);
+		bufferevent_disable(s->bev, EV_READ);
+		break;
+	}
+}
+
+/* The worker checked the password: answer, then read on. */
+static void
+session_auth_checked_cb(void *arg, bool ok)
+{
+	struct session	*s = arg;
+
+	if (s->closed) {
+		/* The client went away meanwhile. */
+		session_set_state(s, SESSION_READY);
+		session_close(s, s->close_reason);
+		return;
+	}
+	session_set_state(s, SESSION_READY);
+	session_auth_checked(s->auth, ok);
+	if (s->ctx->stopping && s->state != SESSION_QUIT) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->conf->hostname);
+		s->close_reason = "shutdown";
+		session_set_state(s, SESSION_QUIT);
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
+static void
+session_cmd_auth(struct session *s, const char *args)
+{
+	if (s->ctx->users == NULL) {
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		session_error(s);
+		return;
+	}
+	if (!session_auth_is_offered(s)) {
+		session_reply(s, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		session_error(s);
+		return;
+	}
+	if (session_auth_is_done(s->auth)) {
+		session_reply(s, "503 5.5.1 Error: already authenticated");
+		session_error(s);
+		return;
+	}
+	line_reader_init(&s->auth_reader, SESSION_AUTH_LINE_MAX);
+	session_auth_next(s, session_auth_start(s->auth, args,
+	    s->ctx->users, s->ctx->authcheck));
+}
+
+/* Takes one AUTH response line.  Returns false when none is buffered. */
+static bool
+session_auth_input(struct session *s, struct evbuffer *in)
+{
+	enum session_auth_next	 next = SESSION_AUTH_DONE;
+	size_t			 len;
+	bool			 crlf;
+
+	switch (line_get(&s->auth_reader, in, s->line, &len, &crlf)) {
+	case LINE_AGAIN:
+		return false;
+	case LINE_TOOLONG:
+		next = session_auth_line(s->auth, NULL, s->ctx->users,
+		    s->ctx->authcheck);
+		break;
+	case LINE_OK:
+		next = session_auth_line(s->auth, s->line, s->ctx->users,
+		    s->ctx->authcheck);
+		explicit_bzero(s->line, len);
+		break;
+	}
+	session_auth_next(s, next);
+	return true;
+}
+
+_Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
+    SESSION_READY == (int)SMTPSRV_READY && SESSION_MAIL == (int)SMTPSRV_MAIL &&
+    SESSION_RCPT == (int)SMTPSRV_RCPT, "the command states of smtpsrv.h");
+
+/* Which handler runs a command; whether it may run now, and the reply
+ * when it may not, is the shared table's business (smtpsrv.h). */
 static const struct session_cmd {
 	enum smtp_verb	 verb;
-	unsigned int	 allowed;	/* IN() mask of states */
-	const char	*refusal[SESSION_RCPT + 1];	/* 503 text by state */
 	void		(*handle)(struct session *, const char *args);
 } session_cmds[] = {
-	{ SMTP_VERB_HELO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_helo },
-	{ SMTP_VERB_EHLO, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_ehlo },
-	{ SMTP_VERB_MAIL, IN(SESSION_READY),
-	    REFUSE(NOT_YET, NULL, "nested MAIL command",
-	    "nested MAIL command"), session_cmd_mail },
-	{ SMTP_VERB_RCPT, IN(SESSION_MAIL) | IN(SESSION_RCPT),
-	    REFUSE(NOT_YET, "need MAIL command", NULL, NULL),
-	    session_cmd_rcpt },
-	{ SMTP_VERB_DATA, IN(SESSION_RCPT),
-	    REFUSE(NOT_YET, "need MAIL command", "need RCPT command", NULL),
-	    session_cmd_data },
-	{ SMTP_VERB_RSET, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_rset },
-	{ SMTP_VERB_NOOP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_noop },
-	{ SMTP_VERB_QUIT, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_quit },
-	{ SMTP_VERB_VRFY, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_vrfy },
-	{ SMTP_VERB_HELP, COMMANDS, REFUSE(NULL, NULL, NULL, NULL),
-	    session_cmd_help },
-	{ SMTP_VERB_STARTTLS, IN(SESSION_GREETED) | IN(SESSION_READY),
-	    REFUSE(NULL, NULL, IN_TXN, IN_TXN), session_cmd_starttls },
-	{ SMTP_VERB_AUTH, IN(SESSION_READY),
-	    REFUSE("send EHLO first", NULL, IN_TXN, IN_TXN),
-	    session_cmd_auth },
+	{ SMTP_VERB_HELO, session_cmd_helo },
+	{ SMTP_VERB_EHLO, session_cmd_ehlo },
+	{ SMTP_VERB_MAIL, session_cmd_mail },
+	{ SMTP_VERB_RCPT, session_cmd_rcpt },
+	{ SMTP_VERB_DATA, session_cmd_data },
+	{ SMTP_VERB_RSET, session_cmd_rset },
+	{ SMTP_VERB_NOOP, session_cmd_noop },
+	{ SMTP_VERB_QUIT, session_cmd_quit },
+	{ SMTP_VERB_VRFY, session_cmd_vrfy },
+	{ SMTP_VERB_HELP, session_cmd_help },
+	{ SMTP_VERB_STARTTLS, session_cmd_starttls },
+	{ SMTP_VERB_AUTH, session_cmd_auth },
 };
-
-/* The 503 text of <cmd> in the session's state: the table's. */
-static const char *
-session_refusal(const struct session *s, const struct session_cmd *cmd)
-{
-	const char	*text = NULL;
-
-	if (s->state <= SESSION_RCPT)
-		text = cmd->refusal[s->state];
-	return text != NULL ? text : "bad sequence of commands";
-}
 
 static void
 session_dispatch(struct session *s, const char *line, size_t len)
 {
 	const struct session_cmd	*cmd = NULL;
-	const char			*args;
+	const char			*args, *refusal;
 	enum smtp_verb			 verb;
 	size_t				 i;
 
 	if (!smtp_line_is_clean(line, len)) {
-		session_reply(s, "500 5.5.2 Error: invalid characters in "
-		    "command");
+		session_reply(s, SMTPSRV_BAD_CHARS);
 		session_error(s);
 		return;
 	}
 	verb = smtp_parse_verb(line, &args);
+	/* Commands are read only in the states the table knows. */
+	if (s->state > SESSION_RCPT)
+		fatalx("session: command in state %d", s->state);
+	refusal = smtpsrv_refusal(verb, (enum smtpsrv_state)s->state);
 	for (i = 0; i < nitems(session_cmds) && cmd == NULL; i++)
 		if (session_cmds[i].verb == verb)
 			cmd = &session_cmds[i];
-	if (cmd == NULL) {
-		session_reply(s, "500 5.5.2 Error: command not recognized");
-		session_error(s);
-	} else if ((cmd->allowed & IN(s->state)) == 0) {
-		session_reply(s, "503 5.5.1 Error: %s",
-		    session_refusal(s, cmd));
+	if (refusal != NULL || cmd == NULL) {
+		session_reply(s, "%s", refusal != NULL ? refusal :
+		    "451 4.3.0 Internal error");
 		session_error(s);
 	} else
 		cmd->handle(s, args);
@@ -515,7 +785,7 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		    "client=%s sid=%08x", id,
 		    str_log_escape(s->mail.path, strlen(s->mail.path), esc,
 		    sizeof(esc)), s->nrcpt,
-		    (unsigned long long)s->data.size, s->addr, s->sid);
+		    (unsigned long long)s->size, s->addr, s->sid);
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(id, s->ctx->committed_arg);
 	} else {
@@ -531,9 +801,9 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		return;
 	}
 	if (err == 0)
-		session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		session_reply(s, SMTPSRV_QUEUED_FMT, id);
 	else
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 	session_reset(s);
 	session_set_state(s, SESSION_READY);
 	if (s->ctx->stopping) {
@@ -547,92 +817,38 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	session_process(s);
 }
 
-/*
- * Writes the Date: and Message-ID: fields the header section lacked, at
- * its end, into the spool copy: made once, at acceptance, every retry
- * and every upstream sends the same ones (issue 13, item 3).  They count
- * against the size limit like the client's octets.
- */
-static void
-session_write_stamp(struct session *s)
-{
-	char	buf[STAMP_FIELDS_MAX], id[320], esc[4 * 320];
-	int	n;
-
-	n = stamp_missing(&s->stamp, time_wall(), s->conf->domain, "\r\n",
-	    buf, sizeof(buf), id, sizeof(id));
-	if (n <= 0) {
-		if (n == -1)
-			s->msg_ioerr = true;
-		return;
-	}
-	if (spool_msg_write(s->msg, buf, (size_t)n) == -1)
-		s->msg_ioerr = true;
-	s->data.size += (uint64_t)n;
-	log_info("session added sid=%08x date=%s message_id=%s", s->sid,
-	    s->stamp.has_date ? "no" : "yes", id[0] != '\0' ?
-	    str_log_escape(id, strlen(id), esc, sizeof(esc)) : "no");
-}
-
 /* The end of data: answer an error now, or hand the message to the
  * spool and wait (reading paused) for the sync. */
 static void
 session_data_end(struct session *s)
 {
 	const struct conf	*conf = s->conf;
+	const char		*reply;
 
 	session_set_timeout(s, conf->command_timeout);
-	/* A message that is all header section: the fields go last. */
-	if (s->data.err == SMTP_DATA_OK && !s->msg_ioerr &&
-	    s->stamp.in_headers) {
-		s->stamp.in_headers = false;
-		session_write_stamp(s);
-	}
-	if (s->data.err != SMTP_DATA_OK) {
+	switch (msgin_end(s->msg, &reply)) {
+	case MSGIN_REJECTED:
 		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
-		    s->sid, s->addr, smtp_data_err_reply(s->data.err));
-		session_reply(s, "%s", smtp_data_err_reply(s->data.err));
+		    s->sid, s->addr, reply);
+		session_reply(s, "%s", reply);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
-	}
-	if (s->msg_ioerr) {
+	case MSGIN_IOERR:
 		log_warnx("session spool write failed sid=%08x client=%s",
 		    s->sid, s->addr);
-		session_reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, SMTPSRV_NO_STORAGE);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
+	case MSGIN_OK:
+		break;
 	}
 	session_set_state(s, SESSION_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	spool_commit_start(s->msg, session_commit_done_cb, s);
+	s->size = msgin_size(s->msg);
+	msgin_commit(s->msg, session_commit_done_cb, s);
 	s->msg = NULL;
-}
-
-/* Feeds one decoded line, or with <more> a piece of a long one, to the
- * spool.  Returns false at end of data. */
-static bool
-session_data_line(struct session *s, size_t len, bool crlf, bool more)
-{
-	const char	*out;
-	size_t		 outlen;
-
-	if (more)
-		smtp_data_piece(&s->data, s->line, len, &out, &outlen);
-	else if (smtp_data_line(&s->data, s->line, len, crlf, &out,
-	    &outlen) == SMTP_DATA_END)
-		return false;
-	if (s->data.err != SMTP_DATA_OK || s->msg_ioerr)
-		return true;
-	/* A piece of a long line is not a whole line: the header scan
-	 * must not insert Date:/Message-ID: in the middle of it. */
-	if (stamp_scan_line(&s->stamp, out, outlen, !more))
-		session_write_stamp(s);
-	if (spool_msg_write(s->msg, out, outlen) == -1 ||
-	    (!more && spool_msg_write(s->msg, "\r\n", 2) == -1))
-		s->msg_ioerr = true;
-	return true;
 }
 
 /* The last reply is out: half-close and drop what the client still
@@ -655,7 +871,7 @@ session_linger(struct session *s)
 }
 
 /* Consumes buffered input until it runs out or the state says stop. */
-void
+static void
 session_process(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
@@ -685,7 +901,7 @@ session_process(struct session *s)
 			if (line_get_piece(&s->data_reader, in, s->line, &len,
 			    &crlf, &more) == LINE_AGAIN)
 				return;
-			if (!session_data_line(s, len, crlf, more))
+			if (!msgin_line(s->msg, s->line, len, crlf, more))
 				session_data_end(s);
 			continue;
 		}
@@ -698,7 +914,7 @@ session_process(struct session *s)
 		case LINE_AGAIN:
 			return;
 		case LINE_TOOLONG:
-			session_reply(s, "500 5.5.2 Error: line too long");
+			session_reply(s, SMTPSRV_LINE_LONG);
 			session_error(s);
 			break;
 		case LINE_OK:
@@ -714,14 +930,14 @@ session_process(struct session *s)
 	}
 }
 
-void
+static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	session_process(arg);
 }
 
-void
+static void
 session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
@@ -744,7 +960,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-void
+static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
@@ -784,7 +1000,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
 }
 
-void
+static void
 session_close(struct session *s, const char *reason)
 {
 	struct session_ctx	*ctx = s->ctx;
@@ -805,6 +1021,7 @@ session_close(struct session *s, const char *reason)
 	session_reset(s);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	ctx->nsessions--;
+	session_auth_free(s->auth);
 	conf_free(s->conf);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
@@ -818,13 +1035,15 @@ session_ctx_init(struct session_ctx *ctx)
 	TAILQ_INIT(&ctx->sessions);
 }
 
-int
-session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
+/* A session for peer <sa>, not yet listed nor attached to any
+ * bufferevent. */
+static struct session *
+session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
     socklen_t salen, unsigned int flags)
 {
 	static unsigned int	 next_sid;
+	struct session_auth_conn aconn;
 	struct session		*s;
-	char			 netname[512] = "";
 
 	s = xcalloc(1, sizeof(*s));
 	s->ctx = ctx;
@@ -840,22 +1059,25 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	s->implicit_tls = (flags & SESSION_F_TLS) != 0;
 	s->auth_plain_ok = (flags & SESSION_F_AUTH_PLAIN) != 0;
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
+	aconn.sid = s->sid;
+	aconn.addr = s->addr;
+	aconn.reply = session_auth_reply_cb;
+	aconn.error = session_auth_error_cb;
+	aconn.checked = session_auth_checked_cb;
+	aconn.arg = s;
+	s->auth = session_auth_new(&aconn);
 	s->state = SESSION_GREETED;
-	if (s->implicit_tls) {
-		if (session_tls_begin(s, fd) == -1) {
-			evutil_closesocket(fd);
-			conf_free(s->conf);
-			free(s);
-			return -1;
-		}
-	} else if ((s->bev = bufferevent_socket_new(ctx->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warnx("session bufferevent_socket_new failed");
-		evutil_closesocket(fd);
-		conf_free(s->conf);
-		free(s);
-		return -1;
-	}
+	return s;
+}
+
+/* Lists the session, whose bufferevent is set, and greets the client
+ * (not yet with implicit TLS: after the handshake). */
+static void
+session_start(struct session *s)
+{
+	struct session_ctx	*ctx = s->ctx;
+	char			 netname[512] = "";
+
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
 	if (s->net != NULL && s->net->name[0] != '\0')
@@ -866,13 +1088,50 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	    netname[0] != '\0' ? " network=\"" : "", netname,
 	    netname[0] != '\0' ? "\"" : "");
 	if (s->implicit_tls)
-		return 0;
+		return;
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	session_set_timeout(s, s->conf->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_reply(s, "220 %s ESMTP smartrelay", s->conf->hostname);
+}
+
+int
+session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
+    socklen_t salen, unsigned int flags)
+{
+	struct session	*s = session_alloc(ctx, sa, salen, flags);
+
+	if (s->implicit_tls) {
+		if (session_tls_begin(s, fd) == -1) {
+			evutil_closesocket(fd);
+			session_auth_free(s->auth);
+			conf_free(s->conf);
+			free(s);
+			return -1;
+		}
+	} else if ((s->bev = bufferevent_socket_new(ctx->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("session bufferevent_socket_new failed");
+		evutil_closesocket(fd);
+		session_auth_free(s->auth);
+		conf_free(s->conf);
+		free(s);
+		return -1;
+	}
+	session_start(s);
 	return 0;
+}
+
+void
+session_new_bev(struct session_ctx *ctx, struct bufferevent *bev,
+    const struct sockaddr *sa, socklen_t salen, unsigned int flags)
+{
+	struct session	*s;
+
+	s = session_alloc(ctx, sa, salen, flags & ~SESSION_F_TLS);
+	s->bev = bev;
+	session_start(s);
 }
 
 /* Compares the addresses (not ports) of two peers. */
@@ -953,6 +1212,7 @@ session_free_all(struct session_ctx *ctx)
 		session_reset(s);
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		ctx->nsessions--;
+		session_auth_free(s->auth);
 		conf_free(s->conf);
 		free(s);
 	}

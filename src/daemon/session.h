@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+struct bufferevent;
 struct event_base;
 struct conf;
 struct spool;
@@ -73,6 +74,13 @@ void		session_ctx_init(struct session_ctx *ctx);
 int		session_new(struct session_ctx *ctx, int fd,
 		    const struct sockaddr *sa, socklen_t salen,
 		    unsigned int flags);
+
+/* As session_new() without SESSION_F_TLS, on <bev> (which the session
+ * owns from now on) instead of a socket: the unit tests drive sessions
+ * through one end of a bufferevent_pair.  STARTTLS needs a socket. */
+void		session_new_bev(struct session_ctx *ctx,
+		    struct bufferevent *bev, const struct sockaddr *sa,
+		    socklen_t salen, unsigned int flags);
 
 /* Number of open sessions whose peer address equals that of <sa>. */
 unsigned int	session_count_from(const struct session_ctx *ctx,

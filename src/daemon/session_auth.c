@@ -1,414 +1,172 @@
 /*
- * session_auth.c - the session's STARTTLS (RFC 3207) and AUTH
- * (RFC 4954, mechanisms PLAIN and LOGIN).
+ * session_auth.c - the server side of AUTH for one session (RFC 4954,
+ * mechanisms PLAIN and LOGIN; see session_auth.h).
  *
- * STARTTLS throws away whatever the client pipelined after it and
- * everything learnt before it, so nothing said in plaintext is taken as
- * said over TLS.  AUTH is offered over TLS, or on a loopback listener
- * the admin allowed in plaintext; a failed attempt counts as a client
- * error.  Credentials are never logged and are wiped after use.
+ * The exchange is lib/saslstep.c's; this checks the password it
+ * gathers (on the check worker when there is one), logs the outcome and
+ * sends the replies through the session.  A failed attempt counts as a
+ * client error.  Credentials are never logged and are wiped after use.
  */
 #include "config.h"
 
-#include "session_int.h"
+#include "session_auth.h"
 
-#include <fcntl.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
-
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "authcheck.h"
-#include "conf.h"
 #include "log.h"
 #include "sasl.h"
-#include "tls.h"
+#include "saslstep.h"
+#include "users.h"
 #include "util.h"
 
-/* RFC 4954 section 4: the password travels in base64 only, so AUTH
- * is offered over TLS, or where the admin allowed it on loopback. */
-bool
-session_auth_is_offered(const struct session *s)
+/* The step function keeps names and passwords the accounts can have. */
+_Static_assert(SASL_NAME_MAX >= USERS_NAME_MAX, "AUTH names too short");
+_Static_assert(SASL_PASS_MAX >= USERS_PASS_MAX, "AUTH passwords too short");
+
+struct session_auth {
+	struct session_auth_conn conn;
+	/* The exchange; after a successful one, sasl.name is the
+	 * account's name. */
+	struct sasl_server	 sasl;
+	bool			 authed;
+};
+
+/* Sends what the AUTH step function said, and logs its outcome.
+ * Returns what the session does next (CHECK: not answered yet). */
+static enum session_auth_next
+session_auth_answer(struct session_auth *a, const struct sasl_server_out *out)
 {
-	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
-}
+	char	esc[SASL_NAME_MAX * 4 + 4];
 
-/*
- * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
- * client pipelined after the command is thrown away unread (section
- * 4.2: a man in the middle could have injected it), and reading stops
- * until the TLS bufferevent takes over the socket in
- * session_tls_start().
- */
-void
-session_cmd_starttls(struct session *s, const char *args)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
-
-	if (*args != '\0') {
-		session_reply(s, "501 5.5.4 Syntax: STARTTLS");
-		session_error(s);
-		return;
-	}
-	if (s->tls) {
-		session_reply(s, "503 5.5.1 Error: TLS already active");
-		session_error(s);
-		return;
-	}
-	if (s->ctx->tls == NULL) {
-		/* Not configured: as any command we do not offer. */
-		if (s->conf->server_tls.cert_file[0] == '\0')
-			session_reply(s, "502 5.5.1 Error: command not "
-			    "implemented");
-		else
-			session_reply(s, "454 4.7.0 TLS not available");
-		session_error(s);
-		return;
-	}
-	evbuffer_drain(in, evbuffer_get_length(in));
-	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
-	bufferevent_disable(s->bev, EV_READ);
-	session_set_state(s, SESSION_STARTTLS);
-	session_reply(s, "220 2.0.0 Ready to start TLS");
-}
-
-/* Puts the TLS bufferevent on the socket of <fd> and starts the
- * handshake, bounded by SESSION_HANDSHAKE_SECS. */
-int
-session_tls_begin(struct session *s, int fd)
-{
-	struct bufferevent	*bev;
-	uint64_t		 secs = s->conf->command_timeout;
-
-	if (s->ctx->tls == NULL ||
-	    (bev = tls_server_wrap(s->ctx->tls, s->ctx->base, fd)) == NULL)
-		return -1;
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	s->bev = bev;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	session_set_timeout(s, secs < SESSION_HANDSHAKE_SECS ? secs :
-	    SESSION_HANDSHAKE_SECS);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_set_state(s, SESSION_HANDSHAKE);
-	return 0;
-}
-
-/* The 220 to STARTTLS is out.  The plaintext bufferevent goes away
- * with everything it buffered; a duplicate of its descriptor keeps the
- * connection for the TLS one. */
-void
-session_tls_start(struct session *s)
-{
-	int	fd;
-
-	fd = fcntl(bufferevent_getfd(s->bev), F_DUPFD_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("session cannot duplicate socket sid=%08x", s->sid);
-		session_close(s, "error");
-		return;
-	}
-	if (session_tls_begin(s, fd) == -1) {
-		close(fd);
-		session_close(s, "tls");
-	}
-}
-
-/* The handshake finished: greet (implicit TLS), or start afresh
- * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
- * so EHLO comes again and an AUTH made in plaintext no longer holds). */
-static void
-session_tls_done(struct session *s)
-{
-	const struct conf	*conf = s->conf;
-
-	s->tls = true;
-	log_info("session tls sid=%08x client=%s version=%s cipher=%s",
-	    s->sid, s->addr, tls_version(s->bev), tls_cipher(s->bev));
-	session_set_timeout(s, conf->command_timeout);
-	session_reset(s);
-	s->helo[0] = '\0';
-	s->esmtp = false;
-	s->authed = false;
-	explicit_bzero(s->auth_name, sizeof(s->auth_name));
-	session_set_state(s, SESSION_GREETED);
-	if (s->implicit_tls) {
-		/* As the listener's check on plain ports: a client that
-		 * talks before the greeting is a bot firing blind. */
-		if (tls_has_pending(s->bev)) {
-			log_notice("session reject client=%s "
-			    "reason=early-talker sid=%08x", s->addr, s->sid);
-			s->ctx->refused_early_talker++;
-			session_reply(s, "554 5.5.1 %s Error: talked before "
-			    "the greeting", conf->hostname);
-			s->close_reason = "early-talker";
-			session_set_state(s, SESSION_QUIT);
-			bufferevent_disable(s->bev, EV_READ);
-			return;
-		}
-		session_reply(s, "220 %s ESMTP smartrelay", conf->hostname);
-	}
-	session_process(s);
-}
-
-/* Answers 235 or 535 for the check of s->auth_name. */
-static void
-session_auth_result(struct session *s, bool ok)
-{
-	char	esc[USERS_NAME_MAX * 4 + 4];
-
-	session_set_state(s, SESSION_READY);
-	if (ok) {
-		s->authed = true;
+	if (out->outcome == SASL_SERVER_CHECK)
+		return SESSION_AUTH_VERIFY;
+	if (out->outcome == SASL_SERVER_OK) {
+		a->authed = true;
 		log_info("session auth sid=%08x client=%s user=%s mech=%s",
-		    s->sid, s->addr, str_log_escape(s->auth_name,
-		    strlen(s->auth_name), esc, sizeof(esc)), s->auth_mech);
-		session_reply(s, "235 2.7.0 Authentication successful");
-	} else {
+		    a->conn.sid, a->conn.addr, str_log_escape(a->sasl.name,
+		    strlen(a->sasl.name), esc, sizeof(esc)), a->sasl.mech);
+	} else if (out->why != NULL)
+		log_notice("session auth failed sid=%08x client=%s mech=%s "
+		    "reason=%s", a->conn.sid, a->conn.addr, a->sasl.mech,
+		    out->why);
+	else if (strncmp(out->reply, "535", 3) == 0)
 		/* No name in the log: people type passwords there. */
 		log_notice("session auth failed sid=%08x client=%s mech=%s",
-		    s->sid, s->addr, s->auth_mech);
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_reply(s, "535 5.7.8 Authentication credentials "
-		    "invalid");
-		session_error(s);
-	}
+		    a->conn.sid, a->conn.addr, a->sasl.mech);
+	a->conn.reply(a->conn.arg, out->reply);
+	if (out->error)
+		a->conn.error(a->conn.arg);
+	return out->outcome == SASL_SERVER_CONTINUE ? SESSION_AUTH_MORE :
+	    SESSION_AUTH_DONE;
 }
 
-/* The worker checked the password: answer, then read on. */
+/* The worker checked the password. */
 static void
 session_auth_done_cb(bool ok, void *arg)
 {
-	struct session	*s = arg;
+	struct session_auth	*a = arg;
 
-	if (s->closed) {
-		/* The client went away meanwhile. */
-		session_set_state(s, SESSION_READY);
-		session_close(s, s->close_reason);
-		return;
-	}
-	session_auth_result(s, ok);
-	if (s->ctx->stopping && s->state != SESSION_QUIT) {
-		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    s->conf->hostname);
-		s->close_reason = "shutdown";
-		session_set_state(s, SESSION_QUIT);
-	}
-	bufferevent_enable(s->bev, EV_READ);
-	session_process(s);
+	a->conn.checked(a->conn.arg, ok);
 }
 
-/* Checks a name and password, on the check worker when there is one
- * (reading paused until it answers), and answers 235 or 535.  Wipes
- * <pass>. */
-static void
-session_auth_check(struct session *s, const char *name, char *pass,
-    const char *mech)
+/* Checks the name and password the exchange gathered, on the check
+ * worker when there is one, and answers 235 or 535 (now or in
+ * session_auth_checked()). */
+static enum session_auth_next
+session_auth_check(struct session_auth *a, const struct users *users,
+    struct authcheck *ac)
 {
-	if (s->ctx->users == NULL) {
+	struct sasl_server_out	out;
+
+	if (users == NULL) {
 		/* A reload removed the accounts during the exchange. */
-		explicit_bzero(pass, strlen(pass));
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "454 4.7.0 Temporary authentication failure");
-		return;
+		sasl_server_reset(&a->sasl);
+		a->conn.reply(a->conn.arg,
+		    "454 4.7.0 Temporary authentication failure");
+		return SESSION_AUTH_DONE;
 	}
-	if (name != s->auth_name)
-		strcopy(s->auth_name, name, sizeof(s->auth_name));
-	s->auth_mech = mech;
-	if (s->ctx->authcheck == NULL)
-		session_auth_result(s, users_verify(s->ctx->users,
-		    s->auth_name, pass));
-	else {
-		session_set_state(s, SESSION_VERIFY);
-		bufferevent_disable(s->bev, EV_READ);
-		authcheck_start(s->ctx->authcheck, s->ctx->users,
-		    s->auth_name, pass, session_auth_done_cb, s);
+	if (ac == NULL) {
+		sasl_server_checked(&a->sasl, users_verify(users,
+		    a->sasl.name, a->sasl.pass), &out);
+		return session_auth_answer(a, &out);
 	}
-	explicit_bzero(pass, strlen(pass));
+	authcheck_start(ac, users, a->sasl.name, a->sasl.pass,
+	    session_auth_done_cb, a);
+	sasl_server_drop_pass(&a->sasl);
+	return SESSION_AUTH_VERIFY;
 }
 
-static void
-session_auth_plain(struct session *s, const char *b64)
+/* Answers, or starts the check the exchange asks for. */
+static enum session_auth_next
+session_auth_go(struct session_auth *a, const struct sasl_server_out *out,
+    const struct users *users, struct authcheck *ac)
 {
-	char	name[USERS_NAME_MAX + 1], pass[USERS_PASS_MAX + 1];
+	enum session_auth_next	next = session_auth_answer(a, out);
 
-	switch (users_plain_decode(b64, name, sizeof(name), pass,
-	    sizeof(pass))) {
-	case 0:
-		session_auth_check(s, name, pass, "PLAIN");
-		break;
-	case -1:
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "501 5.5.2 Cannot decode response");
-		session_error(s);
-		break;
-	default:
-		session_set_state(s, SESSION_READY);
-		log_notice("session auth failed sid=%08x client=%s mech=PLAIN "
-		    "reason=malformed", s->sid, s->addr);
-		session_reply(s, "535 5.7.8 Authentication credentials "
-		    "invalid");
-		session_error(s);
-		break;
-	}
-	explicit_bzero(name, sizeof(name));
+	if (next == SESSION_AUTH_VERIFY)
+		return session_auth_check(a, users, ac);
+	return next;
 }
 
-/* One AUTH LOGIN answer: the name, then the password. */
-static void
-session_auth_login(struct session *s, const char *b64)
+enum session_auth_next
+session_auth_start(struct session_auth *a, const char *args,
+    const struct users *users, struct authcheck *ac)
 {
-	char	pass[USERS_PASS_MAX + 1];
+	struct sasl_server_out	out;
 
-	if (s->auth_step == SESSION_AUTH_LOGIN_USER) {
-		if (sasl_unbase64(b64, s->auth_name, sizeof(s->auth_name)) <=
-		    0 || strlen(s->auth_name) == 0)
-			goto bad;
-		s->auth_step = SESSION_AUTH_LOGIN_PASS;
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 UGFzc3dvcmQ6");
-		return;
-	}
-	if (sasl_unbase64(b64, pass, sizeof(pass)) <= 0 ||
-	    strlen(pass) == 0) {
-		explicit_bzero(pass, sizeof(pass));
-		goto bad;
-	}
-	session_auth_check(s, s->auth_name, pass, "LOGIN");
-	return;
-bad:
-	explicit_bzero(s->auth_name, sizeof(s->auth_name));
-	session_set_state(s, SESSION_READY);
-	session_reply(s, "501 5.5.2 Cannot decode response");
-	session_error(s);
+	sasl_server_start(&a->sasl, args, &out);
+	return session_auth_go(a, &out, users, ac);
 }
 
-/* A line answering a 334: "*" cancels (RFC 4954 section 4). */
-static void
-session_auth_line(struct session *s, const char *line)
+enum session_auth_next
+session_auth_line(struct session_auth *a, const char *line,
+    const struct users *users, struct authcheck *ac)
 {
-	if (strcmp(line, "*") == 0) {
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "501 5.7.0 Authentication aborted");
-		return;
-	}
-	if (s->auth_step == SESSION_AUTH_PLAIN)
-		session_auth_plain(s, line);
-	else
-		session_auth_login(s, line);
+	struct sasl_server_out	out;
+
+	sasl_server_step(&a->sasl, line, &out);
+	return session_auth_go(a, &out, users, ac);
 }
 
-/* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
 void
-session_cmd_auth(struct session *s, const char *args)
+session_auth_checked(struct session_auth *a, bool ok)
 {
-	char		 mech[16];
-	const char	*resp;
-	size_t		 len = strcspn(args, " ");
+	struct sasl_server_out	out;
 
-	if (s->ctx->users == NULL) {
-		session_reply(s, "502 5.5.1 Error: command not implemented");
-		session_error(s);
-		return;
-	}
-	if (!session_auth_is_offered(s)) {
-		session_reply(s, "538 5.7.11 Encryption required for "
-		    "requested authentication mechanism");
-		session_error(s);
-		return;
-	}
-	if (s->authed) {
-		session_reply(s, "503 5.5.1 Error: already authenticated");
-		session_error(s);
-		return;
-	}
-	resp = args + len + strspn(args + len, " ");
-	if (len == 0 || len >= sizeof(mech) || strchr(resp, ' ') != NULL) {
-		session_reply(s, "501 5.5.4 Syntax: AUTH mechanism "
-		    "[initial-response]");
-		session_error(s);
-		return;
-	}
-	memcpy(mech, args, len);
-	mech[len] = '\0';
-	/* "=" is an empty initial response; none at all asks for 334. */
-	if (strcmp(resp, "=") == 0)
-		resp = "";
-	else if (*resp == '\0')
-		resp = NULL;
-	line_reader_init(&s->auth_reader, SESSION_AUTH_LINE_MAX);
-	if (strcasecmp(mech, "PLAIN") == 0) {
-		s->auth_step = SESSION_AUTH_PLAIN;
-		if (resp != NULL) {
-			session_auth_plain(s, resp);
-			return;
-		}
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 ");
-	} else if (strcasecmp(mech, "LOGIN") == 0) {
-		s->auth_step = SESSION_AUTH_LOGIN_USER;
-		if (resp != NULL) {
-			session_auth_login(s, resp);
-			return;
-		}
-		session_set_state(s, SESSION_AUTH);
-		session_reply(s, "334 VXNlcm5hbWU6");
-	} else {
-		session_reply(s, "504 5.5.4 Unrecognized authentication type");
-		session_error(s);
-	}
+	sasl_server_checked(&a->sasl, ok, &out);
+	session_auth_answer(a, &out);
 }
 
-/* Takes one AUTH response line.  Returns false when none is buffered. */
+struct session_auth *
+session_auth_new(const struct session_auth_conn *conn)
+{
+	struct session_auth	*a = xcalloc(1, sizeof(*a));
+
+	a->conn = *conn;
+	sasl_server_init(&a->sasl, &sasl_b64_openssl);
+	return a;
+}
+
+void
+session_auth_free(struct session_auth *a)
+{
+	if (a == NULL)
+		return;
+	sasl_server_reset(&a->sasl);
+	free(a);
+}
+
 bool
-session_auth_input(struct session *s, struct evbuffer *in)
+session_auth_is_done(const struct session_auth *a)
 {
-	size_t	len;
-	bool	crlf;
-
-	switch (line_get(&s->auth_reader, in, s->line, &len, &crlf)) {
-	case LINE_AGAIN:
-		return false;
-	case LINE_TOOLONG:
-		explicit_bzero(s->auth_name, sizeof(s->auth_name));
-		session_set_state(s, SESSION_READY);
-		session_reply(s, "500 5.5.6 Authentication exchange line is "
-		    "too long");
-		session_error(s);
-		break;
-	case LINE_OK:
-		session_auth_line(s, s->line);
-		explicit_bzero(s->line, len);
-		break;
-	}
-	return true;
+	return a->authed;
 }
 
-/* The handshake finished or failed.  A failure has no SMTP reply to
- * give: the client gets the TLS alert, if any, and the close. */
 void
-session_tls_event(struct session *s, short what)
+session_auth_reset(struct session_auth *a)
 {
-	char	why[256];
-
-	if (what & BEV_EVENT_CONNECTED) {
-		session_tls_done(s);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT)
-		snprintf(why, sizeof(why), "handshake timeout");
-	else if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "closed during handshake");
-	else
-		tls_error_string(s->bev, why, sizeof(why), NULL);
-	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
-	    s->sid, s->addr, why);
-	session_close(s, "tls");
+	a->authed = false;
+	sasl_server_reset(&a->sasl);
 }

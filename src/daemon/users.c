@@ -1,6 +1,6 @@
 /*
- * users.c - the accounts file for inbound AUTH, password checks with
- * crypt_r(3), and the decoding of AUTH PLAIN responses.
+ * users.c - the accounts file for inbound AUTH and password checks with
+ * crypt_r(3) (the AUTH exchange itself is lib/saslstep.c).
  *
  * The file holds "name:hash" lines, as htpasswd and chpasswd -e do.
  * Every check costs exactly one crypt_r() call, against a stand-in hash
@@ -298,50 +298,4 @@ users_verify(const struct users *u, const char *name, const char *pass)
 	hash = users_lookup(u, name, &known);
 	ok = users_hash_matches(hash, pass);
 	return known && ok;
-}
-
-int
-users_plain_decode(const char *b64, char *name, size_t namesz, char *pass,
-    size_t passsz)
-{
-	char		 buf[2 * USERS_NAME_MAX + USERS_PASS_MAX + 4];
-	const char	*authz, *authc, *pw, *nul;
-	int		 n;
-	size_t		 len, zlen, clen, plen;
-	int		 rc = -1;
-
-	if ((n = sasl_unbase64(b64, buf, sizeof(buf))) == -1)
-		goto out;
-	rc = -2;
-	len = (size_t)n;
-	/* RFC 4616 section 2: [authzid] NUL authcid NUL passwd. */
-	authz = buf;
-	if ((nul = memchr(authz, '\0', len)) == NULL)
-		goto out;
-	zlen = (size_t)(nul - authz);
-	authc = nul + 1;
-	if ((nul = memchr(authc, '\0', len - zlen - 1)) == NULL)
-		goto out;
-	clen = (size_t)(nul - authc);
-	pw = nul + 1;
-	plen = len - zlen - clen - 2;
-	if (memchr(pw, '\0', plen) != NULL || clen == 0 || plen == 0 ||
-	    clen >= namesz || plen >= passsz || plen > USERS_PASS_MAX)
-		goto out;
-	if (zlen != 0 && (zlen != clen || memcmp(authz, authc, clen) != 0))
-		goto out;
-	memcpy(name, authc, clen);
-	name[clen] = '\0';
-	memcpy(pass, pw, plen);
-	pass[plen] = '\0';
-	rc = 0;
-out:
-	OPENSSL_cleanse(buf, sizeof(buf));
-	if (rc != 0) {
-		if (namesz > 0)
-			OPENSSL_cleanse(name, namesz);
-		if (passsz > 0)
-			OPENSSL_cleanse(pass, passsz);
-	}
-	return rc;
 }

@@ -1,7 +1,6 @@
 /*
  * users.h - the accounts LAN clients may AUTH with: a file of
- * "user:crypt-hash" lines, and the server side of AUTH PLAIN's
- * decoding (RFC 4616).
+ * "user:crypt-hash" lines, and the password checks.
  *
  * Passwords are checked with crypt_r(3) against hashes made by
  * "openssl passwd -6" or mkpasswd(1); the file never holds a password.
@@ -58,15 +57,5 @@ bool		 users_verify(const struct users *, const char *name,
 const char	*users_lookup(const struct users *, const char *name,
 		    bool *known);
 bool		 users_hash_matches(const char *hash, const char *pass);
-
-/* Decodes an AUTH PLAIN response (base64 of "authzid NUL authcid NUL
- * passwd", RFC 4616 section 2) into <name> and <pass>.  The authzid
- * must be empty or equal the authcid: acting for someone else is not
- * supported.  Returns 0; -1 when <b64> is not base64 (RFC 4954: 501);
- * -2 for a bad layout, a missing NUL, an over-long part, an empty name
- * or password, or an authzid of someone else.  The caller wipes <pass>
- * after use; on failure both are wiped. */
-int		 users_plain_decode(const char *b64, char *name,
-		    size_t namesz, char *pass, size_t passsz);
 
 #endif /* USERS_H */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "envelope.h"
 #include "log.h"
 #include "util.h"
@@ -28,13 +29,6 @@
 #define DSN_BOUNDARY_SZ	80	/* RFC 2046 §5.1.1: at most 70 chars */
 #define DSN_IS_WSP(c)	((c) == ' ' || (c) == '\t')
 
-/* A growing, always NUL-terminated output buffer. */
-struct dsn_buf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-};
-
 /* The parts of the report, in order: description, then content type. */
 static const char *const dsn_part_desc[3][2] = {
 	{ "Notification", "text/plain; charset=us-ascii" },
@@ -42,35 +36,21 @@ static const char *const dsn_part_desc[3][2] = {
 	{ "Undelivered Message Headers", "text/rfc822-headers" },
 };
 
-
-static void
-dsn_add(struct dsn_buf *b, const void *p, size_t n)
-{
-	if (b->cap - b->len <= n) {
-		b->cap = b->cap * 2 > b->len + n + 1 ? b->cap * 2 :
-		    b->len + n + 1024;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /* Appends <n> octets of <s>, turning CR, LF and NUL into spaces: they
  * would end or break the line. */
 static void
-dsn_add_clean(struct dsn_buf *b, const char *s, size_t n)
+dsn_add_clean(struct buf *b, const char *s, size_t n)
 {
 	size_t	i, start = 0;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] != '\r' && s[i] != '\n' && s[i] != '\0')
 			continue;
-		dsn_add(b, s + start, i - start);
-		dsn_add(b, " ", 1);
+		buf_add(b, s + start, i - start);
+		buf_add(b, " ", 1);
 		start = i + 1;
 	}
-	dsn_add(b, s + start, n - start);
+	buf_add(b, s + start, n - start);
 }
 
 /* Appends the logical line <s> of <len> octets with CRLF, folded so that
@@ -79,7 +59,7 @@ dsn_add_clean(struct dsn_buf *b, const char *s, size_t n)
  * fold is never blank only; a run of DSN_LINE_MAX octets without a blank
  * is cut and the rest continues after an inserted space. */
 static void
-dsn_put(struct dsn_buf *b, const char *s, size_t len)
+dsn_put(struct buf *b, const char *s, size_t len)
 {
 	size_t	room = DSN_LINE_MAX, cut, i;
 
@@ -90,26 +70,26 @@ dsn_put(struct dsn_buf *b, const char *s, size_t len)
 				cut = i;
 		if (cut > 0) {
 			dsn_add_clean(b, s, cut);
-			dsn_add(b, "\r\n", 2);
+			buf_add(b, "\r\n", 2);
 			room = DSN_LINE_MAX;
 		} else {
 			cut = room;
 			dsn_add_clean(b, s, cut);
-			dsn_add(b, "\r\n ", 3);
+			buf_add(b, "\r\n ", 3);
 			room = DSN_LINE_MAX - 1;
 		}
 		s += cut;
 		len -= cut;
 	}
 	dsn_add_clean(b, s, len);
-	dsn_add(b, "\r\n", 2);
+	buf_add(b, "\r\n", 2);
 }
 
 /* Formats one line of our own text (which may quote addresses and
  * replies) and appends it with dsn_put().  The result is 7-bit: control
  * octets other than TAB become spaces, 8-bit octets '?'. */
 static void __attribute__((format(printf, 2, 3)))
-dsn_linef(struct dsn_buf *b, const char *fmt, ...)
+dsn_linef(struct buf *b, const char *fmt, ...)
 {
 	va_list		 ap;
 	char		*line;
@@ -137,9 +117,9 @@ dsn_linef(struct dsn_buf *b, const char *fmt, ...)
 }
 
 static void
-dsn_blank(struct dsn_buf *b)
+dsn_blank(struct buf *b)
 {
-	dsn_add(b, "\r\n", 2);
+	buf_add(b, "\r\n", 2);
 }
 
 /* The RFC 3463 status of <r> if it is well formed ("5.1.1": class 2, 4
@@ -166,7 +146,7 @@ dsn_status(const struct envelope_rcpt *r)
 
 /* Part 1: the explanation for the sender. */
 static void
-dsn_part_text(struct dsn_buf *b, const struct envelope *env,
+dsn_part_text(struct buf *b, const struct envelope *env,
     const char *host)
 {
 	const struct envelope_rcpt	*r;
@@ -205,7 +185,7 @@ dsn_part_text(struct dsn_buf *b, const struct envelope *env,
 /* Part 2: RFC 3464 §2.2 per-message fields, then one §2.3 block per
  * failed recipient, blocks separated by blank lines. */
 static void
-dsn_part_status(struct dsn_buf *b, const struct envelope *env,
+dsn_part_status(struct buf *b, const struct envelope *env,
     const char *host)
 {
 	const struct envelope_rcpt	*r;
@@ -233,7 +213,7 @@ dsn_part_status(struct dsn_buf *b, const struct envelope *env,
  * first empty line) or the end of <h>.  Octets are kept as they are,
  * except that dsn_put() folds long lines and blanks stray CR/LF/NUL. */
 static void
-dsn_part_headers(struct dsn_buf *b, const char *h, size_t hlen)
+dsn_part_headers(struct buf *b, const char *h, size_t hlen)
 {
 	const char	*nl;
 	size_t		 len, linelen;
@@ -260,7 +240,7 @@ dsn_part_headers(struct dsn_buf *b, const char *h, size_t hlen)
  * substrings than they have octets, so the loop ends. */
 static void
 dsn_boundary(const struct envelope *env, int64_t now,
-    const struct dsn_buf *parts, size_t nparts, char *buf, size_t bufsz)
+    const struct buf *parts, size_t nparts, char *buf, size_t bufsz)
 {
 	char		id[ENVELOPE_ID_LEN + 1];
 	size_t		i, n = 0, blen;
@@ -291,7 +271,7 @@ dsn_boundary(const struct envelope *env, int64_t now,
 
 /* The header section of the report itself. */
 static void
-dsn_top(struct dsn_buf *b, const struct envelope *env, const char *host,
+dsn_top(struct buf *b, const struct envelope *env, const char *host,
     const char *to, int64_t now, const char *boundary, bool eightbit)
 {
 	char	date[64];
@@ -328,7 +308,7 @@ dsn_has_failed(const struct envelope *env)
 }
 
 static bool
-dsn_is_8bit(const struct dsn_buf *b)
+dsn_is_8bit(const struct buf *b)
 {
 	size_t	i;
 
@@ -343,7 +323,7 @@ dsn_compose(const struct envelope *env, const char *hostname,
     const char *to, int64_t now, const char *headers, size_t hlen,
     char **out, size_t *outlen)
 {
-	struct dsn_buf	 parts[3], msg;
+	struct buf	 parts[3], msg;
 	char		 boundary[DSN_BOUNDARY_SZ];
 	size_t		 i;
 	bool		 eightbit;
@@ -374,14 +354,13 @@ dsn_compose(const struct envelope *env, const char *hostname,
 		if (i == 2 && eightbit)
 			dsn_linef(&msg, "Content-Transfer-Encoding: 8bit");
 		dsn_blank(&msg);
-		dsn_add(&msg, parts[i].p, parts[i].len);
+		buf_add(&msg, parts[i].p, parts[i].len);
 		/* The CRLF before a delimiter belongs to it (RFC 2046
 		 * §5.1.1); this blank line keeps the part's last CRLF. */
 		dsn_blank(&msg);
-		free(parts[i].p);
+		buf_free(&parts[i]);
 	}
 	dsn_linef(&msg, "--%s--", boundary);
-	*out = msg.p;
-	*outlen = msg.len;
+	*out = buf_steal(&msg, outlen);
 	return 0;
 }

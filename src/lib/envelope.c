@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 #include "util.h"
 #include "xtext.h"
@@ -56,13 +57,6 @@
 #define ENVELOPE_LINE_MAX	8192	/* longest envelope line */
 #define ENVELOPE_TEXT_MAX	2048	/* error and reply octets kept */
 #define ENVELOPE_DSN_MAX	32
-
-/* A growing text buffer. */
-struct envelope_sb {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-};
 
 enum envelope_key {
 	ENVELOPE_K_ID, ENVELOPE_K_ARRIVAL, ENVELOPE_K_SIZE, ENVELOPE_K_CLIENT,
@@ -81,9 +75,6 @@ static const char *const envelope_state_names[] = {
 	[ENVELOPE_RCPT_SENT] = "sent",
 	[ENVELOPE_RCPT_FAILED] = "failed",
 };
-
-static void	envelope_sb_printf(struct envelope_sb *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 
 /*
  * Validation and building, shared by both directions.
@@ -175,62 +166,33 @@ envelope_requeue(struct envelope *env, int64_t now)
  * Writing.
  */
 
-/* Appends <len> octets, keeping the buffer NUL-terminated. */
-static void
-envelope_sb_add(struct envelope_sb *sb, const char *s, size_t len)
-{
-	if (sb->len + len + 1 > sb->cap) {
-		sb->cap = (sb->len + len + 1) * 2;
-		sb->p = xrealloc(sb->p, sb->cap);
-	}
-	memcpy(sb->p + sb->len, s, len);
-	sb->len += len;
-	sb->p[sb->len] = '\0';
-}
-
-static void
-envelope_sb_printf(struct envelope_sb *sb, const char *fmt, ...)
-{
-	char	buf[256];
-	va_list	ap;
-	int	n;
-
-	/* Only numbers and short tokens come through here. */
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		fatalx("envelope_sb_printf: overflow");
-	envelope_sb_add(sb, buf, (size_t)n);
-}
-
 /* Appends <s> as xtext (RFC 3461 section 4). */
 static void
-envelope_sb_xtext(struct envelope_sb *sb, const char *s)
+envelope_put_xtext(struct buf *sb, const char *s)
 {
 	char	*enc = xmalloc(3 * strlen(s) + 1);
 
-	envelope_sb_add(sb, enc, (size_t)(xtext_put(enc, s) - enc));
+	buf_add(sb, enc, (size_t)(xtext_put(enc, s) - enc));
 	free(enc);
 }
 
 /* Appends free text, control bytes as spaces, at most ENVELOPE_TEXT_MAX
  * octets. */
 static void
-envelope_sb_text(struct envelope_sb *sb, const char *s)
+envelope_put_text(struct buf *sb, const char *s)
 {
 	size_t		i;
 	unsigned char	c;
 
 	for (i = 0; s[i] != '\0' && i < ENVELOPE_TEXT_MAX; i++) {
 		c = (unsigned char)s[i];
-		envelope_sb_add(sb, c < 0x20 || c == 0x7f ? " " : &s[i], 1);
+		buf_add(sb, c < 0x20 || c == 0x7f ? " " : &s[i], 1);
 	}
 }
 
 /* Appends the rcpt lines.  Returns -1 for an invalid recipient. */
 static int
-envelope_format_rcpts(const struct envelope *env, struct envelope_sb *sb)
+envelope_format_rcpts(const struct envelope *env, struct buf *sb)
 {
 	const struct envelope_rcpt	*r;
 	size_t				 i;
@@ -240,15 +202,15 @@ envelope_format_rcpts(const struct envelope *env, struct envelope_sb *sb)
 		if (!envelope_field_is_valid(r->addr, false) ||
 		    (unsigned int)r->state >= nitems(envelope_state_names))
 			return -1;
-		envelope_sb_printf(sb, "rcpt %s %s ",
+		buf_printf(sb, "rcpt %s %s ",
 		    envelope_state_names[r->state],
 		    envelope_dsn_is_valid(r->dsn) ? r->dsn : "-");
-		envelope_sb_xtext(sb, r->addr);
+		envelope_put_xtext(sb, r->addr);
 		if (r->reply != NULL && r->reply[0] != '\0') {
-			envelope_sb_add(sb, " ", 1);
-			envelope_sb_text(sb, r->reply);
+			buf_add(sb, " ", 1);
+			envelope_put_text(sb, r->reply);
 		}
-		envelope_sb_add(sb, "\n", 1);
+		buf_add(sb, "\n", 1);
 	}
 	return 0;
 }
@@ -256,7 +218,7 @@ envelope_format_rcpts(const struct envelope *env, struct envelope_sb *sb)
 int
 envelope_format(const struct envelope *env, char **out, size_t *outlen)
 {
-	struct envelope_sb	sb = { NULL, 0, 0 };
+	struct buf	sb = BUF_INIT;
 
 	*out = NULL;
 	*outlen = 0;
@@ -267,38 +229,37 @@ envelope_format(const struct envelope *env, char **out, size_t *outlen)
 	    !envelope_field_is_valid(env->client, true)) ||
 	    (env->helo != NULL && !envelope_field_is_valid(env->helo, true)))
 		goto inval;
-	envelope_sb_printf(&sb, "smartrelay-envelope 1\nid %s\narrival %"
+	buf_printf(&sb, "smartrelay-envelope 1\nid %s\narrival %"
 	    PRId64 "\nsize %" PRIu64 "\nclient ", env->id, env->arrival,
 	    env->size);
-	envelope_sb_xtext(&sb, env->client != NULL ? env->client : "");
-	envelope_sb_add(&sb, "\nhelo ", 6);
-	envelope_sb_xtext(&sb, env->helo != NULL ? env->helo : "");
-	envelope_sb_add(&sb, "\nsender ", 8);
+	envelope_put_xtext(&sb, env->client != NULL ? env->client : "");
+	buf_add(&sb, "\nhelo ", 6);
+	envelope_put_xtext(&sb, env->helo != NULL ? env->helo : "");
+	buf_add(&sb, "\nsender ", 8);
 	if (env->sender[0] == '\0')
-		envelope_sb_add(&sb, "<>", 2);
+		buf_add(&sb, "<>", 2);
 	else if (strcmp(env->sender, "<>") == 0)
-		envelope_sb_add(&sb, "+3C+3E", 6); /* not the null sender */
+		buf_add(&sb, "+3C+3E", 6); /* not the null sender */
 	else
-		envelope_sb_xtext(&sb, env->sender);
-	envelope_sb_printf(&sb, "\nattempts %u\nnext %" PRId64 "\nheld %d\n",
+		envelope_put_xtext(&sb, env->sender);
+	buf_printf(&sb, "\nattempts %u\nnext %" PRId64 "\nheld %d\n",
 	    env->attempts, env->next_attempt, env->held ? 1 : 0);
 	if (env->reencode)
-		envelope_sb_add(&sb, "reencode 1\n", 11);
+		buf_add(&sb, "reencode 1\n", 11);
 	if (env->last_error != NULL && env->last_error[0] != '\0') {
-		envelope_sb_add(&sb, "error ", 6);
-		envelope_sb_text(&sb, env->last_error);
-		envelope_sb_add(&sb, "\n", 1);
+		buf_add(&sb, "error ", 6);
+		envelope_put_text(&sb, env->last_error);
+		buf_add(&sb, "\n", 1);
 	}
 	if (envelope_format_rcpts(env, &sb) == -1)
 		goto inval;
-	envelope_sb_add(&sb, "end\n", 4);
+	buf_add(&sb, "end\n", 4);
 	if (sb.len <= ENVELOPE_MAX) {
-		*out = sb.p;
-		*outlen = sb.len;
+		*out = buf_steal(&sb, outlen);
 		return 0;
 	}
 inval:
-	free(sb.p);
+	buf_free(&sb);
 	errno = EINVAL;
 	return -1;
 }

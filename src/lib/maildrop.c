@@ -264,24 +264,8 @@ void
 maildrop_canon_init(struct maildrop_canon *c, uint64_t max_size,
     uint64_t initial_size)
 {
-	/* Local input ends lines in LF: never reject bare LF here. */
-	smtp_data_init(&c->data, max_size, false, initial_size);
-}
-
-/*
- * smtp_data_line() unstuffs one leading dot and ends the message at a
- * lone ".": a line that starts with a dot goes first as the piece ".",
- * which the decoder unstuffs to nothing; the line itself follows as the
- * rest of that line, never unstuffed and never an end.
- */
-static void
-maildrop_canon_dot(struct maildrop_canon *c, const char *p, size_t len)
-{
-	const char	*out;
-	size_t		 outlen;
-
-	if (!c->data.midline && len > 0 && p[0] == '.')
-		smtp_data_piece(&c->data, ".", 1, &out, &outlen);
+	/* Not SMTP-framed: a dot is content, "." ends nothing. */
+	smtp_data_init_plain(&c->data, max_size, initial_size);
 }
 
 enum smtp_data_err
@@ -292,10 +276,9 @@ maildrop_canon_line(struct maildrop_canon *c, const char *line, size_t len,
 	*outlen = 0;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	maildrop_canon_dot(c, line, len);
 	if (smtp_data_line(&c->data, line, len, true, out, outlen) ==
 	    SMTP_DATA_END)
-		fatalx("maildrop: end of data on a stuffed line");
+		fatalx("maildrop: end of data in a plain message");
 	return c->data.err;
 }
 
@@ -303,7 +286,6 @@ enum smtp_data_err
 maildrop_canon_piece(struct maildrop_canon *c, const char *piece, size_t len,
     const char **out, size_t *outlen)
 {
-	maildrop_canon_dot(c, piece, len);
 	smtp_data_piece(&c->data, piece, len, out, outlen);
 	return c->data.err;
 }

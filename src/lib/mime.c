@@ -10,7 +10,9 @@
  * soft breaks, one in base64 is re-wrapped; header fields are folded or
  * RFC 2047 encoded (mimefield.c).  All else is copied byte for byte.
  * Preamble and epilogue lines (ignored by readers, RFC 2046 5.1.1) are
- * cut with CRLF SP and their CR, LF, NUL become spaces (mime_stats).
+ * cut with CRLF SP and their CR, LF, NUL become spaces (mimeign.c).
+ * Here: the entities and the plan; the lines and the boundaries are
+ * mimeframe.c's, a leaf's body mimeleaf.c's.
  * Memory: one field (MIME_FIELD_MAX), one line start (MIME_HEAD_MAX),
  * MIME_DEPTH_MAX boundaries, the plan (8 octets a part, MIME_PLAN_MAX):
  * under 256 KB, and for a moment about 1 MB to repair a 64 KB field.
@@ -30,6 +32,9 @@
 #include "log.h"
 #include "mimebody.h"
 #include "mimefield.h"
+#include "mimeframe.h"
+#include "mimeign.h"
+#include "mimeleaf.h"
 #include "util.h"
 
 enum mime_pass {
@@ -43,46 +48,11 @@ enum mime_state {
 	MIME_S_IGNORE,			/* a preamble or an epilogue */
 };
 
-enum mime_action {
-	MIME_A_NONE,
-	MIME_A_QP,			/* raw to quoted-printable */
-	MIME_A_B64,			/* raw to base64 */
-	MIME_A_QP_FIX,			/* quoted-printable repaired */
-	MIME_A_B64_FIX,			/* base64 re-wrapped */
-};
-
-enum mime_cs {
-	MIME_CS_ASCII,
-	MIME_CS_UTF8,
-	MIME_CS_8BIT,
-};
-
-/* Where a field name check stands. */
-enum mime_name {
-	MIME_N_NAME,			/* in the name */
-	MIME_N_WSP,			/* white space after it */
-	MIME_N_FIELD,			/* the colon came: a field */
-};
-
 /* One part of the plan, in the order parts come. */
 struct mime_plan {
 	uint32_t	ent;		/* entity number */
-	uint8_t		action;		/* enum mime_action */
-	uint8_t		cs;		/* enum mime_cs */
-};
-
-struct mime_level {
-	size_t		blen;
-	char		b[MIMEFIELD_BOUNDARY_MAX];
-	bool		digest;
-	unsigned int	depth;		/* of its parts */
-};
-
-/* UTF-8 check of a body as it streams: a character may straddle. */
-struct mime_u8 {
-	unsigned char	c[4];
-	size_t		n;
-	bool		ascii, valid;
+	uint8_t		action;		/* enum mimeleaf_action */
+	uint8_t		cs;		/* enum mimeleaf_cs */
 };
 
 /* The entity being read: the message, a part or an enclosed message. */
@@ -96,18 +66,14 @@ struct mime_ent {
 	enum mimefield_cte	 cte;
 	bool			 blank;		/* header ended with an empty
 						 * line */
-	enum mime_action	 action;	/* pass 2: planned; pass 1:
+	enum mimeleaf_action	 action;	/* pass 2: planned; pass 1:
 						 * the candidate */
-	enum mime_cs		 cs;
+	enum mimeleaf_cs	 cs;
 	bool			 cte_done;	/* our CTE field written */
 	const char		*opaque;	/* why the structure is not
 						 * known, or NULL */
-	bool			 needs, ambiguous;
+	bool			 ambiguous;
 	uint64_t		 cte_bytes;	/* its CTE fields, written */
-	uint64_t		 verb;		/* its body as it is */
-	uint64_t		 alt;		/* its body encoded */
-	bool			 eol_pending;
-	struct mime_u8		 u8;
 };
 
 struct mime_enc {
@@ -124,36 +90,20 @@ struct mime_enc {
 	uint64_t		 inlen, scan_inlen;
 	uint32_t		 nent, scan_nent;
 	/* lines */
-	bool			 cr;		/* a CR ended the last chunk */
-	bool			 bol;		/* nothing of this line yet */
+	struct mimeframe	 frame;		/* lines, open multiparts */
 	size_t			 col;		/* octets of this line so far */
-	bool			 headmode;	/* gathering a line's start */
-	size_t			 headlen;
-	char			 head[MIME_HEAD_MAX];
-	size_t			 ign_col;	/* output column (IGNORE) */
-	bool			 ign_alt;	/* this line was changed */
+	struct mimeign		 ign;		/* a preamble or epilogue */
 	/* structure */
 	enum mime_state		 state;
 	struct mime_ent		 ent;
-	struct mimebody		 body;		/* the leaf's encoder */
-	size_t			 nlevel;
-	struct mime_level	 level[MIME_DEPTH_MAX];
-	/* the header field being read */
-	char			*field;
-	size_t			 flen, fcap;
-	bool			 fopen, fover, fdirty;
-	enum mime_name		 fname;
-	char			 fstart[40];	/* its first octets, to name */
-	size_t			 fstartlen;	/* it when it is too big */
+	struct mimeleaf		 leaf;		/* the leaf's body */
+	struct mimefield_in	 fin;		/* the header field being
+						 * read */
 	/* the plan */
 	struct mime_plan	*plan;
 	size_t			 nplan, cplan, iplan;
 	struct mime_stats	 stats;
 };
-
-static void	mime_data(struct mime_enc *, const char *, size_t);
-static void	mime_leaf_data(struct mime_enc *, const char *, size_t);
-static void	mime_leaf_eol(struct mime_enc *);
 
 static const char *const mime_cs_name[] = {
 	"us-ascii", "utf-8", "unknown-8bit",
@@ -256,67 +206,6 @@ mime_body_out_cb(void *arg, const char *p, size_t n)
 	mime_out(arg, p, n);
 }
 
-static void
-mime_body_count_cb(void *arg, const char *p, size_t n)
-{
-	uint64_t	*count = arg;
-
-	(void)p;
-	*count += n;
-}
-
-/*
- * UTF-8 of a body, for the charset of a Content-Type we add.
- */
-
-static void
-mime_u8_init(struct mime_u8 *u)
-{
-	memset(u, 0, sizeof(*u));
-	u->ascii = u->valid = true;
-}
-
-/* Takes the whole characters gathered; at <end>, all must be. */
-static void
-mime_u8_drain(struct mime_u8 *u, bool end)
-{
-	size_t	k;
-
-	while (u->valid && u->n > 0) {
-		k = str_utf8_len(u->c, u->n);
-		if (k == 0) {
-			if (end || u->n == sizeof(u->c))
-				u->valid = false;
-			return;
-		}
-		memmove(u->c, u->c + k, u->n - k);
-		u->n -= k;
-	}
-}
-
-static void
-mime_u8_feed(struct mime_u8 *u, const char *p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n && u->valid; i++) {
-		if (u->n == 0 && (unsigned char)p[i] < 0x80)
-			continue;
-		u->ascii = false;
-		u->c[u->n++] = (unsigned char)p[i];
-		mime_u8_drain(u, false);
-	}
-}
-
-static enum mime_cs
-mime_u8_cs(struct mime_u8 *u)
-{
-	mime_u8_drain(u, true);
-	if (u->ascii)
-		return MIME_CS_ASCII;
-	return u->valid ? MIME_CS_UTF8 : MIME_CS_8BIT;
-}
-
 /*
  * Entities.
  */
@@ -340,19 +229,13 @@ mime_ent_start(struct mime_enc *e, unsigned int depth, bool root,
 		e->iplan++;
 	}
 	e->state = MIME_S_HEADER;
-	e->fopen = false;
-}
-
-static bool
-mime_action_is_raw(enum mime_action a)
-{
-	return a == MIME_A_QP || a == MIME_A_B64;
+	e->fin.open = false;
 }
 
 static const char *
-mime_cte_line(enum mime_action a)
+mime_cte_line(enum mimeleaf_action a)
 {
-	return a == MIME_A_QP ?
+	return a == MIMELEAF_QP ?
 	    "Content-Transfer-Encoding: quoted-printable\r\n" :
 	    "Content-Transfer-Encoding: base64\r\n";
 }
@@ -387,53 +270,25 @@ mime_additions(struct mime_enc *e, bool write)
 	return n;
 }
 
-/* The candidate action of a leaf from its header. */
-static enum mime_action
-mime_leaf_action(const struct mime_ent *t, enum mimefield_type type)
-{
-	if (t->opaque != NULL)
-		return MIME_A_NONE;
-	switch (t->cte) {
-	case MIMEFIELD_CTE_IDENTITY:
-		return type == MIMEFIELD_OTHER ? MIME_A_B64 : MIME_A_QP;
-	case MIMEFIELD_CTE_QP:
-		return MIME_A_QP_FIX;
-	case MIMEFIELD_CTE_BASE64:
-		return MIME_A_B64_FIX;
-	case MIMEFIELD_CTE_OTHER:
-		break;
-	}
-	return MIME_A_NONE;
-}
-
 static void
 mime_leaf_start(struct mime_enc *e, enum mimefield_type type)
 {
-	static const enum mimebody_mode	 modes[] = {
-		MIMEBODY_QP, MIMEBODY_QP, MIMEBODY_B64, MIMEBODY_QP_FIX,
-		MIMEBODY_B64_FIX,
-	};
-	struct mime_ent			*t = &e->ent;
-	struct mimebody_out		 o;
+	struct mime_ent		*t = &e->ent;
+	struct mimebody_out	 o = { mime_body_out_cb, e };
 
 	if (e->pass == MIME_PASS_SCAN)
-		t->action = mime_leaf_action(t, type);
+		t->action = t->opaque != NULL ? MIMELEAF_NONE :
+		    mimeleaf_action(t->cte, type);
 	/*
 	 * A body we re-encode gets the empty line when its header had
 	 * none: its first line, encoded, could read as a field.
 	 */
-	if (e->pass == MIME_PASS_EMIT && mime_action_is_raw(t->action))
+	if (e->pass == MIME_PASS_EMIT && mimeleaf_action_is_raw(t->action))
 		mime_additions(e, true);
 	if (t->blank || (e->pass == MIME_PASS_EMIT &&
-	    t->action != MIME_A_NONE))
+	    t->action != MIMELEAF_NONE))
 		mime_outs(e, "\r\n");
-	if (t->action != MIME_A_NONE) {
-		o.cb = e->pass == MIME_PASS_SCAN ? mime_body_count_cb :
-		    mime_body_out_cb;
-		o.arg = e->pass == MIME_PASS_SCAN ? (void *)&t->alt : e;
-		mimebody_init(&e->body, modes[t->action], &o);
-	}
-	mime_u8_init(&t->u8);
+	mimeleaf_start(&e->leaf, t->action, e->pass == MIME_PASS_SCAN, &o);
 	e->state = MIME_S_LEAF;
 }
 
@@ -448,7 +303,6 @@ static void
 mime_hdr_end(struct mime_enc *e, bool blank)
 {
 	struct mime_ent		*t = &e->ent;
-	struct mime_level	*l;
 	enum mimefield_type	 type;
 	bool			 deeper = t->depth + 1 <= MIME_DEPTH_MAX;
 
@@ -460,15 +314,12 @@ mime_hdr_end(struct mime_enc *e, bool blank)
 	if (t->ct_over)
 		t->opaque = "Content-Type over 64 KB";
 	else if (type == MIMEFIELD_MULTIPART) {
-		if (blank && deeper && t->ct.blen > 0) {
+		if (blank && deeper && t->ct.blen > 0 &&
+		    mimeframe_push(&e->frame, t->ct.boundary, t->ct.blen,
+		    t->ct.digest, t->depth + 1) == 0) {
 			mime_outs(e, "\r\n");
-			l = &e->level[e->nlevel++];
-			memcpy(l->b, t->ct.boundary, t->ct.blen);
-			l->blen = t->ct.blen;
-			l->digest = t->ct.digest;
-			l->depth = t->depth + 1;
 			e->state = MIME_S_IGNORE;
-			e->ign_col = 0;
+			mimeign_start(&e->ign, mime_body_out_cb, e);
 			return;
 		}
 		t->opaque = !blank ? "multipart header without empty line" :
@@ -491,71 +342,24 @@ mime_hdr_end(struct mime_enc *e, bool blank)
  * Header fields.
  */
 
-static void
-mime_field_grow(struct mime_enc *e, size_t n)
-{
-	while (e->fcap - e->flen < n) {
-		e->fcap = e->fcap == 0 ? 1024 : e->fcap * 2;
-		e->field = xrealloc(e->field, e->fcap);
-	}
-}
-
-/* Octets that make a field need repair, for one that is streamed. */
-static void
-mime_field_dirty(struct mime_enc *e, const char *p, size_t n)
-{
-	if (e->col + n > MIME_LINE_MAX || memchr(p, '\r', n) != NULL ||
-	    memchr(p, '\n', n) != NULL || memchr(p, '\0', n) != NULL)
-		e->fdirty = true;
-}
-
-/* Adds octets to the field (<eol>: the CRLF that ends a line); beyond
- * MIME_FIELD_MAX it streams as it is (the first pass fails the message
- * if it is not conformant). */
-static void
-mime_field_add(struct mime_enc *e, const char *p, size_t n, bool eol)
-{
-	size_t	k = sizeof(e->fstart) - e->fstartlen;
-
-	/* A field over MIME_FIELD_MAX is not kept, not even its name: keep
-	 * that much, for a failure to name it. */
-	if (k > n)
-		k = n;
-	memcpy(e->fstart + e->fstartlen, p, k);
-	e->fstartlen += k;
-	if (!e->fover && e->flen + n > MIME_FIELD_MAX) {
-		e->fover = true;
-		e->fdirty = !mimefield_is_clean(e->field, e->flen);
-		mime_out(e, e->field, e->flen);
-	}
-	if (e->fover) {
-		if (!eol)
-			mime_field_dirty(e, p, n);
-		mime_out(e, p, n);
-		return;
-	}
-	mime_field_grow(e, n);
-	memcpy(e->field + e->flen, p, n);
-	e->flen += n;
-}
-
 /* What the field says about the entity. */
 static void
 mime_field_read(struct mime_enc *e)
 {
 	struct mime_ent	*t = &e->ent;
-	const char	*f = e->field;
-	size_t		 n = e->flen;
+	const char	*f = e->fin.p;
+	size_t		 n = e->fin.len;
 
 	if (mimefield_is(f, n, "Content-Type") && !t->has_ct) {
 		t->has_ct = true;
-		t->ct_over = e->fover;
-		if (!e->fover)
+		t->ct_over = e->fin.over;
+		if (!e->fin.over)
 			mimefield_ctype(f, n, &t->ct);
 	} else if (mimefield_is(f, n, "Content-Transfer-Encoding") &&
 	    !t->has_cte) {
 		t->has_cte = true;
-		t->cte = e->fover ? MIMEFIELD_CTE_OTHER : mimefield_cte(f, n);
+		t->cte = e->fin.over ? MIMEFIELD_CTE_OTHER :
+		    mimefield_cte(f, n);
 	} else if (mimefield_is(f, n, "MIME-Version"))
 		t->has_mv = true;
 }
@@ -573,23 +377,24 @@ mime_field_end(struct mime_enc *e)
 	char			*fix;
 	size_t			 fixlen;
 
-	if (!e->fopen)
+	if (!e->fin.open)
 		return;
-	e->fopen = false;
+	e->fin.open = false;
 	mime_field_read(e);
-	is_cte = mimefield_is(e->field, e->flen, "Content-Transfer-Encoding");
-	if (e->fover) {
-		if (e->fdirty)
+	is_cte = mimefield_is(e->fin.p, e->fin.len,
+	    "Content-Transfer-Encoding");
+	if (e->fin.over) {
+		if (e->fin.dirty)
 			mime_fail(e, MIME_EHEADER, "header field \"%.*s\" "
-			    "over 64 KB", (int)mimefield_name_len(e->fstart,
-			    e->fstartlen), e->fstart);
+			    "over 64 KB", (int)mimefield_name_len(e->fin.start,
+			    e->fin.startlen), e->fin.start);
 	} else if (is_cte && e->pass == MIME_PASS_EMIT &&
-	    mime_action_is_raw(t->action)) {
+	    mimeleaf_action_is_raw(t->action)) {
 		if (!t->cte_done)
 			mime_outs(e, mime_cte_line(t->action));
 		t->cte_done = true;
 	} else {
-		rc = mimefield_fix(e->field, e->flen, &fix, &fixlen);
+		rc = mimefield_fix(e->fin.p, e->fin.len, &fix, &fixlen);
 		if (rc == MIMEFIELD_FIXED) {
 			mime_out(e, fix, fixlen);
 			free(fix);
@@ -597,12 +402,13 @@ mime_field_end(struct mime_enc *e)
 			if (e->pass == MIME_PASS_SCAN)
 				e->stats.fields++;
 		} else {
-			mime_out(e, e->field, e->flen);
+			mime_out(e, e->fin.p, e->fin.len);
 			if (rc != MIMEFIELD_CLEAN)
 				mime_fail(e, MIME_EHEADER, "header field "
 				    "\"%.*s\": %s",
-				    (int)mimefield_name_len(e->field,
-				    e->flen > 40 ? 40 : e->flen), e->field,
+				    (int)mimefield_name_len(e->fin.p,
+				    e->fin.len > 40 ? 40 : e->fin.len),
+				    e->fin.p,
 				    rc == MIMEFIELD_ELONG ?
 				    "line over 998 octets cannot be folded" :
 				    "bare CR, LF or NUL");
@@ -619,53 +425,33 @@ mime_hdr_nonfield(struct mime_enc *e, const char *p, size_t n)
 {
 	size_t	col0 = e->col;
 
-	e->fopen = false;
+	e->fin.open = false;
 	mime_hdr_end(e, false);
 	e->col = 0;
 	if (col0 > 0)
-		mime_leaf_data(e, e->field, col0);
+		mimeleaf_data(&e->leaf, e->fin.p, col0, e->col);
 	e->col = col0;
 	if (n > 0)
-		mime_leaf_data(e, p, n);
+		mimeleaf_data(&e->leaf, p, n, e->col);
 }
 
 static void
 mime_hdr_data(struct mime_enc *e, const char *p, size_t n)
 {
-	unsigned char	c;
-	size_t		i;
-
-	if (e->col == 0 && !(e->fopen &&
+	if (e->col == 0 && !(e->fin.open &&
 	    (p[0] == ' ' || p[0] == '\t'))) {
 		mime_field_end(e);
 		if (p[0] == ' ' || p[0] == '\t') {
 			mime_hdr_nonfield(e, p, n);
 			return;
 		}
-		e->fopen = true;
-		e->flen = 0;
-		e->fover = e->fdirty = false;
-		e->fname = MIME_N_NAME;
-		e->fstartlen = 0;
+		mimefield_in_start(&e->fin);
 	}
-	/* RFC 5322 3.6.8: name, white space, colon, within a line. */
-	for (i = 0; i < n && e->fname != MIME_N_FIELD; i++) {
-		c = (unsigned char)p[i];
-		if (e->col + i >= MIME_LINE_MAX)
-			break;
-		if (c == ':' && e->col + i > 0)
-			e->fname = MIME_N_FIELD;
-		else if (c == ' ' || c == '\t')
-			e->fname = MIME_N_WSP;
-		else if (e->fname == MIME_N_WSP || c <= ' ' || c >= 0x7f ||
-		    c == ':')
-			break;
-	}
-	if (e->fname != MIME_N_FIELD && i < n) {
+	if (!mimefield_in_name(&e->fin, p, n, e->col)) {
 		mime_hdr_nonfield(e, p, n);
 		return;
 	}
-	mime_field_add(e, p, n, false);
+	mimefield_in_add(&e->fin, p, n, false, e->col);
 }
 
 static void
@@ -676,69 +462,17 @@ mime_hdr_eol(struct mime_enc *e)
 		mime_hdr_end(e, true);
 		return;
 	}
-	if (e->fname != MIME_N_FIELD) {	/* a line that is no field */
+	if (!mimefield_in_is_field(&e->fin)) {	/* a line that is no field */
 		mime_hdr_nonfield(e, NULL, 0);
-		mime_leaf_eol(e);
+		mimeleaf_eol(&e->leaf);
 		return;
 	}
-	mime_field_add(e, "\r\n", 2, true);
+	mimefield_in_add(&e->fin, "\r\n", 2, true, e->col);
 }
 
 /*
- * Leaf bodies.  The first pass copies (counts) each body as it is and,
- * beside it, runs the candidate encoder into a counter; the second
- * pass does one or the other, as planned.
+ * Leaf bodies (mimeleaf.c), and the plan the first pass makes of them.
  */
-
-static bool
-mime_has_bad_octet(const char *p, size_t n)
-{
-	return memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL ||
-	    memchr(p, '\0', n) != NULL;
-}
-
-static void
-mime_leaf_data(struct mime_enc *e, const char *p, size_t n)
-{
-	struct mime_ent	*t = &e->ent;
-
-	if (n == 0)
-		return;
-	if (e->pass == MIME_PASS_SCAN) {
-		if (e->col + n > MIME_LINE_MAX || mime_has_bad_octet(p, n))
-			t->needs = true;
-		mime_u8_feed(&t->u8, p, n);
-		t->verb += n;
-	}
-	if (t->action != MIME_A_NONE) {
-		if (t->eol_pending)
-			mimebody_eol(&e->body);
-		t->eol_pending = false;
-		mimebody_put(&e->body, p, n);
-	}
-	if (e->pass == MIME_PASS_SCAN || t->action == MIME_A_NONE)
-		mime_out(e, p, n);
-}
-
-/* A line break of the body.  The encoder gets it only when more of the
- * body follows: before a delimiter it belongs to the delimiter. */
-static void
-mime_leaf_eol(struct mime_enc *e)
-{
-	struct mime_ent	*t = &e->ent;
-
-	if (e->pass == MIME_PASS_SCAN) {
-		mime_u8_drain(&t->u8, true);
-		t->verb += 2;
-	}
-	if (t->action != MIME_A_NONE) {
-		if (t->eol_pending)
-			mimebody_eol(&e->body);
-		t->eol_pending = true;
-	}
-	if (e->pass == MIME_PASS_SCAN || t->action == MIME_A_NONE)
-		mime_outs(e, "\r\n");
-}
 
 static void
 mime_plan_add(struct mime_enc *e)
@@ -754,8 +488,9 @@ mime_plan_add(struct mime_enc *e)
 	pl->ent = t->index;
 	pl->action = (uint8_t)t->action;
 	pl->cs = (uint8_t)t->cs;
-	e->delta += (int64_t)t->alt - (int64_t)t->verb + (t->blank ? 0 : 2);
-	if (mime_action_is_raw(t->action))
+	e->delta += (int64_t)e->leaf.alt - (int64_t)e->leaf.verb +
+	    (t->blank ? 0 : 2);
+	if (mimeleaf_action_is_raw(t->action))
 		e->delta += (int64_t)mime_additions(e, false) -
 		    (int64_t)t->cte_bytes;
 	e->changed = true;
@@ -767,25 +502,21 @@ mime_plan_add(struct mime_enc *e)
 static void
 mime_leaf_end(struct mime_enc *e, bool delim)
 {
-	struct mime_ent	*t = &e->ent;
-	int		 r = 0;
+	struct mime_ent		*t = &e->ent;
+	enum mimeleaf_cs	 cs;
+	int			 r;
 
-	if (t->action != MIME_A_NONE) {
-		if (t->eol_pending && !delim)
-			mimebody_eol(&e->body);
-		t->eol_pending = false;
-		r = mimebody_finish(&e->body, delim);
-	}
-	if (e->pass != MIME_PASS_SCAN || !t->needs)
+	r = mimeleaf_end(&e->leaf, delim, &cs);
+	if (e->pass != MIME_PASS_SCAN || !e->leaf.needs)
 		return;
-	t->cs = mime_u8_cs(&t->u8);
+	t->cs = cs;
 	if (t->opaque != NULL)
 		mime_fail(e, MIME_ESTRUCTURE, "part %u: %s", t->index,
 		    t->opaque);
 	else if (t->ambiguous)
 		mime_fail(e, MIME_ESTRUCTURE, "part %u: a line is nearly a "
 		    "boundary delimiter", t->index);
-	else if (t->action == MIME_A_NONE)
+	else if (t->action == MIMELEAF_NONE)
 		mime_fail(e, MIME_EENCODING, "part %u: transfer encoding not "
 		    "known", t->index);
 	else if (r == -1)
@@ -799,104 +530,26 @@ mime_leaf_end(struct mime_enc *e, bool delim)
 }
 
 /*
- * Preambles and epilogues: not content (RFC 2046 5.1.1), so they are
- * made conformant the simple way, counted in mime_stats.
+ * Lines, as mimeframe.c finds them: the entity in progress takes them.
  */
 
 static void
-mime_ign_data(struct mime_enc *e, const char *p, size_t n)
+mime_data_cb(void *arg, const char *p, size_t n)
 {
-	size_t	i = 0, k;
+	struct mime_enc	*e = arg;
 
-	while (i < n) {
-		if (e->ign_col == MIME_LINE_MAX) {
-			mime_outs(e, "\r\n ");	/* no delimiter, no dot */
-			e->ign_col = 1;
-			e->ign_alt = true;
-		}
-		for (k = 0; i + k < n && e->ign_col + k < MIME_LINE_MAX &&
-		    p[i + k] != '\r' && p[i + k] != '\n' && p[i + k] != '\0';
-		    k++)
-			;
-		if (k > 0) {
-			mime_out(e, p + i, k);
-			e->ign_col += k;
-			i += k;
-		} else if (e->ign_col < MIME_LINE_MAX) {
-			mime_outs(e, " ");
-			e->ign_col++;
-			e->ign_alt = true;
-			i++;
-		}
-	}
-}
-
-static void
-mime_ign_eol(struct mime_enc *e)
-{
-	mime_outs(e, "\r\n");
-	if (e->ign_alt && e->pass == MIME_PASS_SCAN) {
-		e->changed = true;
-		e->stats.altered++;
-	}
-	e->ign_col = 0;
-	e->ign_alt = false;
-}
-
-/*
- * Lines.  line.c-style framing on a stream: only CRLF ends a line.  A
- * line that may be a boundary delimiter is gathered in e->head first.
- */
-
-static void
-mime_dispatch(struct mime_enc *e, const char *p, size_t n)
-{
 	switch (e->state) {
 	case MIME_S_HEADER:
 		mime_hdr_data(e, p, n);
 		break;
 	case MIME_S_LEAF:
-		mime_leaf_data(e, p, n);
+		mimeleaf_data(&e->leaf, p, n, e->col);
 		break;
 	case MIME_S_IGNORE:
-		mime_ign_data(e, p, n);
+		mimeign_data(&e->ign, p, n);
 		break;
 	}
 	e->col += n;
-}
-
-/*
- * Is the gathered line a boundary delimiter line: "--", a boundary of
- * an open multipart, "--" for the last one, then only white space (RFC
- * 2046 5.1.1)?  The innermost boundary is tried first; an outer one
- * ends the inner multiparts too.  Returns the level, or -1.  *near:
- * the line starts with "--" and a boundary without being a delimiter
- * (a reader matching prefixes would take it for one).  <whole>: the
- * line is all in e->head.
- */
-static int
-mime_delim_level(struct mime_enc *e, bool whole, bool *close, bool *near)
-{
-	const struct mime_level	*l;
-	size_t			 k, i;
-
-	*near = *close = false;
-	for (k = e->nlevel; k-- > 0;) {
-		l = &e->level[k];
-		if (e->headlen < 2 + l->blen ||
-		    memcmp(e->head + 2, l->b, l->blen) != 0)
-			continue;
-		i = 2 + l->blen;
-		*close = e->headlen - i >= 2 && e->head[i] == '-' &&
-		    e->head[i + 1] == '-';
-		for (i += *close ? 2 : 0; i < e->headlen &&
-		    (e->head[i] == ' ' || e->head[i] == '\t'); i++)
-			;
-		if (whole && i == e->headlen)
-			return (int)k;
-		*near = true;
-	}
-	return -1;
 }
 
 /* The gathered start of a line is content after all.  In a preamble
@@ -904,30 +557,54 @@ mime_delim_level(struct mime_enc *e, bool whole, bool *close, bool *near)
  * octets replaced could become a delimiter: its first '-' becomes a
  * space, so that no piece of it can. */
 static void
-mime_head_flush(struct mime_enc *e, bool whole)
+mime_head_cb(void *arg, char *head, size_t len, bool whole, bool near)
 {
-	bool	close, near;
+	struct mime_enc	*e = arg;
 
-	e->headmode = false;
-	(void)mime_delim_level(e, whole, &close, &near);
 	if (near)
 		e->ent.ambiguous = true;
-	if (e->state == MIME_S_IGNORE && e->headlen >= 2 &&
-	    e->head[1] == '-' && (!whole || e->headlen > MIME_LINE_MAX ||
-	    mime_has_bad_octet(e->head, e->headlen))) {
-		e->head[0] = ' ';
-		e->ign_alt = true;
+	if (e->state == MIME_S_IGNORE && len >= 2 && head[1] == '-' &&
+	    (!whole || len > MIME_LINE_MAX || memchr(head, '\r', len) !=
+	    NULL || memchr(head, '\n', len) != NULL ||
+	    memchr(head, '\0', len) != NULL)) {
+		head[0] = ' ';
+		mimeign_alter(&e->ign);
 	}
-	mime_dispatch(e, e->head, e->headlen);
+	mime_data_cb(e, head, len);
+}
+
+static void
+mime_eol_cb(void *arg)
+{
+	struct mime_enc	*e = arg;
+
+	switch (e->state) {
+	case MIME_S_HEADER:
+		mime_hdr_eol(e);
+		break;
+	case MIME_S_LEAF:
+		mimeleaf_eol(&e->leaf);
+		break;
+	case MIME_S_IGNORE:
+		/* Not content (RFC 2046 5.1.1): counted in mime_stats. */
+		if (mimeign_eol(&e->ign) && e->pass == MIME_PASS_SCAN) {
+			e->changed = true;
+			e->stats.altered++;
+		}
+		break;
+	}
+	e->col = 0;
 }
 
 /* A delimiter of level <k>: the entity in progress ends, so do the
  * multiparts inside level <k>; then a part starts or, after the last
  * delimiter, the epilogue. */
 static void
-mime_delim(struct mime_enc *e, size_t k, bool close)
+mime_delim_cb(void *arg, size_t k, bool close, const char *line,
+    size_t len)
 {
-	struct mime_level	*l = &e->level[k];
+	struct mime_enc			*e = arg;
+	const struct mimeframe_level	*l = mimeframe_level(&e->frame, k);
 
 	switch (e->state) {
 	case MIME_S_HEADER:
@@ -939,9 +616,8 @@ mime_delim(struct mime_enc *e, size_t k, bool close)
 	case MIME_S_IGNORE:
 		break;
 	}
-	e->nlevel = k + 1;
-	if (e->headlen <= MIME_LINE_MAX)
-		mime_out(e, e->head, e->headlen);
+	if (len <= MIME_LINE_MAX)
+		mime_out(e, line, len);
 	else {
 		/* Transport padding is not part of it (RFC 2046 5.1.1). */
 		mime_outs(e, "--");
@@ -954,120 +630,27 @@ mime_delim(struct mime_enc *e, size_t k, bool close)
 		}
 	}
 	mime_outs(e, "\r\n");
+	e->col = 0;
 	if (close) {
-		e->nlevel = k;
 		e->state = MIME_S_IGNORE;
-		e->ign_col = 0;
-		e->ign_alt = false;
+		mimeign_start(&e->ign, mime_body_out_cb, e);
 	} else
 		mime_ent_start(e, l->depth, false, l->digest);
 }
 
 static void
-mime_data(struct mime_enc *e, const char *p, size_t n)
-{
-	size_t	k;
-
-	while (n > 0) {
-		if (e->bol) {
-			e->bol = false;
-			e->col = 0;
-			e->headmode = e->nlevel > 0 && p[0] == '-';
-			e->headlen = 0;
-		}
-		if (!e->headmode) {
-			mime_dispatch(e, p, n);
-			return;
-		}
-		k = MIME_HEAD_MAX - e->headlen < n ?
-		    MIME_HEAD_MAX - e->headlen : n;
-		memcpy(e->head + e->headlen, p, k);
-		e->headlen += k;
-		p += k;
-		n -= k;
-		if ((e->headlen >= 2 && e->head[1] != '-') ||
-		    e->headlen == MIME_HEAD_MAX)
-			mime_head_flush(e, false);
-	}
-}
-
-static void
-mime_eol(struct mime_enc *e)
-{
-	bool	close, near;
-	int	k;
-
-	if (e->bol) {			/* an empty line */
-		e->col = 0;
-		e->headmode = false;
-	}
-	if (e->headmode) {
-		k = mime_delim_level(e, true, &close, &near);
-		if (k >= 0) {
-			e->headmode = false;
-			mime_delim(e, (size_t)k, close);
-			e->bol = true;
-			e->col = 0;
-			return;
-		}
-		mime_head_flush(e, true);
-	}
-	switch (e->state) {
-	case MIME_S_HEADER:
-		mime_hdr_eol(e);
-		break;
-	case MIME_S_LEAF:
-		mime_leaf_eol(e);
-		break;
-	case MIME_S_IGNORE:
-		mime_ign_eol(e);
-		break;
-	}
-	e->bol = true;
-	e->col = 0;
-}
-
-/* Frames a chunk: a CR is a line end only with the LF after it, which
- * may come in the next chunk. */
-static void
 mime_feed(struct mime_enc *e, const char *p, size_t n)
 {
-	const char	*cr;
-	size_t		 k;
-
 	e->inlen += n;
-	while (n > 0) {
-		if (e->cr) {
-			e->cr = false;
-			if (p[0] == '\n') {
-				mime_eol(e);
-				p++;
-				n--;
-				continue;
-			}
-			mime_data(e, "\r", 1);
-		}
-		cr = memchr(p, '\r', n);
-		k = cr != NULL ? (size_t)(cr - p) : n;
-		mime_data(e, p, k);
-		if (cr == NULL)
-			return;
-		p += k + 1;
-		n -= k + 1;
-		e->cr = true;
-	}
+	mimeframe_feed(&e->frame, p, n);
 }
 
-/* The end of the message: a last line without CRLF is ended. */
+/* The end of the message: a last line without CRLF is ended, and so is
+ * the entity in progress. */
 static void
 mime_feed_end(struct mime_enc *e)
 {
-	if (e->cr) {
-		e->cr = false;
-		mime_data(e, "\r", 1);
-	}
-	if (!e->bol)
-		mime_eol(e);
+	mimeframe_end(&e->frame);
 	switch (e->state) {
 	case MIME_S_HEADER:
 		mime_field_end(e);
@@ -1083,20 +666,17 @@ mime_feed_end(struct mime_enc *e)
 static void
 mime_pass_start(struct mime_enc *e, enum mime_pass pass)
 {
+	const struct mimeframe_ops	ops = { mime_data_cb, mime_head_cb,
+					    mime_eol_cb, mime_delim_cb, e };
+
 	e->pass = pass;
 	e->out = 0;
 	e->inlen = 0;
 	e->nent = 0;
-	e->cr = false;
-	e->bol = true;
+	mimeframe_init(&e->frame, &ops);
 	e->col = 0;
-	e->headmode = false;
-	e->headlen = 0;
-	e->ign_col = 0;
-	e->ign_alt = false;
-	e->nlevel = 0;
-	e->fopen = e->fover = false;
-	e->flen = 0;
+	mimeign_start(&e->ign, mime_body_out_cb, e);
+	mimefield_in_init(&e->fin, MIME_FIELD_MAX, mime_body_out_cb, e);
 	e->iplan = 0;
 	mime_ent_start(e, 0, true, false);
 }
@@ -1120,7 +700,7 @@ mime_enc_free(struct mime_enc *e)
 {
 	if (e == NULL)
 		return;
-	free(e->field);
+	mimefield_in_free(&e->fin);
 	free(e->plan);
 	free(e);
 }

@@ -16,13 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
+#include "qword.h"
 #include "util.h"
-
-/* An output buffer that grows. */
-struct mimefield_buf {
-	char	*p;
-	size_t	 len, cap;
-};
 
 /* A word or a run of white space of an unfolded value. */
 enum mimefield_tokk {
@@ -52,24 +48,6 @@ static bool
 mimefield_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static void
-mimefield_add(struct mimefield_buf *b, const void *p, size_t n)
-{
-	if (b->cap - b->len < n) {
-		while (b->cap - b->len < n)
-			b->cap = b->cap == 0 ? 256 : b->cap * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-mimefield_adds(struct mimefield_buf *b, const char *s)
-{
-	mimefield_add(b, s, strlen(s));
 }
 
 size_t
@@ -325,7 +303,7 @@ mimefield_cte(const char *f, size_t len)
  * <skip> octets (the field name of a first line).  Returns 0, or -1
  * when some piece stays too long. */
 static int
-mimefield_fold_line(struct mimefield_buf *b, const char *l, size_t n,
+mimefield_fold_line(struct buf *b, const char *l, size_t n,
     size_t skip)
 {
 	size_t	pos = 0, i, best, soft, nw, nn;
@@ -354,18 +332,18 @@ mimefield_fold_line(struct mimefield_buf *b, const char *l, size_t n,
 			best = soft;
 		if (best == 0)
 			return -1;
-		mimefield_add(b, l + pos, best - pos);
-		mimefield_adds(b, "\r\n");
+		buf_add(b, l + pos, best - pos);
+		buf_adds(b, "\r\n");
 		pos = best;
 	}
-	mimefield_add(b, l + pos, n - pos);
-	mimefield_adds(b, "\r\n");
+	buf_add(b, l + pos, n - pos);
+	buf_adds(b, "\r\n");
 	return 0;
 }
 
 /* Folds each over-long line of a field free of CR, LF and NUL. */
 static int
-mimefield_fold(struct mimefield_buf *b, const char *f, size_t len)
+mimefield_fold(struct buf *b, const char *f, size_t len)
 {
 	const char	*p = f, *end = f + len, *crlf;
 	size_t		 skip = (size_t)((const char *)memchr(f, ':', len) -
@@ -387,27 +365,6 @@ mimefield_fold(struct mimefield_buf *b, const char *f, size_t len)
  * RFC 2047 encoded words.
  */
 
-/* RFC 2047 2: "=?" charset "?" B or Q "?" text "?=", printable ASCII
- * without spaces, no '?' in the text. */
-static bool
-mimefield_is_eword(const char *p, size_t n)
-{
-	const char	*q, *e = p + n;
-	size_t		 i;
-
-	if (n < 7 || p[0] != '=' || p[1] != '?' || e[-2] != '?' ||
-	    e[-1] != '=')
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f)
-			return false;
-	q = memchr(p + 2, '?', n - 2);
-	if (q == p + 2 || q + 3 > e - 2 || q[2] != '?' ||
-	    strchr("BbQq", q[1]) == NULL)
-		return false;
-	return memchr(q + 3, '?', (size_t)(e - 2 - (q + 3))) == NULL;
-}
-
 static bool
 mimefield_is_unstructured(const char *f, size_t len)
 {
@@ -419,72 +376,6 @@ mimefield_is_unstructured(const char *f, size_t len)
 		if (mimefield_is(f, len, mimefield_unstructured[i]))
 			return true;
 	return false;
-}
-
-/* RFC 2047 5 (3): octets that stand for themselves in any Q word. */
-static bool
-mimefield_q_is_safe(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!*+-/", c) != NULL);
-}
-
-static size_t
-mimefield_q_width(const unsigned char *p, size_t n)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < n; i++)
-		w += mimefield_q_is_safe(p[i]) || p[i] == ' ' ? 1 : 3;
-	return w;
-}
-
-static void
-mimefield_q_put(struct mimefield_buf *b, const unsigned char *p, size_t n)
-{
-	static const char	hex[] = "0123456789ABCDEF";
-	char			e[3];
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == ' ')
-			mimefield_adds(b, "_");
-		else if (mimefield_q_is_safe(p[i]))
-			mimefield_add(b, p + i, 1);
-		else {
-			e[0] = '=';
-			e[1] = hex[p[i] >> 4];
-			e[2] = hex[p[i] & 0xf];
-			mimefield_add(b, e, 3);
-		}
-	}
-}
-
-/* Writes <p>/<n> as Q encoded words of at most 75 octets, split
- * between characters (RFC 2047 2, 5), separated by a space. */
-static void
-mimefield_encode(struct mimefield_buf *b, const unsigned char *p, size_t n)
-{
-	bool		 utf8 = str_is_utf8(p, n);
-	const char	*cs = utf8 ? "UTF-8" : "unknown-8bit";
-	size_t		 room = 75 - 7 - strlen(cs), used = 0, i, clen, w;
-
-	mimefield_adds(b, "=?");
-	mimefield_adds(b, cs);
-	mimefield_adds(b, "?Q?");
-	for (i = 0; i < n; i += clen) {
-		clen = utf8 ? str_utf8_len(p + i, n - i) : 1;
-		w = mimefield_q_width(p + i, clen);
-		if (used + w > room) {
-			mimefield_adds(b, "?= =?");
-			mimefield_adds(b, cs);
-			mimefield_adds(b, "?Q?");
-			used = 0;
-		}
-		mimefield_q_put(b, p + i, clen);
-		used += w;
-	}
-	mimefield_adds(b, "?=");
 }
 
 /* The token of value <v>/<n> at <pos>: a run of white space or a word,
@@ -512,7 +403,7 @@ mimefield_token_at(const char *v, size_t n, size_t pos)
 	    memchr(t.p, '\n', t.len) != NULL ||
 	    memchr(t.p, '\0', t.len) != NULL || t.len > MIMEFIELD_WORD_MAX)
 		t.kind = MIMEFIELD_K_BAD;
-	else if (mimefield_is_eword(t.p, t.len))
+	else if (qword_is_encoded(t.p, t.len))
 		t.kind = MIMEFIELD_K_EWORD;
 	return t;
 }
@@ -522,18 +413,18 @@ mimefield_token_at(const char *v, size_t n, size_t pos)
  * encoded word goes inside too (<lead>: the run before, or NULL), with
  * a plain space left as the separator.  Returns where to go on. */
 static size_t
-mimefield_group(struct mimefield_buf *b, const char *v, size_t n,
+mimefield_group(struct buf *b, const char *v, size_t n,
     size_t pos, const struct mimefield_tok *lead)
 {
-	struct mimefield_buf	g = { NULL, 0, 0 };
+	struct buf		g = BUF_INIT;
 	struct mimefield_tok	t, w, x;
 
 	if (lead != NULL) {
-		mimefield_adds(b, " ");
-		mimefield_add(&g, lead->p, lead->len);
+		buf_adds(b, " ");
+		buf_add(&g, lead->p, lead->len);
 	}
 	t = mimefield_token_at(v, n, pos);
-	mimefield_add(&g, t.p, t.len);
+	buf_add(&g, t.p, t.len);
 	pos += t.len;
 	for (;;) {
 		w = mimefield_token_at(v, n, pos);
@@ -541,28 +432,30 @@ mimefield_group(struct mimefield_buf *b, const char *v, size_t n,
 		if (w.kind != MIMEFIELD_K_WSP || w.len == 0 || x.len == 0 ||
 		    (x.kind != MIMEFIELD_K_BAD && x.kind != MIMEFIELD_K_EWORD))
 			break;
-		mimefield_add(&g, w.p, w.len);
+		buf_add(&g, w.p, w.len);
 		pos += w.len;
 		if (x.kind == MIMEFIELD_K_EWORD) {
-			mimefield_encode(b, (unsigned char *)g.p, g.len);
-			mimefield_adds(b, " ");
+			qword_encode(b, (unsigned char *)g.p, g.len,
+			    "unknown-8bit", 0);
+			buf_adds(b, " ");
 			free(g.p);
 			return pos;
 		}
-		mimefield_add(&g, x.p, x.len);
+		buf_add(&g, x.p, x.len);
 		pos += x.len;
 	}
-	mimefield_encode(b, (unsigned char *)g.p, g.len);
+	qword_encode(b, (unsigned char *)g.p, g.len, "unknown-8bit",
+	    0);
 	free(g.p);
 	return pos;
 }
 
 /* The field rebuilt on one line: its name as it was, then the value
  * with the bad words encoded.  Returns the line, caller frees. */
-static struct mimefield_buf
+static struct buf
 mimefield_reencode(const char *f, size_t len)
 {
-	struct mimefield_buf	 b = { NULL, 0, 0 };
+	struct buf		 b = BUF_INIT;
 	struct mimefield_tok	 t, next, held;
 	const char		*colon = memchr(f, ':', len);
 	enum mimefield_tokk	 prev = MIMEFIELD_K_WSP;
@@ -571,7 +464,7 @@ mimefield_reencode(const char *f, size_t len)
 	bool			 hold = false;
 
 	v = mimefield_value(f, len, &n);
-	mimefield_add(&b, f, (size_t)(colon - f) + 1);
+	buf_add(&b, f, (size_t)(colon - f) + 1);
 	while ((t = mimefield_token_at(v, n, pos)).len > 0) {
 		if (t.kind == MIMEFIELD_K_BAD) {
 			pos = mimefield_group(&b, v, n, pos,
@@ -586,7 +479,7 @@ mimefield_reencode(const char *f, size_t len)
 			held = t;	/* goes inside the next group */
 			hold = true;
 		} else
-			mimefield_add(&b, t.p, t.len);
+			buf_add(&b, t.p, t.len);
 		prev = t.kind;
 		pos += t.len;
 	}
@@ -611,7 +504,7 @@ mimefield_has_bad_octet(const char *f, size_t len)
 enum mimefield_rc
 mimefield_fix(const char *f, size_t len, char **out, size_t *outlen)
 {
-	struct mimefield_buf	b = { NULL, 0, 0 }, line;
+	struct buf		b = BUF_INIT, line;
 	bool			bad;
 
 	*out = NULL;
@@ -639,4 +532,110 @@ fixed:
 	*out = b.p;
 	*outlen = b.len;
 	return MIMEFIELD_FIXED;
+}
+
+/*
+ * A field as it streams in.
+ */
+
+enum mimefield_name {
+	MIMEFIELD_N_NAME,		/* in the name */
+	MIMEFIELD_N_WSP,		/* white space after it */
+	MIMEFIELD_N_FIELD,		/* the colon came: a field */
+};
+
+void
+mimefield_in_init(struct mimefield_in *fi, size_t max,
+    void (*cb)(void *, const char *, size_t), void *arg)
+{
+	char	*p = fi->p;
+	size_t	 cap = fi->cap;
+
+	memset(fi, 0, sizeof(*fi));
+	fi->p = p;		/* kept for the next message */
+	fi->cap = cap;
+	fi->max = max;
+	fi->cb = cb;
+	fi->arg = arg;
+}
+
+void
+mimefield_in_free(struct mimefield_in *fi)
+{
+	free(fi->p);
+	fi->p = NULL;
+	fi->cap = 0;
+}
+
+void
+mimefield_in_start(struct mimefield_in *fi)
+{
+	fi->open = true;
+	fi->len = 0;
+	fi->over = fi->dirty = false;
+	fi->name = MIMEFIELD_N_NAME;
+	fi->startlen = 0;
+}
+
+bool
+mimefield_in_name(struct mimefield_in *fi, const char *p, size_t n,
+    size_t col)
+{
+	unsigned char	c;
+	size_t		i;
+
+	for (i = 0; i < n && fi->name != MIMEFIELD_N_FIELD; i++) {
+		c = (unsigned char)p[i];
+		if (col + i >= MIMEFIELD_LINE_MAX)
+			break;
+		if (c == ':' && col + i > 0)
+			fi->name = MIMEFIELD_N_FIELD;
+		else if (c == ' ' || c == '\t')
+			fi->name = MIMEFIELD_N_WSP;
+		else if (fi->name == MIMEFIELD_N_WSP || c <= ' ' ||
+		    c >= 0x7f || c == ':')
+			break;
+	}
+	return fi->name == MIMEFIELD_N_FIELD || i == n;
+}
+
+bool
+mimefield_in_is_field(const struct mimefield_in *fi)
+{
+	return fi->name == MIMEFIELD_N_FIELD;
+}
+
+/* A field over <max> is not kept, not even its name: its start is,
+ * for a failure to name it.  The first pass fails the message if what
+ * streamed was not conformant. */
+void
+mimefield_in_add(struct mimefield_in *fi, const char *p, size_t n, bool eol,
+    size_t col)
+{
+	size_t	k = sizeof(fi->start) - fi->startlen;
+
+	if (k > n)
+		k = n;
+	memcpy(fi->start + fi->startlen, p, k);
+	fi->startlen += k;
+	if (!fi->over && fi->len + n > fi->max) {
+		fi->over = true;
+		fi->dirty = !mimefield_is_clean(fi->p, fi->len);
+		if (fi->len > 0)
+			fi->cb(fi->arg, fi->p, fi->len);
+	}
+	if (fi->over) {
+		if (!eol && (col + n > MIMEFIELD_LINE_MAX ||
+		    memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL ||
+		    memchr(p, '\0', n) != NULL))
+			fi->dirty = true;
+		fi->cb(fi->arg, p, n);
+		return;
+	}
+	while (fi->cap - fi->len < n) {
+		fi->cap = fi->cap == 0 ? 1024 : fi->cap * 2;
+		fi->p = xrealloc(fi->p, fi->cap);
+	}
+	memcpy(fi->p + fi->len, p, n);
+	fi->len += n;
 }

@@ -94,4 +94,45 @@ enum mimefield_cte mimefield_cte(const char *f, size_t len);
 enum mimefield_rc mimefield_fix(const char *f, size_t len, char **out,
 		    size_t *outlen);
 
+/*
+ * One header field as it streams in (the re-encoder's), kept whole up
+ * to <max> octets so that it can be read and repaired; beyond that it
+ * streams through <cb> as it is, and <dirty> tells whether it needed a
+ * repair it could not get.
+ */
+struct mimefield_in {
+	char	*p;			/* the field so far */
+	size_t	 len, cap, max;
+	bool	 open;			/* a field is being read */
+	bool	 over;			/* over <max>: not kept */
+	bool	 dirty;			/* over, and not conformant */
+	int	 name;			/* where its name check stands */
+	char	 start[40];		/* its first octets, to name it */
+	size_t	 startlen;		/* when it is not kept */
+	void	(*cb)(void *arg, const char *p, size_t n);
+	void	*arg;
+};
+
+/* Sets up <fi> (no field open); <cb> takes what goes over <max>. */
+void	mimefield_in_init(struct mimefield_in *fi, size_t max,
+	    void (*cb)(void *, const char *, size_t), void *arg);
+void	mimefield_in_free(struct mimefield_in *fi);
+
+/* A line that may start a field begins. */
+void	mimefield_in_start(struct mimefield_in *fi);
+
+/* Checks the next octets of the field's first line, <col> octets into
+ * it, against RFC 5322 3.6.8 (name, white space, colon, within 998
+ * octets).  False when the line cannot be a field. */
+bool	mimefield_in_name(struct mimefield_in *fi, const char *p, size_t n,
+	    size_t col);
+
+/* True once the first line had its colon. */
+bool	mimefield_in_is_field(const struct mimefield_in *fi);
+
+/* Adds octets of a line <col> octets in, or (<eol>) the CRLF that ends
+ * one. */
+void	mimefield_in_add(struct mimefield_in *fi, const char *p, size_t n,
+	    bool eol, size_t col);
+
 #endif /* MIMEFIELD_H */

@@ -583,12 +583,21 @@ smtp_data_init(struct smtp_data *d, uint64_t max_size, bool reject_bare_lf,
 {
 	memset(d, 0, sizeof(*d));
 	d->max_size = max_size;
+	d->framed = true;
 	d->reject_bare_lf = reject_bare_lf;
 	d->prev_crlf = true;		/* the DATA command ended in CRLF */
 	d->in_headers = true;
 	d->hops = 0;
 	d->size = initial_size;
 	d->err = SMTP_DATA_OK;
+}
+
+void
+smtp_data_init_plain(struct smtp_data *d, uint64_t max_size,
+    uint64_t initial_size)
+{
+	smtp_data_init(d, max_size, false, initial_size);
+	d->framed = false;
 }
 
 /* Records <err> unless an earlier violation is already recorded. */
@@ -636,7 +645,7 @@ smtp_data_chunk(struct smtp_data *d, const char *p, size_t len, bool end,
 	uint64_t	add;
 
 	/* RFC 5321 4.5.2: drop one leading dot of every content line. */
-	if (!d->midline && len > 0 && p[0] == '.') {
+	if (d->framed && !d->midline && len > 0 && p[0] == '.') {
 		p++;
 		len--;
 	}
@@ -664,7 +673,8 @@ smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf,
 	*outlen = 0;
 	/* A lone "." after a CRLF is the end; the last piece of a longer
 	 * line never is. */
-	if (!d->midline && d->prev_crlf && crlf && len == 1 && line[0] == '.')
+	if (d->framed && !d->midline && d->prev_crlf && crlf && len == 1 &&
+	    line[0] == '.')
 		return SMTP_DATA_END;
 	smtp_data_chunk(d, line, len, true, crlf, out, outlen);
 	return SMTP_DATA_LINE;

@@ -133,6 +133,8 @@ enum smtp_data_err {
 
 struct smtp_data {
 	uint64_t		max_size;	/* set by smtp_data_init */
+	bool			framed;		/* SMTP: stuffed dots, "."
+						 * ends; else plain lines */
 	bool			reject_bare_lf;
 	bool			prev_crlf;	/* last line ended in CRLF */
 	bool			in_headers;
@@ -153,6 +155,12 @@ enum smtp_data_rc {
  * server prepends itself (the Received: header). */
 void		smtp_data_init(struct smtp_data *, uint64_t max_size,
 		    bool reject_bare_lf, uint64_t initial_size);
+
+/* Starts decoding lines that are not SMTP-framed (the maildrop): the
+ * same limits, but no dot is unstuffed and nothing is the end of data,
+ * so smtp_data_line() always returns SMTP_DATA_LINE.  Bare LF allowed. */
+void		smtp_data_init_plain(struct smtp_data *, uint64_t max_size,
+		    uint64_t initial_size);
 
 /* Decodes one line, or the last piece of one.  <line>/<len> is the
  * content without terminator; <crlf> tells whether it ended in CRLF

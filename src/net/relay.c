@@ -1,37 +1,34 @@
 /*
  * relay.c - client-side SMTP to the smarthost (RFC 5321, RFC 3207
- * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING).
+ * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING): the connection.
  *
  * One relay is one connection.  Entering a state sends its command; the
  * reply handler of the state picks the next one.  Invariants: AUTH is
  * only ever sent over a verified TLS connection; after STARTTLS the
- * plaintext input is discarded before the handshake; the message body
- * is streamed from the spool file, dot-stuffed on the way out, with
- * write-watermark backpressure so memory stays flat.  A From: rewrite
- * replaces only the header block (at most REWRITE_HEADER_MAX octets,
- * read once per message) and goes through the same dot-stuffing.  A
- * message whose envelope asks for it (lines over 998 octets, bare CRs,
- * NULs: issue 13) is re-encoded on the way (reencode.h): the first pass
- * reads exactly what is sent (the rewritten header block, then the
- * file), a slice per loop turn; the second runs as the body streams,
- * before the dot-stuffing, so no line it makes can end the data.  AUTH
- * itself is in relay_auth.c.  The connection comes from dial.c; until
- * AUTH starts, a failure of the address it reached gives way to the
- * host's next address (relay_fall_through()).
+ * plaintext input is discarded before the handshake.  Each message is a
+ * relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed the replies
+ * while the connection is in a transaction state.  AUTH itself is in
+ * relay_auth.c.  The connection comes from dial.c; until AUTH starts, a
+ * failure of the address it reached gives way to the host's next
+ * address (relay_fall_through()).
  */
 #include "config.h"
 
-#include "relay_int.h"
+#include "relay.h"
+
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -42,21 +39,97 @@
 #include "cidr.h"
 #include "conf.h"
 #include "dial.h"
-#include "envelope.h"
 #include "line.h"
 #include "log.h"
-#include "mime.h"
-#include "oauth.h"
-#include "reencode.h"
-#include "rewrite.h"
-#include "sasl.h"
+#include "relay_auth.h"
+#include "relay_txn.h"
 #include "smtp.h"
 #include "tls.h"
 #include "util.h"
 
+
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds, resolution, each address's
+					 * connect, and the TLS handshake */
+#define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
+#define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
+#define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
+#define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
+#define RELAY_REPLY_LINE_MAX	2048
+#define RELAY_REPLY_TEXT_MAX	512
+
+enum relay_state {
+	RELAY_S_CONNECTING,
+	RELAY_S_HANDSHAKE,	/* TLS handshake (implicit or STARTTLS) */
+	RELAY_S_GREETING,
+	RELAY_S_EHLO,
+	RELAY_S_STARTTLS,
+	RELAY_S_AUTH,		/* the AUTH exchange (relay_auth.c) */
+	RELAY_S_TOKEN,		/* waiting for an OAuth access token */
+	RELAY_S_READY,		/* idle, waiting for relay_send() */
+	RELAY_S_PLAN,		/* re-encoder's first pass (reencode.h) */
+	RELAY_S_TXN,		/* MAIL/RCPT/DATA replies outstanding */
+	RELAY_S_BODY,		/* streaming the message */
+	RELAY_S_DOT,		/* waiting for the final reply */
+	RELAY_S_RSET,
+	RELAY_S_QUIT,
+};
+
+
+struct relay {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct conf	*conf;
+	const struct conf_upstream *up;	/* one of conf->upstream[] */
+	struct tls_client	*tls;
+	struct relay_cbs	 cbs;
+	void			*arg;
+	struct dial		*dial;		/* until AUTH starts: the
+						 * addresses left to try */
+	struct bufferevent	*bev;		/* NULL until connected */
+	struct event		*idle;
+	enum relay_state	 state;
+	bool			 in_tls;
+	bool			 dying;		/* closed() already decided */
+	unsigned int		 depth;		/* nested callbacks running */
+	struct event		*kick;		/* deferred completion */
+	char			 peer[300];
+
+	/* What the server's EHLO said. */
+	bool			 ext_starttls;
+	bool			 ext_pipelining;
+	uint64_t		 ext_size;
+	struct relay_auth	*auth;
+
+	/* The reply being read. */
+	struct line_reader	 reader;
+	char			 line[RELAY_REPLY_LINE_MAX + 1];
+	char			 reply[RELAY_REPLY_TEXT_MAX];
+	size_t			 replylen;
+	int			 code;
+
+	struct relay_txn	*txn;		/* the message in flight */
+};
+
+static void	relay_set_state(struct relay *, enum relay_state);
+static void	relay_set_timeout(struct relay *, int secs);
+/* Sends one command line.  <what> replaces the line in debug logs, so
+ * credentials never reach the log. */
+static void	relay_cmd(struct relay *, const char *what, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Callbacks run with a hold on the relay; the last release frees a
+ * relay that finished meanwhile, so no code touches it afterwards. */
+static void	relay_hold(struct relay *);
+static void	relay_release(struct relay *);
+/* Ends the connection with <st>, the code of what went wrong and a
+ * reason for the log. */
+static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
+/* Enters a state, sending its command. */
+static void	relay_enter(struct relay *, enum relay_state);
+
 static const char *const relay_state_name[] = {
 	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
-	"auth-user", "auth-pass", "token", "auth-xoauth2", "auth-xerr",
+	"token",
 	"ready", "plan", "txn", "body", "dot", "rset",
 	"quit",
 };
@@ -65,7 +138,7 @@ static void	relay_read_cb(struct bufferevent *, void *);
 static void	relay_write_cb(struct bufferevent *, void *);
 static void	relay_event_cb(struct bufferevent *, short, void *);
 
-void
+static void
 relay_set_state(struct relay *r, enum relay_state st)
 {
 	if (log_is_debug())
@@ -74,7 +147,7 @@ relay_set_state(struct relay *r, enum relay_state st)
 	r->state = st;
 }
 
-void
+static void
 relay_set_timeout(struct relay *r, int secs)
 {
 	struct timeval	tv = { secs, 0 };
@@ -82,7 +155,7 @@ relay_set_timeout(struct relay *r, int secs)
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 }
 
-void
+static void
 relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(r->bev);
@@ -105,13 +178,13 @@ relay_reply_text(const struct relay *r)
 
 /* Callbacks run with a hold on the relay; the last release frees a
  * relay that finished meanwhile, so no code touches it afterwards. */
-void
+static void
 relay_hold(struct relay *r)
 {
 	r->depth++;
 }
 
-void
+static void
 relay_release(struct relay *r)
 {
 	if (--r->depth == 0 && r->dying)
@@ -132,22 +205,6 @@ relay_classify(int code, const char *text)
 	return RELAY_PERMFAIL;
 }
 
-/* The enhanced status code of the current reply ("5.1.1"), or one made
- * from its class. */
-static void
-relay_reply_dsn(const struct relay *r, char *dsn, size_t dsnsz)
-{
-	const char	*t = relay_reply_text(r);
-	size_t		 n = strspn(t, "0123456789.");
-
-	if (n >= 5 && n < dsnsz && t[0] == r->reply[0] &&
-	    t[1] == '.' && (t[n] == ' ' || t[n] == '\0')) {
-		memcpy(dsn, t, n);
-		dsn[n] = '\0';
-	} else
-		snprintf(dsn, dsnsz, "%c.0.0", r->reply[0]);
-}
-
 /* What a new connection must not inherit from the previous one. */
 static void
 relay_conn_reset(struct relay *r)
@@ -159,7 +216,7 @@ relay_conn_reset(struct relay *r)
 	r->reply[0] = '\0';
 	r->ext_starttls = r->ext_pipelining = false;
 	r->ext_size = 0;
-	r->mech = SASL_NONE;
+	relay_auth_reset(r->auth);
 }
 
 /*
@@ -175,7 +232,7 @@ static bool
 relay_fall_through(struct relay *r, enum relay_status st,
     const char *reason)
 {
-	if (st != RELAY_UNAVAILABLE || r->dial == NULL || r->env != NULL)
+	if (st != RELAY_UNAVAILABLE || r->dial == NULL || r->txn != NULL)
 		return false;
 	switch (r->state) {
 	case RELAY_S_HANDSHAKE:
@@ -212,11 +269,7 @@ relay_stage_of(enum relay_state st)
 	case RELAY_S_STARTTLS:
 		return RELAY_STAGE_SMTP;
 	case RELAY_S_AUTH:
-	case RELAY_S_AUTH_USER:
-	case RELAY_S_AUTH_PASS:
 	case RELAY_S_TOKEN:
-	case RELAY_S_AUTH_XOAUTH2:
-	case RELAY_S_AUTH_XERR:
 		return RELAY_STAGE_AUTH;
 	case RELAY_S_PLAN:
 	case RELAY_S_TXN:
@@ -256,14 +309,16 @@ static void
 relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
     const char *reason)
 {
-	struct envelope		*env = r->env;
+	struct envelope		*env;
 	struct relay_failure	 f;
 
 	if (r->dying || relay_fall_through(r, st, reason))
 		return;
 	r->dying = true;
-	if (env != NULL) {
-		r->env = NULL;
+	if (r->txn != NULL) {
+		env = relay_txn_env(r->txn);
+		relay_txn_free(r->txn);
+		r->txn = NULL;
 		r->cbs.done(r, env, st == RELAY_IDLE ? RELAY_TEMPFAIL : st,
 		    reason, r->arg);
 	}
@@ -275,7 +330,7 @@ relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
 		relay_free(r);
 }
 
-void
+static void
 relay_fail(struct relay *r, enum relay_status st, enum relay_why why,
     const char *fmt, ...)
 {
@@ -304,8 +359,7 @@ relay_ehlo_line(struct relay *r, const char *kw)
 		r->ext_size = n;
 	} else if (str_has_prefix_ci(kw, "AUTH ") ||
 	    str_has_prefix_ci(kw, "AUTH=")) {
-		if (r->mech == SASL_NONE)
-			r->mech = relay_pick_mech(r, kw + 5);
+		relay_auth_offered(r->auth, kw + 5);
 	}
 }
 
@@ -395,472 +449,88 @@ relay_kick_cb(evutil_socket_t fd, short what, void *arg)
 	relay_release(r);
 }
 
-/* Takes the next batch of at most 100 pending recipients.  Returns the
- * batch size (0: nothing left to send). */
-static size_t
-relay_next_batch(struct relay *r)
-{
-	struct envelope	*env = r->env;
-
-	r->nbatch = 0;
-	for (; r->next_rcpt < env->nrcpt &&
-	    r->nbatch < RELAY_RCPTS_PER_TXN; r->next_rcpt++)
-		if (env->rcpts[r->next_rcpt].state == ENVELOPE_RCPT_PENDING) {
-			r->accepted[r->nbatch] = false;
-			r->batch[r->nbatch++] = r->next_rcpt;
-		}
-	return r->nbatch;
-}
-
-static void
-relay_send_rcpt(struct relay *r, size_t i)
-{
-	relay_cmd(r, "RCPT", "RCPT TO:<%s>",
-	    r->env->rcpts[r->batch[i]].addr);
-}
-
-/* With from rewrite = "account": the address this upstream sends as
- * (from_address, else username), or NULL when it is not a mailbox (then
- * the message goes as it is).  NULL in "keep" mode. */
-static const char *
-relay_account(const struct relay *r)
-{
-	const char	*a = r->up->from_address[0] != '\0' ?
-			    r->up->from_address : r->up->username;
-
-	if (r->conf->from_rewrite != CONF_FROM_ACCOUNT)
-		return NULL;
-	if (strlen(a) >= SMTP_PATH_MAX || !smtp_mailbox_is_valid(a)) {
-		log_warnx("relay from id=%s not rewritten: upstream %s has "
-		    "no from_address or username that is an address",
-		    r->env->id, r->up->name);
-		return NULL;
-	}
-	return a;
-}
-
-/* MAIL FROM: the account in "account" mode, except that the null
- * sender stays null (failure reports must never cause reports). */
-static const char *
-relay_mail_from(const struct relay *r)
-{
-	if (r->env->sender[0] == '\0' || r->account == NULL)
-		return r->env->sender;
-	return r->account;
-}
-
-/* The name of the client network the message came from, or NULL. */
-static const char *
-relay_client_name(const struct relay *r)
-{
-	struct sockaddr_storage		 ss;
-	struct sockaddr_in		*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6		*sin6 = (struct sockaddr_in6 *)&ss;
-	const struct conf_network	*net;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, r->env->client, &sin->sin_addr) == 1)
-		sin->sin_family = AF_INET;
-	else if (inet_pton(AF_INET6, r->env->client, &sin6->sin6_addr) == 1)
-		sin6->sin6_family = AF_INET6;
-	else
-		return NULL;	/* "local": smartrelay-sendmail */
-	net = conf_network_find(r->conf, (const struct sockaddr *)&ss);
-	return net != NULL && net->name[0] != '\0' ? net->name : NULL;
-}
-
-/* Rewrites the header block <buf>/<hlen> into r->head. */
-static void
-relay_head_rewrite(struct relay *r, const char *acct, const char *buf,
-    size_t hlen)
-{
-	struct rewrite_params	 pa;
-	struct evbuffer		*out;
-	enum rewrite_rc		 rc;
-
-	pa.account = acct;
-	pa.display = relay_client_name(r);
-	pa.suffix = r->conf->from_suffix;
-	if ((out = evbuffer_new()) == NULL)
-		fatalx("relay: out of memory");
-	rc = rewrite_from(buf, hlen, &pa, out);
-	if (rc == REWRITE_OK) {
-		r->headlen = evbuffer_get_length(out);
-		r->head = xmalloc(r->headlen);
-		evbuffer_remove(out, r->head, r->headlen);
-		r->head_skip = hlen;
-		r->size = r->env->size >= hlen ?
-		    r->env->size - hlen + r->headlen : r->headlen;
-		log_debug("relay from id=%s rewritten account=%s", r->env->id,
-		    acct);
-	} else if (rc != REWRITE_UNCHANGED)
-		log_warnx("relay from id=%s not rewritten: %s", r->env->id,
-		    rewrite_rc_str(rc));
-	evbuffer_free(out);
-}
-
-/* Prepares the From: rewrite of the message (see rewrite.h): reads at
- * most REWRITE_HEADER_MAX octets of the data file, so memory stays
- * bounded whatever the message.  Sets r->size.  Returns 0, or -1 with
- * errno set when the file cannot be read. */
-static int
-relay_head_prepare(struct relay *r)
-{
-	const char	*acct;
-	char		*buf;
-	size_t		 len = 0, hlen;
-	ssize_t		 n = 1;
-	enum rewrite_rc	 rc;
-
-	r->size = r->env->size;
-	if ((acct = r->account = relay_account(r)) == NULL)
-		return 0;
-	buf = xmalloc(REWRITE_HEADER_MAX);
-	while (len < REWRITE_HEADER_MAX && n != 0) {
-		n = read(r->fd, buf + len, REWRITE_HEADER_MAX - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			free(buf);
-			return -1;
-		}
-		len += (size_t)n;
-	}
-	rc = rewrite_header_len(buf, len, n == 0, &hlen);
-	if (rc == REWRITE_OK)
-		relay_head_rewrite(r, acct, buf, hlen);
-	else
-		log_warnx("relay from id=%s not rewritten: %s", r->env->id,
-		    rewrite_rc_str(rc));
-	free(buf);
-	return 0;
-}
-
-/* Starts a transaction for the current batch: with PIPELINING the
- * whole group MAIL, RCPT..., DATA goes out at once (RFC 2920 3.1). */
-static void
-relay_txn_start(struct relay *r)
-{
-	char	size[32] = "";
-	size_t	i;
-
-	r->nexpect = 0;
-	r->iexpect = 0;
-	r->mail_ok = false;
-	r->data_ok = false;
-	r->expect[r->nexpect++] = RELAY_X_MAIL;
-	if (r->ext_size > 0)
-		snprintf(size, sizeof(size), " SIZE=%llu",
-		    (unsigned long long)r->size);
-	relay_cmd(r, "MAIL", "MAIL FROM:<%s>%s", relay_mail_from(r), size);
-	if (r->ext_pipelining) {
-		for (i = 0; i < r->nbatch; i++) {
-			r->expect[r->nexpect++] = RELAY_X_RCPT;
-			relay_send_rcpt(r, i);
-		}
-		r->expect[r->nexpect++] = RELAY_X_DATA;
-		relay_cmd(r, "DATA", "DATA");
-	}
-	relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-	relay_set_state(r, RELAY_S_TXN);
-}
-
-/* Records the reply for recipient batch entry <i>. */
-static void
-relay_rcpt_result(struct relay *r, size_t i, enum envelope_rcpt_state st)
-{
-	struct envelope_rcpt	*rc = &r->env->rcpts[r->batch[i]];
-	char			 dsn[16];
-
-	relay_reply_dsn(r, dsn, sizeof(dsn));
-	free(rc->dsn);
-	free(rc->reply);
-	rc->dsn = xstrdup(dsn);
-	rc->reply = xstrdup(r->reply);
-	rc->state = st;
-}
-
-/* A message-level failure (to MAIL or DATA): applies to the batch. */
-static void
-relay_txn_reject(struct relay *r, bool only_accepted)
-{
-	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
-	size_t			i;
-
-	if (st == RELAY_PERMFAIL) {
-		for (i = 0; i < r->nbatch; i++)
-			if (!only_accepted || r->accepted[i])
-				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
-		return;
-	}
-	/* 4xx or quota: the whole message waits; keep the first reason. */
-	if (r->txn_status == RELAY_OK) {
-		r->txn_status = st;
-		snprintf(r->txn_reply, sizeof(r->txn_reply), "%s", r->reply);
-	}
-	for (i = 0; i < r->nbatch; i++)
-		if (!only_accepted || r->accepted[i])
-			relay_rcpt_result(r, i, ENVELOPE_RCPT_PENDING);
-}
-
-static void	relay_body_pump(struct relay *);
-static void	relay_body_out_cb(void *, const char *, size_t);
-
-/* The DATA reply arrived: stream the body or give up on this batch. */
-static void
-relay_data_reply(struct relay *r, bool any_accepted)
-{
-	if (r->code == 354 && any_accepted) {
-		r->data_ok = true;
-		r->at_bol = true;
-		r->body_crlf = true;
-		r->head_off = 0;
-		if (r->re != NULL)
-			reencode_emit_start(r->re, relay_body_out_cb, r);
-		else
-			mime_scan_init(&r->guard);
-		if (lseek(r->fd, (off_t)r->head_skip, SEEK_SET) == -1) {
-			relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
-			    "cannot read spool file");
-			return;
-		}
-		relay_set_state(r, RELAY_S_BODY);
-		relay_body_pump(r);
-		return;
-	}
-	if (r->code == 354) {
-		/* RFC 2920 3.1: no recipient, but DATA accepted: send an
-		 * empty message to end it.  Its reply is not relevant. */
-		relay_cmd(r, ".", ".");
-		relay_set_state(r, RELAY_S_RSET);
-		return;
-	}
-	if (any_accepted)
-		relay_txn_reject(r, true);
-	relay_enter(r, RELAY_S_RSET);
-}
-
-static bool
-relay_any_accepted(const struct relay *r)
-{
-	size_t	i;
-
-	for (i = 0; i < r->nbatch; i++)
-		if (r->accepted[i])
-			return true;
-	return false;
-}
-
-/* Handles one reply of the MAIL/RCPT/DATA group. */
-static void
-relay_txn_reply(struct relay *r)
-{
-	enum relay_expect	x = r->expect[r->iexpect++];
-	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
-	size_t			i;
-
-	switch (x) {
-	case RELAY_X_MAIL:
-		r->mail_ok = st == RELAY_OK;
-		if (!r->mail_ok)
-			relay_txn_reject(r, false);
-		if (!r->ext_pipelining) {
-			if (!r->mail_ok) {
-				relay_enter(r, RELAY_S_RSET);
-				return;
-			}
-			r->expect[r->nexpect++] = RELAY_X_RCPT;
-			relay_send_rcpt(r, 0);
-		}
-		return;
-	case RELAY_X_RCPT:
-		i = r->iexpect - 2;	/* MAIL came first */
-		if (r->mail_ok) {
-			if (st == RELAY_OK)
-				r->accepted[i] = true;
-			else if (st == RELAY_PERMFAIL)
-				relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
-			else {
-				relay_rcpt_result(r, i, ENVELOPE_RCPT_PENDING);
-				if (st == RELAY_QUOTA &&
-				    r->txn_status == RELAY_OK) {
-					r->txn_status = RELAY_QUOTA;
-					snprintf(r->txn_reply,
-					    sizeof(r->txn_reply), "%s",
-					    r->reply);
-				}
-			}
-		}
-		if (!r->ext_pipelining) {
-			if (i + 1 < r->nbatch) {
-				r->expect[r->nexpect++] = RELAY_X_RCPT;
-				relay_send_rcpt(r, i + 1);
-			} else if (relay_any_accepted(r)) {
-				r->expect[r->nexpect++] = RELAY_X_DATA;
-				relay_cmd(r, "DATA", "DATA");
-			} else
-				relay_enter(r, RELAY_S_RSET);
-		}
-		return;
-	case RELAY_X_DATA:
-		relay_data_reply(r, r->mail_ok && relay_any_accepted(r));
-		return;
-	}
-}
-
-/* Copies file data to the output, doubling a '.' at each line start
- * (RFC 5321 4.5.2).  The spool holds canonical CRLF lines. */
-static void
-relay_body_stuff(struct relay *r, const char *p, size_t n)
-{
-	struct evbuffer	*out = bufferevent_get_output(r->bev);
-	const char	*nl;
-	size_t		 len;
-
-	while (n > 0) {
-		if (r->at_bol && p[0] == '.')
-			evbuffer_add(out, ".", 1);
-		nl = memchr(p, '\n', n);
-		len = nl != NULL ? (size_t)(nl - p) + 1 : n;
-		evbuffer_add(out, p, len);
-		r->at_bol = nl != NULL;
-		p += len;
-		n -= len;
-	}
-}
-
-/* What the re-encoder writes: dot-stuffed after it, so that no line it
- * makes can end the data. */
-static void
-relay_body_out_cb(void *arg, const char *p, size_t n)
-{
-	relay_body_stuff(arg, p, n);
-}
-
-/*
- * One chunk of the message on its way out: through the re-encoder when
- * the message has one, else checked before it is sent.  The spool said
- * this message needs no re-encoding; should a line over 998 octets, a
- * bare CR or a NUL show up all the same, nothing of it goes out: the
- * attempt ends without the final dot, and the envelope, saved by the
- * queue, asks for re-encoding the next time.  Returns false then (the
- * relay is finished).
- */
-static bool
-relay_body_put(struct relay *r, const char *p, size_t n, bool end)
-{
-	if (r->re != NULL) {
-		reencode_emit(r->re, p, n);
-		return true;
-	}
-	mime_scan_feed(&r->guard, p, n);
-	if (!r->guard.dirty && (!end || mime_scan_is_clean(&r->guard))) {
-		relay_body_stuff(r, p, n);
-		return true;
-	}
-	log_warnx("relay id=%s has content to re-encode that its envelope "
-	    "did not announce; it is tried again, re-encoded", r->env->id);
-	r->env->reencode = true;
-	relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
-	    "message needs re-encoding");
-	return false;
-}
-
-/* Fills the output up to the high watermark; the write callback calls
- * again as it drains.  At the end of the file, sends the final dot. */
-static void
-relay_body_pump(struct relay *r)
-{
-	struct evbuffer	*out = bufferevent_get_output(r->bev);
-	char		 buf[RELAY_CHUNK];
-	ssize_t		 n;
-
-	while (evbuffer_get_length(out) < RELAY_OUT_HIGH) {
-		/* A rewritten header block goes first, through the same
-		 * re-encoding and dot-stuffing as the file. */
-		if (r->head_off < r->headlen) {
-			n = (ssize_t)(r->headlen - r->head_off < RELAY_CHUNK ?
-			    r->headlen - r->head_off : RELAY_CHUNK);
-			if (!relay_body_put(r, r->head + r->head_off,
-			    (size_t)n, false))
-				return;
-			r->head_off += (size_t)n;
-			continue;
-		}
-		n = read(r->fd, buf, sizeof(buf));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
-			    "cannot read spool file: %s", strerror(errno));
-			return;
-		}
-		if (n == 0) {
-			if (!relay_body_put(r, buf, 0, true))
-				return;
-			/* A second pass that read other octets than the
-			 * first made unusable output: no final dot. */
-			if (r->re != NULL &&
-			    reencode_emit_end(r->re) != MIME_OK) {
-				relay_fail(r, RELAY_TEMPFAIL, RELAY_WHY_LOCAL,
-				    "re-encoding: %s",
-				    mime_rc_str(MIME_EMISMATCH));
-				return;
-			}
-			if (!r->at_bol)
-				evbuffer_add(out, "\r\n", 2);
-			relay_cmd(r, "<CRLF>.<CRLF>", ".");
-			relay_set_timeout(r, RELAY_DOT_TIMEOUT);
-			relay_set_state(r, RELAY_S_DOT);
-			return;
-		}
-		if (!relay_body_put(r, buf, (size_t)n, false))
-			return;
-	}
-}
-
-/* The final reply to the body. */
-static void
-relay_dot_reply(struct relay *r)
-{
-	size_t	i;
-
-	if (relay_classify(r->code, relay_reply_text(r)) == RELAY_OK) {
-		for (i = 0; i < r->nbatch; i++)
-			if (r->accepted[i])
-				relay_rcpt_result(r, i, ENVELOPE_RCPT_SENT);
-	} else
-		relay_txn_reject(r, true);
-	/* More recipients than one transaction may carry? */
-	if (r->txn_status == RELAY_OK && relay_next_batch(r) > 0) {
-		relay_txn_start(r);
-		return;
-	}
-	relay_enter(r, RELAY_S_READY);
-}
-
 /* The transaction is over: report it and become idle. */
 static void
-relay_txn_done(struct relay *r)
+relay_txn_report(struct relay *r)
 {
-	struct envelope	*env = r->env;
+	struct envelope		*env = relay_txn_env(r->txn);
+	enum relay_status	 st;
+	const char		*text;
+	char			 reply[RELAY_REPLY_TEXT_MAX];
 
-	if (r->fd != -1) {
-		close(r->fd);
-		r->fd = -1;
-	}
-	reencode_free(r->re);
-	r->re = NULL;
-	free(r->head);
-	r->head = NULL;
-	r->headlen = r->head_skip = 0;
-	r->account = NULL;
-	r->env = NULL;
-	if (env != NULL)
-		r->cbs.done(r, env, r->txn_status, r->txn_reply, r->arg);
+	st = relay_txn_status(r->txn, &text);
+	snprintf(reply, sizeof(reply), "%s", text);
+	relay_txn_free(r->txn);
+	r->txn = NULL;
+	r->cbs.done(r, env, st, reply, r->arg);
 }
 
-void
+/* Does what the transaction said. */
+static void
+relay_txn_do(struct relay *r, enum relay_txn_next next)
+{
+	enum relay_status	 st;
+	enum relay_why		 why;
+	const char		*reason;
+
+	switch (next) {
+	case RELAY_TXN_START:
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_set_state(r, RELAY_S_TXN);
+		break;
+	case RELAY_TXN_WAIT:
+		break;
+	case RELAY_TXN_BODY:
+		if (r->state != RELAY_S_BODY)
+			relay_set_state(r, RELAY_S_BODY);
+		break;
+	case RELAY_TXN_DOT:
+		relay_set_timeout(r, RELAY_DOT_TIMEOUT);
+		relay_set_state(r, RELAY_S_DOT);
+		break;
+	case RELAY_TXN_RSET:
+		relay_enter(r, RELAY_S_RSET);
+		break;
+	case RELAY_TXN_ENDED:
+		relay_set_state(r, RELAY_S_RSET);
+		break;
+	case RELAY_TXN_PLAN:
+		relay_set_state(r, RELAY_S_PLAN);
+		break;
+	case RELAY_TXN_DONE:
+		relay_enter(r, RELAY_S_READY);
+		break;
+	case RELAY_TXN_FAIL:
+		st = relay_txn_failure(r->txn, &why, &reason);
+		relay_fail(r, st, why, "%s", reason);
+		break;
+	}
+}
+
+/* The command lines of the transaction and of AUTH go out as any
+ * other. */
+static void
+relay_conn_cmd_cb(void *arg, const char *what, const char *line)
+{
+	relay_cmd(arg, what, "%s", line);
+}
+
+/* The re-encoder's first pass is over. */
+static void
+relay_plan_cb(void *arg, enum relay_txn_next next)
+{
+	struct relay	*r = arg;
+
+	relay_hold(r);
+	relay_set_state(r, RELAY_S_READY);
+	if (next == RELAY_TXN_DONE)
+		event_active(r->kick, EV_TIMEOUT, 1);
+	else
+		relay_txn_do(r, next);
+	relay_release(r);
+}
+
+static void
 relay_enter(struct relay *r, enum relay_state st)
 {
 	struct timeval	tv = { RELAY_IDLE_TIMEOUT, 0 };
@@ -870,7 +540,7 @@ relay_enter(struct relay *r, enum relay_state st)
 		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
 		r->ext_starttls = r->ext_pipelining = false;
 		r->ext_size = 0;
-		r->mech = SASL_NONE;
+		relay_auth_reset(r->auth);
 		break;
 	case RELAY_S_STARTTLS:
 		relay_cmd(r, "STARTTLS", "STARTTLS");
@@ -889,8 +559,8 @@ relay_enter(struct relay *r, enum relay_state st)
 		evtimer_add(r->idle, &tv);
 		/* Report after the state is consistent: done() may call
 		 * relay_send() right away. */
-		if (r->env != NULL)
-			relay_txn_done(r);
+		if (r->txn != NULL)
+			relay_txn_report(r);
 		else
 			r->cbs.ready(r, r->arg);
 		return;
@@ -928,6 +598,54 @@ relay_starttls(struct relay *r)
 }
 
 
+/* Does what AUTH said. */
+static void
+relay_auth_do(struct relay *r, enum relay_auth_next next)
+{
+	enum relay_status	 st;
+	enum relay_why		 why;
+	const char		*reason;
+
+	switch (next) {
+	case RELAY_AUTH_SENT:
+		if (r->state == RELAY_S_TOKEN)
+			relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_set_state(r, RELAY_S_AUTH);
+		break;
+	case RELAY_AUTH_TOKEN:
+		relay_set_state(r, RELAY_S_TOKEN);
+		relay_set_timeout(r, RELAY_TOKEN_TIMEOUT);
+		break;
+	case RELAY_AUTH_OK:
+		relay_enter(r, RELAY_S_READY);
+		break;
+	case RELAY_AUTH_FAIL:
+		st = relay_auth_failure(r->auth, &why, &reason);
+		relay_fail(r, st, why, "%s", reason);
+		break;
+	}
+}
+
+/* The access token came, or not. */
+static void
+relay_auth_resume_cb(void *arg, enum relay_auth_next next)
+{
+	struct relay	*r = arg;
+
+	relay_hold(r);
+	relay_auth_do(r, next);
+	relay_release(r);
+}
+
+/* Starts AUTH, on verified TLS only. */
+static void
+relay_auth_begin(struct relay *r)
+{
+	if (!r->in_tls || !tls_is_verified(r->bev))
+		fatalx("relay: AUTH without verified TLS");
+	relay_auth_do(r, relay_auth_start(r->auth));
+}
+
 /* One reply in a connection-setup state. */
 static void
 relay_setup_reply(struct relay *r)
@@ -955,7 +673,7 @@ relay_setup_reply(struct relay *r)
 			 * address's: no other address is tried. */
 			dial_free(r->dial);
 			r->dial = NULL;
-			relay_auth_start(r);
+			relay_auth_begin(r);
 		} else if (!r->ext_starttls)
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_NO_STARTTLS,
 			    "server does not offer "
@@ -997,28 +715,21 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			relay_setup_reply(r);
 			break;
 		case RELAY_S_AUTH:
-		case RELAY_S_AUTH_USER:
-		case RELAY_S_AUTH_PASS:
-			relay_auth_reply(r);
-			break;
-		case RELAY_S_AUTH_XOAUTH2:
-		case RELAY_S_AUTH_XERR:
-			relay_xoauth2_reply(r);
+			relay_auth_do(r, relay_auth_reply(r->auth, r->code,
+			    r->reply));
 			break;
 		case RELAY_S_TXN:
-			relay_txn_reply(r);
+			relay_txn_do(r, relay_txn_reply(r->txn, r->code,
+			    r->reply));
 			break;
 		case RELAY_S_DOT:
-			relay_dot_reply(r);
+			relay_txn_do(r, relay_txn_dot_reply(r->txn, r->code,
+			    r->reply));
 			break;
 		case RELAY_S_RSET:
 			/* After RSET (or the dot ending an empty DATA), the
 			 * batch is finished whatever was answered. */
-			if (r->txn_status == RELAY_OK &&
-			    relay_next_batch(r) > 0)
-				relay_txn_start(r);
-			else
-				relay_enter(r, RELAY_S_READY);
+			relay_txn_do(r, relay_txn_after_rset(r->txn));
 			break;
 		case RELAY_S_QUIT:
 			relay_finish(r, RELAY_IDLE, RELAY_WHY_NONE, "idle");
@@ -1047,7 +758,7 @@ relay_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	relay_hold(r);
 	if (r->state == RELAY_S_BODY)
-		relay_body_pump(r);
+		relay_txn_do(r, relay_txn_pump(r->txn));
 	relay_release(r);
 }
 
@@ -1074,6 +785,23 @@ relay_connected(struct relay *r)
 		relay_set_state(r, RELAY_S_GREETING);
 	else
 		relay_enter(r, RELAY_S_EHLO);
+}
+
+/* r->bev is connected: TLS at once (implicit), or wait for the
+ * greeting. */
+static void
+relay_connect_start(struct relay *r)
+{
+	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
+	    relay_event_cb, r);
+	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	if (r->up->tls == CONF_TLS_IMPLICIT)
+		relay_starttls(r);
+	else {
+		relay_set_state(r, RELAY_S_GREETING);
+		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+	}
 }
 
 /* The dial is over: a socket connected to one of the host's addresses
@@ -1104,16 +832,7 @@ relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
 	}
 	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u", r->up->host,
 	    cidr_addr_str(sa, addr, sizeof(addr)), r->up->port);
-	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
-	    relay_event_cb, r);
-	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
-	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
-	if (r->up->tls == CONF_TLS_IMPLICIT)
-		relay_starttls(r);
-	else {
-		relay_set_state(r, RELAY_S_GREETING);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
-	}
+	relay_connect_start(r);
 out:
 	relay_release(r);
 }
@@ -1177,15 +896,13 @@ relay_event_error(struct relay *r, short what)
 	}
 }
 
-struct relay *
-relay_new(struct event_base *base, struct evdns_base *dns,
+/* A relay for <up>, not connected yet. */
+static struct relay *
+relay_alloc(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
-	static const int	 family[] = {
-		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
-		[CONF_FAMILY_IPV6] = AF_INET6,
-	};
+	struct relay_auth_conn	 aconn;
 	struct relay		*r;
 
 	r = xcalloc(1, sizeof(*r));
@@ -1198,153 +915,92 @@ relay_new(struct event_base *base, struct evdns_base *dns,
 	r->tls = tls_client_ref(tls);
 	r->cbs = *cbs;
 	r->arg = arg;
-	r->fd = -1;
-	r->batch = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->batch));
-	r->accepted = xcalloc(RELAY_RCPTS_PER_TXN, sizeof(*r->accepted));
-	r->expect = xcalloc(RELAY_RCPTS_PER_TXN + 2, sizeof(*r->expect));
+	aconn.peer = r->peer;
+	aconn.cmd = relay_conn_cmd_cb;
+	aconn.resume = relay_auth_resume_cb;
+	aconn.arg = r;
+	r->auth = relay_auth_new(up, &aconn);
 	snprintf(r->peer, sizeof(r->peer), "%s:%u", up->host, up->port);
 	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
-	if (r->idle == NULL || r->kick == NULL)
-		goto fail;
 	r->state = RELAY_S_CONNECTING;
+	if (r->idle == NULL || r->kick == NULL) {
+		log_warnx("relay cannot start a connection to %s", r->peer);
+		relay_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+struct relay *
+relay_new(struct event_base *base, struct evdns_base *dns,
+    const struct conf *conf, const struct conf_upstream *up,
+    struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
+{
+	static const int	 family[] = {
+		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
+		[CONF_FAMILY_IPV6] = AF_INET6,
+	};
+	struct relay		*r;
+
+	if ((r = relay_alloc(base, dns, conf, up, tls, cbs, arg)) == NULL)
+		return NULL;
 	/* Resolution runs on evdns (the loop never blocks on DNS), and
 	 * every address is tried, RFC 8305 style.  dial never calls back
 	 * from inside dial_new(), so neither do we from relay_new(). */
 	r->dial = dial_new(base, dns, up->host, up->port,
 	    family[up->address_family], RELAY_CONNECT_TIMEOUT, relay_dial_cb,
 	    r);
-	if (r->dial == NULL)
-		goto fail;
+	if (r->dial == NULL) {
+		log_warnx("relay cannot start a connection to %s", r->peer);
+		relay_free(r);
+		return NULL;
+	}
 	return r;
-fail:
-	log_warnx("relay cannot start a connection to %s", r->peer);
-	relay_free(r);
-	return NULL;
 }
 
-/* Every pending recipient of the message fails with r->reply, and the
- * transaction ends from the loop. */
-static void
-relay_send_refuse(struct relay *r)
+struct relay *
+relay_new_bev(struct event_base *base, const struct conf *conf,
+    const struct conf_upstream *up, struct tls_client *tls,
+    const struct relay_cbs *cbs, void *arg, struct bufferevent *bev)
 {
-	size_t	i;
+	struct relay	*r;
 
-	do {
-		for (i = 0; i < r->nbatch; i++)
-			relay_rcpt_result(r, i, ENVELOPE_RCPT_FAILED);
-	} while (relay_next_batch(r) > 0);
-	event_active(r->kick, EV_TIMEOUT, 1);
-}
-
-/* The message is ready to go, r->size known. */
-static void
-relay_send_go(struct relay *r)
-{
-	/* RFC 1870: a message over the server's limit would only be
-	 * refused after the upload; fail it now with a clear reason. */
-	if (r->ext_size > 0 && r->size > r->ext_size) {
-		snprintf(r->reply, sizeof(r->reply), "552 5.3.4 message of "
-		    "%llu octets exceeds the upstream's limit of %llu",
-		    (unsigned long long)r->size,
-		    (unsigned long long)r->ext_size);
-		relay_send_refuse(r);
-		return;
+	if ((r = relay_alloc(base, NULL, conf, up, tls, cbs, arg)) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
 	}
-	relay_txn_start(r);
-}
-
-/* The re-encoder's first pass is over: send the message re-encoded, as
- * it is (nothing to change after all), or fail it for good with the
- * reason: it cannot be sent without changing what its reader sees. */
-static void
-relay_plan_done_cb(struct reencode *re, int err, void *arg)
-{
-	struct relay		*r = arg;
-	struct mime_stats	 st;
-	enum mime_rc		 rc = reencode_rc(re);
-	uint64_t		 busy, slice;
-	char			 esc[256];
-
-	relay_hold(r);
-	relay_set_state(r, RELAY_S_READY);
-	reencode_timing(re, &busy, &slice);
-	str_log_escape(reencode_detail(re), strlen(reencode_detail(re)), esc,
-	    sizeof(esc));
-	if (err != 0) {
-		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot read "
-		    "spool file: %s", strerror(err));
-		r->txn_status = RELAY_TEMPFAIL;
-		event_active(r->kick, EV_TIMEOUT, 1);
-	} else if (rc == MIME_OK) {
-		reencode_stats(re, &st);
-		r->size = reencode_size(re);
-		log_info("relay reencode id=%s parts=%u fields=%u altered=%u "
-		    "size=%llu->%llu pass1_ms=%llu.%03llu "
-		    "slice_max_ms=%llu.%03llu", r->env->id, st.parts,
-		    st.fields, st.altered,
-		    (unsigned long long)reencode_insize(re),
-		    (unsigned long long)r->size,
-		    (unsigned long long)(busy / 1000),
-		    (unsigned long long)(busy % 1000),
-		    (unsigned long long)(slice / 1000),
-		    (unsigned long long)(slice % 1000));
-		relay_send_go(r);
-	} else if (rc == MIME_UNCHANGED) {
-		log_info("relay reencode id=%s unchanged", r->env->id);
-		reencode_free(r->re);
-		r->re = NULL;
-		relay_send_go(r);
-	} else {
-		log_warnx("relay reencode id=%s failed reason=\"%s\" "
-		    "detail=\"%s\"", r->env->id, mime_rc_str(rc), esc);
-		snprintf(r->reply, sizeof(r->reply), "554 5.6.0 message "
-		    "cannot be made conformant: %s (%s)", mime_rc_str(rc),
-		    esc);
-		relay_send_refuse(r);
-	}
-	relay_release(r);
+	r->bev = bev;
+	relay_connect_start(r);
+	return r;
 }
 
 void
 relay_send(struct relay *r, struct envelope *env, const char *data_path)
 {
-	if (r->state != RELAY_S_READY || r->env != NULL)
+	struct relay_txn_conn	conn;
+	enum relay_txn_next	next;
+
+	if (r->state != RELAY_S_READY || r->txn != NULL)
 		fatalx("relay_send in state %s", relay_state_name[r->state]);
 	evtimer_del(r->idle);
-	r->env = env;
-	r->next_rcpt = 0;
-	r->txn_status = RELAY_OK;
-	r->txn_reply[0] = '\0';
-	r->fd = open(data_path, O_RDONLY | O_CLOEXEC);
-	if (r->fd == -1) {
-		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot open "
-		    "spool file: %s", strerror(errno));
-		r->txn_status = RELAY_TEMPFAIL;
+	conn.base = r->base;
+	conn.conf = r->conf;
+	conn.up = r->up;
+	conn.pipelining = r->ext_pipelining;
+	conn.size_limit = r->ext_size;
+	conn.cmd = relay_conn_cmd_cb;
+	conn.plan = relay_plan_cb;
+	conn.arg = r;
+	r->txn = relay_txn_new(&conn, env, data_path,
+	    bufferevent_get_output(r->bev), &next);
+	/* Over without a round trip: completed from the loop rather than
+	 * from inside relay_send(). */
+	if (next == RELAY_TXN_DONE)
 		event_active(r->kick, EV_TIMEOUT, 1);
-		return;
-	}
-	if (relay_next_batch(r) == 0) {
-		event_active(r->kick, EV_TIMEOUT, 1);
-		return;
-	}
-	if (relay_head_prepare(r) == -1) {
-		snprintf(r->txn_reply, sizeof(r->txn_reply), "cannot read "
-		    "spool file: %s", strerror(errno));
-		r->txn_status = RELAY_TEMPFAIL;
-		event_active(r->kick, EV_TIMEOUT, 1);
-		return;
-	}
-	/* The re-encoder reads exactly what would be sent: the header
-	 * block as rewritten, then the rest of the file. */
-	if (env->reencode) {
-		relay_set_state(r, RELAY_S_PLAN);
-		r->re = reencode_start(r->base, r->head, r->headlen, r->fd,
-		    (off_t)r->head_skip, relay_plan_done_cb, r);
-		return;
-	}
-	relay_send_go(r);
+	else
+		relay_txn_do(r, next);
 }
 
 void
@@ -1365,25 +1021,23 @@ relay_free(struct relay *r)
 		event_free(r->idle);
 	if (r->kick != NULL)
 		event_free(r->kick);
-	if (r->fd != -1)
-		close(r->fd);
-	reencode_free(r->re);
-	free(r->head);
-	str_wipe_free(r->password);
-	oauth_cancel(r->oreq);
-	str_wipe_free(r->token);
-	free(r->batch);
-	free(r->accepted);
-	free(r->expect);
+	relay_txn_free(r->txn);
+	relay_auth_free(r->auth);
 	tls_client_free(r->tls);
 	conf_free(r->conf);
 	free(r);
 }
 
 void
+relay_set_oauth(struct relay *r, struct oauth *o)
+{
+	relay_auth_set_oauth(r->auth, o);
+}
+
+void
 relay_quit(struct relay *r)
 {
-	if (r->state != RELAY_S_READY || r->env != NULL || r->dying)
+	if (r->state != RELAY_S_READY || r->txn != NULL || r->dying)
 		return;
 	relay_hold(r);
 	relay_enter(r, RELAY_S_QUIT);

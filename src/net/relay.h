@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct bufferevent;
 struct conf;
 struct conf_upstream;
 struct envelope;
@@ -117,6 +118,15 @@ struct relay_cbs {
 struct relay	*relay_new(struct event_base *, struct evdns_base *,
 		    const struct conf *, const struct conf_upstream *,
 		    struct tls_client *, const struct relay_cbs *, void *arg);
+
+/* As relay_new(), on <bev>, already connected in plaintext (the relay
+ * owns it from now on), instead of dialling up->host: the unit tests
+ * drive a relay through one end of a bufferevent_pair.  With implicit
+ * TLS a failure to set it up may call closed() before this returns. */
+struct relay	*relay_new_bev(struct event_base *, const struct conf *,
+		    const struct conf_upstream *, struct tls_client *,
+		    const struct relay_cbs *, void *arg,
+		    struct bufferevent *bev);
 
 /* Gives the relay the token source for auth = "xoauth2" (borrowed for
  * the relay's life).  Call right after relay_new(), before the loop

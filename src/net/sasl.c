@@ -1,7 +1,6 @@
 /*
- * sasl.c - the client side of AUTH PLAIN, AUTH LOGIN and XOAUTH2:
- * mechanism choice, base64 encoding of the credentials, decoding of the
- * server's challenges, and reading the password file.
+ * sasl.c - what SMTP AUTH needs beyond the pure step functions of
+ * lib/saslstep.c: their base64 codec, and reading secret files.
  *
  * Base64 is OpenSSL's (EVP_EncodeBlock/EVP_DecodeBlock), not our own.
  * Every buffer that held a credential is wiped with OPENSSL_cleanse()
@@ -29,69 +28,10 @@
 
 #include "util.h"
 
-#define SASL_PLAIN_MAX	2048	/* user + pass octets, see sasl.h */
 #define SASL_B64_MAX	(1024 * 1024)	/* far above any credential */
-#define SASL_PASS_MAX	1024	/* password file octets */
-#define SASL_XOAUTH2_MAX	8192	/* user + access token octets */
+#define SASL_PASSFILE_MAX	1024	/* password file octets */
 
-/* Does the NUL-terminated word <w> of <len> octets name <mech>? */
-static bool
-sasl_word_is(const char *w, size_t len, const char *mech)
-{
-	return len == strlen(mech) && strncasecmp(w, mech, len) == 0;
-}
-
-enum sasl_mech
-sasl_choose(const char *mechs)
-{
-	bool	 plain = false, login = false;
-	size_t	 len;
-
-	if (mechs == NULL)
-		return SASL_NONE;
-	/* RFC 4954 §3: the AUTH keyword's parameters are mechanism names
-	 * separated by spaces; names are case-insensitive. */
-	for (;;) {
-		mechs += strspn(mechs, " \t");
-		if (*mechs == '\0')
-			break;
-		len = strcspn(mechs, " \t");
-		if (sasl_word_is(mechs, len, "PLAIN"))
-			plain = true;
-		else if (sasl_word_is(mechs, len, "LOGIN"))
-			login = true;
-		mechs += len;
-	}
-	if (plain)
-		return SASL_PLAIN;
-	return login ? SASL_LOGIN : SASL_NONE;
-}
-
-bool
-sasl_offers(const char *mechs, enum sasl_mech mech)
-{
-	static const char *const	 names[] = {
-		[SASL_PLAIN] = "PLAIN", [SASL_LOGIN] = "LOGIN",
-		[SASL_XOAUTH2] = "XOAUTH2",
-	};
-	size_t				 len;
-
-	if (mechs == NULL || mech == SASL_NONE || (size_t)mech >= nitems(names))
-		return false;
-	for (;;) {
-		mechs += strspn(mechs, " \t");
-		if (*mechs == '\0')
-			return false;
-		len = strcspn(mechs, " \t");
-		if (sasl_word_is(mechs, len, names[mech]))
-			return true;
-		mechs += len;
-	}
-}
-
-/* base64 of the <len> octets at <p>, NUL-terminated, or NULL if <len>
- * is beyond SASL_B64_MAX. */
-static char *
+char *
 sasl_encode(const void *p, size_t len)
 {
 	char	*out;
@@ -104,65 +44,7 @@ sasl_encode(const void *p, size_t len)
 	return out;
 }
 
-char *
-sasl_plain(const char *user, const char *pass)
-{
-	size_t	 ulen = strlen(user), plen = strlen(pass), len;
-	char	*msg, *out;
-
-	if (ulen > SASL_PLAIN_MAX || plen > SASL_PLAIN_MAX - ulen)
-		return NULL;
-	/* RFC 4616 §2: message = [authzid] NUL authcid NUL passwd, with
-	 * the authzid left empty so the server derives it. */
-	len = ulen + plen + 2;
-	msg = xmalloc(len);
-	msg[0] = '\0';
-	memcpy(msg + 1, user, ulen);
-	msg[1 + ulen] = '\0';
-	memcpy(msg + 2 + ulen, pass, plen);
-	out = sasl_encode(msg, len);
-	OPENSSL_cleanse(msg, len);
-	free(msg);
-	return out;
-}
-
-/* Printable ASCII only: a control octet (above all \1, the XOAUTH2
- * separator) would change the meaning of the message. */
-static bool
-sasl_is_printable(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			return false;
-	return true;
-}
-
-char *
-sasl_xoauth2(const char *user, const char *token)
-{
-	size_t	 ulen = strlen(user), tlen = strlen(token), len;
-	char	*msg, *out;
-
-	if (ulen == 0 || tlen == 0 || ulen > SASL_XOAUTH2_MAX ||
-	    tlen > SASL_XOAUTH2_MAX - ulen || !sasl_is_printable(user) ||
-	    !sasl_is_printable(token))
-		return NULL;
-	/* "user=" {User} "^Aauth=Bearer " {Access Token} "^A^A" */
-	len = ulen + tlen + 20;
-	msg = xmalloc(len + 1);
-	snprintf(msg, len + 1, "user=%s\001auth=Bearer %s\001\001", user,
-	    token);
-	out = sasl_encode(msg, len);
-	OPENSSL_cleanse(msg, len + 1);
-	free(msg);
-	return out;
-}
-
-char *
-sasl_base64(const char *s)
-{
-	return sasl_encode(s, strlen(s));
-}
+const struct sasl_b64 sasl_b64_openssl = { sasl_encode, sasl_unbase64 };
 
 /* Strict RFC 4648 §4 form: a multiple of 4 characters of the base64
  * alphabet, with at most two '=' and only at the very end.  Returns the
@@ -252,9 +134,9 @@ sasl_pass_check(const char *path, const struct stat *st, char *err,
 		str_errf(err, errsz, "%s is empty", path);
 		return -1;
 	}
-	if (st->st_size > SASL_PASS_MAX) {
+	if (st->st_size > SASL_PASSFILE_MAX) {
 		str_errf(err, errsz, "%s is over %d octets: it should hold "
-		    "only the password", path, SASL_PASS_MAX);
+		    "only the password", path, SASL_PASSFILE_MAX);
 		return -1;
 	}
 	return 0;
@@ -289,9 +171,9 @@ sasl_pass_line(const char *path, const char *buf, size_t n, char *err,
 	size_t		 len;
 	char		*pass;
 
-	if (n > SASL_PASS_MAX) {
+	if (n > SASL_PASSFILE_MAX) {
 		str_errf(err, errsz, "%s is over %d octets: it should hold "
-		    "only the password", path, SASL_PASS_MAX);
+		    "only the password", path, SASL_PASSFILE_MAX);
 		return NULL;
 	}
 	nl = memchr(buf, '\n', n);
@@ -315,7 +197,7 @@ sasl_pass_line(const char *path, const char *buf, size_t n, char *err,
 char *
 sasl_read_password(const char *path, char *err, size_t errsz)
 {
-	char		 buf[SASL_PASS_MAX + 1];
+	char		 buf[SASL_PASSFILE_MAX + 1];
 	char		*pass = NULL;
 	struct stat	 st;
 	ssize_t		 n;

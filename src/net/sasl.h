@@ -1,6 +1,7 @@
 /*
- * sasl.h - the client side of AUTH PLAIN, AUTH LOGIN (RFC 4616,
- * draft-murchison-sasl-login) and XOAUTH2, as pure encoders.
+ * sasl.h - the base64 codec of the AUTH step functions (lib/saslstep.h),
+ * OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock kept here because lib/
+ * links no crypto library, and the reading of secret files.
  *
  * Results hold credentials: callers wipe them with str_wipe_free() as soon
  * as they are sent, and never log them.
@@ -11,36 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum sasl_mech {
-	SASL_NONE,
-	SASL_PLAIN,
-	SASL_LOGIN,
-	SASL_XOAUTH2,		/* only when configured: never chosen */
-};
+#include "saslstep.h"
 
-/* Picks the mechanism from the argument of an EHLO "AUTH" keyword line
- * ("LOGIN PLAIN XOAUTH2"): PLAIN when offered, else LOGIN, else
- * SASL_NONE. */
-enum sasl_mech	 sasl_choose(const char *mechs);
+/* The codec to give sasl_server_init() and sasl_client_init(). */
+extern const struct sasl_b64 sasl_b64_openssl;
 
-/* True when the AUTH keyword's argument <mechs> offers <mech> (the
- * configured one, for auth = "plain", "login" or "xoauth2"). */
-bool		 sasl_offers(const char *mechs, enum sasl_mech mech);
-
-/* base64("user=" user "\1auth=Bearer " token "\1\1"), the XOAUTH2
- * initial response (Google's SASL XOAUTH2 protocol), NUL-terminated.
- * NULL when either is empty, holds a byte outside printable ASCII, or
- * they exceed 8 KiB together.  Caller frees with str_wipe_free(). */
-char		*sasl_xoauth2(const char *user, const char *token);
-
-/* base64("\0user\0pass") (RFC 4616 with an empty authzid),
- * NUL-terminated.  Caller owns the result (str_wipe_free()).  NULL only if
- * user and pass together exceed 2 KiB. */
-char		*sasl_plain(const char *user, const char *pass);
-
-/* base64 of <s>, for the two AUTH LOGIN answers.  Caller frees with
- * str_wipe_free(). */
-char		*sasl_base64(const char *s);
+/* base64 of the <len> octets at <p>, NUL-terminated, or NULL beyond
+ * 1 MiB.  Caller frees with str_wipe_free(). */
+char		*sasl_encode(const void *p, size_t len);
 
 /* Decodes a base64 server challenge (AUTH LOGIN's "334 VXNlcm5hbWU6")
  * into <out>.  Returns the length, or -1 on bad input or no room. */

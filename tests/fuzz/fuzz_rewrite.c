@@ -21,8 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-
+#include "buf.h"
 #include "rewrite.h"
 #include "util.h"
 
@@ -127,30 +126,26 @@ fuzz_compare(const char *in, size_t inlen, const char *out, size_t outlen)
 
 static void
 fuzz_output(const struct rewrite_params *pa, const char *in, size_t inlen,
-    struct evbuffer *out)
+    const struct buf *out)
 {
-	struct evbuffer	*again;
-	const char	*o;
-	size_t		 olen, hlen;
+	struct buf	 again = BUF_INIT;
+	const char	*o = out->p;
+	size_t		 olen = out->len, hlen;
 
-	olen = evbuffer_get_length(out);
-	o = (const char *)evbuffer_pullup(out, -1);
 	fuzz_check(olen > 0, "OK without output");
 	fuzz_check(rewrite_header_len(o, olen, true, &hlen) == REWRITE_OK &&
 	    hlen == olen, "the output is not a header block");
 	fuzz_compare(in, inlen, o, olen);
-	if ((again = evbuffer_new()) == NULL)
-		return;
-	fuzz_check(rewrite_from(o, olen, pa, again) == REWRITE_UNCHANGED &&
-	    evbuffer_get_length(again) == 0, "a second rewrite changed it");
-	evbuffer_free(again);
+	fuzz_check(rewrite_from(o, olen, pa, &again) == REWRITE_UNCHANGED &&
+	    again.len == 0, "a second rewrite changed it");
+	buf_free(&again);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rewrite_params	 pa = { FUZZ_ACCOUNT, NULL, " via smartrelay" };
-	struct evbuffer		*out;
+	struct buf		 out = BUF_INIT;
 	const char		*in = (const char *)data + 1;
 	size_t			 len, hlen = 0;
 	enum rewrite_rc		 rc;
@@ -166,14 +161,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check(rc == REWRITE_OK || hlen == 0, "hlen set on error");
 	if (rc != REWRITE_OK)
 		return 0;
-	if ((out = evbuffer_new()) == NULL)
-		return 0;
-	rc = rewrite_from(in, hlen, &pa, out);
+	rc = rewrite_from(in, hlen, &pa, &out);
 	if (rc == REWRITE_OK)
-		fuzz_output(&pa, in, hlen, out);
+		fuzz_output(&pa, in, hlen, &out);
 	else
-		fuzz_check(evbuffer_get_length(out) == 0,
-		    "output written on an error");
-	evbuffer_free(out);
+		fuzz_check(out.len == 0, "output written on an error");
+	buf_free(&out);
 	return 0;
 }

@@ -3,9 +3,9 @@
  *
  * The header block is checked first (canonical CRLF lines, each a field
  * or a continuation, none over 998 octets), so that everything after
- * that may rely on it.  Addresses are read by a small RFC 5322 3.4
- * tokenizer (atoms, quoted strings, domain literals, nested comments)
- * that never recurses and never reads past the value.  Every line we
+ * that may rely on it.  Addresses are read by the one address-list
+ * parser (addrlist.h), which never recurses and never reads past the
+ * value.  Every line we
  * write is built from checked input or checked parameters and ends in
  * CRLF; the relay dot-stuffs it like any other line.
  */
@@ -18,14 +18,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-
-#include "log.h"
+#include "addrlist.h"
+#include "buf.h"
+#include "qword.h"
 #include "smtp.h"
 #include "util.h"
 
 #define REWRITE_FOLD_SOFT	78	/* RFC 5322 2.1.1 SHOULD */
-#define REWRITE_WORD_MAX	75	/* RFC 2047 2: one encoded word */
 #define REWRITE_PARAM_MAX	1024	/* display and suffix octets */
 
 /* One field of a checked header block. */
@@ -37,49 +36,17 @@ struct rewrite_field {
 	size_t		 vallen;	/* up to the final CRLF */
 };
 
-enum rewrite_tokt {
-	REWRITE_T_END,
-	REWRITE_T_ATOM,			/* atext and '.', 8-bit included */
-	REWRITE_T_QSTR,			/* with its quotes */
-	REWRITE_T_DLIT,			/* [domain literal] */
-	REWRITE_T_SPECIAL,		/* one of < > @ , ; : */
-	REWRITE_T_BAD,
-};
-
-struct rewrite_tok {
-	enum rewrite_tokt	 type;
-	const char		*p;
-	size_t			 len;
-	bool			 spaced;	/* CFWS before it */
-};
-
-struct rewrite_lex {
-	const char	*p, *end;
-	const char	*cmt;		/* content of the last comment */
-	size_t		 cmtlen;
-};
-
-/* One mailbox of a From: or Sender: value, as slices of it. */
-struct rewrite_mbox {
-	const char	*phrase;	/* before '<', or NULL */
-	size_t		 phraselen;
-	const char	*addr;		/* trimmed, without '<' '>' */
-	size_t		 addrlen;
-	const char	*cmt;		/* comment of an addr-spec form */
-	size_t		 cmtlen;
-};
-
 struct rewrite_list {
 	size_t			 nmbox;
 	bool			 all_domains;	/* every address has '@' */
-	struct rewrite_mbox	 first;
+	struct addrlist_mbox	 first;
 };
 
 /* The display name being built: plain text gathers in <run> until an
  * encoded word or the end decides how it is written to <out>. */
 struct rewrite_disp {
-	struct evbuffer	*out;
-	struct evbuffer	*run;
+	struct buf	*out;
+	struct buf	 run;
 	bool		 any;		/* something written to out */
 	bool		 prev_enc;	/* and it ended with an encoded word */
 };
@@ -88,15 +55,6 @@ static bool
 rewrite_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* RFC 5322 3.2.3 atext, plus '.' (obs-phrase) and 8-bit (RFC 6532). */
-static bool
-rewrite_is_atext(unsigned char c)
-{
-	return c >= 0x80 || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
 }
 
 const char *
@@ -235,200 +193,29 @@ rewrite_unfold(const struct rewrite_field *f, size_t *outlen)
 	return s;
 }
 
-/* Skips the comment at l->p, nested comments and quoted pairs
- * included, and remembers its content.  False if it does not end. */
-static bool
-rewrite_skip_comment(struct rewrite_lex *l)
+static int
+rewrite_list_cb(void *arg, const struct addrlist_mbox *mb)
 {
-	const char	*start = l->p + 1;
-	size_t		 depth = 0;
+	struct rewrite_list	*list = arg;
 
-	for (; l->p < l->end; l->p++) {
-		if (*l->p == '\\') {
-			if (++l->p == l->end)
-				return false;
-		} else if (*l->p == '(')
-			depth++;
-		else if (*l->p == ')' && --depth == 0) {
-			l->cmt = start;
-			l->cmtlen = (size_t)(l->p - start);
-			l->p++;
-			return true;
-		}
-	}
-	return false;
+	if (list->nmbox++ == 0)
+		list->first = *mb;
+	if (mb->addrlen == 0 || memchr(mb->addr, '@', mb->addrlen) == NULL)
+		list->all_domains = false;
+	return 0;
 }
 
-/* Scans a quoted string or domain literal ending with <close>. */
-static enum rewrite_tokt
-rewrite_lex_quoted(struct rewrite_lex *l, char close, enum rewrite_tokt t)
-{
-	for (l->p++; l->p < l->end; l->p++) {
-		if (*l->p == '\\') {
-			if (++l->p == l->end)
-				return REWRITE_T_BAD;
-		} else if (*l->p == close) {
-			l->p++;
-			return t;
-		} else if (close == ']' && *l->p == '[')
-			return REWRITE_T_BAD;
-	}
-	return REWRITE_T_BAD;
-}
-
-static void
-rewrite_lex_next(struct rewrite_lex *l, struct rewrite_tok *t)
-{
-	unsigned char	c;
-
-	t->spaced = false;
-	for (;;) {
-		while (l->p < l->end && rewrite_is_wsp((unsigned char)*l->p)) {
-			l->p++;
-			t->spaced = true;
-		}
-		if (l->p == l->end || *l->p != '(')
-			break;
-		t->spaced = true;
-		if (!rewrite_skip_comment(l)) {
-			t->type = REWRITE_T_BAD;
-			return;
-		}
-	}
-	t->p = l->p;
-	if (l->p == l->end) {
-		t->type = REWRITE_T_END;
-		t->len = 0;
-		return;
-	}
-	c = (unsigned char)*l->p;
-	if (c == '"')
-		t->type = rewrite_lex_quoted(l, '"', REWRITE_T_QSTR);
-	else if (c == '[')
-		t->type = rewrite_lex_quoted(l, ']', REWRITE_T_DLIT);
-	else if (rewrite_is_atext(c)) {
-		while (l->p < l->end && rewrite_is_atext((unsigned char)*l->p))
-			l->p++;
-		t->type = REWRITE_T_ATOM;
-	} else if (strchr("<>@,;:", c) != NULL) {
-		l->p++;
-		t->type = REWRITE_T_SPECIAL;
-	} else
-		t->type = REWRITE_T_BAD;
-	t->len = (size_t)(l->p - t->p);
-}
-
-static bool
-rewrite_tok_is(const struct rewrite_tok *t, char special)
-{
-	return t->type == REWRITE_T_SPECIAL && *t->p == special;
-}
-
-/* The angle-addr after '<': the address up to '>', trimmed.  Then the
- * mailbox must end (END or ','; *more tells which). */
-static bool
-rewrite_parse_angle(struct rewrite_lex *l, struct rewrite_mbox *mb,
-    bool *more)
-{
-	struct rewrite_tok	t;
-	const char		*a = l->p, *z;
-
-	do {
-		rewrite_lex_next(l, &t);
-		if (t.type == REWRITE_T_END || t.type == REWRITE_T_BAD ||
-		    rewrite_tok_is(&t, '<') || rewrite_tok_is(&t, ';'))
-			return false;
-	} while (!rewrite_tok_is(&t, '>'));
-	for (z = t.p; z > a && rewrite_is_wsp((unsigned char)z[-1]); z--)
-		;
-	while (a < z && rewrite_is_wsp((unsigned char)*a))
-		a++;
-	mb->addr = a;
-	mb->addrlen = (size_t)(z - a);
-	rewrite_lex_next(l, &t);
-	*more = rewrite_tok_is(&t, ',');
-	return *more || t.type == REWRITE_T_END;
-}
-
-/* The addr-spec form, one token at a time: 0 expects the local part,
- * 1 an '@' (or the end), 2 the domain, 3 the end; 4 is not an addr-spec
- * (though it may still be a phrase before '<'). */
-static unsigned int
-rewrite_addr_step(unsigned int form, const struct rewrite_tok *t)
-{
-	switch (form) {
-	case 0:
-		return t->type == REWRITE_T_ATOM ||
-		    t->type == REWRITE_T_QSTR ? 1 : 4;
-	case 1:
-		return rewrite_tok_is(t, '@') ? 2 : 4;
-	case 2:
-		return t->type == REWRITE_T_ATOM ||
-		    t->type == REWRITE_T_DLIT ? 3 : 4;
-	default:
-		return 4;
-	}
-}
-
-/* One mailbox: "[phrase] <addr>" or "local@domain" or a bare "local"
- * (a local sender).  Groups and other forms are refused. */
-static bool
-rewrite_parse_mbox(struct rewrite_lex *l, struct rewrite_mbox *mb,
-    bool *more)
-{
-	struct rewrite_tok	t;
-	const char		*start = NULL, *last = NULL;
-	unsigned int		 form = 0;
-
-	memset(mb, 0, sizeof(*mb));
-	l->cmt = NULL;
-	for (;;) {
-		rewrite_lex_next(l, &t);
-		if (t.type == REWRITE_T_BAD || rewrite_tok_is(&t, ':') ||
-		    rewrite_tok_is(&t, ';') || rewrite_tok_is(&t, '>'))
-			return false;
-		if (rewrite_tok_is(&t, '<')) {
-			mb->phrase = start;
-			mb->phraselen = start != NULL ?
-			    (size_t)(last - start) : 0;
-			return rewrite_parse_angle(l, mb, more);
-		}
-		if (t.type == REWRITE_T_END || rewrite_tok_is(&t, ','))
-			break;
-		if (start == NULL)
-			start = t.p;
-		last = t.p + t.len;
-		form = rewrite_addr_step(form, &t);
-	}
-	if (form != 1 && form != 3)
-		return false;
-	*more = t.type != REWRITE_T_END;
-	mb->addr = start;
-	mb->addrlen = (size_t)(last - start);
-	mb->cmt = l->cmt;
-	mb->cmtlen = l->cmtlen;
-	return true;
-}
-
-/* A mailbox-list (RFC 5322 3.4).  False for anything else. */
+/* A mailbox-list (RFC 5322 3.4): no group, no empty element.  False
+ * for anything else. */
 static bool
 rewrite_parse_list(const char *v, size_t n, struct rewrite_list *out)
 {
-	struct rewrite_lex	l = { v, v + n, NULL, 0 };
-	struct rewrite_mbox	mb;
-	bool			more = true;
+	struct addrlist_info	info;
 
 	memset(out, 0, sizeof(*out));
 	out->all_domains = true;
-	while (more) {
-		if (!rewrite_parse_mbox(&l, &mb, &more))
-			return false;
-		if (out->nmbox++ == 0)
-			out->first = mb;
-		if (mb.addrlen == 0 || memchr(mb.addr, '@', mb.addrlen) == NULL)
-			out->all_domains = false;
-	}
-	return true;
+	return addrlist_parse(v, n, rewrite_list_cb, out, &info) == 0 &&
+	    info.nmbox > 0 && info.ngroups == 0 && info.nempty == 0;
 }
 
 static bool
@@ -454,103 +241,6 @@ rewrite_value_is_account(const char *v, size_t n, const char *account)
  * encoded words.
  */
 
-static struct evbuffer *
-rewrite_buf_new(void)
-{
-	struct evbuffer	*b = evbuffer_new();
-
-	if (b == NULL)
-		fatalx("rewrite: out of memory");
-	return b;
-}
-
-/* RFC 2047 2: "=?" charset "?" B or Q "?" text "?=", without spaces. */
-static bool
-rewrite_is_encoded_word(const char *p, size_t n)
-{
-	const char	*q, *e = p + n;
-	size_t		 i;
-
-	if (n < 8 || p[0] != '=' || p[1] != '?' || e[-2] != '?' ||
-	    e[-1] != '=')
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f)
-			return false;
-	q = memchr(p + 2, '?', n - 2);
-	if (q == p + 2 || q + 3 >= e - 2 || q[2] != '?' ||
-	    (q[1] != 'B' && q[1] != 'b' && q[1] != 'Q' && q[1] != 'q'))
-		return false;
-	return memchr(q + 3, '?', (size_t)(e - 2 - (q + 3))) == NULL;
-}
-
-/* RFC 2047 5(3): what may stand for itself in a phrase's Q word. */
-static bool
-rewrite_q_is_safe(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '!' || c == '*' || c == '+' ||
-	    c == '-' || c == '/' || c == ' ';
-}
-
-/* Writes one character's octets in Q; returns their encoded width. */
-static size_t
-rewrite_q_put(struct evbuffer *out, const unsigned char *p, size_t n)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == ' ')
-			evbuffer_add(out, "_", 1);
-		else if (rewrite_q_is_safe(p[i]))
-			evbuffer_add(out, p + i, 1);
-		else
-			evbuffer_add_printf(out, "=%02X", p[i]);
-		w += rewrite_q_is_safe(p[i]) ? 1 : 3;
-	}
-	return w;
-}
-
-static size_t
-rewrite_q_width(const unsigned char *p, size_t n)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < n; i++)
-		w += rewrite_q_is_safe(p[i]) ? 1 : 3;
-	return w;
-}
-
-/* Writes <p>/<n> as Q encoded words of at most 75 octets, split between
- * characters, in UTF-8 or, for octets that are not UTF-8, ISO-8859-1.
- * <lead>/<trail> put a space inside the encoding at the start / end: a
- * plain space next to another encoded word would vanish (RFC 2047 6.2). */
-static void
-rewrite_qencode(struct evbuffer *out, const unsigned char *p, size_t n,
-    bool lead, bool trail)
-{
-	bool		 utf8 = str_is_utf8(p, n);
-	const char	*cs = utf8 ? "UTF-8" : "ISO-8859-1";
-	size_t		 room = REWRITE_WORD_MAX - strlen(cs) - 7;
-	size_t		 used, i, clen;
-
-	evbuffer_add_printf(out, "=?%s?Q?", cs);
-	used = lead ? rewrite_q_put(out, (const unsigned char *)" ", 1) : 0;
-	for (i = 0; i < n; i += clen) {
-		clen = utf8 ? str_utf8_len(p + i, n - i) : 1;
-		if (used + rewrite_q_width(p + i, clen) > room) {
-			evbuffer_add_printf(out, "?= =?%s?Q?", cs);
-			used = 0;
-		}
-		used += rewrite_q_put(out, p + i, clen);
-	}
-	if (trail && used + 1 > room)
-		evbuffer_add_printf(out, "?= =?%s?Q?", cs);
-	if (trail)
-		evbuffer_add(out, "_", 1);
-	evbuffer_add(out, "?=", 2);
-}
-
 static bool
 rewrite_is_plain(const unsigned char *p, size_t n)
 {
@@ -564,38 +254,39 @@ rewrite_is_plain(const unsigned char *p, size_t n)
 
 /* RFC 5322 3.2.4: a quoted string, '"' and '\' escaped. */
 static void
-rewrite_quote(struct evbuffer *out, const unsigned char *p, size_t n)
+rewrite_quote(struct buf *out, const unsigned char *p, size_t n)
 {
 	size_t	i;
 
-	evbuffer_add(out, "\"", 1);
+	buf_add(out, "\"", 1);
 	for (i = 0; i < n; i++) {
 		if (p[i] == '"' || p[i] == '\\')
-			evbuffer_add(out, "\\", 1);
-		evbuffer_add(out, p + i, 1);
+			buf_add(out, "\\", 1);
+		buf_add(out, p + i, 1);
 	}
-	evbuffer_add(out, "\"", 1);
+	buf_add(out, "\"", 1);
 }
 
 /* Writes the run; <next_enc> tells whether an encoded word follows. */
 static void
 rewrite_disp_flush(struct rewrite_disp *d, bool next_enc)
 {
-	size_t			 n = evbuffer_get_length(d->run);
-	const unsigned char	*p;
+	size_t			 n = d->run.len;
+	const unsigned char	*p = (const unsigned char *)d->run.p;
 	bool			 plain;
 
 	if (n == 0)
 		return;
-	p = evbuffer_pullup(d->run, -1);
 	plain = rewrite_is_plain(p, n);
 	if (d->any)
-		evbuffer_add(d->out, " ", 1);
+		buf_add(d->out, " ", 1);
 	if (plain)
 		rewrite_quote(d->out, p, n);
 	else
-		rewrite_qencode(d->out, p, n, d->prev_enc, next_enc);
-	evbuffer_drain(d->run, n);
+		qword_encode(d->out, p, n, "ISO-8859-1",
+		    (d->prev_enc ? QWORD_LEAD : 0) |
+		    (next_enc ? QWORD_TRAIL : 0));
+	d->run.len = 0;
 	d->any = true;
 	d->prev_enc = !plain;
 }
@@ -605,8 +296,8 @@ rewrite_disp_encoded(struct rewrite_disp *d, const char *p, size_t n)
 {
 	rewrite_disp_flush(d, true);
 	if (d->any)
-		evbuffer_add(d->out, " ", 1);
-	evbuffer_add(d->out, p, n);
+		buf_add(d->out, " ", 1);
+	buf_add(d->out, p, n);
 	d->any = true;
 	d->prev_enc = true;
 }
@@ -620,43 +311,36 @@ rewrite_disp_text(struct rewrite_disp *d, const char *p, size_t n,
 	size_t	i;
 	char	c;
 
-	if (spaced && evbuffer_get_length(d->run) > 0)
-		evbuffer_add(d->run, " ", 1);
+	if (spaced && d->run.len > 0)
+		buf_add(&d->run, " ", 1);
 	for (i = 0; i < n; i++) {
 		c = p[i];
 		if (quoted && c == '\\' && i + 1 < n)
 			c = p[++i];
 		if (c == '\t')
 			c = ' ';
-		evbuffer_add(d->run, &c, 1);
+		buf_add(&d->run, &c, 1);
 	}
 }
 
 static bool
 rewrite_disp_is_empty(const struct rewrite_disp *d)
 {
-	return !d->any && evbuffer_get_length(d->run) == 0;
+	return !d->any && d->run.len == 0;
 }
 
 /* The words of an original display name; comments are left out. */
 static void
 rewrite_disp_phrase(struct rewrite_disp *d, const char *p, size_t n)
 {
-	struct rewrite_lex	l = { p, p + n, NULL, 0 };
-	struct rewrite_tok	t;
+	const char		*end = p + n;
+	struct addrlist_word	 w;
 
-	for (;;) {
-		rewrite_lex_next(&l, &t);
-		if (t.type == REWRITE_T_END || t.type == REWRITE_T_BAD)
-			return;
-		if (t.type == REWRITE_T_ATOM &&
-		    rewrite_is_encoded_word(t.p, t.len))
-			rewrite_disp_encoded(d, t.p, t.len);
-		else if (t.type == REWRITE_T_QSTR)
-			rewrite_disp_text(d, t.p + 1, t.len - 2, t.spaced,
-			    true);
+	while (addrlist_phrase_word(&p, end, &w)) {
+		if (!w.quoted && qword_is_encoded(w.p, w.len))
+			rewrite_disp_encoded(d, w.p, w.len);
 		else
-			rewrite_disp_text(d, t.p, t.len, t.spaced, false);
+			rewrite_disp_text(d, w.p, w.len, w.spaced, w.quoted);
 	}
 }
 
@@ -665,7 +349,7 @@ rewrite_disp_phrase(struct rewrite_disp *d, const char *p, size_t n)
  * white space is the separator we write anyway. */
 static void
 rewrite_disp_build(struct rewrite_disp *d, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb)
+    const struct addrlist_mbox *mb)
 {
 	const char	*suffix = pa->suffix != NULL ? pa->suffix : "";
 
@@ -684,28 +368,27 @@ rewrite_disp_build(struct rewrite_disp *d, const struct rewrite_params *pa,
 	}
 	if (rewrite_disp_is_empty(d))
 		return;
-	if (evbuffer_get_length(d->run) == 0 && d->prev_enc)
+	if (d->run.len == 0 && d->prev_enc)
 		while (rewrite_is_wsp((unsigned char)*suffix))
 			suffix++;
-	evbuffer_add(d->run, suffix, strlen(suffix));
+	buf_add(&d->run, suffix, strlen(suffix));
 	rewrite_disp_flush(d, false);
 }
 
 /* The new From: value, unfolded: " phrase <account>" or " <account>".
  * <mb> is the original's only mailbox, or NULL. */
 static void
-rewrite_from_value(struct evbuffer *v, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb)
+rewrite_from_value(struct buf *v, const struct rewrite_params *pa,
+    const struct addrlist_mbox *mb)
 {
 	struct rewrite_disp	d;
 
 	memset(&d, 0, sizeof(d));
 	d.out = v;
-	d.run = rewrite_buf_new();
-	evbuffer_add(v, " ", 1);
+	buf_add(v, " ", 1);
 	rewrite_disp_build(&d, pa, mb);
-	evbuffer_add_printf(v, "%s<%s>", d.any ? " " : "", pa->account);
-	evbuffer_free(d.run);
+	buf_printf(v, "%s<%s>", d.any ? " " : "", pa->account);
+	buf_free(&d.run);
 }
 
 /*
@@ -718,12 +401,12 @@ rewrite_from_value(struct evbuffer *v, const struct rewrite_params *pa,
  * or -1 when no fold keeps a line under 998 (<out> is then partly
  * written: the caller drops it). */
 static int
-rewrite_fold(struct evbuffer *out, const char *name, const char *v,
+rewrite_fold(struct buf *out, const char *name, const char *v,
     size_t n)
 {
 	size_t	col = strlen(name) + 1, pos = 0, first = 0, best, i;
 
-	evbuffer_add_printf(out, "%s:", name);
+	buf_printf(out, "%s:", name);
 	while (first < n && rewrite_is_wsp((unsigned char)v[first]))
 		first++;
 	while (col + (n - pos) > REWRITE_FOLD_SOFT) {
@@ -742,21 +425,21 @@ rewrite_fold(struct evbuffer *out, const char *name, const char *v,
 		}
 		if (best == 0)
 			break;
-		evbuffer_add(out, v + pos, best - pos);
-		evbuffer_add(out, "\r\n", 2);
+		buf_add(out, v + pos, best - pos);
+		buf_add(out, "\r\n", 2);
 		col = 0;
 		pos = best;
 	}
 	if (col + (n - pos) > REWRITE_LINE_MAX)
 		return -1;
-	evbuffer_add(out, v + pos, n - pos);
-	evbuffer_add(out, "\r\n", 2);
+	buf_add(out, v + pos, n - pos);
+	buf_add(out, "\r\n", 2);
 	return 0;
 }
 
 /* Writes field <f>'s value under another name, refolded. */
 static int
-rewrite_rename(struct evbuffer *out, const char *name,
+rewrite_rename(struct buf *out, const char *name,
     const struct rewrite_field *f)
 {
 	char	*v;
@@ -772,15 +455,14 @@ rewrite_rename(struct evbuffer *out, const char *name,
 /* At the first From: of <p>..<end>: the new From: <val>, each original
  * From: as X-Original-From:, then Reply-To: <rt> unless it is NULL. */
 static int
-rewrite_put_from(struct evbuffer *out, struct evbuffer *val,
+rewrite_put_from(struct buf *out, struct buf *val,
     const char *p, const char *end, const char *rt, size_t rtlen)
 {
 	struct rewrite_field	f;
 	size_t			n;
 	int			rc;
 
-	rc = rewrite_fold(out, "From", (const char *)evbuffer_pullup(val, -1),
-	    evbuffer_get_length(val));
+	rc = rewrite_fold(out, "From", val->p, val->len);
 	for (; (n = rewrite_next_field(p, end, &f)) > 0; p += n)
 		if (rewrite_field_is(&f, "From"))
 			rc |= rewrite_rename(out, "X-Original-From", &f);
@@ -808,39 +490,36 @@ rewrite_sender_is_account(const struct rewrite_field *f,
  * to add (or NULL). */
 static enum rewrite_rc
 rewrite_emit(const char *hdr, size_t len, const struct rewrite_params *pa,
-    const struct rewrite_mbox *mb, const char *rt, size_t rtlen,
-    struct evbuffer *out)
+    const struct addrlist_mbox *mb, const char *rt, size_t rtlen,
+    struct buf *out)
 {
-	struct evbuffer		*res = rewrite_buf_new(), *val;
+	struct buf		 res = BUF_INIT, val = BUF_INIT;
 	struct rewrite_field	 f;
 	const char		*p = hdr, *end = hdr + len;
 	bool			 from_done = false;
 	size_t			 n;
 	int			 rc = 0;
 
-	val = rewrite_buf_new();
-	rewrite_from_value(val, pa, mb);
+	rewrite_from_value(&val, pa, mb);
 	for (; (n = rewrite_next_field(p, end, &f)) > 0; p += n) {
 		if (rewrite_field_is(&f, "From")) {
 			if (!from_done)
-				rc |= rewrite_put_from(res, val, p, end, rt,
+				rc |= rewrite_put_from(&res, &val, p, end, rt,
 				    rtlen);
 			from_done = true;
 		} else if (rewrite_field_is(&f, "Sender") &&
 		    !rewrite_sender_is_account(&f, pa->account))
-			rc |= rewrite_rename(res, "X-Original-Sender", &f);
+			rc |= rewrite_rename(&res, "X-Original-Sender", &f);
 		else
-			evbuffer_add(res, f.p, f.len);
+			buf_add(&res, f.p, f.len);
 	}
 	if (!from_done)
-		rc |= rewrite_fold(res, "From",
-		    (const char *)evbuffer_pullup(val, -1),
-		    evbuffer_get_length(val));
-	evbuffer_add(res, p, (size_t)(end - p));	/* the empty line */
+		rc |= rewrite_fold(&res, "From", val.p, val.len);
+	buf_add(&res, p, (size_t)(end - p));	/* the empty line */
 	if (rc == 0)
-		evbuffer_add_buffer(out, res);
-	evbuffer_free(val);
-	evbuffer_free(res);
+		buf_add(out, res.p, res.len);
+	buf_free(&val);
+	buf_free(&res);
 	return rc == 0 ? REWRITE_OK : REWRITE_ELONGLINE;
 }
 
@@ -853,7 +532,7 @@ rewrite_text_is_ok(const char *s)
 
 enum rewrite_rc
 rewrite_from(const char *hdr, size_t len, const struct rewrite_params *pa,
-    struct evbuffer *out)
+    struct buf *out)
 {
 	struct rewrite_field	 f;
 	struct rewrite_list	 list;

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct evbuffer;
+struct buf;
 
 #define REWRITE_HEADER_MAX	(256 * 1024)	/* longest header block */
 #define REWRITE_LINE_MAX	998	/* RFC 5322 2.1.1, without CRLF */
@@ -79,7 +79,7 @@ enum rewrite_rc	rewrite_header_len(const char *buf, size_t len, bool eof,
  * which the caller sends the message as it is.
  */
 enum rewrite_rc	rewrite_from(const char *hdr, size_t len,
-		    const struct rewrite_params *params, struct evbuffer *out);
+		    const struct rewrite_params *params, struct buf *out);
 
 /* A short static name for <rc> for log lines ("too-big"). */
 const char	*rewrite_rc_str(enum rewrite_rc rc);
