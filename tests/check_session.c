@@ -28,6 +28,7 @@
 #include "tls.h"
 #include "users.h"
 #include "util.h"
+#include "worker.h"
 
 #define WAIT_SECS	10
 
@@ -45,7 +46,7 @@ static struct {
 	struct event_base	*base;
 	struct conf		*conf;
 	struct spool		*spool;
-	struct event		*ev_spool;
+	struct worker		*worker;
 	struct users		*users;
 	struct authcheck	*authcheck;
 	struct tls_server	*tls;
@@ -53,14 +54,6 @@ static struct {
 	struct bufferevent	*client;	/* our end of the pair */
 	char			 committed[64];
 } T;
-
-static void
-spool_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	spool_dispatch(arg);
-}
 
 static void
 committed_cb(const char *id, void *arg)
@@ -85,15 +78,14 @@ start(unsigned int flags, const char *extra, bool tls)
 	T.base = event_base_new();
 	ck_assert_ptr_nonnull(T.base);
 	T.conf = bt_conf(T.dir, extra);
-	T.spool = spool_open(T.conf->spool);
+	T.worker = worker_new(T.base, 4);
+	ck_assert_ptr_nonnull(T.worker);
+	T.spool = spool_open(T.conf->spool, T.worker);
 	ck_assert_ptr_nonnull(T.spool);
-	T.ev_spool = event_new(T.base, spool_notify_fd(T.spool),
-	    EV_READ | EV_PERSIST, spool_cb, T.spool);
-	event_add(T.ev_spool, NULL);
 	T.users = users_parse(USERS_TEXT, strlen(USERS_TEXT), "users", err,
 	    sizeof(err));
 	ck_assert_msg(T.users != NULL, "%s", err);
-	T.authcheck = authcheck_new(T.base);
+	T.authcheck = authcheck_new(T.worker);
 	ck_assert_ptr_nonnull(T.authcheck);
 	session_ctx_init(&T.ctx);
 	T.ctx.base = T.base;
@@ -131,13 +123,15 @@ start(unsigned int flags, const char *extra, bool tls)
 static void
 stop(void)
 {
+	/* As main.c does: checks in flight dropped, commits in flight
+	 * reported to their sessions, then the sessions go. */
+	authcheck_free(T.authcheck);
+	worker_free(T.worker);
 	session_free_all(&T.ctx);
 	if (T.client != NULL)
 		bufferevent_free(T.client);
-	authcheck_free(T.authcheck);
 	users_free(T.users);
 	tls_server_free(T.tls);
-	event_free(T.ev_spool);
 	spool_close(T.spool);
 	conf_free(T.conf);
 	event_base_free(T.base);

@@ -28,7 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "util.h"
+#include "worker.h"
 
 #define BIG_SIZE	(300 * 1024)
 #define WAIT_MS		10000		/* deadline for async commits */
@@ -88,10 +91,129 @@ spath(const char *sub, const char *id, const char *suffix)
 	return tpath(rel);
 }
 
+/* The spool's worker threads and the loop their results come back to:
+ * made by tspool_open(), drained and freed by tspool_close(). */
+static struct event_base	*tbase;
+static struct worker		*tworker;
+
+static struct spool *
+tspool_open(const char *dir)
+{
+	struct spool	*sp;
+
+	if (tworker == NULL) {
+		ck_assert_ptr_nonnull(tbase = event_base_new());
+		ck_assert_ptr_nonnull(tworker = worker_new(tbase, 16));
+	}
+	if ((sp = spool_open(dir, tworker)) == NULL) {
+		worker_free(tworker);
+		event_base_free(tbase);
+		tworker = NULL;
+		tbase = NULL;
+	}
+	return sp;
+}
+
+/* Finishes what is in flight (callbacks run), then closes. */
+static void
+tspool_close(struct spool *sp)
+{
+	worker_free(tworker);
+	tworker = NULL;
+	spool_close(sp);
+	event_base_free(tbase);
+	tbase = NULL;
+}
+
+/*
+ * The asynchronous operations, waited for: each returns 0, or -1 with
+ * errno that of the operation.
+ */
+struct t_rec {
+	int	calls;
+	int	err;
+};
+
+static void
+t_done_cb(const char *id, int err, void *arg)
+{
+	struct t_rec	*r = arg;
+
+	(void)id;
+	r->calls++;
+	r->err = err;
+}
+
+static int
+t_wait(struct t_rec *r)
+{
+	struct timeval	tick = { 0, 100000 };
+	uint64_t	deadline = time_mono_ms() + WAIT_MS;
+
+	while (r->calls == 0) {
+		ck_assert_msg(time_mono_ms() < deadline, "operation timed out");
+		event_base_loopexit(tbase, &tick);
+		event_base_loop(tbase, EVLOOP_ONCE);
+	}
+	ck_assert_int_eq(r->calls, 1);
+	errno = r->err;
+	return r->err == 0 ? 0 : -1;
+}
+
+static int
+t_commit(struct spool_msg *msg)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_commit_start(msg, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+static int
+t_env_save(struct spool *sp, const struct envelope *env)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_env_save_start(sp, env, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+static int
+t_remove(struct spool *sp, const char *id)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_remove_start(sp, id, t_done_cb, &r);
+	return t_wait(&r);
+}
+
+/* With the envelope as it is in queue/. */
+static int
+t_move_failed(struct spool *sp, const char *id)
+{
+	struct t_rec	r = { 0, 0 };
+	struct envelope	env;
+
+	if (spool_env_load(sp, id, &env) == -1)
+		return -1;
+	spool_move_failed_start(sp, &env, t_done_cb, &r);
+	envelope_cleanup(&env);
+	return t_wait(&r);
+}
+
+static int
+t_requeue(struct spool *sp, const struct envelope *env)
+{
+	struct t_rec	r = { 0, 0 };
+
+	spool_requeue_start(sp, env, t_done_cb, &r);
+	return t_wait(&r);
+}
+
 static struct spool *
 open_spool(void)
 {
-	struct spool	*sp = spool_open(tpath("spool"));
+	struct spool	*sp = tspool_open(tpath("spool"));
 
 	ck_assert_ptr_nonnull(sp);
 	return sp;
@@ -208,7 +330,7 @@ commit_small(struct spool *sp, char *id)
 	strcopy(id, spool_msg_id(msg), SPOOL_ID_LEN + 1);
 	ck_assert_int_eq(spool_msg_write(msg, "Subject: x\r\n\r\nhi\r\n", 18),
 	    0);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 }
 
 static void
@@ -239,19 +361,16 @@ done_cb(const char *id, int err, void *arg)
 static void
 wait_done(struct spool *sp, int want)
 {
-	struct pollfd	pfd;
-	uint64_t	deadline = time_mono_ms() + WAIT_MS, now;
-	int		rc;
+	struct timeval	tick = { 0, 100000 };
+	uint64_t	deadline = time_mono_ms() + WAIT_MS;
 
+	(void)sp;
 	while (done_total < want) {
-		now = time_mono_ms();
-		ck_assert_msg(now < deadline, "async commit timed out");
-		pfd.fd = spool_notify_fd(sp);
-		pfd.events = POLLIN;
-		rc = poll(&pfd, 1, (int)(deadline - now));
-		ck_assert(rc >= 0 || errno == EINTR);
-		if (rc > 0)
-			spool_dispatch(sp);
+		ck_assert_msg(time_mono_ms() < deadline,
+		    "async commit timed out");
+		/* Wakes at the latest after a tick to look at the clock. */
+		event_base_loopexit(tbase, &tick);
+		event_base_loop(tbase, EVLOOP_ONCE);
 	}
 }
 
@@ -267,10 +386,10 @@ START_TEST(test_open_layout)
 	struct spool		*sp;
 	struct stat		 st;
 	size_t			 i;
-	int			 fd, n = 0;
+	int			 n = 0;
 
 	/* Missing parents are created too. */
-	sp = spool_open(tpath("a/b/spool"));
+	sp = tspool_open(tpath("a/b/spool"));
 	ck_assert_ptr_nonnull(sp);
 	for (i = 0; i < nitems(subs); i++) {
 		char	rel[64];
@@ -282,17 +401,13 @@ START_TEST(test_open_layout)
 	}
 	ck_assert_int_eq(stat(tpath("a/b/spool"), &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0700);
-	fd = spool_notify_fd(sp);
-	ck_assert_int_ge(fd, 0);
-	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
-	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 0);
-	spool_close(sp);
+	tspool_close(sp);
 
 	/* A file where the directory should be. */
 	spit(tpath("file"), "x", 1);
-	ck_assert_ptr_null(spool_open(tpath("file")));
-	ck_assert_ptr_null(spool_open(tpath("file/spool")));
+	ck_assert_ptr_null(tspool_open(tpath("file")));
+	ck_assert_ptr_null(tspool_open(tpath("file/spool")));
 }
 END_TEST
 
@@ -318,7 +433,7 @@ START_TEST(test_ids)
 		spool_abort(msg);
 	}
 	ck_assert_int_eq(count_entries("tmp"), 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -345,7 +460,7 @@ START_TEST(test_commit_big)
 	strcopy(id, spool_msg_id(msg), sizeof(id));
 	ck_assert_int_eq(write_pattern(msg, BIG_SIZE), 0);
 	ck_assert_uint_eq(spool_msg_size(msg), BIG_SIZE);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(spool_data_path(sp, id, path, sizeof(path)), 0);
@@ -388,7 +503,7 @@ START_TEST(test_commit_big)
 		ck_assert_ptr_null(env.rcpts[i].reply);
 	}
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -409,7 +524,7 @@ START_TEST(test_commit_async)
 		spool_commit_start(msg, done_cb, &rec[i]);
 	}
 	wait_done(sp, (int)nitems(rec));
-	spool_dispatch(sp);		/* nothing runs twice */
+	event_base_loop(tbase, EVLOOP_NONBLOCK);	/* nothing runs twice */
 	ck_assert_int_eq(done_total, (int)nitems(rec));
 	for (i = 0; i < nitems(rec); i++) {
 		ck_assert_int_eq(rec[i].calls, 1);
@@ -420,11 +535,11 @@ START_TEST(test_commit_async)
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 6);
 	ck_assert_int_eq(n, 6);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
-/* spool_close() finishes pending commits and runs their callbacks. */
+/* tspool_close() finishes pending commits and runs their callbacks. */
 START_TEST(test_close_flushes)
 {
 	struct spool		*sp = open_spool();
@@ -441,7 +556,7 @@ START_TEST(test_close_flushes)
 		ck_assert_int_eq(spool_msg_write(msg, "x\r\n", 3), 0);
 		spool_commit_start(msg, done_cb, &rec[i]);
 	}
-	spool_close(sp);
+	tspool_close(sp);
 	for (i = 0; i < nitems(rec); i++) {
 		ck_assert_int_eq(rec[i].calls, 1);
 		ck_assert_int_eq(rec[i].err, 0);
@@ -449,7 +564,7 @@ START_TEST(test_close_flushes)
 	sp = open_spool();
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 3);
 	ck_assert_int_eq(n, 3);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -464,7 +579,7 @@ START_TEST(test_abort)
 	spool_abort(NULL);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -516,7 +631,7 @@ START_TEST(test_write_fail)
 		ck_assert_int_eq(rec.err, EFBIG);
 	} else {
 		errno = 0;
-		ck_assert_int_eq(spool_commit(msg), -1);
+		ck_assert_int_eq(t_commit(msg), -1);
 		ck_assert_int_eq(errno, EFBIG);
 	}
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -524,7 +639,7 @@ START_TEST(test_write_fail)
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);	/* <keep> only */
 	ck_assert(exists(spath("queue", keep, ".env")));
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -553,12 +668,12 @@ START_TEST(test_enospc)
 	rc = write_pattern(msg, 1024 * 1024);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(errno, ENOSPC);
-	ck_assert_int_eq(spool_commit(msg), -1);
+	ck_assert_int_eq(t_commit(msg), -1);
 	ck_assert_int_eq(errno, ENOSPC);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 1);
-	spool_close(sp);
+	tspool_close(sp);
 	umount(tpath("spool"));
 }
 END_TEST
@@ -581,7 +696,7 @@ START_TEST(test_recover)
 	char			 keep[SPOOL_ID_LEN + 1], got[SPOOL_ID_LEN + 1];
 
 	commit_small(sp, keep);
-	spool_close(sp);
+	tspool_close(sp);
 
 	/* Leftovers of writes in progress. */
 	spit(spath("tmp", "leftover", ""), "x", 1);
@@ -614,7 +729,7 @@ START_TEST(test_recover)
 	ck_assert_int_eq(count_entries("corrupt"), 5);
 	ck_assert_int_eq(spool_scan(sp, scan_id_cb, got), 1);
 	ck_assert_str_eq(got, keep);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -637,7 +752,7 @@ START_TEST(test_env_roundtrip)
 	ck_assert_int_eq(spool_msg_add_rcpt(msg, "a+b=c@example.org"), 0);
 	ck_assert_int_eq(spool_msg_add_rcpt(msg, "plain@example.org"), 0);
 	strcopy(id, spool_msg_id(msg), sizeof(id));
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "\"john doe\"@x");
@@ -649,7 +764,7 @@ START_TEST(test_env_roundtrip)
 	env.rcpts[0].state = ENVELOPE_RCPT_FAILED;
 	env.rcpts[0].dsn = xstrdup("5.1.1");
 	env.rcpts[0].reply = xstrdup("550 5.1.1 no such user");
-	ck_assert_int_eq(spool_env_save(sp, &env), 0);
+	ck_assert_int_eq(t_env_save(sp, &env), 0);
 	ck_assert_int_eq(count_entries("tmp"), 0);
 	ck_assert_int_eq(count_entries("queue"), 2);
 	ck_assert_int_eq(stat(spath("queue", id, ".env"), &st), 0);
@@ -678,7 +793,7 @@ START_TEST(test_env_roundtrip)
 	/* Envelopes that would not load again are refused, and the file
 	 * on disk stays as it was. */
 	env.nrcpt = 0;
-	ck_assert_int_eq(spool_env_save(sp, &env), -1);
+	ck_assert_int_eq(t_env_save(sp, &env), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	env.nrcpt = 2;
 	ck_assert_int_eq(count_entries("tmp"), 0);
@@ -686,7 +801,7 @@ START_TEST(test_env_roundtrip)
 	ck_assert_uint_eq(back.attempts, 3);
 	envelope_cleanup(&back);
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -698,18 +813,18 @@ START_TEST(test_null_sender)
 	char			 id[SPOOL_ID_LEN + 1], *text;
 
 	strcopy(id, spool_msg_id(msg), sizeof(id));
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 	text = slurp(spath("queue", id, ".env"), NULL);
 	ck_assert_ptr_nonnull(strstr(text, "\nsender <>\n"));
 	free(text);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "");
-	ck_assert_int_eq(spool_env_save(sp, &env), 0);
+	ck_assert_int_eq(t_env_save(sp, &env), 0);
 	envelope_cleanup(&env);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_str_eq(env.sender, "");
 	envelope_cleanup(&env);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -741,7 +856,7 @@ START_TEST(test_reencode_flag)
 	strcopy(id, spool_msg_id(msg), sizeof(id));
 	for (i = 0; i < len; i++)	/* one octet at a time */
 		ck_assert_int_eq(spool_msg_write(msg, p + i, 1), 0);
-	ck_assert_int_eq(spool_commit(msg), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_int_eq(env.reencode, reencode_cases[_i].reencode);
 	envelope_cleanup(&env);
@@ -752,7 +867,7 @@ START_TEST(test_reencode_flag)
 	else
 		ck_assert_ptr_null(line);
 	free(text);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -772,12 +887,12 @@ START_TEST(test_reencode_long_line)
 		memcpy(line + n, "\r\n", 2);
 		ck_assert_int_eq(spool_msg_write(msg, "S: x\r\n\r\n", 8), 0);
 		ck_assert_int_eq(spool_msg_write(msg, line, (size_t)n + 2), 0);
-		ck_assert_int_eq(spool_commit(msg), 0);
+		ck_assert_int_eq(t_commit(msg), 0);
 		ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 		ck_assert_int_eq(env.reencode, (n == 999));
 		envelope_cleanup(&env);
 	}
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -825,7 +940,7 @@ START_TEST(test_env_load_errors)
 	ck_assert_int_eq(spool_env_load(sp, "0000000000000000", &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_ptr_null(env.sender);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -840,13 +955,14 @@ START_TEST(test_remove)
 	int		 n = 0;
 
 	commit_small(sp, id);
-	ck_assert_int_eq(spool_remove(sp, id), 0);
+	ck_assert_int_eq(t_remove(sp, id), 0);
 	ck_assert_int_eq(count_entries("queue"), 0);
-	ck_assert_int_eq(spool_remove(sp, id), -1);
-	ck_assert_int_eq(spool_remove(sp, "../etc/passwd"), -1);
+	ck_assert_int_eq(t_remove(sp, id), 0);	/* gone already: fine */
+	ck_assert_int_eq(t_remove(sp, "../etc/passwd"), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 0);
 	ck_assert_int_eq(n, 0);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -858,19 +974,19 @@ START_TEST(test_move_failed)
 
 	commit_small(sp, id);
 	commit_small(sp, other);
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
 	ck_assert(exists(spath("failed", id, ".env")));
 	ck_assert(exists(spath("failed", id, ".msg")));
 	ck_assert(!exists(spath("queue", id, ".env")));
 	ck_assert(!exists(spath("queue", id, ".msg")));
-	ck_assert_int_eq(spool_move_failed(sp, id), -1);
+	ck_assert_int_eq(t_move_failed(sp, id), -1);
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 1);
-	spool_close(sp);
+	tspool_close(sp);
 	/* failed/ is left alone at startup. */
 	sp = open_spool();
 	ck_assert_int_eq(count_entries("failed"), 2);
 	ck_assert_int_eq(count_entries("queue"), 2);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 
@@ -889,14 +1005,14 @@ START_TEST(test_requeue)
 	commit_small(sp, id);
 	commit_small(sp, other);
 	before = slurp(spath("queue", id, ".msg"), &blen);
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
 	ck_assert_int_eq(spool_scan_failed(sp, scan_count_cb, &n), 1);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(spool_failed_load(sp, other, &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_int_eq(spool_failed_load(sp, id, &env), 0);
 	env.attempts = 9;
-	ck_assert_int_eq(spool_requeue(sp, &env), 0);
+	ck_assert_int_eq(t_requeue(sp, &env), 0);
 	ck_assert_int_eq(count_entries("failed"), 0);
 	after = slurp(spath("queue", id, ".msg"), &alen);
 	ck_assert_uint_eq(alen, blen);
@@ -906,21 +1022,21 @@ START_TEST(test_requeue)
 	ck_assert_int_eq(spool_env_load(sp, id, &env), 0);
 	ck_assert_uint_eq(env.attempts, 9);
 	/* Queued already; never was in failed/. */
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	envelope_cleanup(&env);
 	ck_assert_int_eq(spool_env_load(sp, other, &env), 0);
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	memcpy(env.id, "0000000000000001", SPOOL_ID_LEN);
-	ck_assert_int_eq(spool_requeue(sp, &env), -1);
+	ck_assert_int_eq(t_requeue(sp, &env), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	envelope_cleanup(&env);
 
 	/* A crash once the data is linked, before the envelope: the
 	 * queue's data goes, failed/ keeps the message. */
-	ck_assert_int_eq(spool_move_failed(sp, id), 0);
-	spool_close(sp);
+	ck_assert_int_eq(t_move_failed(sp, id), 0);
+	tspool_close(sp);
 	ck_assert_int_eq(link(spath("failed", id, ".msg"),
 	    tpath("data.tmp")), 0);
 	ck_assert_int_eq(rename(tpath("data.tmp"), spath("queue", id,
@@ -934,7 +1050,7 @@ START_TEST(test_requeue)
 
 	/* A crash after the envelope, before failed/ is cleared: the
 	 * next start removes the failed/ copy, the queue's stays. */
-	spool_close(sp);
+	tspool_close(sp);
 	ck_assert_int_eq(link(spath("failed", id, ".msg"),
 	    spath("queue", id, ".msg")), 0);
 	snprintf(envpath, sizeof(envpath), "%s", spath("queue", id, ".env"));
@@ -948,7 +1064,7 @@ START_TEST(test_requeue)
 	n = 0;
 	ck_assert_int_eq(spool_scan(sp, scan_count_cb, &n), 2);
 	free(before);
-	spool_close(sp);
+	tspool_close(sp);
 }
 END_TEST
 

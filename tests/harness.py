@@ -493,6 +493,7 @@ class Daemon:
         self.log_start = 0
         self.starts = 0
         self.expected_exit = True       # nothing running yet
+        self.command_prefix = []        # e.g. strace and its options
 
     # -- life cycle
 
@@ -504,7 +505,8 @@ class Daemon:
         self.log_start = self.log_size()
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(
-                [SMARTRELAYD, "-d", "-f", self.conf_path],
+                self.command_prefix + [SMARTRELAYD, "-d", "-f",
+                                       self.conf_path],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         self.starts += 1
         self.expected_exit = False

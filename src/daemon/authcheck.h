@@ -3,26 +3,26 @@
  *
  * crypt_r(3) takes milliseconds by design (4 ms for sha512-crypt here,
  * more for yescrypt): run on the loop, a client sending AUTH after AUTH
- * would stall every other session.  One worker thread runs the checks
- * in order and hands each result back to the loop; one thread also
- * bounds the CPU that guessing can take to one core.
+ * would stall every other session.  The checks run in order on the
+ * shared worker threads (worker.h), one at a time, which also bounds the
+ * CPU that guessing can take to one core.
  */
 #ifndef AUTHCHECK_H
 #define AUTHCHECK_H
 
 #include <stdbool.h>
 
-struct event_base;
 struct users;
-struct authcheck;		/* the worker and its queues */
+struct worker;
+struct authcheck;		/* the checks waiting and running */
 
-/* Starts the worker; results come back through <base>.  NULL after
- * logging if the thread or its pipe cannot be made. */
-struct authcheck *authcheck_new(struct event_base *);
+/* Checks run on <worker> (borrowed: it must outlive the result, and
+ * worker_free() after authcheck_free() reaps a check still running). */
+struct authcheck *authcheck_new(struct worker *);
 
-/* Stops and joins the worker.  Checks not yet reported are dropped
- * without calling their callbacks (their passwords wiped).  NULL is a
- * no-op. */
+/* Checks not yet reported are dropped without calling their callbacks
+ * (their passwords wiped; one running on the worker when it comes
+ * back).  NULL is a no-op. */
 void		 authcheck_free(struct authcheck *);
 
 /* Checks <name>'s <pass> against <u> (users_lookup() now, so <u> may be

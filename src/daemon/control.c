@@ -5,13 +5,10 @@
  * The socket file is created 0660 (fchmod before bind, so it is never
  * more open than that, then chmod to exactly 0660), and every peer is
  * checked with SO_PEERCRED besides.  Answers are appended to the
- * bufferevent's output as they are formed: a queue of 10,000 messages
- * is a chain of evbuffer chunks, never one big allocation.  Every
- * string that came from a client, a message or the upstream goes
- * through control_json_str(), which escapes what JSON requires and any
- * byte that is not part of valid UTF-8.  An operation on several
- * messages (ids or ALL) runs CONTROL_OPS_PER_TURN of them per loop turn,
- * since each may fsync: SMTP clients are served in between.
+ * bufferevent's output as they are formed (controljson.h).  The
+ * operations on messages (hold, release, delete, requeue, flush ID) are
+ * controljob.c's: those that change the disk run on the workers and are
+ * answered only once their change is on stable storage.
  */
 #include "config.h"
 
@@ -38,6 +35,8 @@
 #include <event2/listener.h>
 
 #include "conf.h"
+#include "controljob.h"
+#include "controljson.h"
 #include "envelope.h"
 #include "line.h"
 #include "log.h"
@@ -49,11 +48,7 @@
 #define CONTROL_CLIENTS_MAX	16	/* admin connections at once */
 #define CONTROL_READ_SECS	10	/* to send the request line */
 #define CONTROL_WRITE_SECS	60	/* to read the whole answer */
-#define CONTROL_HEADERS_MAX	(64 * 1024)	/* "show": header section */
-#define CONTROL_TEXT_MAX	1024	/* error and reply strings */
 #define CONTROL_GROUPS_MAX	256	/* peer's supplementary groups */
-#define CONTROL_OPS_PER_TURN	32	/* messages per loop turn: each
-					 * operation may fsync */
 
 /* One admin connection: it lives until its answer is written, the
  * peer goes away, or a timeout fires; control_client_free() is the one
@@ -65,20 +60,7 @@ struct control_client {
 	struct line_reader	 reader;
 	uid_t			 uid;		/* SO_PEERCRED, for the log */
 	pid_t			 pid;
-	struct control_job	*job;		/* several messages, or NULL */
-};
-
-/* One operation on several messages, CONTROL_OPS_PER_TURN at a time so
- * that "delete ALL" on a big queue never stalls the loop for long. */
-struct control_job {
-	const char		*verb;
-	int			(*op)(struct queue *, const char *);
-	struct queue_id		*ids;
-	size_t			 n;
-	size_t			 next;
-	size_t			 done;
-	size_t			 failed;
-	struct event		*ev;		/* the next turn */
+	struct controljob	*job;		/* hold, delete...; or NULL */
 };
 
 struct control {
@@ -91,115 +73,8 @@ struct control {
 	gid_t			 sock_gid;	/* group of the socket file */
 	TAILQ_HEAD(, control_client) clients;
 	unsigned int		 nclients;
+	struct controljob_sched	*jobs;
 };
-
-/* ------------------------------------------------------------------ */
-/* JSON output */
-
-/* Appends <n> octets of <s> as a JSON string: '"' and '\\' escaped,
- * control bytes, DEL and any octet outside valid UTF-8 as \u00XX, a
- * NUL as U+FFFD. */
-static void
-control_json_strn(struct evbuffer *out, const char *s, size_t n)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, run, u;
-
-	evbuffer_add(out, "\"", 1);
-	while (i < n) {
-		/* Copy plain runs in one call. */
-		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
-		    p[run] != '"' && p[run] != '\\'; run++)
-			;
-		if (run > i) {
-			evbuffer_add(out, p + i, run - i);
-			i = run;
-			continue;
-		}
-		if (p[i] == '"' || p[i] == '\\') {
-			evbuffer_add_printf(out, "\\%c", p[i]);
-			i++;
-		} else if (p[i] >= 0x80 &&
-		    (u = str_utf8_len(p + i, n - i)) > 0) {
-			evbuffer_add(out, p + i, u);
-			i += u;
-		} else if (p[i] == '\0') {
-			/* Readers take strings as C strings. */
-			evbuffer_add(out, "\\ufffd", 6);
-			i++;
-		} else
-			evbuffer_add_printf(out, "\\u%04x", p[i++]);
-	}
-	evbuffer_add(out, "\"", 1);
-}
-
-/* A NUL-terminated string, at most CONTROL_TEXT_MAX octets of it, or
- * null for NULL. */
-static void
-control_json_str(struct evbuffer *out, const char *s)
-{
-	size_t	n;
-
-	if (s == NULL) {
-		evbuffer_add(out, "null", 4);
-		return;
-	}
-	n = strnlen(s, CONTROL_TEXT_MAX);
-	control_json_strn(out, s, n);
-}
-
-/* {"error": <msg>, "code": <code>} */
-static void
-control_json_error(struct evbuffer *out, const char *code, const char *msg)
-{
-	evbuffer_add_printf(out, "{\"error\": ");
-	control_json_str(out, msg);
-	evbuffer_add_printf(out, ", \"code\": \"%s\"}\n", code);
-}
-
-static const char *const control_rcpt_state[] = {
-	[ENVELOPE_RCPT_PENDING] = "pending",
-	[ENVELOPE_RCPT_SENT] = "sent",
-	[ENVELOPE_RCPT_FAILED] = "failed",
-};
-
-/* The fields of an envelope, without the closing brace, so that the
- * caller can add its own. */
-static void
-control_json_env(struct evbuffer *out, const struct envelope *env,
-    int64_t now)
-{
-	const struct envelope_rcpt	*rc;
-	size_t				 i;
-
-	evbuffer_add_printf(out, "{\"id\": \"%s\", \"arrival\": %" PRId64
-	    ", \"age_s\": %" PRId64 ", \"size\": %" PRIu64 ", \"sender\": ",
-	    env->id, env->arrival, now > env->arrival ? now - env->arrival :
-	    0, env->size);
-	control_json_str(out, env->sender);
-	evbuffer_add_printf(out, ", \"client\": ");
-	control_json_str(out, env->client);
-	evbuffer_add_printf(out, ", \"helo\": ");
-	control_json_str(out, env->helo);
-	evbuffer_add_printf(out, ", \"attempts\": %u, \"next_attempt\": %"
-	    PRId64 ", \"held\": %s, \"last_error\": ", env->attempts,
-	    env->next_attempt, env->held ? "true" : "false");
-	control_json_str(out, env->last_error);
-	evbuffer_add_printf(out, ", \"recipients\": [");
-	for (i = 0; i < env->nrcpt; i++) {
-		rc = &env->rcpts[i];
-		evbuffer_add_printf(out, "%s{\"addr\": ", i > 0 ? ", " : "");
-		control_json_str(out, rc->addr);
-		evbuffer_add_printf(out, ", \"state\": \"%s\", \"dsn\": ",
-		    rc->state < nitems(control_rcpt_state) ?
-		    control_rcpt_state[rc->state] : "unknown");
-		control_json_str(out, rc->dsn);
-		evbuffer_add_printf(out, ", \"reply\": ");
-		control_json_str(out, rc->reply);
-		evbuffer_add_printf(out, "}");
-	}
-	evbuffer_add_printf(out, "]");
-}
 
 /* ------------------------------------------------------------------ */
 /* Requests */
@@ -211,11 +86,7 @@ control_client_free(struct control_client *c)
 {
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
-	if (c->job != NULL) {
-		event_free(c->job->ev);
-		free(c->job->ids);
-		free(c->job);
-	}
+	controljob_cancel(c->job);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -256,54 +127,8 @@ control_answered(struct control_client *c)
 static void
 control_error(struct control_client *c, const char *code, const char *msg)
 {
-	control_json_error(bufferevent_get_output(c->bev), code, msg);
+	controljson_error(bufferevent_get_output(c->bev), code, msg);
 	control_answered(c);
-}
-
-/* The answer's code and text for a failed operation on a message. */
-static const char *
-control_op_reason(const char *verb, int err, char *buf, size_t bufsz,
-    const char **code)
-{
-	*code = "EIO";
-	if (err == ENOENT) {
-		*code = "ENOENT";
-		return strcmp(verb, "requeue") == 0 ? "no such message in "
-		    "failed/" : "no such message in the queue";
-	}
-	if (err == EEXIST) {
-		*code = "EEXIST";
-		return "the message is in the queue, not in failed/";
-	}
-	if (err == EINVAL && strcmp(verb, "requeue") == 0) {
-		*code = "EDONE";
-		return "the message has no failed recipient to send again";
-	}
-	if (err == EBUSY) {
-		*code = "EBUSY";
-		return "the message is being delivered right now; try again "
-		    "in a moment";
-	}
-	if (err == EPERM) {
-		*code = "EHELD";
-		return "the message is held; release it first";
-	}
-	snprintf(buf, bufsz, "%s failed: %s", verb, strerror(err));
-	return buf;
-}
-
-/* Answers a failed queue operation by its errno. */
-static void
-control_op_error(struct control_client *c, const char *verb, const char *id,
-    int err)
-{
-	const char	*code, *msg;
-	char		 buf[256];
-
-	log_info("control %s id=%s uid=%u failed: %s", verb, id,
-	    (unsigned)c->uid, strerror(err));
-	msg = control_op_reason(verb, err, buf, sizeof(buf), &code);
-	control_error(c, code, msg);
 }
 
 /* "queue": the answer is {"now": T, "messages": [...], "count": N}.
@@ -322,7 +147,7 @@ control_list_cb(const struct envelope *env, bool busy, void *arg)
 
 	if (l->n++ > 0)
 		evbuffer_add(l->out, ",\n", 2);
-	control_json_env(l->out, env, l->now);
+	controljson_env(l->out, env, l->now);
 	evbuffer_add_printf(l->out, ", \"sending\": %s}",
 	    busy ? "true" : "false");
 }
@@ -354,7 +179,7 @@ control_failed_cb(const struct envelope *env, void *arg)
 
 	if (l->n++ > 0)
 		evbuffer_add(l->out, ",\n", 2);
-	control_json_env(l->out, env, l->now);
+	controljson_env(l->out, env, l->now);
 	evbuffer_add(l->out, "}", 1);
 }
 
@@ -373,39 +198,6 @@ control_cmd_failed(struct control_client *c, const char *arg)
 	spool_scan_failed(c->ctl->sessions->spool, control_failed_cb, &l);
 	evbuffer_add_printf(l.out, "], \"count\": %ld}\n", l.n);
 	control_answered(c);
-}
-
-/* Appends the header section of the data file at <path> (up to the
- * first empty line, at most CONTROL_HEADERS_MAX octets) as a string. */
-static void
-control_json_headers(struct evbuffer *out, const char *path)
-{
-	char	*buf, *end;
-	size_t	 len = 0;
-	ssize_t	 n;
-	bool	 complete = false;
-	int	 fd;
-
-	buf = xmalloc(CONTROL_HEADERS_MAX);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		while (len < CONTROL_HEADERS_MAX && (n = read(fd, buf + len,
-		    CONTROL_HEADERS_MAX - len)) > 0)
-			len += (size_t)n;
-		close(fd);
-	}
-	/* The spool holds canonical CRLF lines (RFC 5322 section 2.1). */
-	if (len >= 2 && memcmp(buf, "\r\n", 2) == 0) {
-		len = 0;
-		complete = true;
-	} else if ((end = memmem(buf, len, "\r\n\r\n", 4)) != NULL) {
-		len = (size_t)(end - buf) + 2;
-		complete = true;
-	}
-	evbuffer_add_printf(out, ", \"headers\": ");
-	control_json_strn(out, buf, len);
-	evbuffer_add_printf(out, ", \"headers_truncated\": %s",
-	    complete ? "false" : "true");
-	free(buf);
 }
 
 /* "show ID": the envelope, the data file's path and its headers.  The
@@ -435,10 +227,10 @@ control_cmd_show(struct control_client *c, const char *id)
 		control_error(c, "ENOENT", "no such message in the queue");
 		return;
 	}
-	control_json_env(out, &env, time_wall());
+	controljson_env(out, &env, time_wall());
 	evbuffer_add_printf(out, ", \"data_path\": ");
-	control_json_str(out, data);
-	control_json_headers(out, data);
+	controljson_str(out, data);
+	controljson_headers(out, data);
 	evbuffer_add_printf(out, "}\n");
 	envelope_cleanup(&env);
 	control_answered(c);
@@ -454,10 +246,10 @@ control_json_upstreams(struct evbuffer *out, struct queue *q)
 	for (i = 0; i < queue_upstreams(q); i++) {
 		queue_get_upstream(q, i, &st);
 		evbuffer_add_printf(out, "%s{\"name\": ", i > 0 ? ", " : "");
-		control_json_str(out, st.name);
+		controljson_str(out, st.name);
 		evbuffer_add_printf(out, ", \"state\": \"%s\", \"reason\": ",
 		    health_state_name(st.state));
-		control_json_str(out, st.reason);
+		controljson_str(out, st.reason);
 		/* retry_at is the older name of next_probe. */
 		evbuffer_add_printf(out, ", \"connections\": %u, \"retry_at\": "
 		    "%" PRId64 ", \"next_probe\": %" PRId64 ", \"probing\": "
@@ -496,7 +288,7 @@ control_cmd_stats(struct control_client *c, const char *arg)
 	    st.sent, st.deferred, st.bounced, st.expired, st.reports,
 	    st.depth, st.held, st.oldest != 0 && now > st.oldest ?
 	    now - st.oldest : 0, health_state_name(st.upstream));
-	control_json_str(out, st.upstream_reason);
+	controljson_str(out, st.upstream_reason);
 	evbuffer_add_printf(out, ", \"connections\": %u, \"last_sent\": %"
 	    PRId64 ", \"clients\": %u, \"upstreams\": [", st.connections,
 	    st.last_sent, c->ctl->sessions->nsessions);
@@ -521,115 +313,53 @@ control_cmd_flush(struct control_client *c, const char *arg)
 	control_answered(c);
 }
 
-/* delete, hold, release, flush ID: one message, one log line. */
-static void
-control_cmd_op(struct control_client *c, const char *verb,
-    int (*op)(struct queue *, const char *), const char *id)
+/* "flush ID": makes it due now, nothing to wait for. */
+static int
+control_flush_one(struct queue *q, const char *id, queue_done_cb done,
+    void *arg)
 {
-	if (op(c->ctl->queue, id) == -1) {
-		control_op_error(c, verb, id, errno);
-		return;
-	}
-	log_info("control %s id=%s uid=%u pid=%ld", verb, id,
-	    (unsigned)c->uid, (long)c->pid);
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "{\"ok\": true, "
-	    "\"action\": \"%s\", \"id\": \"%s\"}\n", verb, id);
-	control_answered(c);
+	if (queue_flush_one(q, id) == -1)
+		return -1;
+	done(id, 0, arg);
+	return 0;
 }
 
-/* The next CONTROL_OPS_PER_TURN messages of the client's job, each
- * result appended as it comes; then the next turn, or the end of the
- * answer. */
+/* The answer is complete: close once it is written. */
 static void
-control_job_cb(evutil_socket_t fd, short what, void *arg)
+control_job_done(void *arg)
 {
-	struct control_client	*c = arg;
-	struct control_job	*job = c->job;
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct timeval		 now = { 0, 0 };
-	const char		*id, *code, *msg;
-	char			 buf[256];
-	size_t			 turn;
-	int			 err;
-
-	(void)fd;
-	(void)what;
-	for (turn = 0; turn < CONTROL_OPS_PER_TURN && job->next < job->n;
-	    turn++) {
-		id = job->ids[job->next].id;
-		evbuffer_add_printf(out, "%s{\"id\": \"%s\", ", job->next++ >
-		    0 ? ",\n" : "", id);
-		if (job->op(c->ctl->queue, id) == 0) {
-			log_info("control %s id=%s uid=%u pid=%ld", job->verb,
-			    id, (unsigned)c->uid, (long)c->pid);
-			evbuffer_add_printf(out, "\"ok\": true}");
-			job->done++;
-			continue;
-		}
-		err = errno;
-		log_info("control %s id=%s uid=%u failed: %s", job->verb, id,
-		    (unsigned)c->uid, strerror(err));
-		msg = control_op_reason(job->verb, err, buf, sizeof(buf),
-		    &code);
-		evbuffer_add_printf(out, "\"ok\": false, \"code\": \"%s\", "
-		    "\"error\": ", code);
-		control_json_str(out, msg);
-		evbuffer_add(out, "}", 1);
-		job->failed++;
-	}
-	if (job->next < job->n) {
-		/* A zero timeout: pending I/O is served first. */
-		evtimer_add(job->ev, &now);
-		return;
-	}
-	evbuffer_add_printf(out, "], \"done\": %zu, \"failed\": %zu, "
-	    "\"ok\": %s}\n", job->done, job->failed, job->failed == 0 ?
-	    "true" : "false");
-	control_answered(c);
+	control_answered(arg);
 }
 
-/*
- * Several ids, or every message <sel> picks: one result per message,
- * {"action": <verb>, "results": [{"id": ID, "ok": true} or {"id": ID,
- * "ok": false, "code": C, "error": TEXT}, ...], "done": N, "failed": M,
- * "ok": <all done>}.  Each message is one operation, so those before a
- * failure stay done.
- */
+/* The per-message operations (controljob.h has the answers' forms), on
+ * the ids given or on every message <sel> picks. */
 static void
 control_cmd_ops(struct control_client *c, const char *verb,
-    int (*op)(struct queue *, const char *), char **ids, size_t nids,
-    bool all, enum queue_select sel)
+    controljob_op_fn op, char **ids, size_t nids, bool all,
+    enum queue_select sel)
 {
-	struct control_job	*job;
-	size_t			 i;
+	struct queue_id	*list;
+	size_t		 i, n;
 
-	job = xcalloc(1, sizeof(*job));
-	job->verb = verb;
-	job->op = op;
 	/* A snapshot: deleting as we go changes the queue's list. */
 	if (all)
-		job->ids = queue_ids(c->ctl->queue, sel, &job->n);
+		list = queue_ids(c->ctl->queue, sel, &n);
 	else {
-		job->ids = xcalloc(nids, sizeof(*job->ids));
+		list = xcalloc(nids, sizeof(*list));
 		for (i = 0; i < nids; i++)
-			memcpy(job->ids[i].id, ids[i], sizeof(job->ids[i].id));
-		job->n = nids;
+			memcpy(list[i].id, ids[i], sizeof(list[i].id));
+		n = nids;
 	}
-	if ((job->ev = evtimer_new(c->ctl->base, control_job_cb, c)) ==
-	    NULL) {
-		free(job->ids);
-		free(job);
-		control_error(c, "EIO", "out of event resources");
-		return;
-	}
-	c->job = job;
 	/* One request per connection: read no more meanwhile. */
 	bufferevent_disable(c->bev, EV_READ);
-	log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
-	    " ALL" : "", job->n, (unsigned)c->uid, (long)c->pid);
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "{\"action\": "
-	    "\"%s\", \"results\": [", verb);
-	control_job_cb(-1, 0, c);
+	if (nids != 1 || all)
+		log_info("control %s%s count=%zu uid=%u pid=%ld", verb, all ?
+		    " ALL" : "", n, (unsigned)c->uid, (long)c->pid);
+	c->job = controljob_start(c->ctl->jobs, verb, op, list, n,
+	    nids == 1 && !all, bufferevent_get_output(c->bev), c->uid, c->pid,
+	    control_job_done, c);
+	if (c->job == NULL)
+		control_error(c, "EIO", "out of event resources");
 }
 
 enum control_arg {
@@ -646,7 +376,7 @@ static const struct control_cmd {
 	const char	*verb;
 	enum control_arg arg;
 	void		(*fn)(struct control_client *, const char *);
-	int		(*op)(struct queue *, const char *);
+	controljob_op_fn op;
 	enum queue_select sel;
 } control_cmds[] = {
 	{ "queue",	CONTROL_ARG_NONE,	control_cmd_queue,	NULL,
@@ -656,7 +386,7 @@ static const struct control_cmd {
 	{ "show",	CONTROL_ARG_ID,		control_cmd_show,	NULL,
 	    QUEUE_SELECT_ALL },
 	{ "flush",	CONTROL_ARG_OPT_IDS,	control_cmd_flush,
-	    queue_flush_one,	QUEUE_SELECT_NOT_HELD },
+	    control_flush_one,	QUEUE_SELECT_NOT_HELD },
 	{ "delete",	CONTROL_ARG_IDS,	NULL,	queue_delete,
 	    QUEUE_SELECT_ALL },
 	{ "hold",	CONTROL_ARG_IDS,	NULL,	queue_hold,
@@ -746,8 +476,6 @@ control_dispatch(struct control_client *c, char *line)
 	/* "flush" and "flush ALL" are SIGUSR1's flush. */
 	if (cmd->fn != NULL && (cmd->op == NULL || n == 0 || all))
 		cmd->fn(c, cmd->op == NULL && n > 0 ? argv[0] : NULL);
-	else if (n == 1 && !all)
-		control_cmd_op(c, cmd->verb, cmd->op, argv[0]);
 	else
 		control_cmd_ops(c, cmd->verb, cmd->op, argv, (size_t)n, all,
 		    cmd->sel);
@@ -1006,6 +734,7 @@ control_new(struct event_base *base, const struct conf *conf,
 		free(ctl);
 		return NULL;
 	}
+	ctl->jobs = controljob_sched_new(base, queue);
 	ctl->path = xstrdup(addr.sun_path);
 	ctl->resume = evtimer_new(base, control_resume_cb, ctl);
 	ctl->evl = evconnlistener_new(base, control_accept_cb, ctl,
@@ -1031,6 +760,7 @@ control_free(struct control *ctl)
 		return;
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL)
 		control_client_free(c);
+	controljob_sched_free(ctl->jobs);
 	if (ctl->evl != NULL)
 		evconnlistener_free(ctl->evl);
 	if (ctl->resume != NULL)

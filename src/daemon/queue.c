@@ -374,29 +374,68 @@ queue_read_headers(struct queue *q, const char *id, size_t *len)
 	return buf;
 }
 
-/* Queues the failure report for the FAILED recipients of <env>, except
- * for the null sender (no bounce loops).  Committed synchronously before
- * the original moves to failed/: a crash in between can only repeat the
+/* A failure report being committed, for the log line once it is. */
+struct queue_report {
+	struct queue_entry	*e;		/* the original, retiring */
+	char			*to;
+	char			*list;		/* " rewritten=..." or "" */
+};
+
+static void	queue_move_failed(struct queue_entry *);
+
+/* The report is on disk (or could not be): queue it, then move the
+ * original to failed/. */
+static void
+queue_report_cb(const char *id, int err, void *arg)
+{
+	struct queue_report	*r = arg;
+	struct queue		*q = r->e->q;
+
+	if (err != 0) {
+		errno = err;
+		log_warn("queue id=%s cannot commit the failure report",
+		    r->e->id);
+	} else {
+		log_info("queue id=%s failure report id=%s to=<%s>%s",
+		    r->e->id, id, r->to, r->list);
+		q->stats.reports++;
+		queue_add(q, id);
+	}
+	queue_move_failed(r->e);
+	free(r->to);
+	free(r->list);
+	free(r);
+}
+
+/* Queues the failure report for the FAILED recipients of <e>'s message
+ * (its envelope in e->gone), except for the null sender (no bounce
+ * loops), then moves the message to failed/.  The report is committed
+ * before the original moves: a crash in between can only repeat the
  * report, never lose it. */
 static void
-queue_bounce(struct queue *q, const struct envelope *env)
+queue_bounce(struct queue *q, struct queue_entry *e)
 {
+	const struct envelope	*env = e->gone;
 	const char		*to = q->conf->queue.bounce_to;
 	struct spool_msg	*msg;
 	struct route_result	 res;
-	char			*headers, *text, id[ENVELOPE_ID_LEN + 1];
+	struct queue_report	*r;
+	char			*headers, *text;
 	char			 err[256], list[1024] = "";
 	size_t			 hlen, tlen, i;
 	int			 rc;
 
-	if (env->sender[0] == '\0')
+	if (env->sender[0] == '\0') {
+		queue_move_failed(e);
 		return;
+	}
 	if (to[0] == '\0')
 		to = env->sender;
 	headers = queue_read_headers(q, env->id, &hlen);
 	if (dsn_compose(env, q->conf->hostname, to, time_wall(), headers,
 	    hlen, &text, &tlen) == -1) {
 		free(headers);
+		queue_move_failed(e);
 		return;
 	}
 	free(headers);
@@ -424,19 +463,15 @@ queue_bounce(struct queue *q, const struct envelope *env)
 		if (msg != NULL)
 			spool_abort(msg);
 		free(text);
+		queue_move_failed(e);
 		return;
 	}
 	free(text);
-	snprintf(id, sizeof(id), "%s", spool_msg_id(msg));
-	if (spool_commit(msg) == -1) {
-		log_warn("queue id=%s cannot commit the failure report",
-		    env->id);
-		return;
-	}
-	log_info("queue id=%s failure report id=%s to=<%s>%s", env->id, id,
-	    to, list);
-	q->stats.reports++;
-	queue_add(q, id);
+	r = xcalloc(1, sizeof(*r));
+	r->e = e;
+	r->to = xstrdup(to);
+	r->list = xstrdup(list);
+	spool_commit_start(msg, queue_report_cb, r);
 }
 
 /* The removal of a delivered message is over: only now does its entry
@@ -508,8 +543,32 @@ queue_saved_cb(const char *id, int err, void *arg)
 	queue_run(e->q);
 }
 
+/* The move to failed/ is over: only now does the entry leave the
+ * queue. */
+static void
+queue_failed_cb(const char *id, int err, void *arg)
+{
+	struct queue_entry	*e = arg;
+
+	if (err != 0)
+		log_warnx("queue id=%s cannot move to failed/", id);
+	else
+		log_info("queue id=%s moved to failed/", id);
+	queue_entry_free(e);
+}
+
+/* Keeps the message of <e> (envelope in e->gone, final states) in
+ * failed/ for a human, off the loop. */
+static void
+queue_move_failed(struct queue_entry *e)
+{
+	spool_move_failed_start(e->q->spool, e->gone, queue_failed_cb, e);
+}
+
 /* The message has no pending recipient left: report, then remove it or
- * keep it in failed/.  Frees the entry. */
+ * keep it in failed/, off the loop.  The message stays in the queue,
+ * busy, until its files are gone from queue/; then the entry is
+ * freed. */
 static void
 queue_retire(struct queue *q, struct queue_entry *e,
     const struct envelope *env)
@@ -520,31 +579,21 @@ queue_retire(struct queue *q, struct queue_entry *e,
 	for (i = 0; i < env->nrcpt; i++)
 		if (env->rcpts[i].state == ENVELOPE_RCPT_FAILED)
 			failed = true;
-	if (failed) {
-		queue_bounce(q, env);
-		/* The failure report is queued; the original is kept for
-		 * a human, with the final states in its envelope. */
-		if (spool_env_save(q->spool, env) == -1 ||
-		    spool_move_failed(q->spool, env->id) == -1)
-			log_warnx("queue id=%s cannot move to failed/",
-			    env->id);
-		else
-			log_info("queue id=%s moved to failed/", env->id);
-	} else {
-		/* Off the loop; a crash before it is durable delivers the
-		 * message once more, which is the promise (never a loss).
-		 * The message stays in the queue until its files are gone. */
-		if (e == NULL)
-			e = queue_entry_new(q, env->id, env->arrival, false);
-		if (queue_entry_removing(e, env) == 0) {
-			spool_remove_start(q->spool, env->id,
-			    queue_removed_cb, e);
-			return;
-		}
-		spool_remove_start(q->spool, env->id, queue_removed_cb, NULL);
-	}
-	if (e != NULL)
+	if (e == NULL)
+		e = queue_entry_new(q, env->id, env->arrival, false);
+	if (queue_entry_removing(e, env) == -1) {
+		log_warnx("queue id=%s cannot copy the envelope; the message "
+		    "stays in queue/ until a restart", env->id);
 		queue_entry_free(e);
+		return;
+	}
+	if (failed)
+		queue_bounce(q, e);
+	else
+		/* A crash before the removal is durable delivers the
+		 * message once more, which is the promise (never a
+		 * loss). */
+		spool_remove_start(q->spool, env->id, queue_removed_cb, e);
 }
 
 /* Expires messages past queue.lifetime even while nothing can be
@@ -846,13 +895,79 @@ queue_flush_one(struct queue *q, const char *id)
 	return 0;
 }
 
+/* An administrator's operation on the disk, for its completion. */
+struct queue_op {
+	struct queue_entry	*e;		/* NULL for a requeue */
+	struct queue		*q;
+	bool			 held;		/* hold or release */
+	size_t			 nrcpt;		/* requeue */
+	int64_t			 arrival;	/* requeue */
+	queue_done_cb		 done;
+	void			*arg;
+};
+
+static struct queue_op *
+queue_op_new(struct queue *q, struct queue_entry *e, queue_done_cb done,
+    void *arg)
+{
+	struct queue_op	*op = xcalloc(1, sizeof(*op));
+
+	op->q = q;
+	op->e = e;
+	op->done = done;
+	op->arg = arg;
+	if (e != NULL) {
+		/* Busy: neither dispatched nor acted on until the disk has
+		 * answered. */
+		e->busy = true;
+		evtimer_del(e->timer);
+		if (e->in_ready) {
+			TAILQ_REMOVE(&q->readyq, e, ready);
+			e->in_ready = false;
+		}
+	}
+	return op;
+}
+
+/* Reports to the administrator and frees <op>. */
+static void
+queue_op_done(struct queue_op *op, const char *id, int err)
+{
+	op->done(id, err, op->arg);
+	free(op);
+}
+
+/* The envelope with the new hold flag is on disk, or not. */
+static void
+queue_held_cb(const char *id, int err, void *arg)
+{
+	struct queue_op		*op = arg;
+	struct queue_entry	*e = op->e;
+	struct queue		*q = op->q;
+
+	e->busy = false;
+	if (err == 0) {
+		e->held = op->held;
+		log_info("queue id=%s %s", id, op->held ? "held" : "released");
+	}
+	/* Not held: due now (a failed hold too, which lost its timer). */
+	if (!e->held) {
+		queue_entry_ready(e);
+		queue_sweep_arm(q, e->arrival);
+	}
+	queue_op_done(op, id, err);
+	if (!e->held)
+		queue_run(q);
+}
+
 /* Sets or clears the hold flag, on disk first. */
 static int
-queue_set_held(struct queue *q, const char *id, bool held)
+queue_set_held(struct queue *q, const char *id, bool held,
+    queue_done_cb done, void *arg)
 {
 	struct queue_entry	*e;
+	struct queue_op		*op;
 	struct envelope		 env;
-	int			 rc;
 
 	if ((e = queue_find(q, id)) == NULL)
 		return -1;
@@ -865,40 +980,50 @@ queue_set_held(struct queue *q, const char *id, bool held)
 		return -1;
 	}
 	env.held = held;
-	rc = spool_env_save(q->spool, &env);
+	op = queue_op_new(q, e, done, arg);
+	op->held = held;
+	spool_env_save_start(q->spool, &env, queue_held_cb, op);
 	envelope_cleanup(&env);
-	if (rc == -1)
-		return -1;
-	e->held = held;
-	log_info("queue id=%s %s", id, held ? "held" : "released");
-	if (held) {
-		evtimer_del(e->timer);
-		if (e->in_ready) {
-			TAILQ_REMOVE(&q->readyq, e, ready);
-			e->in_ready = false;
-		}
-	} else {
-		queue_entry_ready(e);
-		queue_sweep_arm(q, e->arrival);
-		queue_run(q);
-	}
 	return 0;
 }
 
 int
-queue_hold(struct queue *q, const char *id)
+queue_hold(struct queue *q, const char *id, queue_done_cb done, void *arg)
 {
-	return queue_set_held(q, id, true);
+	return queue_set_held(q, id, true, done, arg);
 }
 
 int
-queue_release(struct queue *q, const char *id)
+queue_release(struct queue *q, const char *id, queue_done_cb done,
+    void *arg)
 {
-	return queue_set_held(q, id, false);
+	return queue_set_held(q, id, false, done, arg);
+}
+
+static void
+queue_deleted_cb(const char *id, int err, void *arg)
+{
+	struct queue_op		*op = arg;
+	struct queue_entry	*e = op->e;
+	struct queue		*q = op->q;
+
+	if (err == 0) {
+		log_info("queue id=%s deleted by the administrator", id);
+		queue_entry_free(e);
+	} else {
+		errno = err;
+		log_warn("queue id=%s cannot delete", id);
+		e->busy = false;
+		if (!e->held)
+			queue_entry_ready(e);
+	}
+	queue_op_done(op, id, err);
+	if (err != 0)
+		queue_run(q);
 }
 
 int
-queue_delete(struct queue *q, const char *id)
+queue_delete(struct queue *q, const char *id, queue_done_cb done, void *arg)
 {
 	struct queue_entry	*e;
 
@@ -908,20 +1033,37 @@ queue_delete(struct queue *q, const char *id)
 		errno = EBUSY;
 		return -1;
 	}
-	if (spool_remove(q->spool, id) == -1)
-		return -1;
-	log_info("queue id=%s deleted by the administrator", id);
-	queue_entry_free(e);
+	spool_remove_start(q->spool, id, queue_deleted_cb,
+	    queue_op_new(q, e, done, arg));
 	return 0;
 }
 
-int
-queue_requeue(struct queue *q, const char *id)
+static void
+queue_requeued_cb(const char *id, int err, void *arg)
 {
+	struct queue_op		*op = arg;
+	struct queue		*q = op->q;
 	struct queue_entry	*e;
-	struct envelope		 env;
-	size_t			 n;
-	int			 err;
+
+	if (err == 0 && queue_find(q, id) == NULL) {
+		log_info("queue id=%s requeued from failed/ rcpts=%zu", id,
+		    op->nrcpt);
+		e = queue_entry_new(q, id, op->arrival, false);
+		queue_sweep_arm(q, e->arrival);
+		queue_entry_ready(e);
+	}
+	queue_op_done(op, id, err);
+	if (err == 0)
+		queue_run(q);
+}
+
+int
+queue_requeue(struct queue *q, const char *id, queue_done_cb done,
+    void *arg)
+{
+	struct queue_op	*op;
+	struct envelope	 env;
+	size_t		 n;
 
 	if (queue_find(q, id) != NULL) {
 		errno = EEXIST;
@@ -934,18 +1076,11 @@ queue_requeue(struct queue *q, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	if (spool_requeue(q->spool, &env) == -1) {
-		err = errno;
-		envelope_cleanup(&env);
-		errno = err;
-		return -1;
-	}
-	log_info("queue id=%s requeued from failed/ rcpts=%zu", id, n);
-	e = queue_entry_new(q, id, env.arrival, false);
+	op = queue_op_new(q, NULL, done, arg);
+	op->nrcpt = n;
+	op->arrival = env.arrival;
+	spool_requeue_start(q->spool, &env, queue_requeued_cb, op);
 	envelope_cleanup(&env);
-	queue_sweep_arm(q, e->arrival);
-	queue_entry_ready(e);
-	queue_run(q);
 	return 0;
 }
 

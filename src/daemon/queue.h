@@ -130,22 +130,31 @@ struct queue_id {
 struct queue_id	*queue_ids(const struct queue *, enum queue_select,
 		    size_t *n);
 
-/* Per-message admin operations.  Each returns 0, or -1 with errno
- * ENOENT (no such message) or EBUSY (being delivered right now: try
- * again in a moment).  hold/release rewrite the envelope; a held
- * message is never attempted (and never expires while held); delete
- * removes the message without any report. */
+/* Per-message admin operations.  flush_one makes a message due now and
+ * returns 0, or -1 with errno ENOENT (no such message) or EPERM (held).
+ * The others change the disk off the loop: each returns -1 with errno
+ * ENOENT (no such message) or EBUSY (being delivered or changed right
+ * now: try again in a moment), or 0 once started; then <done> runs
+ * later on the loop, never from inside the call, with 0 once the change
+ * is on stable storage (and logged), or an errno value.  hold/release
+ * rewrite the envelope; a held message is never attempted (and never
+ * expires while held); delete removes the message without any report. */
+typedef void	(*queue_done_cb)(const char *id, int err, void *arg);
 int		 queue_flush_one(struct queue *, const char *id);
-int		 queue_hold(struct queue *, const char *id);
-int		 queue_release(struct queue *, const char *id);
-int		 queue_delete(struct queue *, const char *id);
+int		 queue_hold(struct queue *, const char *id, queue_done_cb done,
+		    void *arg);
+int		 queue_release(struct queue *, const char *id,
+		    queue_done_cb done, void *arg);
+int		 queue_delete(struct queue *, const char *id,
+		    queue_done_cb done, void *arg);
 
 /* Sends a message kept in failed/ again: its failed recipients become
  * pending (those already sent are never sent twice), its attempts and
- * lifetime start over, and it is attempted at once (spool_requeue()
- * moves it, durably).  Returns 0, or -1 with errno ENOENT (not in
- * failed/), EEXIST (in the queue), EINVAL (no failed recipient), or
- * that of the spool. */
-int		 queue_requeue(struct queue *, const char *id);
+ * lifetime start over, and it is attempted at once (spool_requeue_start()
+ * moves it, durably).  Returns -1 with errno ENOENT (not in failed/),
+ * EEXIST (in the queue) or EINVAL (no failed recipient), or 0 and then
+ * <done> reports as above (EEXIST, ENOENT or that of the spool). */
+int		 queue_requeue(struct queue *, const char *id,
+		    queue_done_cb done, void *arg);
 
 #endif /* QUEUE_H */

@@ -11,8 +11,8 @@
  * A message exists once its envelope is in queue/: the envelope is
  * renamed in after the data, and the directory is fsynced before the
  * commit reports success.  No sockets, no event loop: the asynchronous
- * commit runs on a worker thread and reports back through a pipe fd the
- * caller watches.
+ * operations run on the shared worker threads (worker.h) and report back
+ * on the loop.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -26,6 +26,7 @@
 
 #define SPOOL_ID_LEN	ENVELOPE_ID_LEN	/* hex digits */
 
+struct worker;
 struct spool;				/* one spool directory */
 struct spool_msg;			/* one message being written */
 
@@ -33,13 +34,13 @@ struct spool_msg;			/* one message being written */
  * removes everything in tmp/, deletes data files in queue/ that have no
  * envelope (an interrupted commit: the client never got 250), and moves
  * unreadable or truncated envelopes, and envelopes without data, to
- * corrupt/ with a log line; finishes an interrupted spool_requeue().
- * Starts the commit worker.  Returns NULL
- * after logging the reason. */
-struct spool	*spool_open(const char *dir);
+ * corrupt/ with a log line; finishes an interrupted spool_requeue_start().
+ * The asynchronous operations run on <worker>, which is borrowed and
+ * must outlive the spool.  Returns NULL after logging the reason. */
+struct spool	*spool_open(const char *dir, struct worker *worker);
 
-/* Stops the commit worker (waiting for commits in flight and running
- * their callbacks with the result) and frees the spool. */
+/* Frees the spool.  Every operation started must have reported first
+ * (worker_free() waits for them); one still in flight is a bug. */
 void		 spool_close(struct spool *);
 
 /* Calls <cb> once for every committed envelope, in no set order.  The
@@ -50,7 +51,7 @@ long		 spool_scan(struct spool *,
 
 /* Starts a message from <sender> ("" is the null sender), received from
  * <client> which said <helo>.  Creates the data file in tmp/.  The
- * caller owns the result until spool_commit*() or spool_abort() consumes
+ * caller owns the result until spool_commit_start() or spool_abort() consumes
  * it.  Returns NULL (errno set, logged) on failure, e.g. ENOSPC. */
 struct spool_msg *spool_msg_new(struct spool *, const char *sender,
 		    const char *client, const char *helo);
@@ -72,25 +73,20 @@ void		 spool_msg_set_mime(struct spool_msg *, enum smtp_body,
 int		 spool_msg_write(struct spool_msg *, const void *, size_t);
 uint64_t	 spool_msg_size(const struct spool_msg *);
 
-/* Commits synchronously: flush and fsync the data, write and fsync the
- * envelope, rename both into queue/, fsync queue/.  Returns 0 only when
- * answering 250 is safe, -1 otherwise (errno set; ENOSPC/EDQUOT mean the
- * disk is full).  Consumes <msg> in both cases: on failure nothing of it
- * stays behind. */
-int		 spool_commit(struct spool_msg *msg);
-
-/* Commits on the worker thread.  Messages committed together share one
- * directory fsync.  <done> runs later, on the thread that calls
- * spool_dispatch(), with the message id and 0 or an errno value.
- * Consumes <msg>. */
+/* Commits on a worker thread: flush and fsync the data, write and fsync
+ * the envelope, rename both into queue/, fsync queue/.  Messages
+ * committed together share one directory fsync.  <done> runs later, on
+ * the loop, with the message id and 0 (answering 250 is safe) or an
+ * errno value (ENOSPC/EDQUOT: the disk is full; nothing of the message
+ * stays behind).  Consumes <msg>. */
 typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
 void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 		    void *arg);
 
-/* Rewrites an envelope / removes a delivered message on the workers,
- * like spool_env_save() / spool_remove() but without blocking the
- * caller; operations finishing together share one fsync of queue/.
- * <done> runs from spool_dispatch() with the id and 0 or an errno.  The
+/* Rewrites an envelope atomically (tmp, fsync, rename) / removes a
+ * message (envelope first, then data; one already gone is no error), on
+ * the workers; operations finishing together share one fsync of queue/.
+ * <done> runs on the loop with the id and 0 or an errno.  The
  * envelope is formatted before this returns (<env> stays the caller's).
  * Operations on one id run in the order they were started only if the
  * caller waits for each done() before starting the next. */
@@ -98,11 +94,6 @@ void		 spool_env_save_start(struct spool *, const struct envelope *env,
 		    spool_done_cb done, void *arg);
 void		 spool_remove_start(struct spool *, const char *id,
 		    spool_done_cb done, void *arg);
-
-/* The fd that becomes readable when commits have finished; the caller
- * then calls spool_dispatch(), which runs their callbacks. */
-int		 spool_notify_fd(const struct spool *);
-void		 spool_dispatch(struct spool *);
 
 /* Drops an uncommitted message and its temporary file. */
 void		 spool_abort(struct spool_msg *);
@@ -114,22 +105,17 @@ void		 spool_abort(struct spool_msg *);
 int		 spool_env_load(struct spool *, const char *id,
 		    struct envelope *env);
 
-/* Rewrites an envelope atomically (tmp, fsync, rename, fsync queue/).
- * Returns 0, or -1 (logged; errno EINVAL if envelope_format() refuses
- * <env>). */
-int		 spool_env_save(struct spool *, const struct envelope *env);
-
 /* Path of the data file of <id> in queue/, into <buf>.  Returns 0 or -1
  * if it did not fit. */
 int		 spool_data_path(const struct spool *, const char *id,
 		    char *buf, size_t bufsz);
 
-/* Removes a delivered message (envelope first, then data, then fsync of
- * queue/).  Returns 0 or -1. */
-int		 spool_remove(struct spool *, const char *id);
-
-/* Moves a message to failed/ for a human to inspect.  Returns 0 or -1. */
-int		 spool_move_failed(struct spool *, const char *id);
+/* Moves message env->id to failed/ for a human to inspect, on the
+ * workers, first replacing its envelope by <env> (formatted before this
+ * returns); <done> runs on the loop once failed/ and queue/ are synced,
+ * with 0 or an errno. */
+void		 spool_move_failed_start(struct spool *,
+		    const struct envelope *env, spool_done_cb done, void *arg);
 
 /* Like spool_scan() and spool_env_load(), for the messages in failed/.
  * spool_failed_load() does not log a missing message (errno ENOENT). */
@@ -143,8 +129,10 @@ int		 spool_failed_load(struct spool *, const char *id,
  * through tmp/ (fsync, rename, fsync of queue/), and only then are the
  * failed/ names removed.  A crash at any point loses nothing: startup
  * finds the message in failed/, or in queue/ (and then removes what is
- * left of it in failed/).  Returns 0, or -1 with errno ENOENT (not in
- * failed/), EEXIST (already in queue/) or that of the failed step. */
-int		 spool_requeue(struct spool *, const struct envelope *env);
+ * left of it in failed/).  Runs on the workers; <done> runs on the loop
+ * with 0, or ENOENT (not in failed/), EEXIST (already in queue/) or the
+ * errno of the failed step. */
+void		 spool_requeue_start(struct spool *, const struct envelope *env,
+		    spool_done_cb done, void *arg);
 
 #endif /* SPOOL_H */

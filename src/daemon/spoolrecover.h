@@ -1,0 +1,25 @@
+/*
+ * spoolrecover.h - the spool's startup recovery: what a crash at any
+ * step of a commit, a move or a requeue left behind becomes a message
+ * exactly once again (in queue/ or failed/), or is set aside in
+ * corrupt/ with a log line.
+ */
+#ifndef SPOOLRECOVER_H
+#define SPOOLRECOVER_H
+
+/* The spool's subdirectories, open. */
+struct spoolrecover_dirs {
+	int	tmpfd;
+	int	queuefd;
+	int	failedfd;
+	int	corruptfd;
+};
+
+/* Empties tmp/, checks every entry of queue/ (data without envelope
+ * deleted; envelopes without data, unreadable or truncated ones moved to
+ * corrupt/), removes from failed/ what an interrupted requeue already
+ * put in queue/, and syncs what changed.  Returns 0, or -1 with errno
+ * when a directory could not be read or synced. */
+int		 spoolrecover_run(const struct spoolrecover_dirs *);
+
+#endif /* SPOOLRECOVER_H */
