@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 #include "util.h"
 
@@ -897,6 +898,52 @@ START_TEST(test_free)
 }
 END_TEST
 
+/* The writer: each input, what it writes, and what the reader makes of
+ * that (NULL: the same octets). */
+static const struct {
+	const char	*in;
+	size_t		 n;
+	const char	*out;
+	const char	*back;
+} put_cases[] = {
+	{ "", 0, "\"\"", NULL },
+	{ "plain text", 10, "\"plain text\"", NULL },
+	{ "a\"b\\c", 5, "\"a\\\"b\\\\c\"", NULL },
+	{ "tab\there\r\n", 10, "\"tab\\u0009here\\u000d\\u000a\"", NULL },
+	{ "del\x7f", 4, "\"del\\u007f\"", NULL },
+	{ "nul\0x", 5, "\"nul\\ufffdx\"", "nul\xef\xbf\xbdx" },
+	{ "j\xc3\xb6rg \xf0\x9f\x93\xa7", 10, "\"j\xc3\xb6rg \xf0\x9f\x93\xa7\"",
+	    NULL },
+	{ "bad \xc3 \xff", 7, "\"bad \\u00c3 \\u00ff\"", "bad \xc3\x83 \xc3\xbf" },
+	{ "cut \xe2\x82", 6, "\"cut \\u00e2\\u0082\"", "cut \xc3\xa2\xc2\x82" },
+};
+
+static void
+put_buf(void *arg, const void *p, size_t n)
+{
+	buf_add(arg, p, n);
+}
+
+START_TEST(test_put_str)
+{
+	struct buf	 b = BUF_INIT;
+	struct json	 v;
+	const char	*back = put_cases[_i].back;
+
+	json_put_str(put_buf, &b, put_cases[_i].in, put_cases[_i].n);
+	ck_assert_str_eq(b.p, put_cases[_i].out);
+	ck_assert_int_eq(json_parse(b.p, b.len, &v), 0);
+	ck_assert_int_eq(v.type, JSON_STR);
+	if (back == NULL) {
+		ck_assert_uint_eq(v.n, put_cases[_i].n);
+		ck_assert_mem_eq(v.str, put_cases[_i].in, v.n);
+	} else
+		ck_assert_str_eq(v.str, back);
+	json_free(&v);
+	buf_free(&b);
+}
+END_TEST
+
 static Suite *
 json_suite(void)
 {
@@ -943,6 +990,9 @@ json_suite(void)
 	    nitems(nonobj_docs));
 	tcase_add_test(tc, test_accessors_nested);
 	tcase_add_test(tc, test_free);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("write");
+	tcase_add_loop_test(tc, test_put_str, 0, nitems(put_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

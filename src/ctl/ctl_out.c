@@ -6,6 +6,16 @@
 
 #include "ctl_out.h"
 
+#include <string.h>
+
+#include "json.h"
+
+static void
+ctl_put_file(void *arg, const void *p, size_t n)
+{
+	fwrite(p, 1, n, arg);
+}
+
 void
 ctl_put(FILE *f, const char *s, bool lines)
 {
@@ -29,20 +39,8 @@ ctl_put(FILE *f, const char *s, bool lines)
 void
 ctl_put_json(FILE *f, const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-
-	if (s == NULL) {
+	if (s == NULL)
 		fputs("null", f);
-		return;
-	}
-	putc('"', f);
-	for (; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			putc(*p, f);
-	}
-	putc('"', f);
+	else
+		json_put_str(ctl_put_file, f, s, strlen(s));
 }

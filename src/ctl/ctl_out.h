@@ -14,9 +14,8 @@
  * CRLF and LF end lines. */
 void	ctl_put(FILE *f, const char *s, bool lines);
 
-/* Prints <s> (NULL: null) as a JSON string: '"' and '\\' escaped,
- * control bytes as \u00XX, everything else as it is (the daemon's
- * answers are valid UTF-8 already). */
+/* Prints <s> (NULL: null) as a JSON string, escaped as the daemon's
+ * answers are (json_put_str()). */
 void	ctl_put_json(FILE *f, const char *s);
 
 #endif /* CTL_OUT_H */

@@ -3,8 +3,8 @@
  * an evbuffer as it forms (a queue of 10,000 messages is a chain of
  * evbuffer chunks, never one big allocation).  Every string that came
  * from a client, a message or the upstream goes through
- * controljson_str(), which escapes what JSON requires and any byte that
- * is not part of valid UTF-8.
+ * controljson_str(), lib/json.c's json_put_str(), which escapes what
+ * JSON requires and any byte that is not part of valid UTF-8.
  */
 #include "config.h"
 
@@ -20,6 +20,7 @@
 
 #include <event2/buffer.h>
 
+#include "json.h"
 #include "util.h"
 
 #define CONTROLJSON_HEADERS_MAX	(64 * 1024)	/* "show": header section */
@@ -27,38 +28,16 @@
 /* Appends <n> octets of <s> as a JSON string: '"' and '\\' escaped,
  * control bytes, DEL and any octet outside valid UTF-8 as \u00XX, a
  * NUL as U+FFFD. */
+static void
+controljson_put(void *arg, const void *p, size_t n)
+{
+	evbuffer_add(arg, p, n);
+}
+
 void
 controljson_strn(struct evbuffer *out, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, run, u;
-
-	evbuffer_add(out, "\"", 1);
-	while (i < n) {
-		/* Copy plain runs in one call. */
-		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
-		    p[run] != '"' && p[run] != '\\'; run++)
-			;
-		if (run > i) {
-			evbuffer_add(out, p + i, run - i);
-			i = run;
-			continue;
-		}
-		if (p[i] == '"' || p[i] == '\\') {
-			evbuffer_add_printf(out, "\\%c", p[i]);
-			i++;
-		} else if (p[i] >= 0x80 &&
-		    (u = str_utf8_len(p + i, n - i)) > 0) {
-			evbuffer_add(out, p + i, u);
-			i += u;
-		} else if (p[i] == '\0') {
-			/* Readers take strings as C strings. */
-			evbuffer_add(out, "\\ufffd", 6);
-			i++;
-		} else
-			evbuffer_add_printf(out, "\\u%04x", p[i++]);
-	}
-	evbuffer_add(out, "\"", 1);
+	json_put_str(controljson_put, out, s, n);
 }
 
 /* A NUL-terminated string, at most CONTROLJSON_TEXT_MAX octets of it, or

@@ -11,6 +11,7 @@
 
 #include "json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,4 +401,40 @@ json_bool(const struct json *o, const char *key)
 	const struct json	*v = json_get(o, key);
 
 	return v != NULL && v->type == JSON_BOOL && v->b;
+}
+
+void
+json_put_str(json_put_fn put, void *arg, const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, run, u;
+	char			 esc[8];
+
+	put(arg, "\"", 1);
+	while (i < n) {
+		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
+		    p[run] != '"' && p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			put(arg, p + i, run - i);
+			i = run;
+			continue;
+		}
+		if (p[i] == '"' || p[i] == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)p[i++];
+			put(arg, esc, 2);
+		} else if (p[i] >= 0x80 &&
+		    (u = str_utf8_len(p + i, n - i)) > 0) {
+			put(arg, p + i, u);
+			i += u;
+		} else if (p[i] == '\0') {
+			put(arg, "\\ufffd", 6);
+			i++;
+		} else {
+			snprintf(esc, sizeof(esc), "\\u%04x", p[i++]);
+			put(arg, esc, 6);
+		}
+	}
+	put(arg, "\"", 1);
 }

@@ -1,7 +1,8 @@
 /*
  * json.h - a small, strict JSON reader (RFC 8259) for the control
  * socket's answers (smartrelayctl) and the OAuth token endpoint's
- * (oauth_answer.c).
+ * (oauth_answer.c), and the one string writer of the JSON the daemon
+ * and smartrelayctl print.
  *
  * The whole text is parsed into a tree of struct json.  Pure code: no
  * I/O, no logging.  Strings may hold secrets (tokens), so freeing a tree
@@ -54,5 +55,15 @@ const struct json *json_get(const struct json *o, const char *key);
 int64_t		 json_int(const struct json *o, const char *key);
 const char	*json_str(const struct json *o, const char *key);
 bool		 json_bool(const struct json *o, const char *key);
+
+/* Where json_put_str() writes: <n> octets at <p>. */
+typedef void	(*json_put_fn)(void *arg, const void *p, size_t n);
+
+/* Writes the <n> octets at <s> as a JSON string, quotes included:
+ * '"' and '\\' escaped, control octets, DEL and any octet outside
+ * valid UTF-8 as \u00XX, a NUL as U+FFFD (readers take strings as C
+ * strings); valid UTF-8 as it is.  Plain runs go out in one call. */
+void		 json_put_str(json_put_fn put, void *arg, const char *s,
+		    size_t n);
 
 #endif /* JSON_H */
