@@ -21,7 +21,7 @@ struct relay_head {
 	const struct conf		*conf;
 	const struct conf_upstream	*up;
 	const struct envelope		*env;
-	int				 fd;	/* the data file, at its start */
+	int				 fd;	/* data file, at its start */
 	/* Set by relay_head_prepare(); zeroed by the caller before. */
 	const char	*account;	/* MAIL FROM, or NULL to keep the
 					 * envelope sender */
