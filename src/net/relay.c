@@ -8,7 +8,8 @@
  * plaintext input is discarded before the handshake.  Each message is a
  * relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed the replies
  * while the connection is in a transaction state.  AUTH itself is in
- * relay_auth.c.  The connection comes from dial.c; until AUTH starts, a
+ * relay_auth.c; replies are read by relay_reply.c, and what EHLO offers
+ * by lib/ehlo.c.  The connection comes from dial.c; until AUTH starts, a
  * failure of the address it reached gives way to the host's next
  * address (relay_fall_through()).
  */

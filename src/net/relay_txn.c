@@ -4,7 +4,7 @@
  * Recipients go in groups of at most 100 (Gmail's limit); with
  * PIPELINING the whole group MAIL, RCPT..., DATA goes out at once.  The
  * body is streamed from the spool file, dot-stuffed on the way out.  A
- * From: rewrite replaces only the header block (at most
+ * From: rewrite (relay_head.c) replaces only the header block (at most
  * REWRITE_HEADER_MAX octets, read once per message) and goes through
  * the same dot-stuffing.  A message whose envelope asks for it (lines
  * over 998 octets, bare CRs, NULs: issue 13) is re-encoded on the way
