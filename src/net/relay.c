@@ -8,7 +8,8 @@
  * plaintext input is discarded before the handshake.  Each message is a
  * relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed the replies
  * while the connection is in a transaction state.  AUTH itself is in
- * relay_auth.c.  The connection comes from dial.c; until AUTH starts, a
+ * relay_auth.c; replies are read by relay_reply.c, and what EHLO offers
+ * by lib/ehlo.c.  The connection comes from dial.c; until AUTH starts, a
  * failure of the address it reached gives way to the host's next
  * address (relay_fall_through()).
  */
@@ -39,9 +40,11 @@
 #include "cidr.h"
 #include "conf.h"
 #include "dial.h"
+#include "ehlo.h"
 #include "line.h"
 #include "log.h"
 #include "relay_auth.h"
+#include "relay_reply.h"
 #include "relay_txn.h"
 #include "smtp.h"
 #include "tls.h"
@@ -54,8 +57,6 @@
 #define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
 #define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
 #define RELAY_TOKEN_TIMEOUT	60	/* wait for an OAuth access token */
-#define RELAY_REPLY_LINE_MAX	2048
-#define RELAY_REPLY_TEXT_MAX	512
 
 enum relay_state {
 	RELAY_S_CONNECTING,
@@ -95,19 +96,11 @@ struct relay {
 	char			 peer[300];
 
 	/* What the server's EHLO said. */
-	bool			 ext_starttls;
-	bool			 ext_pipelining;
-	bool			 ext_8bitmime;	/* RFC 6152 */
-	bool			 ext_smtputf8;	/* RFC 6531 */
-	uint64_t		 ext_size;
+	struct ehlo_ext		 ext;
 	struct relay_auth	*auth;
 
 	/* The reply being read. */
-	struct line_reader	 reader;
-	char			 line[RELAY_REPLY_LINE_MAX + 1];
-	char			 reply[RELAY_REPLY_TEXT_MAX];
-	size_t			 replylen;
-	int			 code;
+	struct relay_reply	 rr;
 
 	struct relay_txn	*txn;		/* the message in flight */
 };
@@ -175,7 +168,7 @@ relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
 static const char *
 relay_reply_text(const struct relay *r)
 {
-	return strlen(r->reply) > 4 ? r->reply + 4 : "";
+	return strlen(r->rr.reply) > 4 ? r->rr.reply + 4 : "";
 }
 
 /* Callbacks run with a hold on the relay; the last release frees a
@@ -212,13 +205,8 @@ static void
 relay_conn_reset(struct relay *r)
 {
 	r->in_tls = false;
-	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
-	r->replylen = 0;
-	r->code = 0;
-	r->reply[0] = '\0';
-	r->ext_starttls = r->ext_pipelining = false;
-	r->ext_8bitmime = r->ext_smtputf8 = false;
-	r->ext_size = 0;
+	relay_reply_init(&r->rr);
+	ehlo_ext_reset(&r->ext);
 	relay_auth_reset(r->auth);
 }
 
@@ -346,87 +334,32 @@ relay_fail(struct relay *r, enum relay_status st, enum relay_why why,
 	relay_finish(r, st, why, reason);
 }
 
-/* Parses the EHLO keywords we care about from one reply line. */
+/* One EHLO keyword line. */
 static void
-relay_ehlo_line(struct relay *r, const char *kw)
+relay_ehlo_line_cb(void *arg, const char *kw)
 {
-	unsigned long long	n;
+	struct relay	*r = arg;
+	const char	*mechs;
 
-	if (strcasecmp(kw, "STARTTLS") == 0)
-		r->ext_starttls = true;
-	else if (strcasecmp(kw, "PIPELINING") == 0)
-		r->ext_pipelining = true;
-	else if (strcasecmp(kw, "8BITMIME") == 0)
-		r->ext_8bitmime = true;
-	else if (strcasecmp(kw, "SMTPUTF8") == 0)
-		r->ext_smtputf8 = true;
-	else if (str_has_prefix_ci(kw, "SIZE ") ||
-	    strcasecmp(kw, "SIZE") == 0) {
-		n = strtoull(kw + 4, NULL, 10);
-		r->ext_size = n;
-	} else if (str_has_prefix_ci(kw, "AUTH ") ||
-	    str_has_prefix_ci(kw, "AUTH=")) {
-		relay_auth_offered(r->auth, kw + 5);
-	}
+	if ((mechs = ehlo_ext_line(&r->ext, kw)) != NULL)
+		relay_auth_offered(r->auth, mechs);
 }
 
-/* Reads one complete (possibly multi-line) reply into r->code and
- * r->reply.  Returns 1 when one is ready, 0 when more input is needed,
- * -1 on a malformed reply (the connection is then failed). */
+/* Reads one complete reply into r->rr.  Returns 1 when one is ready, 0
+ * when more input is needed, -1 on a malformed reply (the connection is
+ * then failed). */
 static int
 relay_read_reply(struct relay *r)
 {
-	struct evbuffer	*in = bufferevent_get_input(r->bev);
-	size_t		 len, n;
-	bool		 crlf, last;
-	int		 code;
+	const char	*error;
+	int		 rc;
 
-	for (;;) {
-		switch (line_get(&r->reader, in, r->line, &len, &crlf)) {
-		case LINE_AGAIN:
-			return 0;
-		case LINE_TOOLONG:
-			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "reply line too long");
-			return -1;
-		case LINE_OK:
-			break;
-		}
-		if (len < 3 || r->line[0] < '2' || r->line[0] > '5' ||
-		    r->line[1] < '0' || r->line[1] > '9' ||
-		    r->line[2] < '0' || r->line[2] > '9' ||
-		    (len > 3 && r->line[3] != ' ' && r->line[3] != '-')) {
-			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "malformed reply");
-			return -1;
-		}
-		code = atoi(r->line);
-		last = len == 3 || r->line[3] == ' ';
-		if (r->replylen > 0 && code != r->code) {
-			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "inconsistent multi-line reply");
-			return -1;
-		}
-		r->code = code;
-		if (r->state == RELAY_S_EHLO && r->replylen > 0 && len > 4)
-			relay_ehlo_line(r, r->line + 4);
-		/* Keep "250 text; more text" for logs and reports. */
-		if (r->replylen == 0) {
-			n = (size_t)snprintf(r->reply, sizeof(r->reply), "%s",
-			    r->line);
-		} else {
-			n = r->replylen + (size_t)snprintf(r->reply +
-			    r->replylen, sizeof(r->reply) - r->replylen,
-			    " %s", len > 4 ? r->line + 4 : "");
-		}
-		r->replylen = n < sizeof(r->reply) ? n : sizeof(r->reply) - 1;
-		if (last) {
-			r->replylen = 0;
-			return 1;
-		}
-		if (r->replylen == 0)
-			r->replylen = 1;
-	}
+	rc = relay_reply_read(&r->rr, bufferevent_get_input(r->bev),
+	    r->state == RELAY_S_EHLO ? relay_ehlo_line_cb : NULL, r, &error);
+	if (rc == -1)
+		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL, "%s",
+		    error);
+	return rc;
 }
 
 static void
@@ -545,9 +478,7 @@ relay_enter(struct relay *r, enum relay_state st)
 	switch (st) {
 	case RELAY_S_EHLO:
 		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
-		r->ext_starttls = r->ext_pipelining = false;
-		r->ext_8bitmime = r->ext_smtputf8 = false;
-		r->ext_size = 0;
+		ehlo_ext_reset(&r->ext);
 		relay_auth_reset(r->auth);
 		break;
 	case RELAY_S_STARTTLS:
@@ -587,7 +518,7 @@ relay_starttls(struct relay *r)
 	 * its 220 must not be read as if it came over TLS. */
 	evbuffer_drain(bufferevent_get_input(r->bev),
 	    evbuffer_get_length(bufferevent_get_input(r->bev)));
-	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
+	line_reader_init(&r->rr.reader, RELAY_REPLY_LINE_MAX);
 	tlsbev = tls_client_wrap(r->tls, r->base, r->bev,
 	    r->up->verify_name);
 	if (tlsbev == NULL) {
@@ -658,14 +589,15 @@ relay_auth_begin(struct relay *r)
 static void
 relay_setup_reply(struct relay *r)
 {
-	enum relay_status	st = relay_classify(r->code, relay_reply_text(r));
+	enum relay_status	st = relay_classify(r->rr.code,
+				    relay_reply_text(r));
 
 	switch (r->state) {
 	case RELAY_S_GREETING:
-		if (r->code != 220) {
+		if (r->rr.code != 220) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_GREETING,
 			    "greeting: %s",
-			    r->reply);
+			    r->rr.reply);
 			return;
 		}
 		relay_enter(r, RELAY_S_EHLO);
@@ -673,7 +605,7 @@ relay_setup_reply(struct relay *r)
 	case RELAY_S_EHLO:
 		if (st != RELAY_OK) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "EHLO: %s", r->reply);
+			    "EHLO: %s", r->rr.reply);
 			return;
 		}
 		if (r->in_tls) {
@@ -682,7 +614,7 @@ relay_setup_reply(struct relay *r)
 			dial_free(r->dial);
 			r->dial = NULL;
 			relay_auth_begin(r);
-		} else if (!r->ext_starttls)
+		} else if (!r->ext.starttls)
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_NO_STARTTLS,
 			    "server does not offer "
 			    "STARTTLS; refusing to continue in plaintext");
@@ -690,10 +622,10 @@ relay_setup_reply(struct relay *r)
 			relay_enter(r, RELAY_S_STARTTLS);
 		return;
 	case RELAY_S_STARTTLS:
-		if (r->code != 220) {
+		if (r->rr.code != 220) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
 			    "STARTTLS: %s",
-			    r->reply);
+			    r->rr.reply);
 			return;
 		}
 		relay_starttls(r);
@@ -715,7 +647,7 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 	while (!r->dying && (rc = relay_read_reply(r)) == 1) {
 		if (log_is_debug())
 			log_debug("relay reply peer=%s %s", r->peer,
-			    r->reply);
+			    r->rr.reply);
 		switch (r->state) {
 		case RELAY_S_GREETING:
 		case RELAY_S_EHLO:
@@ -723,16 +655,16 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			relay_setup_reply(r);
 			break;
 		case RELAY_S_AUTH:
-			relay_auth_do(r, relay_auth_reply(r->auth, r->code,
-			    r->reply));
+			relay_auth_do(r, relay_auth_reply(r->auth, r->rr.code,
+			    r->rr.reply));
 			break;
 		case RELAY_S_TXN:
-			relay_txn_do(r, relay_txn_reply(r->txn, r->code,
-			    r->reply));
+			relay_txn_do(r, relay_txn_reply(r->txn, r->rr.code,
+			    r->rr.reply));
 			break;
 		case RELAY_S_DOT:
-			relay_txn_do(r, relay_txn_dot_reply(r->txn, r->code,
-			    r->reply));
+			relay_txn_do(r, relay_txn_dot_reply(r->txn,
+			    r->rr.code, r->rr.reply));
 			break;
 		case RELAY_S_RSET:
 			/* After RSET (or the dot ending an empty DATA), the
@@ -746,7 +678,7 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
 			    "unexpected reply "
 			    "in state %s: %s", relay_state_name[r->state],
-			    r->reply);
+			    r->rr.reply);
 			break;
 		}
 		/* STARTTLS replaced the bufferevent, or the connection
@@ -929,7 +861,7 @@ relay_alloc(struct event_base *base, struct evdns_base *dns,
 	aconn.arg = r;
 	r->auth = relay_auth_new(up, &aconn);
 	snprintf(r->peer, sizeof(r->peer), "%s:%u", up->host, up->port);
-	line_reader_init(&r->reader, RELAY_REPLY_LINE_MAX);
+	line_reader_init(&r->rr.reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
 	r->state = RELAY_S_CONNECTING;
@@ -996,10 +928,10 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	conn.base = r->base;
 	conn.conf = r->conf;
 	conn.up = r->up;
-	conn.pipelining = r->ext_pipelining;
-	conn.eightbitmime = r->ext_8bitmime;
-	conn.smtputf8 = r->ext_smtputf8;
-	conn.size_limit = r->ext_size;
+	conn.pipelining = r->ext.pipelining;
+	conn.eightbitmime = r->ext.eightbitmime;
+	conn.smtputf8 = r->ext.smtputf8;
+	conn.size_limit = r->ext.size;
 	conn.cmd = relay_conn_cmd_cb;
 	conn.plan = relay_plan_cb;
 	conn.arg = r;

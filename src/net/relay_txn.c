@@ -4,7 +4,7 @@
  * Recipients go in groups of at most 100 (Gmail's limit); with
  * PIPELINING the whole group MAIL, RCPT..., DATA goes out at once.  The
  * body is streamed from the spool file, dot-stuffed on the way out.  A
- * From: rewrite replaces only the header block (at most
+ * From: rewrite (relay_head.c) replaces only the header block (at most
  * REWRITE_HEADER_MAX octets, read once per message) and goes through
  * the same dot-stuffing.  A message whose envelope asks for it (lines
  * over 998 octets, bare CRs, NULs: issue 13) is re-encoded on the way
@@ -17,26 +17,22 @@
 
 #include "relay_txn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 
-#include "buf.h"
 #include "conf.h"
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
 #include "reencode.h"
-#include "rewrite.h"
+#include "relay_head.h"
 #include "smtp.h"
 #include "util.h"
 
@@ -68,12 +64,8 @@ struct relay_txn {
 	bool			 at_bol;	/* body: at a line start */
 	bool			 body_crlf;	/* body: last bytes were CRLF */
 	uint64_t		 size;		/* what SIZE= announces */
-	char			*head;		/* rewritten header block, sent
-						 * instead of the file's first
-						 * <head_skip> octets */
-	size_t			 headlen, head_off, head_skip;
-	const char		*account;	/* MAIL FROM, or NULL to keep
-						 * the envelope sender */
+	struct relay_head	 head;		/* the From: rewrite */
+	size_t			 head_off;	/* body: of head.head sent */
 	struct reencode		*re;		/* the body is re-encoded, or
 						 * NULL: sent as it is */
 	bool			 seven_bit;	/* ... to 7 bit: the upstream
@@ -178,117 +170,14 @@ relay_send_rcpt(struct relay_txn *t, size_t i)
 	    t->env->rcpts[t->batch[i]].addr);
 }
 
-/* With from rewrite = "account": the address this upstream sends as
- * (from_address, else username), or NULL when it is not a mailbox (then
- * the message goes as it is).  NULL in "keep" mode. */
-static const char *
-relay_account(const struct relay_txn *t)
-{
-	const char	*a = t->conn.up->from_address[0] != '\0' ?
-			    t->conn.up->from_address : t->conn.up->username;
-
-	if (t->conn.conf->from_rewrite != CONF_FROM_ACCOUNT)
-		return NULL;
-	if (strlen(a) >= SMTP_PATH_MAX || !smtp_mailbox_is_valid(a)) {
-		log_warnx("relay from id=%s not rewritten: upstream %s has "
-		    "no from_address or username that is an address",
-		    t->env->id, t->conn.up->name);
-		return NULL;
-	}
-	return a;
-}
-
 /* MAIL FROM: the account in "account" mode, except that the null
  * sender stays null (failure reports must never cause reports). */
 static const char *
 relay_mail_from(const struct relay_txn *t)
 {
-	if (t->env->sender[0] == '\0' || t->account == NULL)
+	if (t->env->sender[0] == '\0' || t->head.account == NULL)
 		return t->env->sender;
-	return t->account;
-}
-
-/* The name of the client network the message came from, or NULL. */
-static const char *
-relay_client_name(const struct relay_txn *t)
-{
-	struct sockaddr_storage		 ss;
-	struct sockaddr_in		*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6		*sin6 = (struct sockaddr_in6 *)&ss;
-	const struct conf_network	*net;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, t->env->client, &sin->sin_addr) == 1)
-		sin->sin_family = AF_INET;
-	else if (inet_pton(AF_INET6, t->env->client, &sin6->sin6_addr) == 1)
-		sin6->sin6_family = AF_INET6;
-	else
-		return NULL;	/* "local": smartrelay-sendmail */
-	net = conf_network_find(t->conn.conf, (const struct sockaddr *)&ss);
-	return net != NULL && net->name[0] != '\0' ? net->name : NULL;
-}
-
-/* Rewrites the header block <buf>/<hlen> into t->head. */
-static void
-relay_head_rewrite(struct relay_txn *t, const char *acct, const char *buf,
-    size_t hlen)
-{
-	struct rewrite_params	 pa;
-	struct buf		 out = BUF_INIT;
-	enum rewrite_rc		 rc;
-
-	pa.account = acct;
-	pa.display = relay_client_name(t);
-	pa.suffix = t->conn.conf->from_suffix;
-	rc = rewrite_from(buf, hlen, &pa, &out);
-	if (rc == REWRITE_OK) {
-		t->head = buf_steal(&out, &t->headlen);
-		t->head_skip = hlen;
-		t->size = t->env->size >= hlen ?
-		    t->env->size - hlen + t->headlen : t->headlen;
-		log_debug("relay from id=%s rewritten account=%s", t->env->id,
-		    acct);
-	} else if (rc != REWRITE_UNCHANGED)
-		log_warnx("relay from id=%s not rewritten: %s", t->env->id,
-		    rewrite_rc_str(rc));
-	buf_free(&out);
-}
-
-/* Prepares the From: rewrite of the message (see rewrite.h): reads at
- * most REWRITE_HEADER_MAX octets of the data file, so memory stays
- * bounded whatever the message.  Sets t->size.  Returns 0, or -1 with
- * errno set when the file cannot be read. */
-static int
-relay_head_prepare(struct relay_txn *t)
-{
-	const char	*acct;
-	char		*buf;
-	size_t		 len = 0, hlen;
-	ssize_t		 n = 1;
-	enum rewrite_rc	 rc;
-
-	t->size = t->env->size;
-	if ((acct = t->account = relay_account(t)) == NULL)
-		return 0;
-	buf = xmalloc(REWRITE_HEADER_MAX);
-	while (len < REWRITE_HEADER_MAX && n != 0) {
-		n = read(t->fd, buf + len, REWRITE_HEADER_MAX - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			free(buf);
-			return -1;
-		}
-		len += (size_t)n;
-	}
-	rc = rewrite_header_len(buf, len, n == 0, &hlen);
-	if (rc == REWRITE_OK)
-		relay_head_rewrite(t, acct, buf, hlen);
-	else
-		log_warnx("relay from id=%s not rewritten: %s", t->env->id,
-		    rewrite_rc_str(rc));
-	free(buf);
-	return 0;
+	return t->head.account;
 }
 
 /* The MAIL FROM parameters that pass on what the client declared, as
@@ -393,7 +282,7 @@ relay_data_reply(struct relay_txn *t, bool any_accepted)
 			reencode_emit_start(t->re, relay_body_out_cb, t);
 		else
 			mime_scan_init(&t->guard);
-		if (lseek(t->fd, (off_t)t->head_skip, SEEK_SET) == -1)
+		if (lseek(t->fd, (off_t)t->head.head_skip, SEEK_SET) == -1)
 			return relay_txn_fail(t, RELAY_TEMPFAIL,
 			    RELAY_WHY_LOCAL, "cannot read spool file");
 		return relay_txn_pump(t);
@@ -548,10 +437,11 @@ relay_txn_pump(struct relay_txn *t)
 	while (evbuffer_get_length(out) < RELAY_OUT_HIGH) {
 		/* A rewritten header block goes first, through the same
 		 * re-encoding and dot-stuffing as the file. */
-		if (t->head_off < t->headlen) {
-			n = (ssize_t)(t->headlen - t->head_off < RELAY_CHUNK ?
-			    t->headlen - t->head_off : RELAY_CHUNK);
-			if (!relay_body_put(t, t->head + t->head_off,
+		if (t->head_off < t->head.headlen) {
+			n = (ssize_t)(t->head.headlen - t->head_off <
+			    RELAY_CHUNK ? t->head.headlen - t->head_off :
+			    RELAY_CHUNK);
+			if (!relay_body_put(t, t->head.head + t->head_off,
 			    (size_t)n, false))
 				return RELAY_TXN_FAIL;
 			t->head_off += (size_t)n;
@@ -785,12 +675,17 @@ relay_txn_new(const struct relay_txn_conn *conn, struct envelope *env,
 	}
 	if (relay_next_batch(t) == 0)
 		return t;
-	if (relay_head_prepare(t) == -1) {
+	t->head.conf = t->conn.conf;
+	t->head.up = t->conn.up;
+	t->head.env = env;
+	t->head.fd = t->fd;
+	if (relay_head_prepare(&t->head) == -1) {
 		snprintf(t->txn_reply, sizeof(t->txn_reply), "cannot read "
 		    "spool file: %s", strerror(errno));
 		t->txn_status = RELAY_TEMPFAIL;
 		return t;
 	}
+	t->size = t->head.size;
 	/* RFC 6152 3: an 8-bit body for an upstream without 8BITMIME is
 	 * re-encoded to 7 bit (8-bit header text is not: relay_ext_check()
 	 * fails that message). */
@@ -799,8 +694,9 @@ relay_txn_new(const struct relay_txn_conn *conn, struct envelope *env,
 	/* The re-encoder reads exactly what would be sent: the header
 	 * block as rewritten, then the rest of the file. */
 	if (env->reencode || t->seven_bit) {
-		t->re = reencode_start(t->conn.base, t->head, t->headlen, t->fd,
-		    (off_t)t->head_skip, t->seven_bit, relay_plan_done_cb, t);
+		t->re = reencode_start(t->conn.base, t->head.head,
+		    t->head.headlen, t->fd, (off_t)t->head.head_skip,
+		    t->seven_bit, relay_plan_done_cb, t);
 		*next = RELAY_TXN_PLAN;
 		return t;
 	}
@@ -816,7 +712,7 @@ relay_txn_free(struct relay_txn *t)
 	if (t->fd != -1)
 		close(t->fd);
 	reencode_free(t->re);
-	free(t->head);
+	relay_head_cleanup(&t->head);
 	free(t);
 }
 

@@ -2,8 +2,9 @@
  * relay_txn.h - one message on a relay connection: the MAIL/RCPT/DATA
  * groups of at most 100 recipients each (pipelined when the server
  * offers PIPELINING, RFC 2920), the result of each recipient, and the
- * body as sent: From: rewrite of the header block, re-encoding, and
- * dot-stuffing, streamed from the spool file with backpressure.
+ * body as sent: From: rewrite of the header block (relay_head.h),
+ * re-encoding, and dot-stuffing, streamed from the spool file with
+ * backpressure.
  *
  * It writes its commands through the connection's callback and is fed
  * the server's replies; the connection (relay.c) owns the socket, the
