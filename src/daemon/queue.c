@@ -17,7 +17,6 @@
 #include "queue.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +25,15 @@
 
 #include <event2/event.h>
 
-#include "conf.h"
-#include "dsn.h"
 #include "attempt.h"
+#include "bounce.h"
+#include "conf.h"
 #include "envelope.h"
 #include "log.h"
 #include "relay.h"
-#include "route.h"
 #include "spool.h"
 #include "upstream.h"
 #include "util.h"
-
-#define QUEUE_HEADERS_MAX	(64 * 1024)	/* for failure reports */
 
 struct queue_entry {
 	TAILQ_ENTRY(queue_entry) all;
@@ -346,65 +342,21 @@ static const struct upstream_cbs queue_up_cbs = {
 	queue_up_state_cb, queue_up_queued_cb,
 };
 
-/* Reads the header section of message <id> (up to the first empty
- * line, bounded) for the failure report.  Caller frees. */
-static char *
-queue_read_headers(struct queue *q, const char *id, size_t *len)
-{
-	char	 path[1024], *buf, *end;
-	ssize_t	 n;
-	int	 fd;
-
-	*len = 0;
-	buf = xmalloc(QUEUE_HEADERS_MAX + 1);
-	buf[0] = '\0';
-	if (spool_data_path(q->spool, id, path, sizeof(path)) == -1 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return buf;
-	n = read(fd, buf, QUEUE_HEADERS_MAX);
-	close(fd);
-	if (n <= 0)
-		return buf;
-	buf[n] = '\0';
-	if ((end = strstr(buf, "\r\n\r\n")) != NULL)
-		end[2] = '\0';
-	else if ((end = strrchr(buf, '\n')) != NULL)
-		end[1] = '\0';	/* whole lines only */
-	*len = strlen(buf);
-	return buf;
-}
-
-/* A failure report being committed, for the log line once it is. */
-struct queue_report {
-	struct queue_entry	*e;		/* the original, retiring */
-	char			*to;
-	char			*list;		/* " rewritten=..." or "" */
-};
-
 static void	queue_move_failed(struct queue_entry *);
 
-/* The report is on disk (or could not be): queue it, then move the
- * original to failed/. */
+/* The failure report is on disk (<report_id>), or could not be: queue
+ * it, then move the original to failed/. */
 static void
-queue_report_cb(const char *id, int err, void *arg)
+queue_report_cb(const char *report_id, void *arg)
 {
-	struct queue_report	*r = arg;
-	struct queue		*q = r->e->q;
+	struct queue_entry	*e = arg;
+	struct queue		*q = e->q;
 
-	if (err != 0) {
-		errno = err;
-		log_warn("queue id=%s cannot commit the failure report",
-		    r->e->id);
-	} else {
-		log_info("queue id=%s failure report id=%s to=<%s>%s",
-		    r->e->id, id, r->to, r->list);
+	if (report_id != NULL) {
 		q->stats.reports++;
-		queue_add(q, id);
+		queue_add(q, report_id);
 	}
-	queue_move_failed(r->e);
-	free(r->to);
-	free(r->list);
-	free(r);
+	queue_move_failed(e);
 }
 
 /* Queues the failure report for the FAILED recipients of <e>'s message
@@ -415,63 +367,8 @@ queue_report_cb(const char *id, int err, void *arg)
 static void
 queue_bounce(struct queue *q, struct queue_entry *e)
 {
-	const struct envelope	*env = e->gone;
-	const char		*to = q->conf->queue.bounce_to;
-	struct spool_msg	*msg;
-	struct route_result	 res;
-	struct queue_report	*r;
-	char			*headers, *text;
-	char			 err[256], list[1024] = "";
-	size_t			 hlen, tlen, i;
-	int			 rc;
-
-	if (env->sender[0] == '\0') {
+	if (bounce_start(q->spool, q->conf, e->gone, queue_report_cb, e) == -1)
 		queue_move_failed(e);
-		return;
-	}
-	if (to[0] == '\0')
-		to = env->sender;
-	headers = queue_read_headers(q, env->id, &hlen);
-	if (dsn_compose(env, q->conf->hostname, to, time_wall(), headers,
-	    hlen, &text, &tlen) == -1) {
-		free(headers);
-		queue_move_failed(e);
-		return;
-	}
-	free(headers);
-	/* A local sender (a scanner@domain) has no mailbox either: its
-	 * report goes where mail to it would go. */
-	if (route_rcpt(&q->conf->route, to, &res, err, sizeof(err)) == -1) {
-		route_result_cleanup(&res);
-		memset(&res, 0, sizeof(res));
-	}
-	msg = spool_msg_new(q->spool, "", "127.0.0.1", q->conf->hostname);
-	rc = msg != NULL ? 0 : -1;
-	if (rc == 0 && res.naddrs == 0)
-		rc = spool_msg_add_rcpt(msg, to);
-	for (i = 0; rc == 0 && i < res.naddrs; i++)
-		rc = spool_msg_add_rcpt(msg, res.addrs[i]);
-	if (res.how != ROUTE_REMOTE && res.naddrs > 0) {
-		strcopy(list, " rewritten=", sizeof(list));
-		route_result_fmt(&res, list + strlen(list),
-		    sizeof(list) - strlen(list));
-	}
-	route_result_cleanup(&res);
-	if (rc == -1 || spool_msg_write(msg, text, tlen) == -1) {
-		log_warnx("queue id=%s cannot queue the failure report",
-		    env->id);
-		if (msg != NULL)
-			spool_abort(msg);
-		free(text);
-		queue_move_failed(e);
-		return;
-	}
-	free(text);
-	r = xcalloc(1, sizeof(*r));
-	r->e = e;
-	r->to = xstrdup(to);
-	r->list = xstrdup(list);
-	spool_commit_start(msg, queue_report_cb, r);
 }
 
 /* The removal of a delivered message is over: only now does its entry
