@@ -35,6 +35,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
+#include "mime_scan.h"
 #include "reencode.h"
 #include "rewrite.h"
 #include "smtp.h"
