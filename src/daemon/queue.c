@@ -1,8 +1,9 @@
 /*
  * queue.c - the scheduler between the spool and the upstreams.
  *
- * Every committed message has an entry: due entries wait in the ready
- * list, deferred ones on their own timer (libevent keeps the heap).
+ * Every committed message has an entry in the index (qindex.c: the
+ * ready list, a timer per deferred entry, the lifetime sweep, the
+ * administrator's operations), which says when entries are due.
  * Each entry goes to the first upstream that is delivering (upstream.h:
  * failover); an idle connection of it takes the next ready entry, and
  * more connections open while more mail waits than connections.  The
@@ -10,7 +11,8 @@
  * leaves the queue only when no recipient is pending.  Upstream-wide
  * trouble (unreachable, credentials, quota) pauses that upstream
  * without touching any message's retry count; the upstream says when
- * it takes mail again (on_ready()).
+ * it takes mail again (on_ready()).  Failed recipients get their
+ * failure report from bounce.c before the message moves to failed/.
  */
 #include "config.h"
 

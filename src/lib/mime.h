@@ -11,7 +11,8 @@
  * bounded whatever the message (see mime.c).  The input is the
  * message as the spool holds it: CRLF lines, unstuffed; the output is
  * CRLF lines of at most 998 octets with no bare CR, LF or NUL, still
- * unstuffed (the relay dot-stuffs it as it sends it).
+ * unstuffed (the relay dot-stuffs it as it sends it).  Whether a
+ * message needs re-encoding at all, mime_scan.h tells in one pass.
  */
 #ifndef MIME_H
 #define MIME_H

@@ -1,5 +1,9 @@
 /*
- * mime_scan.h - the quick check before the MIME re-encoder (mime.h).
+ * mime_scan.h - the quick check before the MIME re-encoder (mime.h):
+ * the spool runs it over every message it receives (the envelope
+ * records the answer), the relay over what it sends, as a guard.
+ *
+ * Pure code, no I/O, O(1) state.
  */
 #ifndef MIME_SCAN_H
 #define MIME_SCAN_H
