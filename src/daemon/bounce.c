@@ -55,7 +55,7 @@ bounce_read_headers(struct spool *spool, const char *id, size_t *len)
 
 /* A failure report being committed, for the log line once it is. */
 struct bounce {
-	char			 id[ENVELOPE_ID_LEN + 1];	/* the original */
+	char			 id[ENVELOPE_ID_LEN + 1];	/* original */
 	char			*to;
 	char			*list;		/* " rewritten=..." or "" */
 	bounce_done_cb		 done;

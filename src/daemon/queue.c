@@ -67,7 +67,8 @@ queue_count_for(struct queue *q, struct upstream *u, unsigned int limit)
 	unsigned int		 n = 0;
 
 	/* Without failed-over entries, all of them go to one upstream. */
-	if (qindex_restricted(q->ix) == 0 && upstream_list_target(q->ups, 0) != u)
+	if (qindex_restricted(q->ix) == 0 &&
+	    upstream_list_target(q->ups, 0) != u)
 		return 0;
 	for (e = qindex_ready_first(q->ix); e != NULL;
 	    e = qindex_ready_next(e))
