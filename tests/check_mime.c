@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "mime.h"
+#include "mime_scan.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mime.h"
+#include "mime_scan.h"
 #include "spooldir.h"
 #include "spoolrecover.h"
 #include "util.h"

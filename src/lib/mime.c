@@ -12,7 +12,8 @@
  * Preamble and epilogue lines (ignored by readers, RFC 2046 5.1.1) are
  * cut with CRLF SP and their CR, LF, NUL become spaces (mimeign.c).
  * Here: the entities and the plan; the lines and the boundaries are
- * mimeframe.c's, a leaf's body mimeleaf.c's.
+ * mimeframe.c's, a leaf's body mimeleaf.c's, the plan's storage
+ * mimeplan.c's.
  * Memory: one field (MIME_FIELD_MAX), one line start (MIME_HEAD_MAX),
  * MIME_DEPTH_MAX boundaries, the plan (8 octets a part, MIME_PLAN_MAX):
  * under 256 KB, and for a moment about 1 MB to repair a 64 KB field.
@@ -35,6 +36,7 @@
 #include "mimeframe.h"
 #include "mimeign.h"
 #include "mimeleaf.h"
+#include "mimeplan.h"
 #include "util.h"
 
 enum mime_pass {
@@ -46,13 +48,6 @@ enum mime_state {
 	MIME_S_HEADER,			/* an entity's header */
 	MIME_S_LEAF,			/* a leaf's body */
 	MIME_S_IGNORE,			/* a preamble or an epilogue */
-};
-
-/* One part of the plan, in the order parts come. */
-struct mime_plan {
-	uint32_t	ent;		/* entity number */
-	uint8_t		action;		/* enum mimeleaf_action */
-	uint8_t		cs;		/* enum mimeleaf_cs */
 };
 
 /* The entity being read: the message, a part or an enclosed message. */
@@ -102,9 +97,7 @@ struct mime_enc {
 	struct mimeleaf		 leaf;		/* the leaf's body */
 	struct mimefield_in	 fin;		/* the header field being
 						 * read */
-	/* the plan */
-	struct mime_plan	*plan;
-	size_t			 nplan, cplan, iplan;
+	struct mimeplan		 plan;		/* parts to re-encode */
 	struct mime_stats	 stats;
 };
 
@@ -132,73 +125,6 @@ mime_rc_str(enum mime_rc rc)
 		return "message changed between passes";
 	}
 	return "?";
-}
-
-/*
- * The quick check.
- */
-
-void
-mime_scan_init(struct mime_scan *s)
-{
-	memset(s, 0, sizeof(*s));
-}
-
-/* The 8-bit part of the quick check: the header section octet by octet
- * (to find its end), the body only until the first 8-bit octet. */
-static void
-mime_scan_8bit_feed(struct mime_scan *s, const char *p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n && !s->in_body &&
-	    s->eightbit != MIME_8BIT_HEADER; i++) {
-		if ((unsigned char)p[i] >= 0x80)
-			s->eightbit = MIME_8BIT_HEADER;
-		if (p[i] == '\n') {
-			s->in_body = s->hcol == 0;
-			s->hcol = 0;
-		} else if (p[i] != '\r')
-			s->hcol++;
-	}
-	for (; i < n && s->eightbit == MIME_8BIT_NONE; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			s->eightbit = MIME_8BIT_BODY;
-}
-
-void
-mime_scan_feed(struct mime_scan *s, const char *p, size_t n)
-{
-	size_t	i;
-
-	mime_scan_8bit_feed(s, p, n);
-	for (i = 0; i < n && !s->dirty; i++) {
-		if (s->cr) {
-			s->cr = false;
-			if (p[i] == '\n') {
-				s->col = 0;
-				continue;
-			}
-			s->dirty = true;	/* a bare CR */
-		}
-		if (p[i] == '\r')
-			s->cr = true;
-		else if (p[i] == '\n' || p[i] == '\0' ||
-		    ++s->col > MIME_LINE_MAX)
-			s->dirty = true;
-	}
-}
-
-bool
-mime_scan_is_clean(const struct mime_scan *s)
-{
-	return !s->dirty && !s->cr;
-}
-
-enum mime_8bit
-mime_scan_8bit(const struct mime_scan *s)
-{
-	return s->eightbit;
 }
 
 /*
@@ -254,12 +180,8 @@ mime_ent_start(struct mime_enc *e, unsigned int depth, bool root,
 	t->root = root;
 	t->dflt_rfc822 = dflt_rfc822;
 	t->cte = MIMEFIELD_CTE_IDENTITY;
-	if (e->pass == MIME_PASS_EMIT && e->iplan < e->nplan &&
-	    e->plan[e->iplan].ent == t->index) {
-		t->action = e->plan[e->iplan].action;
-		t->cs = e->plan[e->iplan].cs;
-		e->iplan++;
-	}
+	if (e->pass == MIME_PASS_EMIT)
+		mimeplan_take(&e->plan, t->index, &t->action, &t->cs);
 	e->state = MIME_S_HEADER;
 	e->fin.open = false;
 }
@@ -519,16 +441,8 @@ static void
 mime_plan_add(struct mime_enc *e)
 {
 	struct mime_ent		*t = &e->ent;
-	struct mime_plan	*pl;
 
-	if (e->nplan == e->cplan) {
-		e->cplan = e->cplan == 0 ? 16 : e->cplan * 2;
-		e->plan = xrealloc(e->plan, e->cplan * sizeof(*e->plan));
-	}
-	pl = &e->plan[e->nplan++];
-	pl->ent = t->index;
-	pl->action = (uint8_t)t->action;
-	pl->cs = (uint8_t)t->cs;
+	mimeplan_add(&e->plan, t->index, t->action, t->cs);
 	e->delta += (int64_t)e->leaf.alt - (int64_t)e->leaf.verb +
 	    (t->blank ? 0 : 2);
 	if (mimeleaf_action_is_raw(t->action))
@@ -566,7 +480,7 @@ mime_leaf_end(struct mime_enc *e, bool delim)
 	else if (r == -1)
 		mime_fail(e, MIME_ELIMIT, "part %u: quoted-printable with "
 		    "over %d spaces in a row", t->index, MIMEBODY_WSP_MAX);
-	else if (e->nplan == MIME_PLAN_MAX)
+	else if (mimeplan_is_full(&e->plan))
 		mime_fail(e, MIME_ELIMIT, "over %d parts to re-encode",
 		    MIME_PLAN_MAX);
 	else
@@ -721,7 +635,7 @@ mime_pass_start(struct mime_enc *e, enum mime_pass pass)
 	e->col = 0;
 	mimeign_start(&e->ign, e->seven, mime_body_out_cb, e);
 	mimefield_in_init(&e->fin, MIME_FIELD_MAX, mime_body_out_cb, e);
-	e->iplan = 0;
+	mimeplan_rewind(&e->plan);
 	mime_ent_start(e, 0, true, false);
 }
 
@@ -751,7 +665,7 @@ mime_enc_free(struct mime_enc *e)
 	if (e == NULL)
 		return;
 	mimefield_in_free(&e->fin);
-	free(e->plan);
+	mimeplan_cleanup(&e->plan);
 	free(e);
 }
 
@@ -831,7 +745,7 @@ mime_enc_emit_end(struct mime_enc *e)
 		return MIME_EMISMATCH;
 	mime_feed_end(e);
 	if (e->inlen != e->scan_inlen || e->nent != e->scan_nent ||
-	    e->iplan != e->nplan || e->out != e->size)
+	    !mimeplan_is_done(&e->plan) || e->out != e->size)
 		return MIME_EMISMATCH;
 	return MIME_OK;
 }

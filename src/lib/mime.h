@@ -11,7 +11,8 @@
  * bounded whatever the message (see mime.c).  The input is the
  * message as the spool holds it: CRLF lines, unstuffed; the output is
  * CRLF lines of at most 998 octets with no bare CR, LF or NUL, still
- * unstuffed (the relay dot-stuffs it as it sends it).
+ * unstuffed (the relay dot-stuffs it as it sends it).  Whether a
+ * message needs re-encoding at all, mime_scan.h tells in one pass.
  */
 #ifndef MIME_H
 #define MIME_H
@@ -26,38 +27,6 @@
 #define MIME_PLAN_MAX	10000		/* parts re-encoded per message */
 #define MIME_HEAD_MAX	1024		/* start of a line kept to tell a
 					 * boundary delimiter */
-
-/*
- * The quick check: does the message need mime_enc at all, and where
- * does it hold 8-bit octets?  Feed every octet in order, in chunks of
- * any size, then ask.  O(1) state.
- */
-enum mime_8bit {
-	MIME_8BIT_NONE,		/* every octet is under 0x80 */
-	MIME_8BIT_BODY,		/* octets over 0x7f in the body only */
-	MIME_8BIT_HEADER,	/* ... in the header section (up to the
-				 * first empty line) */
-};
-
-struct mime_scan {
-	size_t		col;		/* octets of the current line */
-	bool		cr;		/* the last octet was a CR */
-	bool		dirty;		/* found something to re-encode */
-	bool		in_body;	/* the header section has ended */
-	size_t		hcol;		/* header line octets but CRs */
-	enum mime_8bit	eightbit;
-};
-
-void	mime_scan_init(struct mime_scan *s);
-void	mime_scan_feed(struct mime_scan *s, const char *p, size_t n);
-
-/* True when no line is over 998 octets and no CR, LF or NUL stands
- * outside a CRLF: the message can be relayed byte for byte. */
-bool	mime_scan_is_clean(const struct mime_scan *s);
-
-/* Where octets over 0x7f were found (RFC 6152 8-bit content; UTF-8 in
- * header fields is RFC 6532's). */
-enum mime_8bit mime_scan_8bit(const struct mime_scan *s);
 
 enum mime_rc {
 	MIME_OK,		/* planned: send what mime_enc_emit() writes */

@@ -31,6 +31,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
+#include "mime_scan.h"
 #include "reencode.h"
 #include "relay_head.h"
 #include "smtp.h"

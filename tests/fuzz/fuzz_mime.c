@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "mime.h"
+#include "mime_scan.h"
 #include "../mime_oracle.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
