@@ -746,54 +746,20 @@ spool_data_path(const struct spool *sp, const char *id, char *buf,
 	return n < 0 || (size_t)n >= bufsz ? -1 : 0;
 }
 
-/*
- * Back from failed/ into the queue, in the order of a commit: the data
- * first (a hard link, so failed/ keeps its copy), then the envelope
- * through tmp/ and rename, then the queue/ sync; only then do the
- * failed/ names go.  A crash before the envelope leaves data without an
- * envelope in queue/, which startup deletes: the message is still in
- * failed/.  A crash after it leaves the message in both, and startup
- * finishes the job (spool_recover_requeued()).  The envelope's text is
- * in msg->buf.  Returns 0 or an errno value.
- */
+/* Writes the envelope of a requeue (spooldir_requeue()). */
+static int
+spool_op_save_cb(void *arg)
+{
+	return spool_op_save(arg);
+}
+
+/* Back from failed/ into the queue (spooldir_requeue()).  The envelope's
+ * text is in msg->buf.  Returns 0 or an errno value. */
 static int
 spool_op_requeue(struct spool_msg *msg)
 {
-	struct spool	*sp = msg->sp;
-	struct stat	 st;
-	char		 data[SPOOLDIR_NAME_MAX], name[SPOOLDIR_NAME_MAX];
-	int		 err;
-
-	spooldir_name(data, msg->env.id, ".msg");
-	spooldir_name(name, msg->env.id, ".env");
-	if (fstatat(sp->queuefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return EEXIST;
-	if (linkat(sp->failedfd, data, sp->queuefd, data, 0) == -1) {
-		err = errno;
-		if (err != ENOENT)
-			log_warn("spool requeue id=%s file=data", msg->env.id);
-		return err;
-	}
-	if ((err = spool_op_save(msg)) != 0 || fsync(sp->queuefd) == -1) {
-		/* The envelope may be in queue/ without being durable: it
-		 * goes again, and so does the data link. */
-		if (err == 0) {
-			err = errno;
-			log_warn("spool requeue id=%s: fsync queue/",
-			    msg->env.id);
-		}
-		unlinkat(sp->queuefd, name, 0);
-		unlinkat(sp->queuefd, data, 0);
-		fsync(sp->queuefd);
-		return err;
-	}
-	/* Data first: a failed/ envelope left alone is what startup looks
-	 * for; a data file left alone would be found by nobody. */
-	if (unlinkat(sp->failedfd, data, 0) == -1 ||
-	    unlinkat(sp->failedfd, name, 0) == -1 || fsync(sp->failedfd) == -1)
-		log_warn("spool requeue id=%s: cannot remove from failed/ "
-		    "(the next start does)", msg->env.id);
-	return 0;
+	return spooldir_requeue(msg->sp->failedfd, msg->sp->queuefd,
+	    msg->env.id, spool_op_save_cb, msg);
 }
 
 /* A new operation of <kind> on <env> for the workers, its envelope text

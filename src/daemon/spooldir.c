@@ -285,3 +285,52 @@ spooldir_subdir_open(int dirfd, const char *name)
 		return -1;
 	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
+
+/*
+ * Back from failed/ into the queue, in the order of a commit: the data
+ * first (a hard link, so failed/ keeps its copy), then the envelope
+ * through tmp/ and rename, then the queue/ sync; only then do the
+ * failed/ names go.  A crash before the envelope leaves data without an
+ * envelope in queue/, which startup deletes: the message is still in
+ * failed/.  A crash after it leaves the message in both, and startup
+ * finishes the job (spool_recover_requeued()).
+ */
+int
+spooldir_requeue(int failedfd, int queuefd, const char *id,
+    int (*save_env)(void *), void *arg)
+{
+	struct stat	 st;
+	char		 data[SPOOLDIR_NAME_MAX], name[SPOOLDIR_NAME_MAX];
+	int		 err;
+
+	spooldir_name(data, id, ".msg");
+	spooldir_name(name, id, ".env");
+	if (fstatat(queuefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return EEXIST;
+	if (linkat(failedfd, data, queuefd, data, 0) == -1) {
+		err = errno;
+		if (err != ENOENT)
+			log_warn("spool requeue id=%s file=data", id);
+		return err;
+	}
+	if ((err = save_env(arg)) != 0 || fsync(queuefd) == -1) {
+		/* The envelope may be in queue/ without being durable: it
+		 * goes again, and so does the data link. */
+		if (err == 0) {
+			err = errno;
+			log_warn("spool requeue id=%s: fsync queue/",
+			    id);
+		}
+		unlinkat(queuefd, name, 0);
+		unlinkat(queuefd, data, 0);
+		fsync(queuefd);
+		return err;
+	}
+	/* Data first: a failed/ envelope left alone is what startup looks
+	 * for; a data file left alone would be found by nobody. */
+	if (unlinkat(failedfd, data, 0) == -1 ||
+	    unlinkat(failedfd, name, 0) == -1 || fsync(failedfd) == -1)
+		log_warn("spool requeue id=%s: cannot remove from failed/ "
+		    "(the next start does)", id);
+	return 0;
+}

@@ -54,6 +54,14 @@ long		 spooldir_scan(int dirfd, const char *name,
  * set). */
 int		 spooldir_move(int fromfd, int tofd, const char *id);
 
+/* Moves message <id> back from failed/ (<failedfd>) into the queue
+ * (<queuefd>): the data as a hard link, then the envelope, written by
+ * <save_env>(<arg>) through tmp/ and rename (0 or an errno value), then
+ * the syncs; only then do the failed/ names go.  Returns 0 or an errno
+ * value (EEXIST: already queued). */
+int		 spooldir_requeue(int failedfd, int queuefd, const char *id,
+		    int (*save_env)(void *), void *arg);
+
 /* mkdir -p <dir>, new directories mode 0700.  Returns 0 or -1. */
 int		 spooldir_mkdirs(const char *dir);
 
