@@ -5,6 +5,7 @@ time from exec to READY=1 is known), reading its /proc figures, and
 medians.  Standard library only; run with Debian's /usr/bin/python3.
 """
 
+import collections
 import os
 import platform
 import re
@@ -85,9 +86,100 @@ def machine(spool_dir):
             "kernel": platform.release(), "spool_fs": fs_type(spool_dir),
             "spool_fs_journal": fs_journal(spool_dir),
             "spool_dir": os.path.realpath(spool_dir),
+            "spool_mount": spool_mount(spool_dir),
             "mem_mb": mem // 1024,
             "loadavg": round(os.getloadavg()[0], 2),
             "io_pressure_some_avg60": io_pressure()}
+
+
+def _unescape(field):
+    """A /proc/self/mountinfo field with its octal escapes undone."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                  field)
+
+
+def spool_mount(path):
+    """The mount holding path, from /proc/self/mountinfo (what
+    "findmnt -T path" shows): {"target", "source", "fstype", "options"
+    (per-mount), "super_options" (the file system's)}, or None."""
+    path = os.path.realpath(path)
+    best = None
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        lf, rf = left.split(), right.split()
+        if len(lf) < 6 or len(rf) < 3:
+            continue
+        mnt = _unescape(lf[4])
+        if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
+                and (best is None or len(mnt) >= len(best["target"])):
+            best = {"target": mnt, "source": _unescape(rf[1]),
+                    "fstype": rf[0], "options": lf[5],
+                    "super_options": rf[2]}
+    return best
+
+
+def mount_text(m):
+    """One line for a report: "ext4 /dev/vda on / (rw,relatime; ...)"."""
+    if not m:
+        return "spool file system unknown"
+    return "spool file system: %s %s on %s (mount %s; fs %s)" % (
+        m["fstype"], m["source"], m["target"], m["options"],
+        m["super_options"])
+
+
+def age_spool(spool, cycles, backlog=1000, size=1024):
+    """Puts a spool directory through CYCLES message lifetimes as the
+    daemon makes them: both files written in tmp/ and renamed into
+    queue/, deleted BACKLOG messages later, so that queue/ grows to a
+    backlog's size and its entries and the inodes are freed and reused
+    as in a relay that has run for a while.  Nothing is fsynced (this
+    is set-up); queue/ is empty afterwards."""
+    for d in ("tmp", "queue", "failed", "corrupt"):
+        os.makedirs(os.path.join(spool, d), mode=0o700, exist_ok=True)
+    tmp, q = os.path.join(spool, "tmp"), os.path.join(spool, "queue")
+    body = b"x" * size
+    env = b"smartrelay-envelope 1\n" + b"y" * 200 + b"\n"
+    live = collections.deque()
+    for i in range(cycles):
+        name = "%016x" % i
+        for ext, data in ((".msg", body), (".env", env)):
+            fd = os.open(os.path.join(tmp, name + ext),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, data)
+            os.close(fd)
+            os.rename(os.path.join(tmp, name + ext),
+                      os.path.join(q, name + ext))
+        live.append(name)
+        if len(live) > backlog:
+            old = live.popleft()
+            os.unlink(os.path.join(q, old + ".msg"))
+            os.unlink(os.path.join(q, old + ".env"))
+    while live:
+        old = live.popleft()
+        os.unlink(os.path.join(q, old + ".msg"))
+        os.unlink(os.path.join(q, old + ".env"))
+
+
+def empty_spool(spool):
+    """Deletes what a run left in spool's tmp/ and queue/ (the steady
+    spool is used again by the next run); returns how many it found in
+    queue/ (files, not messages)."""
+    n = 0
+    for d in ("tmp", "queue"):
+        p = os.path.join(spool, d)
+        try:
+            names = os.listdir(p)
+        except OSError:
+            continue
+        for name in names:
+            os.unlink(os.path.join(p, name))
+            n += d == "queue"
+    return n
 
 
 def fs_journal(path):
@@ -284,6 +376,22 @@ class Daemon:
 
     def cpu(self):
         return cpu_seconds(self.proc.pid)
+
+    def control(self, verb, timeout=10):
+        """One request on the control socket ("stats"); the answer."""
+        import json
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        with s:
+            s.connect(os.path.join(os.path.dirname(self.spool),
+                                   "control.sock"))
+            s.sendall(verb.encode() + b"\n")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return json.loads(out)
+                out += chunk
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:

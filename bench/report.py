@@ -3,9 +3,12 @@
 and prints the table, with each target met or missed.
 
 usage: bench/report.py WORKDIR OUT.json
-WORKDIR holds machine.json, fsync.jsonl (fsync_ceiling lines, "phase"
-added by bench/run), accept.json, drain.json, footprint.json, and
-meta.json (what bench/run was asked to do); missing parts are skipped.
+WORKDIR holds machine.json, fsync.jsonl (fsync_ceiling lines),
+accept.json, drain.json, footprint.json, and meta.json (what bench/run
+was asked to do); missing parts are skipped.  The accept table puts the
+steady-state spool and the fresh one side by side; the "ceiling
+ratios" table divides accept msgs/s by the fsync ceiling of the same
+run for the same file size (issue 14's targets).
 """
 import json
 import os
@@ -24,7 +27,8 @@ def load(workdir, name):
 
 
 def fsync_summary(workdir):
-    """Per thread count: the median commits/s of all runs."""
+    """Per file size, per thread count: the median commits/s of all
+    runs, {"1024": {"1": {"commits_per_s", "all"}, ...}, ...}."""
     rows = []
     try:
         with open(os.path.join(workdir, "fsync.jsonl")) as f:
@@ -32,11 +36,29 @@ def fsync_summary(workdir):
     except OSError:
         return None
     out = {}
-    for t in sorted({r["threads"] for r in rows}):
-        vals = [r["commits_per_s"] for r in rows if r["threads"] == t]
-        out[str(t)] = {"commits_per_s": round(benchlib.median(vals), 1),
-                       "all": vals}
+    for z in sorted({r.get("size", 1024) for r in rows}):
+        mine = [r for r in rows if r.get("size", 1024) == z]
+        out[str(z)] = {}
+        for t in sorted({r["threads"] for r in mine}):
+            vals = [r["commits_per_s"] for r in mine if r["threads"] == t]
+            out[str(z)][str(t)] = {
+                "commits_per_s": round(benchlib.median(vals), 1),
+                "all": vals}
     return out
+
+
+def load_accept(workdir):
+    """accept.json's rows (spool and client filled in for an old,
+    list-shaped file: fresh, smtpload) and its mounts."""
+    a = load(workdir, "accept.json")
+    if a is None:
+        return None, {}
+    if isinstance(a, list):
+        a = {"rows": a, "mounts": {}}
+    for r in a["rows"]:
+        r.setdefault("spool", "fresh")
+        r.setdefault("client", "smtpload")
+    return a["rows"], a.get("mounts") or {}
 
 
 def find(rows, **kw):
@@ -61,10 +83,71 @@ def target(name, value, goal, ok, unit=""):
             "verdict": verdict}
 
 
+def ceiling(res, size, threads):
+    fs = (res.get("fsync_by_size") or {}).get(str(size)) or {}
+    return (fs.get(str(threads)) or {}).get("commits_per_s")
+
+
+# Issue 14's cells: (size, clients, fsync writers, goal).
+RATIO_CELLS = ((1024, 64, 16, 0.6), (102400, 64, 16, 0.6),
+               (1024, 1, 1, 0.8))
+
+
+def ratios(res):
+    """msgs/s over the same run's fsync ceiling for the same file size,
+    one message per connection, per client and spool kind."""
+    out = []
+    for size, clients, writers, goal in RATIO_CELLS:
+        ceil = ceiling(res, size, writers)
+        for client in ("smtpload", "smtp-source"):
+            for spool in ("steady", "fresh"):
+                r = find(res.get("accept"), size=size, clients=clients,
+                         per_conn=1, client=client, spool=spool)
+                if r is None:
+                    continue
+                out.append({
+                    "size": size, "clients": clients, "client": client,
+                    "spool": spool, "msgs_per_s": r["msgs_per_s"],
+                    "writers": writers, "ceiling": ceil,
+                    "ratio": round(r["msgs_per_s"] / ceil, 2)
+                    if ceil else None, "goal": goal,
+                    "cpu_ms_per_msg": r["cpu_ms_per_msg"]})
+    return out
+
+
+def steady_targets(res):
+    """Issue 14's targets, on the steady spool (smtpload's figure when
+    both clients ran; smtp-source's is in the ratio table)."""
+    out = []
+    for r in res.get("ratios") or []:
+        if r["spool"] != "steady" or r["client"] != "smtpload":
+            continue
+        name = "steady %s %d client%s, one msg/conn >= %gx %d-writer " \
+            "%s fsync ceiling" % (kb(r["size"]), r["clients"],
+                                  "s" if r["clients"] > 1 else "",
+                                  r["goal"], r["writers"], kb(r["size"]))
+        v = r["ratio"]
+        out.append(target(name, v, r["goal"],
+                          v is not None and v >= r["goal"], "x ceiling"))
+        if r["clients"] > 1:
+            v = r["cpu_ms_per_msg"]
+            out.append(target("steady %s %d clients CPU per accepted "
+                              "message (relaying included)" % (
+                                  kb(r["size"]), r["clients"]), v, 0.3,
+                              v is not None and v <= 0.3, "ms"))
+    return out
+
+
+def kb(size):
+    return "%d KB" % (size // 1024) if size % 1024 == 0 else "%d B" % size
+
+
 def targets(res):
     fs = res.get("fsync") or {}
     one = fs.get("1", {}).get("commits_per_s")
-    acc = res.get("accept") or []
+    # The targets before issue 14 were set on the fresh spool.
+    acc = [r for r in res.get("accept") or []
+           if r["spool"] == "fresh" and r["client"] == "smtpload"]
     drain = (res.get("drain") or {}).get("drain") or []
     fp = res.get("footprint") or {}
     out = []
@@ -74,9 +157,9 @@ def targets(res):
     a64 = find(acc, clients=64, size=1024, per_conn=1)
     a1 = find(acc, clients=1, size=1024, per_conn=0)
     for row, goal, name in (
-            (a64, 4.0, "accept 64 clients 1 KB one msg/conn >= 4x "
+            (a64, 4.0, "fresh: accept 64 clients 1 KB one msg/conn >= 4x "
              "one-writer fsync ceiling"),
-            (a1, 0.8, "accept 1 client 1 KB >= 80% of one-writer "
+            (a1, 0.8, "fresh: accept 1 client 1 KB >= 80% of one-writer "
              "fsync ceiling")):
         v = row and row.get("vs_fsync1")
         if v is None and row and one:
@@ -84,8 +167,9 @@ def targets(res):
         out.append(target(name, v, goal, v is not None and v >= goal,
                           "x ceiling"))
     v = a64 and a64["cpu_ms_per_msg"]
-    out.append(target("CPU per accepted message (64 clients, 1 KB, all "
-                      "threads)", v, 0.3, v is not None and v <= 0.3, "ms"))
+    out.append(target("fresh: CPU per accepted message (64 clients, 1 KB, "
+                      "all threads)", v, 0.3, v is not None and v <= 0.3,
+                      "ms"))
     big = max((r for r in drain if r["connections"] == 1),
               key=lambda r: r["count"], default=None)
     v = big and big["cpu_ms_per_msg"]
@@ -93,7 +177,7 @@ def targets(res):
                       v is not None and v <= 0.3, "ms"))
     a64k = find(acc, clients=64, size=1024, per_conn=0)
     v = a64k and a64k["txn_p99_ms"]
-    out.append(target("p99 MAIL -> 250 at 64 clients", v, 50,
+    out.append(target("fresh: p99 MAIL -> 250 at 64 clients", v, 50,
                       v is not None and v < 50, "ms"))
     v = (fp.get("blocking") or {}).get("greet_p99_ms")
     out.append(target("greeting p99 under load (25 MB stream + 8 "
@@ -122,7 +206,7 @@ def targets(res):
     v = st.get("ready_queued_ms")
     out.append(target("READY, %s queued" % st.get("queued", "?"), v, 1000,
                       v is not None and v < 1000, "ms"))
-    return out
+    return steady_targets(res) + out
 
 
 def fmt(v):
@@ -143,6 +227,38 @@ def table(title, header, rows):
     return lines
 
 
+def accept_table(acc):
+    """The steady and the fresh figures of each cell side by side."""
+    cells = []
+    for r in acc:
+        key = (r["client"], r["size"], r["per_conn"], r["clients"])
+        if key not in cells:
+            cells.append(key)
+    rows = []
+    for client, size, per_conn, clients in cells:
+        row = [client, size, clients, per_conn]
+        lost = 0
+        for spool in ("steady", "fresh"):
+            r = find(acc, client=client, size=size, per_conn=per_conn,
+                     clients=clients, spool=spool) or {}
+            row += [r.get("msgs_per_s"), r.get("vs_fsync1"),
+                    r.get("txn_p99_ms"), r.get("cpu_ms_per_msg")]
+            lost += r.get("missing") or 0
+        row.append("all" if lost == 0 else "%d MISSING" % lost)
+        rows.append(row)
+    return table("2-3. accept, steady-state spool (aged, relaying to the "
+                 "sink meanwhile; cpu includes that relaying) | fresh "
+                 "spool (chattr +T, upstream stopped).  per_conn 0 = one "
+                 "connection for all, 1 = a connection per message; "
+                 "x fsync1 = msgs/s / one-writer ceiling measured just "
+                 "before; p99 = MAIL sent -> final 250 (smtpload only); "
+                 "accounted = every 250 in the spool or at the sink",
+                 ["client", "size", "clients", "per_conn",
+                  "steady msgs/s", "x fsync1", "p99 ms", "cpu ms/msg",
+                  "fresh msgs/s", "x fsync1", "p99 ms", "cpu ms/msg",
+                  "accounted"], rows)
+
+
 def render(res):
     m = res.get("machine") or {}
     out = ["smartrelay benchmarks (medians of %s runs)" %
@@ -155,30 +271,38 @@ def render(res):
                    m.get("spool_fs_journal"), ""),
                m.get("spool_dir"), m.get("mem_mb"), m.get("loadavg"),
                m.get("io_pressure_some_avg60"))]
-    fs = res.get("fsync")
+    mounts = res.get("accept_mounts") or {}
+    spool_line = "  " + benchlib.mount_text(m.get("spool_mount"))
+    fs = res.get("fsync_by_size")
     if fs:
         out += table("1. fsync ceiling of the spool's file system (create, "
-                     "write 1 KB, fsync, rename, fsync dir)",
-                     ["threads", "commits/s", "runs"],
-                     [[t, v["commits_per_s"], " ".join(
-                         "%.0f" % x for x in v["all"])]
-                      for t, v in fs.items()])
+                     "write SIZE, fsync, rename, fsync dir; a fresh "
+                     "directory)",
+                     ["size", "threads", "commits/s", "MB/s", "runs"],
+                     [[int(z), t, v["commits_per_s"],
+                       round(v["commits_per_s"] * int(z) / 1e6, 1),
+                       " ".join("%.0f" % x for x in v["all"])]
+                      for z, by_t in fs.items() for t, v in by_t.items()])
+        out.append(spool_line)
     acc = res.get("accept")
     if acc:
-        out += table("2-3. accept (upstream stopped): per_conn 0 = one "
-                     "connection for all, 1 = a connection per message; "
-                     "x fsync1 = msgs/s / one-writer ceiling measured just "
-                     "before; latency = MAIL sent -> final 250",
-                     ["size", "clients", "per_conn", "msgs/s", "x fsync1",
-                      "MB/s", "p50 ms", "p99 ms", "greet p99",
-                      "cpu ms/msg", "loop ms/msg", "in spool"],
-                     [[r["size"], r["clients"], r["per_conn"],
-                       r["msgs_per_s"], r.get("vs_fsync1"), r["mb_per_s"],
-                       r["txn_p50_ms"],
-                       r["txn_p99_ms"], r["greet_p99_ms"],
-                       r["cpu_ms_per_msg"], r["loop_cpu_ms_per_msg"],
-                       "all" if r["missing"] == 0 else
-                       "%d MISSING" % r["missing"]] for r in acc])
+        out += accept_table(acc)
+        for mode in ("steady", "fresh"):
+            if mode in mounts:
+                out.append("  %s: %s" % (mode, benchlib.mount_text(
+                    mounts[mode])))
+    if res.get("ratios"):
+        out += table("2b. ceiling ratios (issue 14): msgs/s at one message "
+                     "per connection / the fsync ceiling of this run for "
+                     "the same file size and the writers named; cpu = "
+                     "daemon CPU ms per accepted message",
+                     ["size", "clients", "client", "spool", "msgs/s",
+                      "writers", "ceiling", "ratio", "goal", "cpu ms/msg"],
+                     [[kb(r["size"]), r["clients"], r["client"],
+                       r["spool"], r["msgs_per_s"], r["writers"],
+                       r["ceiling"], r["ratio"], r["goal"],
+                       r["cpu_ms_per_msg"]] for r in res["ratios"]])
+        out.append(spool_line)
     dr = res.get("drain") or {}
     if dr.get("sink_ceiling"):
         s = dr["sink_ceiling"]
@@ -194,6 +318,7 @@ def render(res):
                        r["loop_cpu_ms_per_msg"],
                        r["upstream_connections_used"], r["left_in_queue"]]
                       for r in dr["drain"]])
+        out.append(spool_line)
     fp = res.get("footprint") or {}
     rows = []
     if "binary" in fp:
@@ -263,10 +388,14 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: report.py WORKDIR OUT.json")
     wd, path = sys.argv[1], sys.argv[2]
+    fs = fsync_summary(wd)
+    acc, mounts = load_accept(wd)
     res = {"machine": load(wd, "machine.json"), "meta": load(wd, "meta.json"),
-           "fsync": fsync_summary(wd), "accept": load(wd, "accept.json"),
+           "fsync": (fs or {}).get("1024"), "fsync_by_size": fs,
+           "accept": acc, "accept_mounts": mounts,
            "drain": load(wd, "drain.json"),
            "footprint": load(wd, "footprint.json")}
+    res["ratios"] = ratios(res)
     res["targets"] = targets(res)
     text = render(res)
     res["table"] = text.splitlines()
