@@ -397,6 +397,67 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/* The quick check against an octet-by-octet model, on random lines
+ * (long ones, CRs, LFs, NULs, 8-bit octets) cut at random. */
+static bool
+scan_model(const char *p, size_t n)
+{
+	size_t	i, col = 0;
+	bool	cr = false;
+
+	for (i = 0; i < n; i++) {
+		if (cr) {
+			cr = false;
+			if (p[i] == '\n') {
+				col = 0;
+				continue;
+			}
+			return false;
+		}
+		if (p[i] == '\r')
+			cr = true;
+		else if (p[i] == '\n' || p[i] == '\0' || ++col > 998)
+			return false;
+	}
+	return !cr;
+}
+
+START_TEST(test_scan_model)
+{
+	static const char	 alpha[] = "ab.\r\n\r\n\r\n\0\xc3";
+	char			*p = malloc(4096);
+	struct mime_scan	 s;
+	size_t			 n, i, k, cut;
+	unsigned int		 seed = 12345, round;
+
+	for (round = 0; round < 20000; round++) {
+		n = (size_t)rand_r(&seed) % 4096;
+		/* Mostly plain text and CRLFs, sometimes long. */
+		for (i = 0; i < n; i++) {
+			k = (size_t)rand_r(&seed) % 64;
+			if (k >= 50 && k < 58 && i + 1 < n) {
+				p[i++] = '\r';
+				p[i] = '\n';
+			} else
+				p[i] = k < 58 ? 'x' :
+				    alpha[k % (sizeof(alpha) - 1)];
+		}
+		if (round % 3 == 0)
+			memset(p, 'z', n > 1200 ? 1200 : n);
+		mime_scan_init(&s);
+		for (i = 0; i < n; i += cut) {
+			cut = 1 + (size_t)rand_r(&seed) % 1500;
+			if (cut > n - i)
+				cut = n - i;
+			mime_scan_feed(&s, p + i, cut);
+		}
+		ck_assert_msg(mime_scan_is_clean(&s) == scan_model(p, n),
+		    "round %u", round);
+	}
+	free(p);
+}
+END_TEST
+
 /* Where the quick check finds 8-bit octets: the header section ends at
  * the first empty line, whatever the chunks. */
 static const struct {
@@ -758,6 +819,7 @@ START_TEST(test_big)
 
 	buf_add(&in, S("Subject: big\r\n\r\n"));
 	in.p = xrealloc(in.p, n + 64);
+	in.cap = n + 64;
 	for (i = 0; i < n; i++)
 		in.p[in.len++] = i % 4000 == 3999 ? '\r' : (char)('a' + i % 26);
 	buf_add(&in, S("\r\n"));
@@ -812,6 +874,7 @@ mime_suite(void)
 } while (0)
 	ADD_LOOP("table", test_table, nitems(cases));
 	ADD_LOOP("scan", test_scan, nitems(scan_cases));
+	ADD_CASE("scan model", test_scan_model);
 	ADD_LOOP("scan-8bit", test_scan_8bit, nitems(scan8_cases));
 	ADD_CASE("7bit", test_7bit);
 	ADD_LOOP("field", test_field, nitems(field_cases));
