@@ -42,8 +42,9 @@
 #include "line.h"
 #include "log.h"
 #include "msgin.h"
-#include "route.h"
 #include "session_auth.h"
+#include "session_tls.h"
+#include "session_txn.h"
 #include "smtp.h"
 #include "smtpsrv.h"
 #include "spool.h"
@@ -55,7 +56,6 @@
 #define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
 #define SESSION_LINGER_SECS	2	/* read and drop input before close */
 #define SESSION_LINGER_MAX	(64 * 1024)
-#define SESSION_HANDSHAKE_SECS	30	/* at most; command_timeout if less */
 /* RFC 4954 section 4 lets AUTH lines exceed 512 octets; ours hold at
  * most a name and a password of 255 octets each, in base64. */
 #define SESSION_AUTH_LINE_MAX	SMTP_TEXT_LINE_MAX
@@ -97,13 +97,8 @@ struct session {
 	bool			 auth_plain_ok;	/* AUTH allowed without TLS */
 	bool			 tls;		/* handshake done */
 	struct session_auth	*auth;		/* AUTH, and who logged in */
-
-	/* The transaction. */
-	struct smtp_mail	 mail;
-	char			**rcpts;
-	size_t			 nrcpt;
-	struct msgin		*msg;		/* during DATA */
-	uint64_t		 size;		/* of the message committed */
+	struct session_tls_conn	 tlsconn;	/* during a handshake */
+	struct session_txn	*txn;
 
 	struct line_reader	 cmd_reader;
 	struct line_reader	 data_reader;
@@ -133,14 +128,8 @@ static void	session_event_cb(struct bufferevent *, short, void *);
 static bool	session_auth_is_offered(const struct session *);
 static void	session_cmd_starttls(struct session *, const char *args);
 static void	session_cmd_auth(struct session *, const char *args);
-/* Replaces the session's bufferevent by a TLS one on <fd> (which it
- * then owns) and enters SESSION_HANDSHAKE.  Returns 0, or -1 with
- * nothing changed. */
-static int	session_tls_begin(struct session *, int fd);
 /* In SESSION_STARTTLS, once the 220 is out. */
 static void	session_tls_start(struct session *);
-/* In SESSION_HANDSHAKE: the handshake finished or failed. */
-static void	session_tls_event(struct session *, short what);
 /* In SESSION_AUTH: takes one response line from <in>.  Returns false
  * when no complete line is buffered. */
 static bool	session_auth_input(struct session *, struct evbuffer *in);
@@ -209,16 +198,7 @@ session_set_timeout(struct session *s, uint64_t secs)
 static void
 session_reset(struct session *s)
 {
-	size_t	i;
-
-	for (i = 0; i < s->nrcpt; i++)
-		free(s->rcpts[i]);
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->nrcpt = 0;
-	memset(&s->mail, 0, sizeof(s->mail));
-	msgin_free(s->msg);
-	s->msg = NULL;
+	session_txn_reset(s->txn);
 }
 
 static void
@@ -262,25 +242,10 @@ session_cmd_ehlo(struct session *s, const char *args)
 	session_helo(s, args, true);
 }
 
-/* "MAIL FROM:<scanner>" becomes scanner@domain; the null sender stays
- * null.  Returns 0, or -1 when the result is too long. */
-static int
-session_qualify_sender(struct session *s)
-{
-	char	q[SMTP_ADDR_BUFSZ];
-
-	if (s->mail.path[0] == '\0' || strchr(s->mail.path, '@') != NULL)
-		return 0;
-	if (route_qualify(&s->conf->route, s->mail.path, q, sizeof(q)) == -1)
-		return -1;
-	memcpy(s->mail.path, q, sizeof(q));
-	return 0;
-}
-
 static void
 session_cmd_mail(struct session *s, const char *args)
 {
-	enum smtp_rc	rc;
+	const char	*reply;
 
 	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
 	    !session_auth_is_done(s->auth)) {
@@ -288,111 +253,27 @@ session_cmd_mail(struct session *s, const char *args)
 		session_error(s);
 		return;
 	}
-	switch ((rc = smtp_parse_mail(args, s->conf->max_message_size,
-	    &s->mail))) {
-	case SMTP_OK:
-		if (session_qualify_sender(s) == -1) {
-			session_reply(s, SMTPSRV_SENDER_QUALIFY);
-			break;
-		}
+	if (session_txn_mail(s->txn, args, &reply) == SESSION_TXN_OK) {
 		session_set_state(s, SESSION_MAIL);
-		session_reply(s, SMTPSRV_MAIL_OK);
+		session_reply(s, "%s", reply);
 		return;
-	default:
-		session_reply(s, "%s", smtpsrv_mail_reply(rc));
-		break;
 	}
-	memset(&s->mail, 0, sizeof(s->mail));
+	session_reply(s, "%s", reply);
 	session_error(s);
-}
-
-/* True when <addr> is a recipient of the transaction already. */
-static bool
-session_has_rcpt(const struct session *s, const char *addr)
-{
-	size_t	i;
-
-	for (i = 0; i < s->nrcpt; i++)
-		if (strcmp(s->rcpts[i], addr) == 0)
-			return true;
-	return false;
-}
-
-/* Logs where a local name went: the one line that tells an admin why
- * cron's mail to root arrived at admin_address. */
-static void
-session_log_route(const struct session *s, const char *original,
-    const struct route_result *res)
-{
-	char	orig[4 * SMTP_ADDR_BUFSZ], list[1024];
-
-	log_info("session rcpt sid=%08x original=<%s> rewritten=%s via=%s",
-	    s->sid, str_log_escape(original, strlen(original), orig,
-	    sizeof(orig)), route_result_fmt(res, list, sizeof(list)),
-	    route_how_name(res->how));
 }
 
 static void
 session_cmd_rcpt(struct session *s, const char *args)
 {
-	struct smtp_rcpt	rcpt;
-	struct route_result	res;
-	char			err[256];
-	size_t			i, fresh = 0;
-	enum smtp_rc		rc;
+	const char		*reply;
+	enum session_txn_rc	 rc;
 
-	if ((rc = smtp_parse_rcpt(args, &rcpt)) != SMTP_OK) {
-		session_reply(s, "%s", smtpsrv_rcpt_reply(rc));
-		session_error(s);
-		return;
-	}
-	/* Local names go where route.h says; the envelope holds only
-	 * where the message is going. */
-	if (route_rcpt(&s->conf->route, rcpt.path, &res, err,
-	    sizeof(err)) == -1) {
-		route_result_cleanup(&res);
-		session_reply(s, SMTPSRV_BAD_RCPT_FMT, err);
-		session_error(s);
-		return;
-	}
-	/* A duplicate is accepted but delivered once, as Postfix does. */
-	for (i = 0; i < res.naddrs; i++)
-		fresh += !session_has_rcpt(s, res.addrs[i]);
-	if (fresh > 0 && s->nrcpt + fresh > s->conf->max_recipients) {
-		route_result_cleanup(&res);
-		session_reply(s, SMTPSRV_TOO_MANY);
-		return;
-	}
-	if (res.how != ROUTE_REMOTE)
-		session_log_route(s, rcpt.path, &res);
-	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + fresh + 1) *
-	    sizeof(*s->rcpts));
-	for (i = 0; i < res.naddrs; i++)
-		if (!session_has_rcpt(s, res.addrs[i]))
-			s->rcpts[s->nrcpt++] = xstrdup(res.addrs[i]);
-	route_result_cleanup(&res);
-	if (s->nrcpt > 0)
+	rc = session_txn_rcpt(s->txn, args, &reply);
+	if (rc == SESSION_TXN_OK && session_txn_nrcpt(s->txn) > 0)
 		session_set_state(s, SESSION_RCPT);
-	session_reply(s, SMTPSRV_RCPT_OK);
-}
-
-/* The "with" protocol of the trace header (RFC 3848, and RFC 6531 4.3
- * when the client asked for SMTPUTF8). */
-static const char *
-session_protocol(const struct session *s)
-{
-	if (!s->esmtp)
-		return "SMTP";
-	if (s->mail.smtputf8) {
-		if (s->tls)
-			return session_auth_is_done(s->auth) ? "UTF8SMTPSA" :
-			    "UTF8SMTPS";
-		return session_auth_is_done(s->auth) ? "UTF8SMTPA" :
-		    "UTF8SMTP";
-	}
-	if (s->tls)
-		return session_auth_is_done(s->auth) ? "ESMTPSA" : "ESMTPS";
-	return session_auth_is_done(s->auth) ? "ESMTPA" : "ESMTP";
+	session_reply(s, "%s", reply);
+	if (rc == SESSION_TXN_ERROR)
+		session_error(s);
 }
 
 static void
@@ -409,18 +290,16 @@ session_cmd_data(struct session *s, const char *args)
 	from.sid = s->sid;
 	from.addr = s->addr;
 	from.helo = s->helo;
-	from.protocol = session_protocol(s);
+	from.protocol = smtpsrv_protocol(s->esmtp,
+	    session_txn_is_utf8(s->txn), s->tls,
+	    session_auth_is_done(s->auth));
 	from.tls_version = s->tls ? tls_version(s->bev) : NULL;
 	from.tls_cipher = s->tls ? tls_cipher(s->bev) : NULL;
 	from.hostname = conf->hostname;
 	from.domain = conf->domain;
-	from.body = s->mail.body;
-	from.smtputf8 = s->mail.smtputf8;
 	/* The client's network may say otherwise than the default. */
-	s->msg = msgin_new(s->ctx->spool, s->mail.path, s->rcpts, s->nrcpt,
-	    &from, conf->max_message_size, (s->net != NULL ?
-	    s->net->bare_lf : conf->bare_lf) == CONF_BARE_LF_REJECT);
-	if (s->msg == NULL) {
+	if (!session_txn_data(s->txn, s->ctx->spool, &from, (s->net != NULL ?
+	    s->net->bare_lf : conf->bare_lf) == CONF_BARE_LF_REJECT)) {
 		session_reply(s, SMTPSRV_NO_STORAGE);
 		return;
 	}
@@ -517,60 +396,41 @@ session_cmd_starttls(struct session *s, const char *args)
 	session_reply(s, "220 2.0.0 Ready to start TLS");
 }
 
-/* Puts the TLS bufferevent on the socket of <fd> and starts the
- * handshake, bounded by SESSION_HANDSHAKE_SECS. */
-static int
-session_tls_begin(struct session *s, int fd)
-{
-	struct bufferevent	*bev;
-	uint64_t		 secs = s->conf->command_timeout;
-
-	if (s->ctx->tls == NULL ||
-	    (bev = tls_server_wrap(s->ctx->tls, s->ctx->base, fd)) == NULL)
-		return -1;
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	s->bev = bev;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	session_set_timeout(s, secs < SESSION_HANDSHAKE_SECS ? secs :
-	    SESSION_HANDSHAKE_SECS);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_set_state(s, SESSION_HANDSHAKE);
-	return 0;
-}
-
-/* The 220 to STARTTLS is out.  The plaintext bufferevent goes away
- * with everything it buffered; a duplicate of its descriptor keeps the
- * connection for the TLS one. */
+/* The 220 to STARTTLS is out: the handshake replaces the plaintext
+ * bufferevent. */
 static void
 session_tls_start(struct session *s)
 {
-	int	fd;
+	struct bufferevent	*bev;
+	const char		*reason;
 
-	fd = fcntl(bufferevent_getfd(s->bev), F_DUPFD_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("session cannot duplicate socket sid=%08x", s->sid);
-		session_close(s, "error");
+	bev = session_tls_starttls(s->ctx->tls, s->ctx->base, s->bev,
+	    s->conf->command_timeout, &s->tlsconn, &reason);
+	if (bev == NULL) {
+		session_close(s, reason);
 		return;
 	}
-	if (session_tls_begin(s, fd) == -1) {
-		close(fd);
-		session_close(s, "tls");
-	}
+	bufferevent_free(s->bev);
+	s->bev = bev;
+	session_set_state(s, SESSION_HANDSHAKE);
 }
 
 /* The handshake finished: greet (implicit TLS), or start afresh
  * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
  * so EHLO comes again and an AUTH made in plaintext no longer holds). */
 static void
-session_tls_done(struct session *s)
+session_tls_done_cb(void *arg, bool ok)
 {
+	struct session		*s = arg;
 	const struct conf	*conf = s->conf;
 
+	if (!ok) {
+		session_close(s, "tls");
+		return;
+	}
 	s->tls = true;
-	log_info("session tls sid=%08x client=%s version=%s cipher=%s",
-	    s->sid, s->addr, tls_version(s->bev), tls_cipher(s->bev));
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
 	session_set_timeout(s, conf->command_timeout);
 	session_reset(s);
 	s->helo[0] = '\0';
@@ -596,27 +456,6 @@ session_tls_done(struct session *s)
 	session_process(s);
 }
 
-/* The handshake finished or failed.  A failure has no SMTP reply to
- * give: the client gets the TLS alert, if any, and the close. */
-static void
-session_tls_event(struct session *s, short what)
-{
-	char	why[256];
-
-	if (what & BEV_EVENT_CONNECTED) {
-		session_tls_done(s);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT)
-		snprintf(why, sizeof(why), "handshake timeout");
-	else if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "closed during handshake");
-	else
-		tls_error_string(s->bev, why, sizeof(why), NULL);
-	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
-	    s->sid, s->addr, why);
-	session_close(s, "tls");
-}
 
 /* session_auth.c's ways to answer. */
 static void
@@ -787,21 +626,11 @@ static void
 session_commit_done_cb(const char *id, int err, void *arg)
 {
 	struct session	*s = arg;
-	char		 esc[SMTP_ADDR_BUFSZ * 4 + 4];
 
 	if (err == 0) {
 		s->ctx->accepted++;
-		log_info("session queued id=%s from=<%s> nrcpt=%zu size=%llu "
-		    "client=%s sid=%08x", id,
-		    str_log_escape(s->mail.path, strlen(s->mail.path), esc,
-		    sizeof(esc)), s->nrcpt,
-		    (unsigned long long)s->size, s->addr, s->sid);
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(id, s->ctx->committed_arg);
-	} else {
-		errno = err;
-		log_warn("session commit failed sid=%08x client=%s", s->sid,
-		    s->addr);
 	}
 	if (s->closed) {
 		/* The client went away; the message stays queued. */
@@ -836,17 +665,13 @@ session_data_end(struct session *s)
 	const char		*reply;
 
 	session_set_timeout(s, conf->command_timeout);
-	switch (msgin_end(s->msg, &reply)) {
+	switch (session_txn_end(s->txn, &reply)) {
 	case MSGIN_REJECTED:
-		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
-		    s->sid, s->addr, reply);
 		session_reply(s, "%s", reply);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
 	case MSGIN_IOERR:
-		log_warnx("session spool write failed sid=%08x client=%s",
-		    s->sid, s->addr);
 		session_reply(s, SMTPSRV_NO_STORAGE);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
@@ -856,9 +681,7 @@ session_data_end(struct session *s)
 	}
 	session_set_state(s, SESSION_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	s->size = msgin_size(s->msg);
-	msgin_commit(s->msg, session_commit_done_cb, s);
-	s->msg = NULL;
+	session_txn_commit(s->txn, session_commit_done_cb, s);
 }
 
 /* The last reply is out: half-close and drop what the client still
@@ -911,7 +734,8 @@ session_process(struct session *s)
 			if (line_get_piece(&s->data_reader, in, s->line, &len,
 			    &crlf, &more) == LINE_AGAIN)
 				return;
-			if (!msgin_line(s->msg, s->line, len, crlf, more))
+			if (!session_txn_line(s->txn, s->line, len, crlf,
+			    more))
 				session_data_end(s);
 			continue;
 		}
@@ -961,7 +785,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		session_tls_start(s);
 		return;
 	}
-	if (s->state == SESSION_LINGER || s->state == SESSION_HANDSHAKE)
+	if (s->state == SESSION_LINGER)
 		return;
 	if (s->state != SESSION_COMMIT && s->state != SESSION_VERIFY &&
 	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
@@ -978,10 +802,6 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (s->state == SESSION_LINGER) {
 		session_close(s, s->close_reason);
-		return;
-	}
-	if (s->state == SESSION_HANDSHAKE) {
-		session_tls_event(s, what);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -1010,6 +830,16 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
 }
 
+/* Frees what session_alloc() made. */
+static void
+session_free(struct session *s)
+{
+	session_txn_free(s->txn);
+	session_auth_free(s->auth);
+	conf_free(s->conf);
+	free(s);
+}
+
 static void
 session_close(struct session *s, const char *reason)
 {
@@ -1028,12 +858,9 @@ session_close(struct session *s, const char *reason)
 		s->close_reason = reason;
 		return;
 	}
-	session_reset(s);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	ctx->nsessions--;
-	session_auth_free(s->auth);
-	conf_free(s->conf);
-	free(s);
+	session_free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->drained_arg);
 }
@@ -1076,6 +903,11 @@ session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
 	aconn.checked = session_auth_checked_cb;
 	aconn.arg = s;
 	s->auth = session_auth_new(&aconn);
+	s->txn = session_txn_new(s->conf, s->sid, s->addr);
+	s->tlsconn.sid = s->sid;
+	s->tlsconn.addr = s->addr;
+	s->tlsconn.done = session_tls_done_cb;
+	s->tlsconn.arg = s;
 	s->state = SESSION_GREETED;
 	return s;
 }
@@ -1113,20 +945,18 @@ session_new(struct session_ctx *ctx, int fd, const struct sockaddr *sa,
 	struct session	*s = session_alloc(ctx, sa, salen, flags);
 
 	if (s->implicit_tls) {
-		if (session_tls_begin(s, fd) == -1) {
+		if ((s->bev = session_tls_wrap(ctx->tls, ctx->base, fd,
+		    s->conf->command_timeout, &s->tlsconn)) == NULL) {
 			evutil_closesocket(fd);
-			session_auth_free(s->auth);
-			conf_free(s->conf);
-			free(s);
+			session_free(s);
 			return -1;
 		}
+		session_set_state(s, SESSION_HANDSHAKE);
 	} else if ((s->bev = bufferevent_socket_new(ctx->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("session bufferevent_socket_new failed");
 		evutil_closesocket(fd);
-		session_auth_free(s->auth);
-		conf_free(s->conf);
-		free(s);
+		session_free(s);
 		return -1;
 	}
 	session_start(s);
@@ -1219,11 +1049,8 @@ session_free_all(struct session_ctx *ctx)
 			bufferevent_free(s->bev);
 			s->bev = NULL;
 		}
-		session_reset(s);
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		ctx->nsessions--;
-		session_auth_free(s->auth);
-		conf_free(s->conf);
-		free(s);
+		session_free(s);
 	}
 }

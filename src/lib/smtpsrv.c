@@ -129,3 +129,18 @@ smtpsrv_ehlo(struct buf *out, const char *hostname, uint64_t max_size,
 		buf_adds(out, "250-AUTH PLAIN LOGIN\r\n");
 	buf_adds(out, "250 ENHANCEDSTATUSCODES");
 }
+
+const char *
+smtpsrv_protocol(bool esmtp, bool utf8, bool tls, bool auth)
+{
+	if (!esmtp)
+		return "SMTP";
+	if (utf8) {
+		if (tls)
+			return auth ? "UTF8SMTPSA" : "UTF8SMTPS";
+		return auth ? "UTF8SMTPA" : "UTF8SMTP";
+	}
+	if (tls)
+		return auth ? "ESMTPSA" : "ESMTPS";
+	return auth ? "ESMTPA" : "ESMTP";
+}

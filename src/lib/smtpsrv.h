@@ -79,4 +79,9 @@ const char	*smtpsrv_rcpt_reply(enum smtp_rc rc);
 void		 smtpsrv_ehlo(struct buf *out, const char *hostname,
 		    uint64_t max_size, unsigned int flags);
 
+/* The "with" protocol of the trace header (RFC 3848, and RFC 6531 4.3
+ * when the client asked for SMTPUTF8 <utf8>): "SMTP" after HELO, else
+ * "ESMTP" with S for <tls> and A for <auth>.  Static string. */
+const char	*smtpsrv_protocol(bool esmtp, bool utf8, bool tls, bool auth);
+
 #endif /* SMTPSRV_H */

@@ -1,0 +1,91 @@
+/*
+ * session_tls.c - the server side of one TLS handshake, for a session.
+ */
+#include "config.h"
+
+#include "session_tls.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "tls.h"
+
+#define SESSION_TLS_HANDSHAKE_SECS	30	/* at most */
+
+/* The handshake finished or failed.  A failure has no SMTP reply to
+ * give: the client gets the TLS alert, if any, and the close. */
+static void
+session_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	const struct session_tls_conn	*c = arg;
+	char				 why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		log_info("session tls sid=%08x client=%s version=%s "
+		    "cipher=%s", c->sid, c->addr, tls_version(bev),
+		    tls_cipher(bev));
+		c->done(c->arg, true);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "handshake timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "closed during handshake");
+	else
+		tls_error_string(bev, why, sizeof(why), NULL);
+	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
+	    c->sid, c->addr, why);
+	c->done(c->arg, false);
+}
+
+struct bufferevent *
+session_tls_wrap(struct tls_server *tls, struct event_base *base, int fd,
+    uint64_t secs, const struct session_tls_conn *conn)
+{
+	struct bufferevent	*bev;
+	struct timeval		 tv;
+
+	if (tls == NULL || (bev = tls_server_wrap(tls, base, fd)) == NULL)
+		return NULL;
+	/* Nothing is read nor written but the handshake's own records. */
+	bufferevent_setcb(bev, NULL, NULL, session_tls_event_cb,
+	    (void *)conn);
+	tv.tv_sec = (time_t)(secs < SESSION_TLS_HANDSHAKE_SECS ? secs :
+	    SESSION_TLS_HANDSHAKE_SECS);
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return bev;
+}
+
+/* The plaintext bufferevent goes away with everything it buffered; a
+ * duplicate of its descriptor keeps the connection for the TLS one. */
+struct bufferevent *
+session_tls_starttls(struct tls_server *tls, struct event_base *base,
+    struct bufferevent *plain, uint64_t secs,
+    const struct session_tls_conn *conn, const char **reason)
+{
+	struct bufferevent	*bev;
+	int			 fd;
+
+	fd = fcntl(bufferevent_getfd(plain), F_DUPFD_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("session cannot duplicate socket sid=%08x",
+		    conn->sid);
+		*reason = "error";
+		return NULL;
+	}
+	if ((bev = session_tls_wrap(tls, base, fd, secs, conn)) == NULL) {
+		close(fd);
+		*reason = "tls";
+	}
+	return bev;
+}

@@ -1,0 +1,45 @@
+/*
+ * session_tls.h - the server side of one TLS handshake: implicit TLS
+ * (listen_tls) before the greeting, or STARTTLS (RFC 3207) once its 220
+ * is out.  It puts a TLS bufferevent on the client's socket, bounds the
+ * handshake in time, logs how it ended and tells the session.
+ *
+ * The session owns the bufferevent it is given back (freeing it stops
+ * the handshake) and keeps <conn> alive while the handshake runs.
+ */
+#ifndef SESSION_TLS_H
+#define SESSION_TLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct event_base;
+struct tls_server;
+
+struct session_tls_conn {
+	unsigned int	 sid;		/* for the log */
+	const char	*addr;		/* borrowed */
+	/* The handshake succeeded (<ok>: the bufferevent carries SMTP
+	 * now, with its callbacks the session's to set) or failed
+	 * (logged; no SMTP reply can be given). */
+	void	(*done)(void *arg, bool ok);
+	void	*arg;
+};
+
+/* Starts the handshake on socket <fd>, for at most <secs> seconds and
+ * never more than 30.  Returns the TLS bufferevent, which owns <fd>;
+ * NULL after logging, <fd> then still the caller's. */
+struct bufferevent *session_tls_wrap(struct tls_server *, struct event_base *,
+		    int fd, uint64_t secs, const struct session_tls_conn *);
+
+/* STARTTLS: as session_tls_wrap() on a duplicate of the socket of the
+ * plaintext <plain>, which the caller then frees with everything it
+ * buffered.  NULL after logging, with *<reason> the word for the close
+ * ("error" or "tls"). */
+struct bufferevent *session_tls_starttls(struct tls_server *,
+		    struct event_base *, struct bufferevent *plain,
+		    uint64_t secs, const struct session_tls_conn *,
+		    const char **reason);
+
+#endif /* SESSION_TLS_H */
