@@ -56,9 +56,6 @@
 #define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
 #define SESSION_LINGER_SECS	2	/* read and drop input before close */
 #define SESSION_LINGER_MAX	(64 * 1024)
-/* RFC 4954 section 4 lets AUTH lines exceed 512 octets; ours hold at
- * most a name and a password of 255 octets each, in base64. */
-#define SESSION_AUTH_LINE_MAX	SMTP_TEXT_LINE_MAX
 
 enum session_state {
 	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
@@ -102,7 +99,6 @@ struct session {
 
 	struct line_reader	 cmd_reader;
 	struct line_reader	 data_reader;
-	struct line_reader	 auth_reader;
 	char			 line[SESSION_DATA_LINE_MAX + 1];
 };
 
@@ -130,9 +126,6 @@ static void	session_cmd_starttls(struct session *, const char *args);
 static void	session_cmd_auth(struct session *, const char *args);
 /* In SESSION_STARTTLS, once the 220 is out. */
 static void	session_tls_start(struct session *);
-/* In SESSION_AUTH: takes one response line from <in>.  Returns false
- * when no complete line is buffered. */
-static bool	session_auth_input(struct session *, struct evbuffer *in);
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -488,6 +481,8 @@ session_auth_next(struct session *s, enum session_auth_next next)
 		session_set_state(s, SESSION_VERIFY);
 		bufferevent_disable(s->bev, EV_READ);
 		break;
+	case SESSION_AUTH_REFUSED:
+		break;
 	}
 }
 
@@ -519,50 +514,8 @@ session_auth_checked_cb(void *arg, bool ok)
 static void
 session_cmd_auth(struct session *s, const char *args)
 {
-	if (s->ctx->users == NULL) {
-		session_reply(s, "502 5.5.1 Error: command not implemented");
-		session_error(s);
-		return;
-	}
-	if (!session_auth_is_offered(s)) {
-		session_reply(s, "538 5.7.11 Encryption required for "
-		    "requested authentication mechanism");
-		session_error(s);
-		return;
-	}
-	if (session_auth_is_done(s->auth)) {
-		session_reply(s, "503 5.5.1 Error: already authenticated");
-		session_error(s);
-		return;
-	}
-	line_reader_init(&s->auth_reader, SESSION_AUTH_LINE_MAX);
 	session_auth_next(s, session_auth_start(s->auth, args,
-	    s->ctx->users, s->ctx->authcheck));
-}
-
-/* Takes one AUTH response line.  Returns false when none is buffered. */
-static bool
-session_auth_input(struct session *s, struct evbuffer *in)
-{
-	enum session_auth_next	 next = SESSION_AUTH_DONE;
-	size_t			 len;
-	bool			 crlf;
-
-	switch (line_get(&s->auth_reader, in, s->line, &len, &crlf)) {
-	case LINE_AGAIN:
-		return false;
-	case LINE_TOOLONG:
-		next = session_auth_line(s->auth, NULL, s->ctx->users,
-		    s->ctx->authcheck);
-		break;
-	case LINE_OK:
-		next = session_auth_line(s->auth, s->line, s->ctx->users,
-		    s->ctx->authcheck);
-		explicit_bzero(s->line, len);
-		break;
-	}
-	session_auth_next(s, next);
-	return true;
+	    s->ctx->users, session_auth_is_offered(s), s->ctx->authcheck));
 }
 
 _Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
@@ -707,10 +660,11 @@ session_linger(struct session *s)
 static void
 session_process(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
-	size_t		 len;
-	bool		 crlf, more;
+	struct evbuffer		*in = bufferevent_get_input(s->bev);
+	struct evbuffer		*out = bufferevent_get_output(s->bev);
+	enum session_auth_next	 next;
+	size_t			 len;
+	bool			 crlf, more;
 
 	if (s->state == SESSION_LINGER) {
 		s->lingered += evbuffer_get_length(in);
@@ -740,8 +694,10 @@ session_process(struct session *s)
 			continue;
 		}
 		if (s->state == SESSION_AUTH) {
-			if (!session_auth_input(s, in))
+			if (!session_auth_input(s->auth, in, s->ctx->users,
+			    s->ctx->authcheck, &next))
 				return;
+			session_auth_next(s, next);
 			continue;
 		}
 		switch (line_get(&s->cmd_reader, in, s->line, &len, &crlf)) {

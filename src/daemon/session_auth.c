@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "authcheck.h"
+#include "line.h"
 #include "log.h"
 #include "sasl.h"
 #include "saslstep.h"
+#include "smtp.h"
 #include "users.h"
 #include "util.h"
 
@@ -25,12 +27,18 @@
 _Static_assert(SASL_NAME_MAX >= USERS_NAME_MAX, "AUTH names too short");
 _Static_assert(SASL_PASS_MAX >= USERS_PASS_MAX, "AUTH passwords too short");
 
+/* RFC 4954 section 4 lets AUTH lines exceed 512 octets; ours hold at
+ * most a name and a password of 255 octets each, in base64. */
+#define SESSION_AUTH_LINE_MAX	SMTP_TEXT_LINE_MAX
+
 struct session_auth {
 	struct session_auth_conn conn;
 	/* The exchange; after a successful one, sasl.name is the
 	 * account's name. */
 	struct sasl_server	 sasl;
 	bool			 authed;
+	struct line_reader	 reader;	/* response lines */
+	char			 line[SESSION_AUTH_LINE_MAX + 1];
 };
 
 /* Sends what the AUTH step function said, and logs its outcome.
@@ -110,17 +118,38 @@ session_auth_go(struct session_auth *a, const struct sasl_server_out *out,
 	return next;
 }
 
+/* Refuses AUTH with <reply>, a client error. */
+static enum session_auth_next
+session_auth_refuse(struct session_auth *a, const char *reply)
+{
+	a->conn.reply(a->conn.arg, reply);
+	a->conn.error(a->conn.arg);
+	return SESSION_AUTH_REFUSED;
+}
+
+/* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
 enum session_auth_next
 session_auth_start(struct session_auth *a, const char *args,
-    const struct users *users, struct authcheck *ac)
+    const struct users *users, bool offered, struct authcheck *ac)
 {
 	struct sasl_server_out	out;
 
+	if (users == NULL)
+		return session_auth_refuse(a,
+		    "502 5.5.1 Error: command not implemented");
+	if (!offered)
+		return session_auth_refuse(a, "538 5.7.11 Encryption "
+		    "required for requested authentication mechanism");
+	if (a->authed)
+		return session_auth_refuse(a,
+		    "503 5.5.1 Error: already authenticated");
+	line_reader_init(&a->reader, SESSION_AUTH_LINE_MAX);
 	sasl_server_start(&a->sasl, args, &out);
 	return session_auth_go(a, &out, users, ac);
 }
 
-enum session_auth_next
+/* One response line, or NULL for one over the limit. */
+static enum session_auth_next
 session_auth_line(struct session_auth *a, const char *line,
     const struct users *users, struct authcheck *ac)
 {
@@ -128,6 +157,28 @@ session_auth_line(struct session_auth *a, const char *line,
 
 	sasl_server_step(&a->sasl, line, &out);
 	return session_auth_go(a, &out, users, ac);
+}
+
+bool
+session_auth_input(struct session_auth *a, struct evbuffer *in,
+    const struct users *users, struct authcheck *ac,
+    enum session_auth_next *next)
+{
+	size_t	len;
+	bool	crlf;
+
+	switch (line_get(&a->reader, in, a->line, &len, &crlf)) {
+	case LINE_AGAIN:
+		return false;
+	case LINE_TOOLONG:
+		*next = session_auth_line(a, NULL, users, ac);
+		break;
+	case LINE_OK:
+		*next = session_auth_line(a, a->line, users, ac);
+		explicit_bzero(a->line, len);
+		break;
+	}
+	return true;
 }
 
 void

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 struct authcheck;
+struct evbuffer;
 struct session_auth;
 struct users;
 
@@ -23,6 +24,8 @@ enum session_auth_next {
 	SESSION_AUTH_MORE,	/* a 334 went out: feed the next line */
 	SESSION_AUTH_VERIFY,	/* the worker checks the password: stop
 				 * reading until checked() */
+	SESSION_AUTH_REFUSED,	/* AUTH refused before any exchange
+				 * (answered, counted as an error) */
 };
 
 struct session_auth_conn {
@@ -42,17 +45,22 @@ struct session_auth_conn {
 struct session_auth *session_auth_new(const struct session_auth_conn *);
 void		 session_auth_free(struct session_auth *);
 
-/* "AUTH mechanism [initial-response]": checks against <users> (not
- * NULL), on <ac> when not NULL. */
+/* "AUTH mechanism [initial-response]": checks against <users>, on <ac>
+ * when not NULL.  Refused with 502 when <users> is NULL (no accounts),
+ * 538 unless <offered> (the session's policy: TLS, or plaintext
+ * allowed) and 503 once authenticated. */
 enum session_auth_next session_auth_start(struct session_auth *,
 		    const char *args, const struct users *users,
-		    struct authcheck *ac);
+		    bool offered, struct authcheck *ac);
 
-/* One response line, or NULL for one over the limit.  <users> NULL (a
- * reload removed the accounts meanwhile) answers 454 at the check. */
-enum session_auth_next session_auth_line(struct session_auth *,
-		    const char *line, const struct users *users,
-		    struct authcheck *ac);
+/* After MORE: takes one response line from <in> (a line over the
+ * limit of RFC 4954 section 4 is refused) and says in *<next> what
+ * follows.  Returns false when no complete line is buffered.  <users>
+ * NULL (a reload removed the accounts meanwhile) answers 454 at the
+ * check. */
+bool		 session_auth_input(struct session_auth *,
+		    struct evbuffer *in, const struct users *users,
+		    struct authcheck *ac, enum session_auth_next *next);
 
 /* The worker's answer (after VERIFY): answers 235 or 535. */
 void		 session_auth_checked(struct session_auth *, bool ok);
