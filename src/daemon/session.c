@@ -102,15 +102,8 @@ struct session {
 	char			 line[SESSION_DATA_LINE_MAX + 1];
 };
 
-static void	session_set_state(struct session *, enum session_state);
-/* Queues one reply line; CRLF is added here and nowhere else. */
 static void	session_reply(struct session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* Counts a client error; past SESSION_ERRORS_MAX: 421 and QUIT. */
-static void	session_error(struct session *);
-static void	session_set_timeout(struct session *, uint64_t secs);
-/* Forgets the transaction (RSET, HELO, after DATA). */
-static void	session_reset(struct session *);
 /* Consumes buffered input until it runs out or the state says stop. */
 static void	session_process(struct session *);
 /* Frees the session (the only place); callers return at once. */
@@ -118,14 +111,6 @@ static void	session_close(struct session *, const char *reason);
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
 static void	session_event_cb(struct bufferevent *, short, void *);
-
-/* True when EHLO offers AUTH: users configured, and TLS active or the
- * listener allows plaintext AUTH. */
-static bool	session_auth_is_offered(const struct session *);
-static void	session_cmd_starttls(struct session *, const char *args);
-static void	session_cmd_auth(struct session *, const char *args);
-/* In SESSION_STARTTLS, once the 220 is out. */
-static void	session_tls_start(struct session *);
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -187,11 +172,28 @@ session_set_timeout(struct session *s, uint64_t secs)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
+/* Tells the client we are stopping; <hostname> the one to name. */
+static void
+session_shutdown(struct session *s, const char *hostname)
+{
+	session_reply(s, "421 4.3.2 %s Service shutting down", hostname);
+	s->close_reason = "shutdown";
+	session_set_state(s, SESSION_QUIT);
+}
+
 /* Forgets the transaction (RSET, HELO, after DATA). */
 static void
 session_reset(struct session *s)
 {
 	session_txn_reset(s->txn);
+}
+
+/* RFC 4954 section 4: the password travels in base64 only, so AUTH
+ * is offered over TLS, or where the admin allowed it on loopback. */
+static bool
+session_auth_is_offered(const struct session *s)
+{
+	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
 }
 
 static void
@@ -342,14 +344,6 @@ session_cmd_help(struct session *s, const char *args)
 	session_reply(s, SMTPSRV_HELP);
 }
 
-/* RFC 4954 section 4: the password travels in base64 only, so AUTH
- * is offered over TLS, or where the admin allowed it on loopback. */
-static bool
-session_auth_is_offered(const struct session *s)
-{
-	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
-}
-
 /*
  * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
  * client pipelined after the command is thrown away unread (section
@@ -361,24 +355,11 @@ static void
 session_cmd_starttls(struct session *s, const char *args)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	const char	*refusal;
 
-	if (*args != '\0') {
-		session_reply(s, "501 5.5.4 Syntax: STARTTLS");
-		session_error(s);
-		return;
-	}
-	if (s->tls) {
-		session_reply(s, "503 5.5.1 Error: TLS already active");
-		session_error(s);
-		return;
-	}
-	if (s->ctx->tls == NULL) {
-		/* Not configured: as any command we do not offer. */
-		if (s->conf->server_tls.cert_file[0] == '\0')
-			session_reply(s, "502 5.5.1 Error: command not "
-			    "implemented");
-		else
-			session_reply(s, "454 4.7.0 TLS not available");
+	if ((refusal = session_tls_refusal(s->ctx->tls, args, s->tls,
+	    s->conf->server_tls.cert_file[0] != '\0')) != NULL) {
+		session_reply(s, "%s", refusal);
 		session_error(s);
 		return;
 	}
@@ -500,12 +481,8 @@ session_auth_checked_cb(void *arg, bool ok)
 	}
 	session_set_state(s, SESSION_READY);
 	session_auth_checked(s->auth, ok);
-	if (s->ctx->stopping && s->state != SESSION_QUIT) {
-		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    s->conf->hostname);
-		s->close_reason = "shutdown";
-		session_set_state(s, SESSION_QUIT);
-	}
+	if (s->ctx->stopping && s->state != SESSION_QUIT)
+		session_shutdown(s, s->conf->hostname);
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s);
 }
@@ -598,12 +575,8 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		session_reply(s, SMTPSRV_NO_STORAGE);
 	session_reset(s);
 	session_set_state(s, SESSION_READY);
-	if (s->ctx->stopping) {
-		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    s->conf->hostname);
-		s->close_reason = "shutdown";
-		session_set_state(s, SESSION_QUIT);
-	}
+	if (s->ctx->stopping)
+		session_shutdown(s, s->conf->hostname);
 	session_set_timeout(s, s->conf->command_timeout);
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s);
@@ -985,10 +958,7 @@ session_stop_all(struct session_ctx *ctx)
 		if (s->state == SESSION_COMMIT || s->state == SESSION_QUIT ||
 		    s->state == SESSION_LINGER || s->state == SESSION_VERIFY)
 			continue;
-		session_reply(s, "421 4.3.2 %s Service shutting down",
-		    ctx->conf->hostname);
-		s->close_reason = "shutdown";
-		session_set_state(s, SESSION_QUIT);
+		session_shutdown(s, ctx->conf->hostname);
 		bufferevent_disable(s->bev, EV_READ);
 	}
 	if (ctx->nsessions == 0 && ctx->drained != NULL)

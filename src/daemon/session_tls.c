@@ -89,3 +89,20 @@ session_tls_starttls(struct tls_server *tls, struct event_base *base,
 	}
 	return bev;
 }
+
+const char *
+session_tls_refusal(const struct tls_server *tls, const char *args,
+    bool active, bool configured)
+{
+	if (*args != '\0')
+		return "501 5.5.4 Syntax: STARTTLS";
+	if (active)
+		return "503 5.5.1 Error: TLS already active";
+	if (tls == NULL) {
+		/* Not configured: as any command we do not offer. */
+		if (!configured)
+			return "502 5.5.1 Error: command not implemented";
+		return "454 4.7.0 TLS not available";
+	}
+	return NULL;
+}

@@ -27,6 +27,13 @@ struct session_tls_conn {
 	void	*arg;
 };
 
+/* The reply to "STARTTLS <args>" when it cannot start (a client error)
+ * given the server's <tls> context (NULL: none), whether TLS is
+ * <active> already and whether it is <configured> (NULL <tls> then
+ * means it failed to load); NULL when it may.  Static string. */
+const char	*session_tls_refusal(const struct tls_server *tls,
+		    const char *args, bool active, bool configured);
+
 /* Starts the handshake on socket <fd>, for at most <secs> seconds and
  * never more than 30.  Returns the TLS bufferevent, which owns <fd>;
  * NULL after logging, <fd> then still the caller's. */
