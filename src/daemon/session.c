@@ -18,19 +18,14 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -41,21 +36,18 @@
 #include "conf.h"
 #include "line.h"
 #include "log.h"
-#include "msgin.h"
 #include "session_auth.h"
+#include "session_linger.h"
 #include "session_tls.h"
 #include "session_txn.h"
 #include "smtp.h"
 #include "smtpsrv.h"
-#include "spool.h"
 #include "tls.h"
 #include "util.h"
 
 #define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
 #define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
 #define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
-#define SESSION_LINGER_SECS	2	/* read and drop input before close */
-#define SESSION_LINGER_MAX	(64 * 1024)
 
 enum session_state {
 	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
@@ -87,7 +79,7 @@ struct session {
 	bool			 esmtp;
 	unsigned int		 errors;
 	bool			 closed;	/* waiting for a commit only */
-	size_t			 lingered;	/* octets dropped in LINGER */
+	struct session_linger	 linger;	/* after the last reply */
 	const char		*close_reason;
 	const struct conf_network *net;	/* the client's policy, or NULL */
 	bool			 implicit_tls;	/* came in on listen_tls */
@@ -610,23 +602,28 @@ session_data_end(struct session *s)
 	session_txn_commit(s->txn, session_commit_done_cb, s);
 }
 
-/* The last reply is out: half-close and drop what the client still
- * sends for a moment before closing.  Closing with unread input makes
- * the kernel send a reset, which can destroy that last reply (a 421
- * after garbage, say) before the client reads it. */
+/* session_linger.c says it is time to close. */
+static void
+session_linger_done_cb(void *arg)
+{
+	struct session	*s = arg;
+
+	session_close(s, s->close_reason);
+}
+
+/* The last reply is out: half-close and linger (session_linger.h). */
 static void
 session_linger(struct session *s)
 {
-	struct timeval	tv = { SESSION_LINGER_SECS, 0 };
-
-	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
+	s->linger.done = session_linger_done_cb;
+	s->linger.arg = s;
+	if (!session_linger_start(&s->linger, s->bev)) {
 		session_close(s, s->close_reason);
 		return;
 	}
 	session_set_state(s, SESSION_LINGER);
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_enable(s->bev, EV_READ);
-	session_process(s);
+	/* What is buffered already goes the way of what follows. */
+	bufferevent_trigger(s->bev, EV_READ, 0);
 }
 
 /* Consumes buffered input until it runs out or the state says stop. */
@@ -639,13 +636,6 @@ session_process(struct session *s)
 	size_t			 len;
 	bool			 crlf, more;
 
-	if (s->state == SESSION_LINGER) {
-		s->lingered += evbuffer_get_length(in);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		if (s->lingered > SESSION_LINGER_MAX)
-			session_close(s, s->close_reason);
-		return;
-	}
 	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT &&
 	    s->state != SESSION_STARTTLS && s->state != SESSION_HANDSHAKE &&
 	    s->state != SESSION_VERIFY) {
@@ -714,8 +704,6 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		session_tls_start(s);
 		return;
 	}
-	if (s->state == SESSION_LINGER)
-		return;
 	if (s->state != SESSION_COMMIT && s->state != SESSION_VERIFY &&
 	    !(bufferevent_get_enabled(s->bev) & EV_READ)) {
 		bufferevent_enable(s->bev, EV_READ);
@@ -729,10 +717,6 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
-	if (s->state == SESSION_LINGER) {
-		session_close(s, s->close_reason);
-		return;
-	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("session timeout sid=%08x client=%s state=%s",
 		    s->sid, s->addr, session_state_name[s->state]);
