@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,54 @@ START_TEST(test_addr_str_errors)
 }
 END_TEST
 
+/*
+ * cidr_same_addr
+ */
+static const struct {
+	const char	*a, *b;
+	bool		 want;
+} same_cases[] = {
+	{ "192.0.2.1",		"192.0.2.1",		true },
+	{ "192.0.2.1",		"192.0.2.2",		false },
+	{ "2001:db8::1",	"2001:db8::1",		true },
+	{ "2001:db8::1",	"2001:db8::2",		false },
+	{ "::ffff:192.0.2.1",	"192.0.2.1",		false },
+	{ "::1",		"127.0.0.1",		false },
+};
+
+START_TEST(test_same_addr)
+{
+	struct sockaddr_storage	a, b;
+
+	make_sa(same_cases[_i].a, &a);
+	make_sa(same_cases[_i].b, &b);
+	ck_assert(cidr_same_addr((struct sockaddr *)&a,
+	    (struct sockaddr *)&b) == same_cases[_i].want);
+	ck_assert(cidr_same_addr((struct sockaddr *)&b,
+	    (struct sockaddr *)&a) == same_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_same_addr_port)
+{
+	struct sockaddr_storage	a, b;
+	struct sockaddr_in	sin;
+
+	make_sa("192.0.2.1", &a);
+	make_sa("192.0.2.1", &b);
+	memcpy(&sin, &b, sizeof(sin));
+	sin.sin_port = htons(2525);
+	memcpy(&b, &sin, sizeof(sin));
+	ck_assert(cidr_same_addr((struct sockaddr *)&a,
+	    (struct sockaddr *)&b));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.ss_family = b.ss_family = AF_UNIX;
+	ck_assert(!cidr_same_addr((struct sockaddr *)&a,
+	    (struct sockaddr *)&b));
+}
+END_TEST
+
 static Suite *
 cidr_suite(void)
 {
@@ -310,6 +359,11 @@ cidr_suite(void)
 	tc = tcase_create("addr_str");
 	tcase_add_loop_test(tc, test_addr_str, 0, nitems(str_cases));
 	tcase_add_test(tc, test_addr_str_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("same_addr");
+	tcase_add_loop_test(tc, test_same_addr, 0, nitems(same_cases));
+	tcase_add_test(tc, test_same_addr_port);
 	suite_add_tcase(s, tc);
 
 	return s;

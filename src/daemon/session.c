@@ -18,7 +18,6 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -887,29 +886,6 @@ session_new_bev(struct session_ctx *ctx, struct bufferevent *bev,
 	session_start(s);
 }
 
-/* Compares the addresses (not ports) of two peers. */
-static bool
-session_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-	const struct sockaddr_in	*a4, *b4;
-	const struct sockaddr_in6	*a6, *b6;
-
-	if (a->ss_family != b->sa_family)
-		return false;
-	if (b->sa_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)(const void *)a;
-		b4 = (const struct sockaddr_in *)(const void *)b;
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (b->sa_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)(const void *)a;
-		b6 = (const struct sockaddr_in6 *)(const void *)b;
-		return memcmp(&a6->sin6_addr, &b6->sin6_addr,
-		    sizeof(a6->sin6_addr)) == 0;
-	}
-	return false;
-}
-
 unsigned int
 session_count_from(const struct session_ctx *ctx, const struct sockaddr *sa)
 {
@@ -917,7 +893,8 @@ session_count_from(const struct session_ctx *ctx, const struct sockaddr *sa)
 	unsigned int		 n = 0;
 
 	TAILQ_FOREACH(s, &ctx->sessions, entry)
-		if (!s->closed && session_same_addr(&s->peer, sa))
+		if (!s->closed && cidr_same_addr(
+		    (const struct sockaddr *)&s->peer, sa))
 			n++;
 	return n;
 }

@@ -35,4 +35,9 @@ bool	cidr_contains(const struct cidr *outer, const struct cidr *inner);
  * IPv4) into <buf>.  Returns <buf>, or "?" on an unknown family. */
 const char *cidr_addr_str(const struct sockaddr *sa, char *buf, size_t bufsz);
 
+/* True when <a> and <b> are the same address of the same family, ports
+ * aside.  Unlike the matching above, an IPv4-mapped IPv6 address is not
+ * the IPv4 address it maps. */
+bool	cidr_same_addr(const struct sockaddr *a, const struct sockaddr *b);
+
 #endif /* CIDR_H */
