@@ -582,19 +582,11 @@ session_data_end(struct session *s)
 	const char		*reply;
 
 	session_set_timeout(s, conf->command_timeout);
-	switch (session_txn_end(s->txn, &reply)) {
-	case MSGIN_REJECTED:
+	if (!session_txn_end(s->txn, &reply)) {
 		session_reply(s, "%s", reply);
 		session_reset(s);
 		session_set_state(s, SESSION_READY);
 		return;
-	case MSGIN_IOERR:
-		session_reply(s, SMTPSRV_NO_STORAGE);
-		session_reset(s);
-		session_set_state(s, SESSION_READY);
-		return;
-	case MSGIN_OK:
-		break;
 	}
 	session_set_state(s, SESSION_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);

@@ -210,24 +210,23 @@ session_txn_line(struct session_txn *t, const char *line, size_t len,
 	return msgin_line(t->msg, line, len, crlf, more);
 }
 
-enum msgin_end
+bool
 session_txn_end(struct session_txn *t, const char **reply)
 {
-	enum msgin_end	end;
-
-	switch ((end = msgin_end(t->msg, reply))) {
+	switch (msgin_end(t->msg, reply)) {
 	case MSGIN_REJECTED:
 		log_notice("session rejected sid=%08x client=%s reason=\"%s\"",
 		    t->sid, t->addr, *reply);
-		break;
+		return false;
 	case MSGIN_IOERR:
 		log_warnx("session spool write failed sid=%08x client=%s",
 		    t->sid, t->addr);
-		break;
+		*reply = SMTPSRV_NO_STORAGE;
+		return false;
 	case MSGIN_OK:
 		break;
 	}
-	return end;
+	return true;
 }
 
 /* Runs on the loop thread when the spool has synced (or failed). */

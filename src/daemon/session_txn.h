@@ -63,8 +63,9 @@ bool		 session_txn_data(struct session_txn *, struct spool *spool,
 bool		 session_txn_line(struct session_txn *, const char *line,
 		    size_t len, bool crlf, bool more);
 
-/* At the end of data: as msgin_end(), logging a refusal. */
-enum msgin_end	 session_txn_end(struct session_txn *, const char **reply);
+/* At the end of data: true when the message may be committed, else
+ * false with the refusal (logged) in *<reply>, a static string. */
+bool		 session_txn_end(struct session_txn *, const char **reply);
 
 /* Hands the message to the spool; once synced (or failed) the commit is
  * logged and <cb> runs with the queue id or the errno.  The transaction
