@@ -305,13 +305,6 @@ session_cmd_rset(struct session *s, const char *args)
 }
 
 static void
-session_cmd_noop(struct session *s, const char *args)
-{
-	(void)args;
-	session_reply(s, SMTPSRV_OK);
-}
-
-static void
 session_cmd_quit(struct session *s, const char *args)
 {
 	(void)args;
@@ -320,20 +313,6 @@ session_cmd_quit(struct session *s, const char *args)
 	session_set_state(s, SESSION_QUIT);
 }
 
-static void
-session_cmd_vrfy(struct session *s, const char *args)
-{
-	(void)args;
-	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
-	session_reply(s, SMTPSRV_VRFY);
-}
-
-static void
-session_cmd_help(struct session *s, const char *args)
-{
-	(void)args;
-	session_reply(s, SMTPSRV_HELP);
-}
 
 /*
  * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
@@ -421,7 +400,6 @@ session_tls_done_cb(void *arg, bool ok)
 	session_process(s);
 }
 
-
 /* session_auth.c's ways to answer. */
 static void
 session_auth_reply_cb(void *arg, const char *line)
@@ -490,24 +468,27 @@ _Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
     SESSION_READY == (int)SMTPSRV_READY && SESSION_MAIL == (int)SMTPSRV_MAIL &&
     SESSION_RCPT == (int)SMTPSRV_RCPT, "the command states of smtpsrv.h");
 
-/* Which handler runs a command; whether it may run now, and the reply
- * when it may not, is the shared table's business (smtpsrv.h). */
+/* Which handler runs a command, or the fixed reply of one that needs
+ * none; whether it may run now, and the reply when it may not, is the
+ * shared table's business (smtpsrv.h). */
 static const struct session_cmd {
 	enum smtp_verb	 verb;
 	void		(*handle)(struct session *, const char *args);
+	const char	*reply;
 } session_cmds[] = {
-	{ SMTP_VERB_HELO, session_cmd_helo },
-	{ SMTP_VERB_EHLO, session_cmd_ehlo },
-	{ SMTP_VERB_MAIL, session_cmd_mail },
-	{ SMTP_VERB_RCPT, session_cmd_rcpt },
-	{ SMTP_VERB_DATA, session_cmd_data },
-	{ SMTP_VERB_RSET, session_cmd_rset },
-	{ SMTP_VERB_NOOP, session_cmd_noop },
-	{ SMTP_VERB_QUIT, session_cmd_quit },
-	{ SMTP_VERB_VRFY, session_cmd_vrfy },
-	{ SMTP_VERB_HELP, session_cmd_help },
-	{ SMTP_VERB_STARTTLS, session_cmd_starttls },
-	{ SMTP_VERB_AUTH, session_cmd_auth },
+	{ SMTP_VERB_HELO, session_cmd_helo, NULL },
+	{ SMTP_VERB_EHLO, session_cmd_ehlo, NULL },
+	{ SMTP_VERB_MAIL, session_cmd_mail, NULL },
+	{ SMTP_VERB_RCPT, session_cmd_rcpt, NULL },
+	{ SMTP_VERB_DATA, session_cmd_data, NULL },
+	{ SMTP_VERB_RSET, session_cmd_rset, NULL },
+	{ SMTP_VERB_NOOP, NULL, SMTPSRV_OK },
+	{ SMTP_VERB_QUIT, session_cmd_quit, NULL },
+	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
+	{ SMTP_VERB_VRFY, NULL, SMTPSRV_VRFY },
+	{ SMTP_VERB_HELP, NULL, SMTPSRV_HELP },
+	{ SMTP_VERB_STARTTLS, session_cmd_starttls, NULL },
+	{ SMTP_VERB_AUTH, session_cmd_auth, NULL },
 };
 
 static void
@@ -535,7 +516,9 @@ session_dispatch(struct session *s, const char *line, size_t len)
 		session_reply(s, "%s", refusal != NULL ? refusal :
 		    "451 4.3.0 Internal error");
 		session_error(s);
-	} else
+	} else if (cmd->handle == NULL)
+		session_reply(s, "%s", cmd->reply);
+	else
 		cmd->handle(s, args);
 	/* The line held credentials, if only in base64. */
 	if (verb == SMTP_VERB_AUTH)
