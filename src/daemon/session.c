@@ -36,6 +36,7 @@
 #include "line.h"
 #include "log.h"
 #include "session_auth.h"
+#include "session_cmd.h"
 #include "session_linger.h"
 #include "session_tls.h"
 #include "session_txn.h"
@@ -179,87 +180,25 @@ session_reset(struct session *s)
 	session_txn_reset(s->txn);
 }
 
+/* session_cmd.c's and session_auth.c's ways to answer. */
+static void
+session_reply_cb(void *arg, const char *line)
+{
+	session_reply(arg, "%s", line);
+}
+
+static void
+session_error_cb(void *arg)
+{
+	session_error(arg);
+}
+
 /* RFC 4954 section 4: the password travels in base64 only, so AUTH
  * is offered over TLS, or where the admin allowed it on loopback. */
 static bool
 session_auth_is_offered(const struct session *s)
 {
 	return s->ctx->users != NULL && (s->tls || s->auth_plain_ok);
-}
-
-static void
-session_helo(struct session *s, const char *args, bool esmtp)
-{
-	const struct conf	*conf = s->conf;
-	struct buf		 ehlo = BUF_INIT;
-	unsigned int		 flags = 0;
-
-	if (smtp_parse_helo(args, s->helo, sizeof(s->helo)) != SMTP_OK) {
-		session_reply(s, "%s", smtpsrv_helo_syntax(esmtp));
-		session_error(s);
-		return;
-	}
-	/* RFC 5321 4.1.4: a new HELO/EHLO resets the transaction. */
-	session_reset(s);
-	s->esmtp = esmtp;
-	session_set_state(s, SESSION_READY);
-	if (!esmtp) {
-		session_reply(s, SMTPSRV_HELO_FMT, conf->hostname);
-		return;
-	}
-	if (s->ctx->tls != NULL && !s->tls)
-		flags |= SMTPSRV_EHLO_STARTTLS;
-	if (session_auth_is_offered(s))
-		flags |= SMTPSRV_EHLO_AUTH;
-	smtpsrv_ehlo(&ehlo, conf->hostname, conf->max_message_size, flags);
-	session_reply(s, "%s", ehlo.p);
-	buf_free(&ehlo);
-}
-
-static void
-session_cmd_helo(struct session *s, const char *args)
-{
-	session_helo(s, args, false);
-}
-
-static void
-session_cmd_ehlo(struct session *s, const char *args)
-{
-	session_helo(s, args, true);
-}
-
-static void
-session_cmd_mail(struct session *s, const char *args)
-{
-	const char	*reply;
-
-	if (s->net != NULL && s->net->auth == CONF_NET_AUTH_REQUIRED &&
-	    !session_auth_is_done(s->auth)) {
-		session_reply(s, "530 5.7.0 Authentication required");
-		session_error(s);
-		return;
-	}
-	if (session_txn_mail(s->txn, args, &reply) == SESSION_TXN_OK) {
-		session_set_state(s, SESSION_MAIL);
-		session_reply(s, "%s", reply);
-		return;
-	}
-	session_reply(s, "%s", reply);
-	session_error(s);
-}
-
-static void
-session_cmd_rcpt(struct session *s, const char *args)
-{
-	const char		*reply;
-	enum session_txn_rc	 rc;
-
-	rc = session_txn_rcpt(s->txn, args, &reply);
-	if (rc == SESSION_TXN_OK && session_txn_nrcpt(s->txn) > 0)
-		session_set_state(s, SESSION_RCPT);
-	session_reply(s, "%s", reply);
-	if (rc == SESSION_TXN_ERROR)
-		session_error(s);
 }
 
 static void
@@ -295,23 +234,6 @@ session_cmd_data(struct session *s, const char *args)
 	session_reply(s, SMTPSRV_DATA_GO);
 }
 
-static void
-session_cmd_rset(struct session *s, const char *args)
-{
-	(void)args;
-	session_reset(s);
-	session_set_state(s, SESSION_READY);
-	session_reply(s, SMTPSRV_OK);
-}
-
-static void
-session_cmd_quit(struct session *s, const char *args)
-{
-	(void)args;
-	session_reply(s, SMTPSRV_BYE);
-	s->close_reason = "quit";
-	session_set_state(s, SESSION_QUIT);
-}
 
 
 /*
@@ -400,18 +322,6 @@ session_tls_done_cb(void *arg, bool ok)
 	session_process(s);
 }
 
-/* session_auth.c's ways to answer. */
-static void
-session_auth_reply_cb(void *arg, const char *line)
-{
-	session_reply(arg, "%s", line);
-}
-
-static void
-session_auth_error_cb(void *arg)
-{
-	session_error(arg);
-}
 
 /* Enters the state AUTH said, unless too many errors ended the
  * session meanwhile. */
@@ -468,58 +378,60 @@ _Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
     SESSION_READY == (int)SMTPSRV_READY && SESSION_MAIL == (int)SMTPSRV_MAIL &&
     SESSION_RCPT == (int)SMTPSRV_RCPT, "the command states of smtpsrv.h");
 
-/* Which handler runs a command, or the fixed reply of one that needs
- * none; whether it may run now, and the reply when it may not, is the
- * shared table's business (smtpsrv.h). */
-static const struct session_cmd {
-	enum smtp_verb	 verb;
-	void		(*handle)(struct session *, const char *args);
-	const char	*reply;
-} session_cmds[] = {
-	{ SMTP_VERB_HELO, session_cmd_helo, NULL },
-	{ SMTP_VERB_EHLO, session_cmd_ehlo, NULL },
-	{ SMTP_VERB_MAIL, session_cmd_mail, NULL },
-	{ SMTP_VERB_RCPT, session_cmd_rcpt, NULL },
-	{ SMTP_VERB_DATA, session_cmd_data, NULL },
-	{ SMTP_VERB_RSET, session_cmd_rset, NULL },
-	{ SMTP_VERB_NOOP, NULL, SMTPSRV_OK },
-	{ SMTP_VERB_QUIT, session_cmd_quit, NULL },
-	/* RFC 5321 3.5.3: 252 when we will not verify but will accept. */
-	{ SMTP_VERB_VRFY, NULL, SMTPSRV_VRFY },
-	{ SMTP_VERB_HELP, NULL, SMTPSRV_HELP },
-	{ SMTP_VERB_STARTTLS, session_cmd_starttls, NULL },
-	{ SMTP_VERB_AUTH, session_cmd_auth, NULL },
-};
-
 static void
 session_dispatch(struct session *s, const char *line, size_t len)
 {
-	const struct session_cmd	*cmd = NULL;
-	const char			*args, *refusal;
-	enum smtp_verb			 verb;
-	size_t				 i;
+	struct session_cmd_in	 in;
+	const char		*args;
+	enum smtp_verb		 verb;
 
-	if (!smtp_line_is_clean(line, len)) {
-		session_reply(s, SMTPSRV_BAD_CHARS);
-		session_error(s);
-		return;
-	}
-	verb = smtp_parse_verb(line, &args);
 	/* Commands are read only in the states the table knows. */
 	if (s->state > SESSION_RCPT)
 		fatalx("session: command in state %d", s->state);
-	refusal = smtpsrv_refusal(verb, (enum smtpsrv_state)s->state);
-	for (i = 0; i < nitems(session_cmds) && cmd == NULL; i++)
-		if (session_cmds[i].verb == verb)
-			cmd = &session_cmds[i];
-	if (refusal != NULL || cmd == NULL) {
-		session_reply(s, "%s", refusal != NULL ? refusal :
-		    "451 4.3.0 Internal error");
-		session_error(s);
-	} else if (cmd->handle == NULL)
-		session_reply(s, "%s", cmd->reply);
-	else
-		cmd->handle(s, args);
+	in.state = (enum smtpsrv_state)s->state;
+	in.conf = s->conf;
+	in.txn = s->txn;
+	in.helo = s->helo;
+	in.helosz = sizeof(s->helo);
+	in.ehlo_flags = (s->ctx->tls != NULL && !s->tls ?
+	    SMTPSRV_EHLO_STARTTLS : 0) | (session_auth_is_offered(s) ?
+	    SMTPSRV_EHLO_AUTH : 0);
+	in.auth_missing = s->net != NULL &&
+	    s->net->auth == CONF_NET_AUTH_REQUIRED &&
+	    !session_auth_is_done(s->auth);
+	in.reply = session_reply_cb;
+	in.error = session_error_cb;
+	in.arg = s;
+	switch (session_cmd_run(&in, line, len, &verb, &args)) {
+	case SESSION_CMD_STAY:
+		break;
+	case SESSION_CMD_HELO:
+	case SESSION_CMD_EHLO:
+		s->esmtp = verb == SMTP_VERB_EHLO;
+		/* FALLTHROUGH */
+	case SESSION_CMD_READY:
+		session_set_state(s, SESSION_READY);
+		break;
+	case SESSION_CMD_MAIL:
+		session_set_state(s, SESSION_MAIL);
+		break;
+	case SESSION_CMD_RCPT:
+		session_set_state(s, SESSION_RCPT);
+		break;
+	case SESSION_CMD_QUIT:
+		s->close_reason = "quit";
+		session_set_state(s, SESSION_QUIT);
+		break;
+	case SESSION_CMD_DATA:
+		session_cmd_data(s, args);
+		break;
+	case SESSION_CMD_STARTTLS:
+		session_cmd_starttls(s, args);
+		break;
+	case SESSION_CMD_AUTH:
+		session_cmd_auth(s, args);
+		break;
+	}
 	/* The line held credentials, if only in base64. */
 	if (verb == SMTP_VERB_AUTH)
 		explicit_bzero(s->line, sizeof(s->line));
@@ -785,8 +697,8 @@ session_alloc(struct session_ctx *ctx, const struct sockaddr *sa,
 	line_reader_init(&s->cmd_reader, SMTP_CMD_LINE_MAX);
 	aconn.sid = s->sid;
 	aconn.addr = s->addr;
-	aconn.reply = session_auth_reply_cb;
-	aconn.error = session_auth_error_cb;
+	aconn.reply = session_reply_cb;
+	aconn.error = session_error_cb;
 	aconn.checked = session_auth_checked_cb;
 	aconn.arg = s;
 	s->auth = session_auth_new(&aconn);
