@@ -30,7 +30,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "buf.h"
 #include "cidr.h"
 #include "conf.h"
 #include "line.h"
@@ -173,13 +172,6 @@ session_shutdown(struct session *s, const char *hostname)
 	session_set_state(s, SESSION_QUIT);
 }
 
-/* Forgets the transaction (RSET, HELO, after DATA). */
-static void
-session_reset(struct session *s)
-{
-	session_txn_reset(s->txn);
-}
-
 /* session_cmd.c's and session_auth.c's ways to answer. */
 static void
 session_reply_cb(void *arg, const char *line)
@@ -212,16 +204,12 @@ session_cmd_data(struct session *s, const char *args)
 		session_error(s);
 		return;
 	}
-	from.sid = s->sid;
-	from.addr = s->addr;
 	from.helo = s->helo;
 	from.protocol = smtpsrv_protocol(s->esmtp,
 	    session_txn_is_utf8(s->txn), s->tls,
 	    session_auth_is_done(s->auth));
 	from.tls_version = s->tls ? tls_version(s->bev) : NULL;
 	from.tls_cipher = s->tls ? tls_cipher(s->bev) : NULL;
-	from.hostname = conf->hostname;
-	from.domain = conf->domain;
 	/* The client's network may say otherwise than the default. */
 	if (!session_txn_data(s->txn, s->ctx->spool, &from, (s->net != NULL ?
 	    s->net->bare_lf : conf->bare_lf) == CONF_BARE_LF_REJECT)) {
@@ -233,8 +221,6 @@ session_cmd_data(struct session *s, const char *args)
 	session_set_state(s, SESSION_DATA);
 	session_reply(s, SMTPSRV_DATA_GO);
 }
-
-
 
 /*
  * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
@@ -267,18 +253,13 @@ session_cmd_starttls(struct session *s, const char *args)
 static void
 session_tls_start(struct session *s)
 {
-	struct bufferevent	*bev;
-	const char		*reason;
+	const char	*reason;
 
-	bev = session_tls_starttls(s->ctx->tls, s->ctx->base, s->bev,
-	    s->conf->command_timeout, &s->tlsconn, &reason);
-	if (bev == NULL) {
+	if (session_tls_starttls(s->ctx->tls, s->ctx->base, &s->bev,
+	    s->conf->command_timeout, &s->tlsconn, &reason) == -1)
 		session_close(s, reason);
-		return;
-	}
-	bufferevent_free(s->bev);
-	s->bev = bev;
-	session_set_state(s, SESSION_HANDSHAKE);
+	else
+		session_set_state(s, SESSION_HANDSHAKE);
 }
 
 /* The handshake finished: greet (implicit TLS), or start afresh
@@ -298,7 +279,7 @@ session_tls_done_cb(void *arg, bool ok)
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	session_set_timeout(s, conf->command_timeout);
-	session_reset(s);
+	session_txn_reset(s->txn);
 	s->helo[0] = '\0';
 	s->esmtp = false;
 	session_auth_reset(s->auth);
@@ -450,7 +431,7 @@ session_commit_done_cb(const char *id, int err, void *arg)
 	}
 	if (s->closed) {
 		/* The client went away; the message stays queued. */
-		session_reset(s);
+		session_txn_reset(s->txn);
 		session_set_state(s, SESSION_READY);
 		session_close(s, s->close_reason);
 		return;
@@ -459,7 +440,7 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		session_reply(s, SMTPSRV_QUEUED_FMT, id);
 	else
 		session_reply(s, SMTPSRV_NO_STORAGE);
-	session_reset(s);
+	session_txn_reset(s->txn);
 	session_set_state(s, SESSION_READY);
 	if (s->ctx->stopping)
 		session_shutdown(s, s->conf->hostname);
@@ -479,7 +460,7 @@ session_data_end(struct session *s)
 	session_set_timeout(s, conf->command_timeout);
 	if (!session_txn_end(s->txn, &reply)) {
 		session_reply(s, "%s", reply);
-		session_reset(s);
+		session_txn_reset(s->txn);
 		session_set_state(s, SESSION_READY);
 		return;
 	}

@@ -68,26 +68,29 @@ session_tls_wrap(struct tls_server *tls, struct event_base *base, int fd,
 
 /* The plaintext bufferevent goes away with everything it buffered; a
  * duplicate of its descriptor keeps the connection for the TLS one. */
-struct bufferevent *
+int
 session_tls_starttls(struct tls_server *tls, struct event_base *base,
-    struct bufferevent *plain, uint64_t secs,
+    struct bufferevent **bevp, uint64_t secs,
     const struct session_tls_conn *conn, const char **reason)
 {
 	struct bufferevent	*bev;
 	int			 fd;
 
-	fd = fcntl(bufferevent_getfd(plain), F_DUPFD_CLOEXEC, 0);
+	fd = fcntl(bufferevent_getfd(*bevp), F_DUPFD_CLOEXEC, 0);
 	if (fd == -1) {
 		log_warn("session cannot duplicate socket sid=%08x",
 		    conn->sid);
 		*reason = "error";
-		return NULL;
+		return -1;
 	}
 	if ((bev = session_tls_wrap(tls, base, fd, secs, conn)) == NULL) {
 		close(fd);
 		*reason = "tls";
+		return -1;
 	}
-	return bev;
+	bufferevent_free(*bevp);
+	*bevp = bev;
+	return 0;
 }
 
 const char *

@@ -41,11 +41,11 @@ struct bufferevent *session_tls_wrap(struct tls_server *, struct event_base *,
 		    int fd, uint64_t secs, const struct session_tls_conn *);
 
 /* STARTTLS: as session_tls_wrap() on a duplicate of the socket of the
- * plaintext <plain>, which the caller then frees with everything it
- * buffered.  NULL after logging, with *<reason> the word for the close
- * ("error" or "tls"). */
-struct bufferevent *session_tls_starttls(struct tls_server *,
-		    struct event_base *, struct bufferevent *plain,
+ * plaintext *<bevp>, which is freed with everything it buffered and
+ * replaced by the TLS one.  Returns 0, or -1 after logging with *<bevp>
+ * unchanged and *<reason> the word for the close ("error", "tls"). */
+int		 session_tls_starttls(struct tls_server *,
+		    struct event_base *, struct bufferevent **bevp,
 		    uint64_t secs, const struct session_tls_conn *,
 		    const char **reason);
 

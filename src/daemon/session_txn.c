@@ -196,6 +196,10 @@ bool
 session_txn_data(struct session_txn *t, struct spool *spool,
     struct msgin_from *from, bool reject_bare_lf)
 {
+	from->sid = t->sid;
+	from->addr = t->addr;
+	from->hostname = t->conf->hostname;
+	from->domain = t->conf->domain;
 	from->body = t->mail.body;
 	from->smtputf8 = t->mail.smtputf8;
 	t->msg = msgin_new(spool, t->mail.path, t->rcpts, t->nrcpt, from,

@@ -53,9 +53,10 @@ size_t		 session_txn_nrcpt(const struct session_txn *);
 /* True when MAIL asked for SMTPUTF8 (RFC 6531). */
 bool		 session_txn_is_utf8(const struct session_txn *);
 
-/* DATA: starts the message in <spool>; <from> is filled in but for the
- * MAIL parameters (body, smtputf8), which this adds.  Returns false
- * when the spool cannot start a message (452). */
+/* DATA: starts the message in <spool>; <from> is filled in but for what
+ * the transaction knows (the session, the client, our names and MAIL's
+ * parameters), which this adds.  Returns false when the spool cannot
+ * start a message (452). */
 bool		 session_txn_data(struct session_txn *, struct spool *spool,
 		    struct msgin_from *from, bool reject_bare_lf);
 
