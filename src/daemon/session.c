@@ -226,8 +226,8 @@ session_cmd_data(struct session *s, const char *args)
  * STARTTLS (RFC 3207).  The 220 goes out in plaintext; whatever the
  * client pipelined after the command is thrown away unread (section
  * 4.2: a man in the middle could have injected it), and reading stops
- * until the TLS bufferevent takes over the socket in
- * session_tls_start().
+ * until the TLS bufferevent takes over the socket once the 220 is
+ * out (session_write_cb()).
  */
 static void
 session_cmd_starttls(struct session *s, const char *args)
@@ -248,19 +248,6 @@ session_cmd_starttls(struct session *s, const char *args)
 	session_reply(s, "220 2.0.0 Ready to start TLS");
 }
 
-/* The 220 to STARTTLS is out: the handshake replaces the plaintext
- * bufferevent. */
-static void
-session_tls_start(struct session *s)
-{
-	const char	*reason;
-
-	if (session_tls_starttls(s->ctx->tls, s->ctx->base, &s->bev,
-	    s->conf->command_timeout, &s->tlsconn, &reason) == -1)
-		session_close(s, reason);
-	else
-		session_set_state(s, SESSION_HANDSHAKE);
-}
 
 /* The handshake finished: greet (implicit TLS), or start afresh
  * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
@@ -333,26 +320,17 @@ session_auth_checked_cb(void *arg, bool ok)
 {
 	struct session	*s = arg;
 
+	session_set_state(s, SESSION_READY);
 	if (s->closed) {
 		/* The client went away meanwhile. */
-		session_set_state(s, SESSION_READY);
 		session_close(s, s->close_reason);
 		return;
 	}
-	session_set_state(s, SESSION_READY);
 	session_auth_checked(s->auth, ok);
 	if (s->ctx->stopping && s->state != SESSION_QUIT)
 		session_shutdown(s, s->conf->hostname);
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s);
-}
-
-/* "AUTH mechanism [initial-response]" (RFC 4954 section 4). */
-static void
-session_cmd_auth(struct session *s, const char *args)
-{
-	session_auth_next(s, session_auth_start(s->auth, args,
-	    s->ctx->users, session_auth_is_offered(s), s->ctx->authcheck));
 }
 
 _Static_assert(SESSION_GREETED == (int)SMTPSRV_GREETED &&
@@ -410,7 +388,10 @@ session_dispatch(struct session *s, const char *line, size_t len)
 		session_cmd_starttls(s, args);
 		break;
 	case SESSION_CMD_AUTH:
-		session_cmd_auth(s, args);
+		/* RFC 4954 section 4. */
+		session_auth_next(s, session_auth_start(s->auth, args,
+		    s->ctx->users, session_auth_is_offered(s),
+		    s->ctx->authcheck));
 		break;
 	}
 	/* The line held credentials, if only in base64. */
@@ -429,10 +410,10 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(id, s->ctx->committed_arg);
 	}
+	session_txn_reset(s->txn);
+	session_set_state(s, SESSION_READY);
 	if (s->closed) {
 		/* The client went away; the message stays queued. */
-		session_txn_reset(s->txn);
-		session_set_state(s, SESSION_READY);
 		session_close(s, s->close_reason);
 		return;
 	}
@@ -440,8 +421,6 @@ session_commit_done_cb(const char *id, int err, void *arg)
 		session_reply(s, SMTPSRV_QUEUED_FMT, id);
 	else
 		session_reply(s, SMTPSRV_NO_STORAGE);
-	session_txn_reset(s->txn);
-	session_set_state(s, SESSION_READY);
 	if (s->ctx->stopping)
 		session_shutdown(s, s->conf->hostname);
 	session_set_timeout(s, s->conf->command_timeout);
@@ -454,10 +433,9 @@ session_commit_done_cb(const char *id, int err, void *arg)
 static void
 session_data_end(struct session *s)
 {
-	const struct conf	*conf = s->conf;
-	const char		*reply;
+	const char	*reply;
 
-	session_set_timeout(s, conf->command_timeout);
+	session_set_timeout(s, s->conf->command_timeout);
 	if (!session_txn_end(s->txn, &reply)) {
 		session_reply(s, "%s", reply);
 		session_txn_reset(s->txn);
@@ -561,6 +539,7 @@ static void
 session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+	const char	*reason;
 
 	(void)bev;
 	if (s->state == SESSION_QUIT) {
@@ -568,7 +547,12 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (s->state == SESSION_STARTTLS) {
-		session_tls_start(s);
+		/* The 220 is out: the handshake takes over the socket. */
+		if (session_tls_starttls(s->ctx->tls, s->ctx->base, &s->bev,
+		    s->conf->command_timeout, &s->tlsconn, &reason) == -1)
+			session_close(s, reason);
+		else
+			session_set_state(s, SESSION_HANDSHAKE);
 		return;
 	}
 	if (s->state != SESSION_COMMIT && s->state != SESSION_VERIFY &&
