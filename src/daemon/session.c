@@ -63,7 +63,6 @@ enum session_state {
 	SESSION_VERIFY,		/* waiting for the password check */
 };
 
-
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct session_ctx	*ctx;
@@ -99,9 +98,6 @@ static void	session_reply(struct session *, const char *fmt, ...)
 static void	session_process(struct session *);
 /* Frees the session (the only place); callers return at once. */
 static void	session_close(struct session *, const char *reason);
-static void	session_read_cb(struct bufferevent *, void *);
-static void	session_write_cb(struct bufferevent *, void *);
-static void	session_event_cb(struct bufferevent *, short, void *);
 
 static const char *const session_state_name[] = {
 	[SESSION_GREETED] = "greeted",
@@ -248,47 +244,6 @@ session_cmd_starttls(struct session *s, const char *args)
 	session_reply(s, "220 2.0.0 Ready to start TLS");
 }
 
-
-/* The handshake finished: greet (implicit TLS), or start afresh
- * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
- * so EHLO comes again and an AUTH made in plaintext no longer holds). */
-static void
-session_tls_done_cb(void *arg, bool ok)
-{
-	struct session		*s = arg;
-	const struct conf	*conf = s->conf;
-
-	if (!ok) {
-		session_close(s, "tls");
-		return;
-	}
-	s->tls = true;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	session_set_timeout(s, conf->command_timeout);
-	session_txn_reset(s->txn);
-	s->helo[0] = '\0';
-	s->esmtp = false;
-	session_auth_reset(s->auth);
-	session_set_state(s, SESSION_GREETED);
-	if (s->implicit_tls) {
-		/* As the listener's check on plain ports: a client that
-		 * talks before the greeting is a bot firing blind. */
-		if (tls_has_pending(s->bev)) {
-			log_notice("session reject client=%s "
-			    "reason=early-talker sid=%08x", s->addr, s->sid);
-			s->ctx->refused_early_talker++;
-			session_reply(s, "554 5.5.1 %s Error: talked before "
-			    "the greeting", conf->hostname);
-			s->close_reason = "early-talker";
-			session_set_state(s, SESSION_QUIT);
-			bufferevent_disable(s->bev, EV_READ);
-			return;
-		}
-		session_reply(s, "220 %s ESMTP smartrelay", conf->hostname);
-	}
-	session_process(s);
-}
 
 
 /* Enters the state AUTH said, unless too many errors ended the
@@ -592,6 +547,42 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	session_close(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
+}
+
+/* The handshake finished: greet (implicit TLS), or start afresh
+ * (STARTTLS: RFC 3207 section 4.2 discards all the client said before,
+ * so EHLO comes again and an AUTH made in plaintext no longer holds). */
+static void
+session_tls_done_cb(void *arg, enum session_tls_end end)
+{
+	struct session		*s = arg;
+	const struct conf	*conf = s->conf;
+
+	if (end == SESSION_TLS_FAILED) {
+		session_close(s, "tls");
+		return;
+	}
+	s->tls = true;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	session_set_timeout(s, conf->command_timeout);
+	session_txn_reset(s->txn);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	session_auth_reset(s->auth);
+	session_set_state(s, SESSION_GREETED);
+	if (end == SESSION_TLS_EARLY) {
+		s->ctx->refused_early_talker++;
+		session_reply(s, "554 5.5.1 %s Error: talked before the "
+		    "greeting", conf->hostname);
+		s->close_reason = "early-talker";
+		session_set_state(s, SESSION_QUIT);
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	if (s->implicit_tls)
+		session_reply(s, "220 %s ESMTP smartrelay", conf->hostname);
+	session_process(s);
 }
 
 /* Frees what session_alloc() made. */

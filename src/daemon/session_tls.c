@@ -23,16 +23,23 @@
 /* The handshake finished or failed.  A failure has no SMTP reply to
  * give: the client gets the TLS alert, if any, and the close. */
 static void
-session_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+session_tls_end(struct bufferevent *bev, short what,
+    const struct session_tls_conn *c, bool implicit)
 {
-	const struct session_tls_conn	*c = arg;
-	char				 why[256];
+	char	why[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		log_info("session tls sid=%08x client=%s version=%s "
 		    "cipher=%s", c->sid, c->addr, tls_version(bev),
 		    tls_cipher(bev));
-		c->done(c->arg, true);
+		/* As the listener's check on plain ports: a client that
+		 * talks before the greeting is a bot firing blind. */
+		if (implicit && tls_has_pending(bev)) {
+			log_notice("session reject client=%s "
+			    "reason=early-talker sid=%08x", c->addr, c->sid);
+			c->done(c->arg, SESSION_TLS_EARLY);
+		} else
+			c->done(c->arg, SESSION_TLS_OK);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -43,12 +50,25 @@ session_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 		tls_error_string(bev, why, sizeof(why), NULL);
 	log_notice("session tls failed sid=%08x client=%s reason=\"%s\"",
 	    c->sid, c->addr, why);
-	c->done(c->arg, false);
+	c->done(c->arg, SESSION_TLS_FAILED);
 }
 
-struct bufferevent *
-session_tls_wrap(struct tls_server *tls, struct event_base *base, int fd,
-    uint64_t secs, const struct session_tls_conn *conn)
+static void
+session_tls_implicit_cb(struct bufferevent *bev, short what, void *arg)
+{
+	session_tls_end(bev, what, arg, true);
+}
+
+static void
+session_tls_starttls_cb(struct bufferevent *bev, short what, void *arg)
+{
+	session_tls_end(bev, what, arg, false);
+}
+
+/* Starts the handshake on <fd>; <implicit>: no STARTTLS before it. */
+static struct bufferevent *
+session_tls_begin(struct tls_server *tls, struct event_base *base, int fd,
+    uint64_t secs, const struct session_tls_conn *conn, bool implicit)
 {
 	struct bufferevent	*bev;
 	struct timeval		 tv;
@@ -56,14 +76,21 @@ session_tls_wrap(struct tls_server *tls, struct event_base *base, int fd,
 	if (tls == NULL || (bev = tls_server_wrap(tls, base, fd)) == NULL)
 		return NULL;
 	/* Nothing is read nor written but the handshake's own records. */
-	bufferevent_setcb(bev, NULL, NULL, session_tls_event_cb,
-	    (void *)conn);
+	bufferevent_setcb(bev, NULL, NULL, implicit ?
+	    session_tls_implicit_cb : session_tls_starttls_cb, (void *)conn);
 	tv.tv_sec = (time_t)(secs < SESSION_TLS_HANDSHAKE_SECS ? secs :
 	    SESSION_TLS_HANDSHAKE_SECS);
 	tv.tv_usec = 0;
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return bev;
+}
+
+struct bufferevent *
+session_tls_wrap(struct tls_server *tls, struct event_base *base, int fd,
+    uint64_t secs, const struct session_tls_conn *conn)
+{
+	return session_tls_begin(tls, base, fd, secs, conn, true);
 }
 
 /* The plaintext bufferevent goes away with everything it buffered; a
@@ -83,7 +110,8 @@ session_tls_starttls(struct tls_server *tls, struct event_base *base,
 		*reason = "error";
 		return -1;
 	}
-	if ((bev = session_tls_wrap(tls, base, fd, secs, conn)) == NULL) {
+	if ((bev = session_tls_begin(tls, base, fd, secs, conn,
+	    false)) == NULL) {
 		close(fd);
 		*reason = "tls";
 		return -1;

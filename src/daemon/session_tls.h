@@ -17,13 +17,19 @@ struct bufferevent;
 struct event_base;
 struct tls_server;
 
+/* How a handshake ended. */
+enum session_tls_end {
+	SESSION_TLS_FAILED,	/* logged; no SMTP reply can be given */
+	SESSION_TLS_OK,		/* the bufferevent carries SMTP now, with
+				 * its callbacks the session's to set */
+	SESSION_TLS_EARLY,	/* as OK, but with implicit TLS the client
+				 * talked before the greeting (logged) */
+};
+
 struct session_tls_conn {
 	unsigned int	 sid;		/* for the log */
 	const char	*addr;		/* borrowed */
-	/* The handshake succeeded (<ok>: the bufferevent carries SMTP
-	 * now, with its callbacks the session's to set) or failed
-	 * (logged; no SMTP reply can be given). */
-	void	(*done)(void *arg, bool ok);
+	void	(*done)(void *arg, enum session_tls_end end);
 	void	*arg;
 };
 
@@ -34,8 +40,8 @@ struct session_tls_conn {
 const char	*session_tls_refusal(const struct tls_server *tls,
 		    const char *args, bool active, bool configured);
 
-/* Starts the handshake on socket <fd>, for at most <secs> seconds and
- * never more than 30.  Returns the TLS bufferevent, which owns <fd>;
+/* Implicit TLS: starts the handshake on socket <fd>, for at most <secs>
+ * seconds and never more than 30.  Returns the TLS bufferevent, which owns <fd>;
  * NULL after logging, <fd> then still the caller's. */
 struct bufferevent *session_tls_wrap(struct tls_server *, struct event_base *,
 		    int fd, uint64_t secs, const struct session_tls_conn *);
