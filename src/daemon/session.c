@@ -1,14 +1,17 @@
 /*
  * session.c - server-side SMTP state machine (RFC 5321), one per client.
  *
- * Input is taken line by line (line.c) and either dispatched as a command
- * through one table that decides what is allowed in which state, or,
- * during DATA, decoded (smtp.c) and streamed to the spool.  After the
- * end of data the session stops reading until the spool's worker reports
- * the commit, so no pipelined command is answered before that 250.
- * STARTTLS (RFC 3207) throws away what was pipelined after it and
- * everything learnt before it; AUTH (RFC 4954) is offered only over TLS
- * or on a listener that allows it in plaintext.
+ * Input is taken line by line (line.c) and either run as a command
+ * (session_cmd.c, against the table of smtpsrv.h that decides what is
+ * allowed in which state), or, during DATA, handed to the transaction
+ * (session_txn.c), which decodes it and streams it to the spool.  After
+ * the end of data the session stops reading until the spool's worker
+ * reports the commit, so no pipelined command is answered before that
+ * 250.  STARTTLS (RFC 3207) throws away what was pipelined after it and
+ * everything learnt before it (the handshake: session_tls.c); AUTH (RFC
+ * 4954, session_auth.c) is offered only over TLS or on a listener that
+ * allows it in plaintext.  After the last reply the connection lingers
+ * (session_linger.c).
  * Invariant: session_close() is the only place a session is freed.
  */
 #include "config.h"

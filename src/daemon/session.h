@@ -5,8 +5,8 @@
  * answers them (pipelined input is honoured), streams DATA into the
  * spool and answers 250 only after the spool reports the commit.  It
  * knows nothing of the relay: the two meet only at the spool.  STARTTLS
- * and AUTH (session_auth.c) are offered once main.c sets ctx->tls and
- * ctx->users.
+ * (session_tls.c) and AUTH (session_auth.c) are offered once main.c sets
+ * ctx->tls and ctx->users.
  */
 #ifndef SESSION_H
 #define SESSION_H
