@@ -247,8 +247,6 @@ session_cmd_starttls(struct session *s, const char *args)
 	session_reply(s, "220 2.0.0 Ready to start TLS");
 }
 
-
-
 /* Enters the state AUTH said, unless too many errors ended the
  * session meanwhile. */
 static void
