@@ -40,9 +40,9 @@ struct session_tls_conn {
 const char	*session_tls_refusal(const struct tls_server *tls,
 		    const char *args, bool active, bool configured);
 
-/* Implicit TLS: starts the handshake on socket <fd>, for at most <secs>
- * seconds and never more than 30.  Returns the TLS bufferevent, which owns <fd>;
- * NULL after logging, <fd> then still the caller's. */
+/* Implicit TLS: starts the handshake on socket <fd>, for at most
+ * <secs> seconds and never more than 30.  Returns the TLS bufferevent,
+ * which owns <fd>; NULL after logging, <fd> then still the caller's. */
 struct bufferevent *session_tls_wrap(struct tls_server *, struct event_base *,
 		    int fd, uint64_t secs, const struct session_tls_conn *);
 
