@@ -49,7 +49,6 @@
 
 #define SESSION_ERRORS_MAX	20	/* as Postfix smtpd_hard_error_limit */
 #define SESSION_OUTPUT_MAX	(64 * 1024)	/* stop reading above this */
-#define SESSION_DATA_LINE_MAX	SMTP_TEXT_LINE_MAX
 
 enum session_state {
 	SESSION_GREETED,	/* greeting sent, waiting for HELO/EHLO */
@@ -91,8 +90,7 @@ struct session {
 	struct session_txn	*txn;
 
 	struct line_reader	 cmd_reader;
-	struct line_reader	 data_reader;
-	char			 line[SESSION_DATA_LINE_MAX + 1];
+	char			 line[SMTP_CMD_LINE_MAX + 1];
 };
 
 static void	session_reply(struct session *, const char *fmt, ...)
@@ -215,7 +213,6 @@ session_cmd_data(struct session *s, const char *args)
 		session_reply(s, SMTPSRV_NO_STORAGE);
 		return;
 	}
-	line_reader_init(&s->data_reader, SESSION_DATA_LINE_MAX);
 	session_set_timeout(s, conf->data_timeout);
 	session_set_state(s, SESSION_DATA);
 	session_reply(s, SMTPSRV_DATA_GO);
@@ -435,7 +432,7 @@ session_process(struct session *s)
 	struct evbuffer		*out = bufferevent_get_output(s->bev);
 	enum session_auth_next	 next;
 	size_t			 len;
-	bool			 crlf, more;
+	bool			 crlf;
 
 	while (s->state != SESSION_COMMIT && s->state != SESSION_QUIT &&
 	    s->state != SESSION_STARTTLS && s->state != SESSION_HANDSHAKE &&
@@ -447,14 +444,9 @@ session_process(struct session *s)
 			return;
 		}
 		if (s->state == SESSION_DATA) {
-			/* A line longer than s->line comes in pieces: it is
-			 * content, bounded by the message size only. */
-			if (line_get_piece(&s->data_reader, in, s->line, &len,
-			    &crlf, &more) == LINE_AGAIN)
+			if (!session_txn_read(s->txn, in))
 				return;
-			if (!session_txn_line(s->txn, s->line, len, crlf,
-			    more))
-				session_data_end(s);
+			session_data_end(s);
 			continue;
 		}
 		if (s->state == SESSION_AUTH) {

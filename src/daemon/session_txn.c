@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "line.h"
 #include "log.h"
 #include "msgin.h"
 #include "route.h"
@@ -34,6 +35,8 @@ struct session_txn {
 	spool_done_cb		 done;		/* during the commit */
 	void			*done_arg;
 	char			 reply[512];
+	struct line_reader	 reader;	/* DATA lines */
+	char			 line[SMTP_TEXT_LINE_MAX + 1];
 };
 
 struct session_txn *
@@ -204,14 +207,21 @@ session_txn_data(struct session_txn *t, struct spool *spool,
 	from->smtputf8 = t->mail.smtputf8;
 	t->msg = msgin_new(spool, t->mail.path, t->rcpts, t->nrcpt, from,
 	    t->conf->max_message_size, reject_bare_lf);
+	line_reader_init(&t->reader, SMTP_TEXT_LINE_MAX);
 	return t->msg != NULL;
 }
 
 bool
-session_txn_line(struct session_txn *t, const char *line, size_t len,
-    bool crlf, bool more)
+session_txn_read(struct session_txn *t, struct evbuffer *in)
 {
-	return msgin_line(t->msg, line, len, crlf, more);
+	size_t	len;
+	bool	crlf, more;
+
+	while (line_get_piece(&t->reader, in, t->line, &len, &crlf,
+	    &more) == LINE_OK)
+		if (!msgin_line(t->msg, t->line, len, crlf, more))
+			return true;
+	return false;
 }
 
 bool

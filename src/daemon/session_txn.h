@@ -18,6 +18,7 @@
 #include "msgin.h"
 
 struct conf;
+struct evbuffer;
 struct session_txn;
 struct spool;
 
@@ -60,9 +61,11 @@ bool		 session_txn_is_utf8(const struct session_txn *);
 bool		 session_txn_data(struct session_txn *, struct spool *spool,
 		    struct msgin_from *from, bool reject_bare_lf);
 
-/* One DATA line, as msgin_line().  Returns false at the end of data. */
-bool		 session_txn_line(struct session_txn *, const char *line,
-		    size_t len, bool crlf, bool more);
+/* During DATA: takes the message lines buffered in <in>; a line longer
+ * than SMTP_TEXT_LINE_MAX comes in pieces, content bounded by the
+ * message size only.  Returns true at the end of data (the lone dot),
+ * false once <in> holds no complete line. */
+bool		 session_txn_read(struct session_txn *, struct evbuffer *in);
 
 /* At the end of data: true when the message may be committed, else
  * false with the refusal (logged) in *<reply>, a static string. */
