@@ -94,11 +94,25 @@ static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
 /* Enters a state, sending its command. */
 static void	relay_enter(struct relay *, enum relay_state);
 
-static const char *const relay_state_name[] = {
-	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
-	"token",
-	"ready", "plan", "txn", "body", "dot", "rset",
-	"quit",
+/* Each state's name, and the stage a connection in it had reached. */
+static const struct relay_state_info {
+	const char		*name;
+	enum relay_stage	 stage;
+} relay_states[] = {
+	[RELAY_S_CONNECTING] =	{ "connecting",	RELAY_STAGE_CONNECT },
+	[RELAY_S_HANDSHAKE] =	{ "handshake",	RELAY_STAGE_TLS },
+	[RELAY_S_GREETING] =	{ "greeting",	RELAY_STAGE_SMTP },
+	[RELAY_S_EHLO] =	{ "ehlo",	RELAY_STAGE_SMTP },
+	[RELAY_S_STARTTLS] =	{ "starttls",	RELAY_STAGE_SMTP },
+	[RELAY_S_AUTH] =	{ "auth",	RELAY_STAGE_AUTH },
+	[RELAY_S_TOKEN] =	{ "token",	RELAY_STAGE_AUTH },
+	[RELAY_S_READY] =	{ "ready",	RELAY_STAGE_IDLE },
+	[RELAY_S_PLAN] =	{ "plan",	RELAY_STAGE_TXN },
+	[RELAY_S_TXN] =		{ "txn",	RELAY_STAGE_TXN },
+	[RELAY_S_BODY] =	{ "body",	RELAY_STAGE_TXN },
+	[RELAY_S_DOT] =		{ "dot",	RELAY_STAGE_TXN },
+	[RELAY_S_RSET] =	{ "rset",	RELAY_STAGE_TXN },
+	[RELAY_S_QUIT] =	{ "quit",	RELAY_STAGE_IDLE },
 };
 
 static void
@@ -107,17 +121,8 @@ relay_set_state(struct relay *r, enum relay_state st)
 	if (log_is_debug())
 		log_debug("relay state peer=%s %s->%s",
 		    relay_link_peer(r->link),
-		    relay_state_name[r->state], relay_state_name[st]);
+		    relay_states[r->state].name, relay_states[st].name);
 	r->state = st;
-}
-
-/* The text after the code of the current reply, or "". */
-static const char *
-relay_reply_text(const struct relay *r)
-{
-	const char	*reply = relay_link_reply(r->link);
-
-	return strlen(reply) > 4 ? reply + 4 : "";
 }
 
 /* Callbacks run with a hold on the relay; the last release frees a
@@ -135,20 +140,6 @@ relay_release(struct relay *r)
 		relay_free(r);
 }
 
-enum relay_status
-relay_classify(int code, const char *text)
-{
-	/* Gmail's sending limits: pause, never bounce. */
-	if ((code == 550 && strncmp(text, "5.4.5", 5) == 0) ||
-	    (code == 450 && strncmp(text, "4.2.1", 5) == 0))
-		return RELAY_QUOTA;
-	if (code >= 200 && code < 400)
-		return RELAY_OK;
-	if (code >= 400 && code < 500)
-		return RELAY_TEMPFAIL;
-	return RELAY_PERMFAIL;
-}
-
 /*
  * A failure at connect time (TLS handshake, certificate, greeting, EHLO,
  * STARTTLS) is about this address rather than the upstream: go on with
@@ -164,15 +155,10 @@ relay_fall_through(struct relay *r, enum relay_status st,
 {
 	if (st != RELAY_UNAVAILABLE || r->txn != NULL)
 		return false;
-	switch (r->state) {
-	case RELAY_S_HANDSHAKE:
-	case RELAY_S_GREETING:
-	case RELAY_S_EHLO:
-	case RELAY_S_STARTTLS:
-		break;
-	default:
+	/* The handshake, the greeting, EHLO or STARTTLS. */
+	if (relay_states[r->state].stage != RELAY_STAGE_TLS &&
+	    relay_states[r->state].stage != RELAY_STAGE_SMTP)
 		return false;
-	}
 	if (relay_link_next(r->link, reason) == -1)
 		return false;
 	/* What a new connection must not inherit from the previous one. */
@@ -180,35 +166,6 @@ relay_fall_through(struct relay *r, enum relay_status st,
 	relay_auth_reset(r->auth);
 	relay_set_state(r, RELAY_S_CONNECTING);
 	return true;
-}
-
-/* The stage a connection in state <st> had reached. */
-static enum relay_stage
-relay_stage_of(enum relay_state st)
-{
-	switch (st) {
-	case RELAY_S_CONNECTING:
-		return RELAY_STAGE_CONNECT;
-	case RELAY_S_HANDSHAKE:
-		return RELAY_STAGE_TLS;
-	case RELAY_S_GREETING:
-	case RELAY_S_EHLO:
-	case RELAY_S_STARTTLS:
-		return RELAY_STAGE_SMTP;
-	case RELAY_S_AUTH:
-	case RELAY_S_TOKEN:
-		return RELAY_STAGE_AUTH;
-	case RELAY_S_PLAN:
-	case RELAY_S_TXN:
-	case RELAY_S_BODY:
-	case RELAY_S_DOT:
-	case RELAY_S_RSET:
-		return RELAY_STAGE_TXN;
-	case RELAY_S_READY:
-	case RELAY_S_QUIT:
-		break;
-	}
-	return RELAY_STAGE_IDLE;
 }
 
 /* Closes the connection and tells the queue, once (unless another
@@ -230,7 +187,7 @@ relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
 		r->cbs.done(r, env, st == RELAY_IDLE ? RELAY_TEMPFAIL : st,
 		    reason, r->arg);
 	}
-	f.stage = relay_stage_of(r->state);
+	f.stage = relay_states[r->state].stage;
 	f.why = why;
 	f.reason = reason;
 	r->cbs.closed(r, st, &f, r->arg);
@@ -493,7 +450,8 @@ relay_auth_begin(struct relay *r)
 static void
 relay_setup_reply(struct relay *r, int code, const char *reply)
 {
-	enum relay_status	st = relay_classify(code, relay_reply_text(r));
+	enum relay_status	st = relay_classify(code,
+				    relay_reply_text(reply));
 
 	switch (r->state) {
 	case RELAY_S_GREETING:
@@ -532,7 +490,7 @@ relay_setup_reply(struct relay *r, int code, const char *reply)
 		return;
 	default:
 		fatalx("relay: setup reply in state %s",
-		    relay_state_name[r->state]);
+		    relay_states[r->state].name);
 	}
 }
 
@@ -578,7 +536,7 @@ relay_readable_cb(void *arg)
 		default:
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
 			    "unexpected reply "
-			    "in state %s: %s", relay_state_name[r->state],
+			    "in state %s: %s", relay_states[r->state].name,
 			    reply);
 			break;
 		}
@@ -611,7 +569,7 @@ relay_secured_cb(void *arg)
 	relay_hold(r);
 	if (r->state != RELAY_S_HANDSHAKE)
 		fatalx("relay: connected in state %s",
-		    relay_state_name[r->state]);
+		    relay_states[r->state].name);
 	relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 	/* Implicit TLS: the greeting comes now; STARTTLS: EHLO again,
 	 * forgetting what the server said in plaintext (RFC 3207 4.2). */
@@ -661,28 +619,18 @@ relay_failed_cb(void *arg, enum relay_why why, const char *reason)
 static void
 relay_broken_cb(void *arg, enum relay_why code, const char *what)
 {
-	struct relay	*r = arg;
-	char		 why[512];
+	struct relay		*r = arg;
+	enum relay_stage	 stage = relay_states[r->state].stage;
+	char			 why[512];
 
 	relay_hold(r);
 	snprintf(why, sizeof(why), "%s in state %s", what,
-	    relay_state_name[r->state]);
-	switch (r->state) {
-	case RELAY_S_READY:
-	case RELAY_S_QUIT:
-		relay_finish(r, RELAY_IDLE, code, why);
-		break;
-	case RELAY_S_PLAN:
-	case RELAY_S_TXN:
-	case RELAY_S_BODY:
-	case RELAY_S_DOT:
-	case RELAY_S_RSET:
-		relay_finish(r, RELAY_TEMPFAIL, code, why);
-		break;
-	default:
-		relay_finish(r, RELAY_UNAVAILABLE, code, why);
-		break;
-	}
+	    relay_states[r->state].name);
+	/* Idle: not an error; in a transaction: that message's; before:
+	 * the upstream's. */
+	relay_finish(r, stage == RELAY_STAGE_IDLE ? RELAY_IDLE :
+	    stage == RELAY_STAGE_TXN ? RELAY_TEMPFAIL : RELAY_UNAVAILABLE,
+	    code, why);
 	relay_release(r);
 }
 
@@ -772,7 +720,7 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	enum relay_txn_next	next;
 
 	if (r->state != RELAY_S_READY || r->txn != NULL)
-		fatalx("relay_send in state %s", relay_state_name[r->state]);
+		fatalx("relay_send in state %s", relay_states[r->state].name);
 	evtimer_del(r->idle);
 	conn.base = r->base;
 	conn.conf = r->conf;
