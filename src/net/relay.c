@@ -38,7 +38,6 @@
 #include "relay_txn.h"
 #include "util.h"
 
-
 #define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
 #define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
 #define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
@@ -61,7 +60,6 @@ enum relay_state {
 	RELAY_S_QUIT,
 };
 
-
 struct relay {
 	struct event_base	*base;
 	const struct conf	*conf;
@@ -83,10 +81,6 @@ struct relay {
 };
 
 static void	relay_set_state(struct relay *, enum relay_state);
-/* Callbacks run with a hold on the relay; the last release frees a
- * relay that finished meanwhile, so no code touches it afterwards. */
-static void	relay_hold(struct relay *);
-static void	relay_release(struct relay *);
 /* Ends the connection with <st>, the code of what went wrong and a
  * reason for the log. */
 static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
@@ -397,7 +391,6 @@ relay_starttls(struct relay *r)
 	relay_set_state(r, RELAY_S_HANDSHAKE);
 }
 
-
 /* Does what AUTH said. */
 static void
 relay_auth_do(struct relay *r, enum relay_auth_next next)
@@ -583,24 +576,17 @@ relay_secured_cb(void *arg)
 /* The link is connected: TLS at once (implicit), or wait for the
  * greeting. */
 static void
-relay_connect_start(struct relay *r)
+relay_connected_cb(void *arg)
 {
+	struct relay	*r = arg;
+
+	relay_hold(r);
 	if (r->up->tls == CONF_TLS_IMPLICIT)
 		relay_starttls(r);
 	else {
 		relay_set_state(r, RELAY_S_GREETING);
 		relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 	}
-}
-
-/* The dial reached one of the host's addresses. */
-static void
-relay_connected_cb(void *arg)
-{
-	struct relay	*r = arg;
-
-	relay_hold(r);
-	relay_connect_start(r);
 	relay_release(r);
 }
 
@@ -709,7 +695,7 @@ relay_new_bev(struct event_base *base, const struct conf *conf,
 		return NULL;
 	}
 	relay_link_attach(r->link, bev);
-	relay_connect_start(r);
+	relay_connected_cb(r);
 	return r;
 }
 
