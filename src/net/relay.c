@@ -1,18 +1,17 @@
 /*
  * relay.c - client-side SMTP to the smarthost (RFC 5321, RFC 3207
- * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING): the connection.
+ * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING): the state machine.
  *
  * One relay is one connection.  Entering a state sends its command; the
  * reply handler of the state picks the next one.  Invariants: AUTH is
  * only ever sent over a verified TLS connection; after STARTTLS the
- * plaintext input is discarded before the handshake.  Each message is a
- * relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed the replies
- * while the connection is in a transaction state.  AUTH itself is in
- * relay_auth.c; replies are read by relay_reply.c, and what EHLO offers
- * by lib/ehlo.c.  The connection itself (dial, TLS, lines in and out,
- * timeouts) is relay_link.c; until AUTH starts, a failure of the
- * address it reached gives way to the host's next address
- * (relay_fall_through()).
+ * plaintext input is discarded before the handshake (relay_link.c, the
+ * connection itself: dial, TLS, lines in and out, timeouts).  Each
+ * message is a relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed
+ * the replies while the connection is in a transaction state.  AUTH
+ * itself is in relay_auth.c, and what EHLO offers is read by
+ * lib/ehlo.c.  Until AUTH starts, a failure of the address the link
+ * reached gives way to the host's next address (relay_fall_through()).
  */
 #include "config.h"
 
