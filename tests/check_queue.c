@@ -12,6 +12,7 @@
 #include "attempt.h"
 #include "queue.h"
 #include "relay.h"
+#include "relay_reply.h"
 #include "util.h"
 
 static const struct {

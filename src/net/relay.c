@@ -1,58 +1,42 @@
 /*
  * relay.c - client-side SMTP to the smarthost (RFC 5321, RFC 3207
- * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING): the connection.
+ * STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING): the state machine.
  *
  * One relay is one connection.  Entering a state sends its command; the
  * reply handler of the state picks the next one.  Invariants: AUTH is
  * only ever sent over a verified TLS connection; after STARTTLS the
- * plaintext input is discarded before the handshake.  Each message is a
- * relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed the replies
- * while the connection is in a transaction state.  AUTH itself is in
- * relay_auth.c; replies are read by relay_reply.c, and what EHLO offers
- * by lib/ehlo.c.  The connection comes from dial.c; until AUTH starts, a
- * failure of the address it reached gives way to the host's next
- * address (relay_fall_through()).
+ * plaintext input is discarded before the handshake (relay_link.c, the
+ * connection itself: dial, TLS, lines in and out, timeouts).  Each
+ * message is a relay_txn (relay_txn.c: MAIL/RCPT/DATA, the body), fed
+ * the replies while the connection is in a transaction state.  AUTH
+ * itself is in relay_auth.c, and what EHLO offers is read by
+ * lib/ehlo.c.  Until AUTH starts, a failure of the address the link
+ * reached gives way to the host's next address (relay_fall_through()).
  */
 #include "config.h"
 
 #include "relay.h"
 
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "cidr.h"
 #include "conf.h"
-#include "dial.h"
 #include "ehlo.h"
-#include "line.h"
 #include "log.h"
 #include "relay_auth.h"
+#include "relay_link.h"
 #include "relay_reply.h"
 #include "relay_txn.h"
-#include "smtp.h"
-#include "tls.h"
 #include "util.h"
 
-
-#define RELAY_CONNECT_TIMEOUT	30	/* seconds, resolution, each address's
-					 * connect, and the TLS handshake */
 #define RELAY_REPLY_TIMEOUT	300	/* RFC 5321 4.5.3.2: 5 minutes */
 #define RELAY_DOT_TIMEOUT	600	/* 4.5.3.2.6: 10 minutes */
 #define RELAY_IDLE_TIMEOUT	10	/* keep an idle connection this long */
@@ -75,46 +59,27 @@ enum relay_state {
 	RELAY_S_QUIT,
 };
 
-
 struct relay {
 	struct event_base	*base;
-	struct evdns_base	*dns;
 	const struct conf	*conf;
 	const struct conf_upstream *up;	/* one of conf->upstream[] */
-	struct tls_client	*tls;
 	struct relay_cbs	 cbs;
 	void			*arg;
-	struct dial		*dial;		/* until AUTH starts: the
-						 * addresses left to try */
-	struct bufferevent	*bev;		/* NULL until connected */
+	struct relay_link	*link;		/* the connection */
 	struct event		*idle;
 	enum relay_state	 state;
-	bool			 in_tls;
 	bool			 dying;		/* closed() already decided */
 	unsigned int		 depth;		/* nested callbacks running */
 	struct event		*kick;		/* deferred completion */
-	char			 peer[300];
 
 	/* What the server's EHLO said. */
 	struct ehlo_ext		 ext;
 	struct relay_auth	*auth;
 
-	/* The reply being read. */
-	struct relay_reply	 rr;
-
 	struct relay_txn	*txn;		/* the message in flight */
 };
 
 static void	relay_set_state(struct relay *, enum relay_state);
-static void	relay_set_timeout(struct relay *, int secs);
-/* Sends one command line.  <what> replaces the line in debug logs, so
- * credentials never reach the log. */
-static void	relay_cmd(struct relay *, const char *what, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
-/* Callbacks run with a hold on the relay; the last release frees a
- * relay that finished meanwhile, so no code touches it afterwards. */
-static void	relay_hold(struct relay *);
-static void	relay_release(struct relay *);
 /* Ends the connection with <st>, the code of what went wrong and a
  * reason for the log. */
 static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
@@ -122,53 +87,35 @@ static void	relay_fail(struct relay *, enum relay_status, enum relay_why,
 /* Enters a state, sending its command. */
 static void	relay_enter(struct relay *, enum relay_state);
 
-static const char *const relay_state_name[] = {
-	"connecting", "handshake", "greeting", "ehlo", "starttls", "auth",
-	"token",
-	"ready", "plan", "txn", "body", "dot", "rset",
-	"quit",
+/* Each state's name, and the stage a connection in it had reached. */
+static const struct relay_state_info {
+	const char		*name;
+	enum relay_stage	 stage;
+} relay_states[] = {
+	[RELAY_S_CONNECTING] =	{ "connecting",	RELAY_STAGE_CONNECT },
+	[RELAY_S_HANDSHAKE] =	{ "handshake",	RELAY_STAGE_TLS },
+	[RELAY_S_GREETING] =	{ "greeting",	RELAY_STAGE_SMTP },
+	[RELAY_S_EHLO] =	{ "ehlo",	RELAY_STAGE_SMTP },
+	[RELAY_S_STARTTLS] =	{ "starttls",	RELAY_STAGE_SMTP },
+	[RELAY_S_AUTH] =	{ "auth",	RELAY_STAGE_AUTH },
+	[RELAY_S_TOKEN] =	{ "token",	RELAY_STAGE_AUTH },
+	[RELAY_S_READY] =	{ "ready",	RELAY_STAGE_IDLE },
+	[RELAY_S_PLAN] =	{ "plan",	RELAY_STAGE_TXN },
+	[RELAY_S_TXN] =		{ "txn",	RELAY_STAGE_TXN },
+	[RELAY_S_BODY] =	{ "body",	RELAY_STAGE_TXN },
+	[RELAY_S_DOT] =		{ "dot",	RELAY_STAGE_TXN },
+	[RELAY_S_RSET] =	{ "rset",	RELAY_STAGE_TXN },
+	[RELAY_S_QUIT] =	{ "quit",	RELAY_STAGE_IDLE },
 };
-
-static void	relay_read_cb(struct bufferevent *, void *);
-static void	relay_write_cb(struct bufferevent *, void *);
-static void	relay_event_cb(struct bufferevent *, short, void *);
 
 static void
 relay_set_state(struct relay *r, enum relay_state st)
 {
 	if (log_is_debug())
-		log_debug("relay state peer=%s %s->%s", r->peer,
-		    relay_state_name[r->state], relay_state_name[st]);
+		log_debug("relay state peer=%s %s->%s",
+		    relay_link_peer(r->link),
+		    relay_states[r->state].name, relay_states[st].name);
 	r->state = st;
-}
-
-static void
-relay_set_timeout(struct relay *r, int secs)
-{
-	struct timeval	tv = { secs, 0 };
-
-	bufferevent_set_timeouts(r->bev, &tv, &tv);
-}
-
-static void
-relay_cmd(struct relay *r, const char *what, const char *fmt, ...)
-{
-	struct evbuffer	*out = bufferevent_get_output(r->bev);
-	va_list		 ap;
-
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-	if (log_is_debug())
-		log_debug("relay send peer=%s %s", r->peer, what);
-}
-
-/* The text after the code of the current reply, or "". */
-static const char *
-relay_reply_text(const struct relay *r)
-{
-	return strlen(r->rr.reply) > 4 ? r->rr.reply + 4 : "";
 }
 
 /* Callbacks run with a hold on the relay; the last release frees a
@@ -186,30 +133,6 @@ relay_release(struct relay *r)
 		relay_free(r);
 }
 
-enum relay_status
-relay_classify(int code, const char *text)
-{
-	/* Gmail's sending limits: pause, never bounce. */
-	if ((code == 550 && strncmp(text, "5.4.5", 5) == 0) ||
-	    (code == 450 && strncmp(text, "4.2.1", 5) == 0))
-		return RELAY_QUOTA;
-	if (code >= 200 && code < 400)
-		return RELAY_OK;
-	if (code >= 400 && code < 500)
-		return RELAY_TEMPFAIL;
-	return RELAY_PERMFAIL;
-}
-
-/* What a new connection must not inherit from the previous one. */
-static void
-relay_conn_reset(struct relay *r)
-{
-	r->in_tls = false;
-	relay_reply_init(&r->rr);
-	ehlo_ext_reset(&r->ext);
-	relay_auth_reset(r->auth);
-}
-
 /*
  * A failure at connect time (TLS handshake, certificate, greeting, EHLO,
  * STARTTLS) is about this address rather than the upstream: go on with
@@ -223,75 +146,19 @@ static bool
 relay_fall_through(struct relay *r, enum relay_status st,
     const char *reason)
 {
-	if (st != RELAY_UNAVAILABLE || r->dial == NULL || r->txn != NULL)
+	if (st != RELAY_UNAVAILABLE || r->txn != NULL)
 		return false;
-	switch (r->state) {
-	case RELAY_S_HANDSHAKE:
-	case RELAY_S_GREETING:
-	case RELAY_S_EHLO:
-	case RELAY_S_STARTTLS:
-		break;
-	default:
+	/* The handshake, the greeting, EHLO or STARTTLS. */
+	if (relay_states[r->state].stage != RELAY_STAGE_TLS &&
+	    relay_states[r->state].stage != RELAY_STAGE_SMTP)
 		return false;
-	}
-	/* Safe inside its own callback: libevent holds a reference until
-	 * the callback returns, and our callers stop at r->bev == NULL. */
-	bufferevent_free(r->bev);
-	r->bev = NULL;
-	if (dial_next(r->dial, reason) == -1)
+	if (relay_link_next(r->link, reason) == -1)
 		return false;
-	relay_conn_reset(r);
-	snprintf(r->peer, sizeof(r->peer), "%s:%u", r->up->host, r->up->port);
+	/* What a new connection must not inherit from the previous one. */
+	ehlo_ext_reset(&r->ext);
+	relay_auth_reset(r->auth);
 	relay_set_state(r, RELAY_S_CONNECTING);
 	return true;
-}
-
-/* The stage a connection in state <st> had reached. */
-static enum relay_stage
-relay_stage_of(enum relay_state st)
-{
-	switch (st) {
-	case RELAY_S_CONNECTING:
-		return RELAY_STAGE_CONNECT;
-	case RELAY_S_HANDSHAKE:
-		return RELAY_STAGE_TLS;
-	case RELAY_S_GREETING:
-	case RELAY_S_EHLO:
-	case RELAY_S_STARTTLS:
-		return RELAY_STAGE_SMTP;
-	case RELAY_S_AUTH:
-	case RELAY_S_TOKEN:
-		return RELAY_STAGE_AUTH;
-	case RELAY_S_PLAN:
-	case RELAY_S_TXN:
-	case RELAY_S_BODY:
-	case RELAY_S_DOT:
-	case RELAY_S_RSET:
-		return RELAY_STAGE_TXN;
-	case RELAY_S_READY:
-	case RELAY_S_QUIT:
-		break;
-	}
-	return RELAY_STAGE_IDLE;
-}
-
-/* What a failed handshake means (tls_error_kind()). */
-static enum relay_why
-relay_tls_why(enum tls_failure k)
-{
-	switch (k) {
-	case TLS_FAIL_CERT_NAME:
-		return RELAY_WHY_CERT_NAME;
-	case TLS_FAIL_CERT_IP:
-		return RELAY_WHY_CERT_IP;
-	case TLS_FAIL_CERT:
-		return RELAY_WHY_CERT;
-	case TLS_FAIL_NOT_TLS:
-		return RELAY_WHY_TLS_PLAIN;
-	case TLS_FAIL_OTHER:
-		break;
-	}
-	return RELAY_WHY_TLS;
 }
 
 /* Closes the connection and tells the queue, once (unless another
@@ -313,7 +180,7 @@ relay_finish(struct relay *r, enum relay_status st, enum relay_why why,
 		r->cbs.done(r, env, st == RELAY_IDLE ? RELAY_TEMPFAIL : st,
 		    reason, r->arg);
 	}
-	f.stage = relay_stage_of(r->state);
+	f.stage = relay_states[r->state].stage;
 	f.why = why;
 	f.reason = reason;
 	r->cbs.closed(r, st, &f, r->arg);
@@ -345,7 +212,7 @@ relay_ehlo_line_cb(void *arg, const char *kw)
 		relay_auth_offered(r->auth, mechs);
 }
 
-/* Reads one complete reply into r->rr.  Returns 1 when one is ready, 0
+/* Reads one complete reply from the link.  Returns 1 when one is ready, 0
  * when more input is needed, -1 on a malformed reply (the connection is
  * then failed). */
 static int
@@ -354,7 +221,7 @@ relay_read_reply(struct relay *r)
 	const char	*error;
 	int		 rc;
 
-	rc = relay_reply_read(&r->rr, bufferevent_get_input(r->bev),
+	rc = relay_link_read(r->link,
 	    r->state == RELAY_S_EHLO ? relay_ehlo_line_cb : NULL, r, &error);
 	if (rc == -1)
 		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL, "%s",
@@ -415,7 +282,7 @@ relay_txn_do(struct relay *r, enum relay_txn_next next)
 
 	switch (next) {
 	case RELAY_TXN_START:
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 		relay_set_state(r, RELAY_S_TXN);
 		break;
 	case RELAY_TXN_WAIT:
@@ -425,7 +292,7 @@ relay_txn_do(struct relay *r, enum relay_txn_next next)
 			relay_set_state(r, RELAY_S_BODY);
 		break;
 	case RELAY_TXN_DOT:
-		relay_set_timeout(r, RELAY_DOT_TIMEOUT);
+		relay_link_set_timeout(r->link, RELAY_DOT_TIMEOUT);
 		relay_set_state(r, RELAY_S_DOT);
 		break;
 	case RELAY_TXN_RSET:
@@ -452,7 +319,9 @@ relay_txn_do(struct relay *r, enum relay_txn_next next)
 static void
 relay_conn_cmd_cb(void *arg, const char *what, const char *line)
 {
-	relay_cmd(arg, what, "%s", line);
+	struct relay	*r = arg;
+
+	relay_link_cmd(r->link, what, "%s", line);
 }
 
 /* The re-encoder's first pass is over. */
@@ -477,24 +346,24 @@ relay_enter(struct relay *r, enum relay_state st)
 
 	switch (st) {
 	case RELAY_S_EHLO:
-		relay_cmd(r, "EHLO", "EHLO %s", r->conf->hostname);
+		relay_link_cmd(r->link, "EHLO", "EHLO %s", r->conf->hostname);
 		ehlo_ext_reset(&r->ext);
 		relay_auth_reset(r->auth);
 		break;
 	case RELAY_S_STARTTLS:
-		relay_cmd(r, "STARTTLS", "STARTTLS");
+		relay_link_cmd(r->link, "STARTTLS", "STARTTLS");
 		break;
 	case RELAY_S_RSET:
-		relay_cmd(r, "RSET", "RSET");
+		relay_link_cmd(r->link, "RSET", "RSET");
 		break;
 	case RELAY_S_QUIT:
 		evtimer_del(r->idle);
-		relay_cmd(r, "QUIT", "QUIT");
-		relay_set_timeout(r, RELAY_IDLE_TIMEOUT);
+		relay_link_cmd(r->link, "QUIT", "QUIT");
+		relay_link_set_timeout(r->link, RELAY_IDLE_TIMEOUT);
 		break;
 	case RELAY_S_READY:
 		relay_set_state(r, st);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 		evtimer_add(r->idle, &tv);
 		/* Report after the state is consistent: done() may call
 		 * relay_send() right away. */
@@ -509,33 +378,17 @@ relay_enter(struct relay *r, enum relay_state st)
 	relay_set_state(r, st);
 }
 
+/* TLS now (implicit), or after "220" to STARTTLS. */
 static void
 relay_starttls(struct relay *r)
 {
-	struct bufferevent	*tlsbev;
-
-	/* RFC 3207 / CVE-2011-0411: whatever the server sent along with
-	 * its 220 must not be read as if it came over TLS. */
-	evbuffer_drain(bufferevent_get_input(r->bev),
-	    evbuffer_get_length(bufferevent_get_input(r->bev)));
-	line_reader_init(&r->rr.reader, RELAY_REPLY_LINE_MAX);
-	tlsbev = tls_client_wrap(r->tls, r->base, r->bev,
-	    r->up->verify_name);
-	if (tlsbev == NULL) {
+	if (relay_link_starttls(r->link) == -1) {
 		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_LOCAL,
 		    "cannot start TLS");
 		return;
 	}
-	r->bev = tlsbev;
-	r->in_tls = true;
-	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
-	    relay_event_cb, r);
 	relay_set_state(r, RELAY_S_HANDSHAKE);
-	relay_set_timeout(r, RELAY_CONNECT_TIMEOUT);
-	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
-	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 }
-
 
 /* Does what AUTH said. */
 static void
@@ -548,12 +401,12 @@ relay_auth_do(struct relay *r, enum relay_auth_next next)
 	switch (next) {
 	case RELAY_AUTH_SENT:
 		if (r->state == RELAY_S_TOKEN)
-			relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+			relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 		relay_set_state(r, RELAY_S_AUTH);
 		break;
 	case RELAY_AUTH_TOKEN:
 		relay_set_state(r, RELAY_S_TOKEN);
-		relay_set_timeout(r, RELAY_TOKEN_TIMEOUT);
+		relay_link_set_timeout(r->link, RELAY_TOKEN_TIMEOUT);
 		break;
 	case RELAY_AUTH_OK:
 		relay_enter(r, RELAY_S_READY);
@@ -580,24 +433,23 @@ relay_auth_resume_cb(void *arg, enum relay_auth_next next)
 static void
 relay_auth_begin(struct relay *r)
 {
-	if (!r->in_tls || !tls_is_verified(r->bev))
+	if (!relay_link_is_verified(r->link))
 		fatalx("relay: AUTH without verified TLS");
 	relay_auth_do(r, relay_auth_start(r->auth));
 }
 
-/* One reply in a connection-setup state. */
+/* One reply (<code>, whole text <reply>) in a connection-setup state. */
 static void
-relay_setup_reply(struct relay *r)
+relay_setup_reply(struct relay *r, int code, const char *reply)
 {
-	enum relay_status	st = relay_classify(r->rr.code,
-				    relay_reply_text(r));
+	enum relay_status	st = relay_classify(code,
+				    relay_reply_text(reply));
 
 	switch (r->state) {
 	case RELAY_S_GREETING:
-		if (r->rr.code != 220) {
+		if (code != 220) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_GREETING,
-			    "greeting: %s",
-			    r->rr.reply);
+			    "greeting: %s", reply);
 			return;
 		}
 		relay_enter(r, RELAY_S_EHLO);
@@ -605,14 +457,13 @@ relay_setup_reply(struct relay *r)
 	case RELAY_S_EHLO:
 		if (st != RELAY_OK) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "EHLO: %s", r->rr.reply);
+			    "EHLO: %s", reply);
 			return;
 		}
-		if (r->in_tls) {
+		if (relay_link_is_tls(r->link)) {
 			/* From here on a failure is the account's, not the
 			 * address's: no other address is tried. */
-			dial_free(r->dial);
-			r->dial = NULL;
+			relay_link_stay(r->link);
 			relay_auth_begin(r);
 		} else if (!r->ext.starttls)
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_NO_STARTTLS,
@@ -622,49 +473,49 @@ relay_setup_reply(struct relay *r)
 			relay_enter(r, RELAY_S_STARTTLS);
 		return;
 	case RELAY_S_STARTTLS:
-		if (r->rr.code != 220) {
+		if (code != 220) {
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
-			    "STARTTLS: %s",
-			    r->rr.reply);
+			    "STARTTLS: %s", reply);
 			return;
 		}
 		relay_starttls(r);
 		return;
 	default:
 		fatalx("relay: setup reply in state %s",
-		    relay_state_name[r->state]);
+		    relay_states[r->state].name);
 	}
 }
 
 static void
-relay_read_cb(struct bufferevent *bev, void *arg)
+relay_readable_cb(void *arg)
 {
 	struct relay	*r = arg;
-	int		 rc;
+	const char	*reply;
+	int		 code, rc;
 
-	(void)bev;
 	relay_hold(r);
 	while (!r->dying && (rc = relay_read_reply(r)) == 1) {
+		code = relay_link_code(r->link);
+		reply = relay_link_reply(r->link);
 		if (log_is_debug())
-			log_debug("relay reply peer=%s %s", r->peer,
-			    r->rr.reply);
+			log_debug("relay reply peer=%s %s",
+			    relay_link_peer(r->link), reply);
 		switch (r->state) {
 		case RELAY_S_GREETING:
 		case RELAY_S_EHLO:
 		case RELAY_S_STARTTLS:
-			relay_setup_reply(r);
+			relay_setup_reply(r, code, reply);
 			break;
 		case RELAY_S_AUTH:
-			relay_auth_do(r, relay_auth_reply(r->auth, r->rr.code,
-			    r->rr.reply));
+			relay_auth_do(r, relay_auth_reply(r->auth, code,
+			    reply));
 			break;
 		case RELAY_S_TXN:
-			relay_txn_do(r, relay_txn_reply(r->txn, r->rr.code,
-			    r->rr.reply));
+			relay_txn_do(r, relay_txn_reply(r->txn, code, reply));
 			break;
 		case RELAY_S_DOT:
-			relay_txn_do(r, relay_txn_dot_reply(r->txn,
-			    r->rr.code, r->rr.reply));
+			relay_txn_do(r, relay_txn_dot_reply(r->txn, code,
+			    reply));
 			break;
 		case RELAY_S_RSET:
 			/* After RSET (or the dot ending an empty DATA), the
@@ -677,163 +528,95 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 		default:
 			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_PROTOCOL,
 			    "unexpected reply "
-			    "in state %s: %s", relay_state_name[r->state],
-			    r->rr.reply);
+			    "in state %s: %s", relay_states[r->state].name,
+			    reply);
 			break;
 		}
 		/* STARTTLS replaced the bufferevent, or the connection
 		 * gave way to the next address: reads come anew. */
 		if (r->dying || r->state == RELAY_S_HANDSHAKE ||
-		    r->bev == NULL)
+		    !relay_link_is_open(r->link))
 			break;
 	}
 	relay_release(r);
 }
 
 static void
-relay_write_cb(struct bufferevent *bev, void *arg)
+relay_writable_cb(void *arg)
 {
 	struct relay	*r = arg;
 
-	(void)bev;
 	relay_hold(r);
 	if (r->state == RELAY_S_BODY)
 		relay_txn_do(r, relay_txn_pump(r->txn));
 	relay_release(r);
 }
 
-/* The TLS handshake finished: belt and braces on verification. */
+/* The TLS handshake finished, the peer verified (relay_link.c). */
 static void
-relay_connected(struct relay *r)
+relay_secured_cb(void *arg)
 {
-	char	desc[128];
+	struct relay	*r = arg;
 
+	relay_hold(r);
 	if (r->state != RELAY_S_HANDSHAKE)
 		fatalx("relay: connected in state %s",
-		    relay_state_name[r->state]);
-	if (!tls_is_verified(r->bev)) {
-		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_CERT,
-		    "TLS peer not verified");
-		return;
-	}
-	log_debug("relay tls peer=%s %s", r->peer,
-	    tls_describe(r->bev, desc, sizeof(desc)));
-	relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		    relay_states[r->state].name);
+	relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 	/* Implicit TLS: the greeting comes now; STARTTLS: EHLO again,
 	 * forgetting what the server said in plaintext (RFC 3207 4.2). */
 	if (r->up->tls == CONF_TLS_IMPLICIT)
 		relay_set_state(r, RELAY_S_GREETING);
 	else
 		relay_enter(r, RELAY_S_EHLO);
+	relay_release(r);
 }
 
-/* r->bev is connected: TLS at once (implicit), or wait for the
+/* The link is connected: TLS at once (implicit), or wait for the
  * greeting. */
 static void
-relay_connect_start(struct relay *r)
+relay_connected_cb(void *arg)
 {
-	bufferevent_setcb(r->bev, relay_read_cb, relay_write_cb,
-	    relay_event_cb, r);
-	bufferevent_setwatermark(r->bev, EV_WRITE, RELAY_OUT_LOW, 0);
-	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	struct relay	*r = arg;
+
+	relay_hold(r);
 	if (r->up->tls == CONF_TLS_IMPLICIT)
 		relay_starttls(r);
 	else {
 		relay_set_state(r, RELAY_S_GREETING);
-		relay_set_timeout(r, RELAY_REPLY_TIMEOUT);
+		relay_link_set_timeout(r->link, RELAY_REPLY_TIMEOUT);
 	}
-}
-
-/* The dial is over: a socket connected to one of the host's addresses
- * (remembered as "host[ip]:port"), or why none could be reached. */
-static void
-relay_dial_cb(struct dial *d, int fd, const struct sockaddr *sa,
-    socklen_t salen, int err, const char *error, void *arg)
-{
-	struct relay	*r = arg;
-	char		 addr[64];
-
-	(void)d;
-	(void)salen;
-	relay_hold(r);
-	if (fd == -1) {
-		relay_fail(r, RELAY_UNAVAILABLE, err == DIAL_EDNS ?
-		    RELAY_WHY_DNS : err == ECONNREFUSED ? RELAY_WHY_REFUSED :
-		    err == ETIMEDOUT ? RELAY_WHY_TIMEOUT : RELAY_WHY_NETWORK,
-		    "%s", error);
-		goto out;
-	}
-	r->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (r->bev == NULL) {
-		close(fd);
-		relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_LOCAL,
-		    "cannot set up a connection");
-		goto out;
-	}
-	snprintf(r->peer, sizeof(r->peer), "%s[%s]:%u", r->up->host,
-	    cidr_addr_str(sa, addr, sizeof(addr)), r->up->port);
-	relay_connect_start(r);
-out:
 	relay_release(r);
 }
 
-static void	relay_event_error(struct relay *, short);
-
+/* No address could be reached, or TLS failed. */
 static void
-relay_event_cb(struct bufferevent *bev, short what, void *arg)
+relay_failed_cb(void *arg, enum relay_why why, const char *reason)
 {
 	struct relay	*r = arg;
 
-	(void)bev;
 	relay_hold(r);
-	if (what & BEV_EVENT_CONNECTED)
-		relay_connected(r);
-	else
-		relay_event_error(r, what);
+	relay_fail(r, RELAY_UNAVAILABLE, why, "%s", reason);
 	relay_release(r);
 }
 
-/* The connection failed or closed: classify by how far it got. */
+/* The connection timed out or ended: classify by how far it got. */
 static void
-relay_event_error(struct relay *r, short what)
+relay_broken_cb(void *arg, enum relay_why code, const char *what)
 {
+	struct relay		*r = arg;
+	enum relay_stage	 stage = relay_states[r->state].stage;
 	char			 why[512];
-	enum relay_why		 code;
-	enum tls_failure	 kind;
 
-	if (r->state == RELAY_S_HANDSHAKE) {
-		if (what & BEV_EVENT_TIMEOUT)
-			relay_fail(r, RELAY_UNAVAILABLE, RELAY_WHY_TIMEOUT,
-			    "TLS with %s failed: timeout", r->peer);
-		else {
-			tls_error_string(r->bev, why, sizeof(why), &kind);
-			relay_fail(r, RELAY_UNAVAILABLE, relay_tls_why(kind),
-			    "TLS with %s failed: %s", r->peer, why);
-		}
-		return;
-	}
-	code = (what & BEV_EVENT_TIMEOUT) ? RELAY_WHY_TIMEOUT :
-	    RELAY_WHY_CLOSED;
-	snprintf(why, sizeof(why), "%s in state %s",
-	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
-	    (what & BEV_EVENT_EOF) ? "connection closed by server" :
-	    "connection error", relay_state_name[r->state]);
-	switch (r->state) {
-	case RELAY_S_READY:
-	case RELAY_S_QUIT:
-		relay_finish(r, RELAY_IDLE, code, why);
-		break;
-	case RELAY_S_PLAN:
-	case RELAY_S_TXN:
-	case RELAY_S_BODY:
-	case RELAY_S_DOT:
-	case RELAY_S_RSET:
-		relay_finish(r, RELAY_TEMPFAIL, code, why);
-		break;
-	default:
-		relay_finish(r, RELAY_UNAVAILABLE, code, why);
-		break;
-	}
+	relay_hold(r);
+	snprintf(why, sizeof(why), "%s in state %s", what,
+	    relay_states[r->state].name);
+	/* Idle: not an error; in a transaction: that message's; before:
+	 * the upstream's. */
+	relay_finish(r, stage == RELAY_STAGE_IDLE ? RELAY_IDLE :
+	    stage == RELAY_STAGE_TXN ? RELAY_TEMPFAIL : RELAY_UNAVAILABLE,
+	    code, why);
+	relay_release(r);
 }
 
 /* A relay for <up>, not connected yet. */
@@ -842,31 +625,37 @@ relay_alloc(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
+	static const struct relay_link_cbs lcbs = {
+		.connected = relay_connected_cb,
+		.secured = relay_secured_cb,
+		.readable = relay_readable_cb,
+		.writable = relay_writable_cb,
+		.failed = relay_failed_cb,
+		.broken = relay_broken_cb,
+	};
 	struct relay_auth_conn	 aconn;
 	struct relay		*r;
 
 	r = xcalloc(1, sizeof(*r));
 	r->base = base;
-	r->dns = dns;
-	/* Held for the relay's whole life: a reload may replace both
-	 * while this connection still runs (STARTTLS comes later). */
+	/* Held for the relay's whole life: a reload may replace it while
+	 * this connection still runs. */
 	r->conf = conf_ref(conf);
 	r->up = up;
-	r->tls = tls_client_ref(tls);
 	r->cbs = *cbs;
 	r->arg = arg;
-	aconn.peer = r->peer;
+	r->link = relay_link_new(base, dns, up, tls, &lcbs, r);
+	aconn.peer = relay_link_peer(r->link);
 	aconn.cmd = relay_conn_cmd_cb;
 	aconn.resume = relay_auth_resume_cb;
 	aconn.arg = r;
 	r->auth = relay_auth_new(up, &aconn);
-	snprintf(r->peer, sizeof(r->peer), "%s:%u", up->host, up->port);
-	line_reader_init(&r->rr.reader, RELAY_REPLY_LINE_MAX);
 	r->idle = evtimer_new(base, relay_idle_cb, r);
 	r->kick = event_new(base, -1, 0, relay_kick_cb, r);
 	r->state = RELAY_S_CONNECTING;
 	if (r->idle == NULL || r->kick == NULL) {
-		log_warnx("relay cannot start a connection to %s", r->peer);
+		log_warnx("relay cannot start a connection to %s",
+		    relay_link_peer(r->link));
 		relay_free(r);
 		return NULL;
 	}
@@ -878,22 +667,15 @@ relay_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf, const struct conf_upstream *up,
     struct tls_client *tls, const struct relay_cbs *cbs, void *arg)
 {
-	static const int	 family[] = {
-		[CONF_FAMILY_ANY] = AF_UNSPEC, [CONF_FAMILY_IPV4] = AF_INET,
-		[CONF_FAMILY_IPV6] = AF_INET6,
-	};
 	struct relay		*r;
 
 	if ((r = relay_alloc(base, dns, conf, up, tls, cbs, arg)) == NULL)
 		return NULL;
-	/* Resolution runs on evdns (the loop never blocks on DNS), and
-	 * every address is tried, RFC 8305 style.  dial never calls back
-	 * from inside dial_new(), so neither do we from relay_new(). */
-	r->dial = dial_new(base, dns, up->host, up->port,
-	    family[up->address_family], RELAY_CONNECT_TIMEOUT, relay_dial_cb,
-	    r);
-	if (r->dial == NULL) {
-		log_warnx("relay cannot start a connection to %s", r->peer);
+	/* The link never calls back from inside relay_link_dial(), so
+	 * neither do we from relay_new(). */
+	if (relay_link_dial(r->link) == -1) {
+		log_warnx("relay cannot start a connection to %s",
+		    relay_link_peer(r->link));
 		relay_free(r);
 		return NULL;
 	}
@@ -911,8 +693,8 @@ relay_new_bev(struct event_base *base, const struct conf *conf,
 		bufferevent_free(bev);
 		return NULL;
 	}
-	r->bev = bev;
-	relay_connect_start(r);
+	relay_link_attach(r->link, bev);
+	relay_connected_cb(r);
 	return r;
 }
 
@@ -923,7 +705,7 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	enum relay_txn_next	next;
 
 	if (r->state != RELAY_S_READY || r->txn != NULL)
-		fatalx("relay_send in state %s", relay_state_name[r->state]);
+		fatalx("relay_send in state %s", relay_states[r->state].name);
 	evtimer_del(r->idle);
 	conn.base = r->base;
 	conn.conf = r->conf;
@@ -936,7 +718,7 @@ relay_send(struct relay *r, struct envelope *env, const char *data_path)
 	conn.plan = relay_plan_cb;
 	conn.arg = r;
 	r->txn = relay_txn_new(&conn, env, data_path,
-	    bufferevent_get_output(r->bev), &next);
+	    relay_link_output(r->link), &next);
 	/* Over without a round trip: completed from the loop rather than
 	 * from inside relay_send(). */
 	if (next == RELAY_TXN_DONE)
@@ -956,16 +738,14 @@ relay_free(struct relay *r)
 		r->dying = true;
 		return;
 	}
-	dial_free(r->dial);
-	if (r->bev != NULL)
-		bufferevent_free(r->bev);
 	if (r->idle != NULL)
 		event_free(r->idle);
 	if (r->kick != NULL)
 		event_free(r->kick);
 	relay_txn_free(r->txn);
+	/* The link after AUTH, which borrows its peer name. */
 	relay_auth_free(r->auth);
-	tls_client_free(r->tls);
+	relay_link_free(r->link);
 	conf_free(r->conf);
 	free(r);
 }
@@ -989,5 +769,5 @@ relay_quit(struct relay *r)
 const char *
 relay_peer(const struct relay *r)
 {
-	return r->peer;
+	return relay_link_peer(r->link);
 }

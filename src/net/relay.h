@@ -32,7 +32,8 @@ struct relay;
 /* Why a connection or a transaction ended the way it did. */
 enum relay_status {
 	RELAY_OK,		/* transaction ran: see each recipient */
-	RELAY_PERMFAIL,		/* 5xx: only from relay_classify() */
+	RELAY_PERMFAIL,		/* 5xx: only from relay_classify()
+				 * (relay_reply.h) */
 	RELAY_TEMPFAIL,		/* this message: 4xx to MAIL/DATA, timeout or
 				 * reset mid-transaction: retry it later */
 	RELAY_UNAVAILABLE,	/* DNS, connect, 421/5xx greeting, TLS or
@@ -160,9 +161,5 @@ void		 relay_free(struct relay *);
 
 /* "smtp.gmail.com[142.250.1.108]:587" for log lines. */
 const char	*relay_peer(const struct relay *);
-
-/* Classification of an upstream reply, exposed for unit tests:
- * <code> is the 3-digit code, <text> the reply text after it. */
-enum relay_status relay_classify(int code, const char *text);
 
 #endif /* RELAY_H */

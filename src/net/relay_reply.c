@@ -8,8 +8,29 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
+
+const char *
+relay_reply_text(const char *reply)
+{
+	return strlen(reply) > 4 ? reply + 4 : "";
+}
+
+enum relay_status
+relay_classify(int code, const char *text)
+{
+	/* Gmail's sending limits: pause, never bounce. */
+	if ((code == 550 && strncmp(text, "5.4.5", 5) == 0) ||
+	    (code == 450 && strncmp(text, "4.2.1", 5) == 0))
+		return RELAY_QUOTA;
+	if (code >= 200 && code < 400)
+		return RELAY_OK;
+	if (code >= 400 && code < 500)
+		return RELAY_TEMPFAIL;
+	return RELAY_PERMFAIL;
+}
 
 void
 relay_reply_init(struct relay_reply *r)

@@ -1,7 +1,8 @@
 /*
  * relay_reply.h - reads the smarthost's replies (RFC 5321 4.2): one
  * complete, possibly multi-line, reply at a time from the connection's
- * input, checked for form, its lines joined for logs and reports.
+ * input, checked for form, its lines joined for logs and reports; and
+ * what a reply means (relay_classify()).
  */
 #ifndef RELAY_REPLY_H
 #define RELAY_REPLY_H
@@ -9,6 +10,7 @@
 #include <stddef.h>
 
 #include "line.h"
+#include "relay.h"
 
 struct evbuffer;
 
@@ -34,5 +36,12 @@ void	relay_reply_init(struct relay_reply *);
 int	relay_reply_read(struct relay_reply *r, struct evbuffer *in,
 	    void (*more)(void *arg, const char *text), void *arg,
 	    const char **error);
+
+/* The text after the code of <reply> ("250 2.1.5 ok"), or "". */
+const char *relay_reply_text(const char *reply);
+
+/* Classification of an upstream reply: <code> is the 3-digit code,
+ * <text> the reply text after it. */
+enum relay_status relay_classify(int code, const char *text);
 
 #endif /* RELAY_REPLY_H */

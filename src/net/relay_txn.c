@@ -34,6 +34,7 @@
 #include "mime_scan.h"
 #include "reencode.h"
 #include "relay_head.h"
+#include "relay_reply.h"
 #include "smtp.h"
 #include "util.h"
 
@@ -123,13 +124,6 @@ relay_txn_fail(struct relay_txn *t, enum relay_status st, enum relay_why why,
 	t->fail_status = st;
 	t->fail_why = why;
 	return RELAY_TXN_FAIL;
-}
-
-/* The text after the code of <reply>, or "". */
-static const char *
-relay_reply_text(const char *reply)
-{
-	return strlen(reply) > 4 ? reply + 4 : "";
 }
 
 /* The enhanced status code of <reply> ("5.1.1"), or one made from its

@@ -7,9 +7,10 @@
  * backpressure.
  *
  * It writes its commands through the connection's callback and is fed
- * the server's replies; the connection (relay.c) owns the socket, the
- * timeouts and its states, and does what each call returns.  Nothing
- * here is called back from inside a call, except cmd().
+ * the server's replies; the connection (relay.c, over relay_link.c)
+ * owns the socket, the timeouts and its states, and does what each
+ * call returns.  Nothing here is called back from inside a call,
+ * except cmd().
  */
 #ifndef RELAY_TXN_H
 #define RELAY_TXN_H
