@@ -43,6 +43,7 @@
 #include "queue.h"
 #include "session.h"
 #include "spool.h"
+#include "upstream.h"
 #include "util.h"
 
 #define CONTROL_CLIENTS_MAX	16	/* admin connections at once */
@@ -240,7 +241,7 @@ control_cmd_show(struct control_client *c, const char *id)
 static void
 control_json_upstreams(struct evbuffer *out, struct queue *q)
 {
-	struct queue_upstream_stats	st;
+	struct upstream_stats		st;
 	unsigned int			i;
 
 	for (i = 0; i < queue_upstreams(q); i++) {

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "queue.h"
 #include "session.h"
+#include "upstream.h"
 #include "util.h"
 
 #define METRICS_TIMEOUT_SECS	10	/* per request */
@@ -81,7 +82,7 @@ static void	metrics_up_sample(struct evbuffer *, const char *,
 static void
 metrics_upstreams(const struct metrics *m, struct evbuffer *out)
 {
-	struct queue_upstream_stats	st;
+	struct upstream_stats		st;
 	unsigned int			i;
 	int				up;
 
@@ -128,7 +129,7 @@ metrics_quota(const struct metrics *m, struct evbuffer *out)
 		"The configured 24-hour limits (0: none).",
 		"When the next message may go by the quota (0: now).",
 	};
-	struct queue_upstream_stats	 st;
+	struct upstream_stats		 st;
 	const struct quota_status	*q = &st.quota;
 	unsigned int			 f, i;
 

@@ -679,18 +679,7 @@ queue_upstreams(const struct queue *q)
 
 void
 queue_get_upstream(const struct queue *q, unsigned int i,
-    struct queue_upstream_stats *st)
+    struct upstream_stats *st)
 {
-	struct upstream_stats	us;
-
-	upstream_stats(upstream_list_get(q->ups, i), &us);
-	memset(st, 0, sizeof(*st));
-	st->name = us.name;
-	st->state = us.state;
-	st->reason = us.reason;
-	st->connections = us.connections;
-	st->retry_at = us.retry_at;
-	st->probing = us.probing;
-	st->has_quota = us.has_quota;
-	st->quota = us.quota;
+	upstream_stats(upstream_list_get(q->ups, i), st);
 }

@@ -20,7 +20,6 @@
 #include "conf.h"
 #include "envelope.h"
 #include "health.h"
-#include "quota.h"
 
 struct conf;
 struct envelope;
@@ -28,6 +27,7 @@ struct event_base;
 struct evdns_base;
 struct spool;
 struct tls_client;
+struct upstream_stats;
 struct queue;
 
 /* Creates the scheduler.  Nothing happens until queue_load(). */
@@ -61,20 +61,11 @@ void		 queue_network_changed(struct queue *);
 /* HEALTH_OK while any upstream delivers; else the first one's state. */
 enum health_state queue_upstream_state(const struct queue *);
 
-/* Per upstream, in failover order (0 .. queue_upstreams() - 1). */
-struct queue_upstream_stats {
-	const char		*name;		/* borrowed */
-	enum health_state	 state;
-	const char		*reason;	/* borrowed; "" if ok */
-	unsigned int		 connections;
-	int64_t			 retry_at;	/* next probe (unix time), or 0 */
-	bool			 probing;	/* a trial connection is open */
-	bool			 has_quota;	/* quota is not "none" */
-	struct quota_status	 quota;		/* its account's counters */
-};
+/* Per upstream, in failover order (0 .. queue_upstreams() - 1): its
+ * state, as upstream_stats() gives it. */
 unsigned int	 queue_upstreams(const struct queue *);
 void		 queue_get_upstream(const struct queue *, unsigned int,
-		    struct queue_upstream_stats *);
+		    struct upstream_stats *);
 unsigned long	 queue_size(const struct queue *);
 
 /* <cb> runs after the queue's contents or the upstream state changed
