@@ -38,11 +38,18 @@
 #include "mime_scan.h"
 #include "spooldir.h"
 #include "spoolrecover.h"
+#include "spoolspare.h"
 #include "util.h"
 #include "worker.h"
 
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
 #define SPOOL_ID_TRIES	100
+/* Empty files kept for reuse (spoolspare.h).  The pool only has to
+ * absorb the difference between files freed and files created: one
+ * message in flight holds two, so 1,024 covers a drain of 512 messages
+ * (an outage's backlog going out) ahead of new mail, for 256 KB of
+ * inode table and no data blocks. */
+#define SPOOL_SPARE_MAX	1024
 
 enum spool_kind {
 	SPOOL_K_COMMIT,		/* a new message */
@@ -76,6 +83,7 @@ struct spool {
 	int			 queuefd;
 	int			 failedfd;
 	int			 corruptfd;
+	struct spoolspare	*spare;		/* spare/, thread safe */
 	int			 lockfd;	/* flock: one daemon per spool */
 	unsigned int		 seed;		/* mixed into ids */
 	atomic_uint		 counter;
@@ -158,8 +166,7 @@ spool_msg_new(struct spool *sp, const char *sender, const char *client,
 	for (tries = 0; tries < SPOOL_ID_TRIES && fd == -1; tries++) {
 		spool_id_make(sp, msg->env.id);
 		spooldir_name(name, msg->env.id, ".msg");
-		fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
+		fd = spoolspare_create(sp->spare, sp->tmpfd, name);
 		if (fd == -1 && errno != EEXIST)
 			break;
 		/* The id must not be taken in queue/ either. */
@@ -318,23 +325,6 @@ spool_msg_unlink(struct spool_msg *msg)
 	unlinkat(sp->tmpfd, data, 0);
 }
 
-/* Waits for the fsync started on <cb>.  Returns 0, or -1 with errno
- * that of the fsync. */
-static int
-spool_aio_wait(struct aiocb *cb)
-{
-	const struct aiocb	*list[1] = { cb };
-	int			 err;
-
-	while ((err = aio_error(cb)) == EINPROGRESS)
-		aio_suspend(list, 1, NULL);
-	if (aio_return(cb) == -1) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
 /* The per-message half of a commit: data synced and closed, envelope
  * written and synced, both renamed into queue/ (data first, since the
  * envelope's arrival there is the commit point).  Returns 0 or an errno
@@ -387,15 +377,16 @@ spool_msg_stage(struct spool_msg *msg)
 	async = aio_fsync(O_SYNC, &cb) == 0;
 	step = "envelope";
 	if (envelope_format(&msg->env, &text, &len) == -1 ||
-	    spooldir_file_write(sp->tmpfd, env, text, len) == -1) {
+	    spoolspare_file_write(sp->spare, sp->tmpfd, env, text,
+	    len) == -1) {
 		err = errno;
 		if (async)
-			spool_aio_wait(&cb);
+			spooldir_aio_wait(&cb);
 		errno = err;
 		goto fail;
 	}
 	step = "fsync";
-	if (async ? spool_aio_wait(&cb) == -1 : fsync(fd) == -1)
+	if (async ? spooldir_aio_wait(&cb) == -1 : fsync(fd) == -1)
 		goto fail;
 	step = "close";
 	err = close(fd);
@@ -432,11 +423,13 @@ spool_op_save(struct spool_msg *msg)
 		snprintf(tmp, sizeof(tmp), "%.*s.env.%08x", SPOOL_ID_LEN,
 		    msg->env.id, (sp->seed + atomic_fetch_add(&sp->counter,
 		    1)) & 0xffffffffu);
-		if ((rc = spooldir_file_write(sp->tmpfd, tmp, msg->buf,
-		    msg->buflen)) == 0 || errno != EEXIST)
+		if ((rc = spoolspare_file_write(sp->spare, sp->tmpfd, tmp,
+		    msg->buf, msg->buflen)) == 0 || errno != EEXIST)
 			break;
 	}
-	if (rc == 0 && renameat(sp->tmpfd, tmp, sp->queuefd, name) == 0)
+	/* The old envelope's inode becomes a spare. */
+	if (rc == 0 && spoolspare_replace(sp->spare, sp->tmpfd, tmp,
+	    sp->queuefd, name) == 0)
 		return 0;
 	err = errno;
 	if (rc == 0)
@@ -446,7 +439,7 @@ spool_op_save(struct spool_msg *msg)
 }
 
 /* A delivered message goes: envelope first (without it the data is no
- * message), then the data. */
+ * message), then the data; their inodes become spares. */
 static int
 spool_op_remove(struct spool_msg *msg)
 {
@@ -455,11 +448,13 @@ spool_op_remove(struct spool_msg *msg)
 
 	spooldir_name(data, msg->env.id, ".msg");
 	spooldir_name(env, msg->env.id, ".env");
-	if (unlinkat(sp->queuefd, env, 0) == -1 && errno != ENOENT) {
+	if (spoolspare_remove(sp->spare, sp->queuefd, env) == -1 &&
+	    errno != ENOENT) {
 		log_warn("spool remove id=%s file=envelope", msg->env.id);
 		return errno;
 	}
-	if (unlinkat(sp->queuefd, data, 0) == -1 && errno != ENOENT)
+	if (spoolspare_remove(sp->spare, sp->queuefd, data) == -1 &&
+	    errno != ENOENT)
 		log_warn("spool remove id=%s file=data", msg->env.id);
 	return 0;
 }
@@ -649,7 +644,7 @@ spool_open(const char *dir, struct worker *worker)
 	struct spoolrecover_dirs dirs;
 	struct spool	*sp;
 	const char	*step;
-	int		 dirfd = -1;
+	int		 dirfd = -1, sparefd;
 
 	/* Directories first, then recovery: nothing is handed to the
 	 * workers before this returns. */
@@ -679,6 +674,8 @@ spool_open(const char *dir, struct worker *worker)
 	    (sp->queuefd = spooldir_subdir_open(dirfd, "queue")) == -1 ||
 	    (sp->failedfd = spooldir_subdir_open(dirfd, "failed")) == -1 ||
 	    (sp->corruptfd = spooldir_subdir_open(dirfd, "corrupt")) == -1 ||
+	    (sparefd = spooldir_subdir_open(dirfd, "spare")) == -1 ||
+	    (sp->spare = spoolspare_new(sparefd, SPOOL_SPARE_MAX)) == NULL ||
 	    fsync(dirfd) == -1)
 		goto fail;
 	step = "recover";
@@ -686,7 +683,7 @@ spool_open(const char *dir, struct worker *worker)
 	dirs.queuefd = sp->queuefd;
 	dirs.failedfd = sp->failedfd;
 	dirs.corruptfd = sp->corruptfd;
-	if (spoolrecover_run(&dirs) == -1)
+	if (spoolrecover_run(&dirs) == -1 || spoolspare_adopt(sp->spare) == -1)
 		goto fail;
 	close(dirfd);
 	return sp;
@@ -713,6 +710,7 @@ spool_close(struct spool *sp)
 		close(sp->failedfd);
 	if (sp->corruptfd != -1)
 		close(sp->corruptfd);
+	spoolspare_free(sp->spare);
 	if (sp->lockfd != -1)
 		close(sp->lockfd);
 	pthread_mutex_destroy(&sp->lock);

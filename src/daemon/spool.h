@@ -7,6 +7,8 @@
  *            <id>.env (envelope, rewritten atomically as delivery goes)
  *   failed/  messages kept for a human after permanent failure
  *   corrupt/ files set aside at startup because they could not be read
+ *   spare/   empty files of delivered messages, kept for reuse as new
+ *            ones (spoolspare.h); never mail, nothing else looks here
  *
  * A message exists once its envelope is in queue/: the envelope is
  * renamed in after the data, and the directory is fsynced before the
@@ -34,7 +36,8 @@ struct spool_msg;			/* one message being written */
  * removes everything in tmp/, deletes data files in queue/ that have no
  * envelope (an interrupted commit: the client never got 250), and moves
  * unreadable or truncated envelopes, and envelopes without data, to
- * corrupt/ with a log line; finishes an interrupted spool_requeue_start().
+ * corrupt/ with a log line; finishes an interrupted spool_requeue_start(),
+ * and takes what is in spare/ as spares (spoolspare_adopt()).
  * The asynchronous operations run on <worker>, which is borrowed and
  * must outlive the spool.  Returns NULL after logging the reason. */
 struct spool	*spool_open(const char *dir, struct worker *worker);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <aio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,12 +68,23 @@ spooldir_write_all(int fd, const char *p, size_t len)
 int
 spooldir_file_write(int dirfd, const char *name, const char *p, size_t len)
 {
-	int	fd, saved;
+	int	fd;
 
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
 	if (fd == -1)
 		return -1;
+	return spooldir_fd_write(fd, dirfd, name, p, len);
+}
+
+/* Fills the new file <fd> (<dirfd>/<name>), syncs and closes it; on
+ * failure the name goes too and errno is that of the failure. */
+int
+spooldir_fd_write(int fd, int dirfd, const char *name, const char *p,
+    size_t len)
+{
+	int	saved;
+
 	if (spooldir_write_all(fd, p, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
@@ -84,6 +96,22 @@ spooldir_file_write(int dirfd, const char *name, const char *p, size_t len)
 		saved = errno;
 		unlinkat(dirfd, name, 0);
 		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits for the aio_fsync() started on <cb>. */
+int
+spooldir_aio_wait(struct aiocb *cb)
+{
+	const struct aiocb	*list[1] = { cb };
+	int			 err;
+
+	while ((err = aio_error(cb)) == EINPROGRESS)
+		aio_suspend(list, 1, NULL);
+	if (aio_return(cb) == -1) {
+		errno = err;
 		return -1;
 	}
 	return 0;

@@ -34,6 +34,17 @@ int		 spooldir_write_all(int fd, const char *p, size_t len);
 int		 spooldir_file_write(int dirfd, const char *name, const char *p,
 		    size_t len);
 
+/* Writes the <len> octets at <p> into <fd>, a file just created as
+ * <dirfd>/<name>, then fsync and close (<fd> is consumed).  Returns 0,
+ * or -1 with errno, the name unlinked. */
+int		 spooldir_fd_write(int fd, int dirfd, const char *name,
+		    const char *p, size_t len);
+
+/* Waits for the aio_fsync() started on <cb>.  Returns 0, or -1 with
+ * errno that of the fsync. */
+struct aiocb;
+int		 spooldir_aio_wait(struct aiocb *cb);
+
 /* A fresh DIR stream on the directory <dirfd> refers to, or NULL. */
 DIR		*spooldir_open(int dirfd);
 
