@@ -531,8 +531,9 @@ def can_strace():
 class RemovalVisible(RelayTest):
     """"The queue is empty" means queue/ holds no file of any message: a
     delivered message stays in the queue (listed as sending, counted in
-    the stats) until the spool worker has unlinked its files, which
-    strace slows down here to DELAY seconds per unlinkat."""
+    the stats) until the spool worker has taken its files out of queue/
+    (renamed into spare/, or unlinked), which strace slows down here to
+    DELAY seconds per renameat2 and unlinkat."""
 
     DELAY = 0.4
 
@@ -548,8 +549,9 @@ class RemovalVisible(RelayTest):
         sd = WrappedDaemon(
             'env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}'
             'detect_leaks=0" '
-            "strace -D -f -qq -o /dev/null -e trace=unlinkat "
-            "-e inject=unlinkat:delay_enter=%d" % int(self.DELAY * 1e6),
+            "strace -D -f -qq -o /dev/null -e trace=unlinkat,renameat2 "
+            "-e inject=unlinkat,renameat2:delay_enter=%d"
+            % int(self.DELAY * 1e6),
             upstream=d.opts["upstream"], queue=d.opts["queue"])
         self.addCleanup(self._finish, sd)
         sd.start()
@@ -580,8 +582,8 @@ class RemovalVisible(RelayTest):
         self.assertEqual(sd.listdir("queue"), [])
         sd.wait_log(r"queue id=%s removed" % qid)
         listed = [a for a in answers if a[1] > 0]
-        print("\n  unlinkat delayed %.1fs: %d answer(s) listed the "
-              "delivered message while its files were being removed, "
+        print("\n  unlinkat/renameat2 delayed %.1fs: %d answer(s) listed "
+              "the delivered message while its files were being removed, "
               "then empty with queue/ empty" % (self.DELAY, len(listed)))
         self.assertGreater(len(listed), 0)
 
