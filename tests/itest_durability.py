@@ -299,6 +299,13 @@ class DurabilityTest(DaemonTest):
         put("tmp", "0001234567890def.msg", b"half a message")
         put("tmp", "0001234567890def.env.1234abcd", b"smartrelay-env")
         put("tmp", "junk", b"x")
+        # In spare/: a spare a crash left with content (between the
+        # rename and the truncation), a symlink to a real message and a
+        # stranger; never mail, and nothing of it may be followed.
+        put("spare", "00000000000000ab.spare", b"delivered long ago")
+        os.symlink(d.path("queue", real + ".msg"),
+                   d.path("spare", "00000000000000ac.spare"))
+        put("spare", "junk", b"x")
         # Data without an envelope: an interrupted commit.
         orphan = "00012345678900aa"
         put("queue", orphan + ".msg", b"Subject: orphan\r\n\r\nx\r\n")
@@ -317,6 +324,9 @@ class DurabilityTest(DaemonTest):
         d.start()
         d.wait_log(r"smartrelayd ready .*queue=2\b")
         self.assertEqual(d.listdir("tmp"), [])
+        self.assertEqual(d.listdir("spare"), ["00000000000000ab.spare"])
+        self.assertEqual(os.path.getsize(
+            d.path("spare", "00000000000000ab.spare")), 0)
         self.assertEqual(d.queued_ids(), sorted([real, good]))
         self.assertEqual(sorted(d.listdir("queue")),
                          sorted([real + ".env", real + ".msg",

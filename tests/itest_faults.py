@@ -316,13 +316,20 @@ class Kill9Soak(RelayTest):
                          "delivered" % len(lost))
         dups = sum(n - 1 for n in copies.values())
         extra = len(set(copies) - accepted)
+        # Delivered messages' files were kept for reuse, empty, and no
+        # reused file carried anything old upstream (checked above).
+        spares = d.listdir("spare")
+        self.assertGreater(len(spares), 0)
+        for name in spares:
+            self.assertRegex(name, r"^[0-9a-f]{16}\.spare$")
+            self.assertEqual(os.path.getsize(d.path("spare", name)), 0)
         print("  soak: %d kills (%s), %d sent, %d got 250, %d delivered "
               "(%d distinct), %d duplicate(s), %d delivered without a "
               "250 seen (250 lost with the kill); accept phase %.1fs, "
-              "drained at %.1fs"
+              "drained at %.1fs; %d spare file(s) left"
               % (len(kinds), ",".join(kinds), len(load.sent),
                  len(accepted), sum(copies.values()), len(copies), dups,
-                 extra, taccept, secs))
+                 extra, taccept, secs, len(spares)))
 
 
 class UpstreamFaults(RelayTest):
