@@ -274,25 +274,30 @@ START_TEST(test_spool_reuse)
 }
 END_TEST
 
-/* A crash between the rename into spare/ and the truncation: startup
- * truncates, and the spool reuses the file. */
+/* A crash between the rename into spare/ and the truncation, and one
+ * in the middle of a commit: startup truncates both files, and the
+ * spool reuses them (the last one taken in first). */
 START_TEST(test_spool_recover)
 {
 	struct spool	*sp;
 	char		 id[SPOOL_ID_LEN + 1], *text;
-	ino_t		 ino;
+	ino_t		 ino, tino;
 
 	sp = tspool_open();
 	tspool_close(sp);
 	spit(tpath("spool/spare/00000000000000aa.spare"), "old secret");
 	spit(tpath("spool/spare/stranger"), "x");
+	spit(tpath("spool/tmp/0001234567890def.msg"), "half a message");
 	ino = ino_of(tpath("spool/spare/00000000000000aa.spare"));
+	tino = ino_of(tpath("spool/tmp/0001234567890def.msg"));
 	sp = tspool_open();
-	ck_assert_int_eq(count_entries("spool/spare", NULL), 1);
+	ck_assert_int_eq(count_entries("spool/tmp", NULL), 0);
+	ck_assert_int_eq(count_entries("spool/spare", NULL), 2);
 	ck_assert_int_eq(size_of(tpath("spool/spare/00000000000000aa.spare")),
 	    0);
 	t_commit(sp, "new\r\n", id);
-	ck_assert_int_eq(ino_of(spath("queue", id, ".msg")), ino);
+	ck_assert_int_eq(ino_of(spath("queue", id, ".msg")), tino);
+	ck_assert_int_eq(ino_of(spath("queue", id, ".env")), ino);
 	text = slurp(spath("queue", id, ".msg"));
 	ck_assert_str_eq(text, "new\r\n");
 	free(text);

@@ -324,9 +324,14 @@ class DurabilityTest(DaemonTest):
         d.start()
         d.wait_log(r"smartrelayd ready .*queue=2\b")
         self.assertEqual(d.listdir("tmp"), [])
-        self.assertEqual(d.listdir("spare"), ["00000000000000ab.spare"])
-        self.assertEqual(os.path.getsize(
-            d.path("spare", "00000000000000ab.spare")), 0)
+        # The spare and the three files from tmp/ are kept, all empty.
+        spares = d.listdir("spare")
+        self.assertEqual(len(spares), 4)
+        self.assertIn("00000000000000ab.spare", spares)
+        for name in spares:
+            self.assertRegex(name, r"^[0-9a-f]{16}\.spare$")
+            self.assertFalse(os.path.islink(d.path("spare", name)))
+            self.assertEqual(os.path.getsize(d.path("spare", name)), 0)
         self.assertEqual(d.queued_ids(), sorted([real, good]))
         self.assertEqual(sorted(d.listdir("queue")),
                          sorted([real + ".env", real + ".msg",

@@ -683,7 +683,8 @@ spool_open(const char *dir, struct worker *worker)
 	dirs.queuefd = sp->queuefd;
 	dirs.failedfd = sp->failedfd;
 	dirs.corruptfd = sp->corruptfd;
-	if (spoolrecover_run(&dirs) == -1 || spoolspare_adopt(sp->spare) == -1)
+	dirs.spare = sp->spare;
+	if (spoolrecover_run(&dirs) == -1)
 		goto fail;
 	close(dirfd);
 	return sp;

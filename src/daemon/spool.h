@@ -2,7 +2,7 @@
  * spool.h - the durable on-disk queue.
  *
  * Layout under the spool directory:
- *   tmp/     files being written; emptied at startup
+ *   tmp/     files being written; emptied at startup (into spare/)
  *   queue/   committed messages: <id>.msg (data, written once) and
  *            <id>.env (envelope, rewritten atomically as delivery goes)
  *   failed/  messages kept for a human after permanent failure
@@ -33,11 +33,12 @@ struct spool;				/* one spool directory */
 struct spool_msg;			/* one message being written */
 
 /* Opens <dir>, creating it (mode 0700) and its subdirectories if needed,
- * removes everything in tmp/, deletes data files in queue/ that have no
- * envelope (an interrupted commit: the client never got 250), and moves
- * unreadable or truncated envelopes, and envelopes without data, to
- * corrupt/ with a log line; finishes an interrupted spool_requeue_start(),
- * and takes what is in spare/ as spares (spoolspare_adopt()).
+ * takes what is in spare/ as spares (spoolspare_adopt()), removes
+ * everything in tmp/ (keeping the files as spares), deletes data files
+ * in queue/ that have no envelope (an interrupted commit: the client
+ * never got 250), and moves unreadable or truncated envelopes, and
+ * envelopes without data, to corrupt/ with a log line; finishes an
+ * interrupted spool_requeue_start().
  * The asynchronous operations run on <worker>, which is borrowed and
  * must outlive the spool.  Returns NULL after logging the reason. */
 struct spool	*spool_open(const char *dir, struct worker *worker);

@@ -1,6 +1,6 @@
 /*
- * spoolrecover.c - the spool's startup recovery (spool_open()): empties
- * tmp/, deletes data without an envelope (a commit interrupted before
+ * spoolrecover.c - the spool's startup recovery (spool_open()): adopts
+ * the spare files in spare/, empties tmp/ into them, deletes data without an envelope (a commit interrupted before
  * its 250), sets unreadable envelopes and envelopes without data aside
  * in corrupt/, and finishes an interrupted requeue.  Runs once, before
  * any worker touches the spool.
@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "spooldir.h"
+#include "spoolspare.h"
 #include "util.h"
 
 /* The id part of a file name for log lines, or "-". */
@@ -109,7 +110,7 @@ spoolrecover_dir(const struct spoolrecover_dirs *sp, bool queue)
 		}
 		str_log_escape(de->d_name, strlen(de->d_name), esc,
 		    sizeof(esc));
-		if (unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+		if (spoolspare_remove(sp->spare, sp->tmpfd, de->d_name) == 0)
 			log_warnx("spool recover remove id=%s file=tmp/%s "
 			    "reason=leftover", spoolrecover_log_id(de->d_name, id),
 			    esc);
@@ -171,7 +172,8 @@ spoolrecover_requeued(const struct spoolrecover_dirs *sp)
 int
 spoolrecover_run(const struct spoolrecover_dirs *dirs)
 {
-	if (spoolrecover_dir(dirs, false) == -1 ||
+	if (spoolspare_adopt(dirs->spare) == -1 ||
+	    spoolrecover_dir(dirs, false) == -1 ||
 	    spoolrecover_dir(dirs, true) == -1 ||
 	    spoolrecover_requeued(dirs) == -1)
 		return -1;

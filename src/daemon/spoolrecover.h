@@ -7,15 +7,19 @@
 #ifndef SPOOLRECOVER_H
 #define SPOOLRECOVER_H
 
-/* The spool's subdirectories, open. */
+struct spoolspare;
+
+/* The spool's subdirectories, open, and its pool of spare files. */
 struct spoolrecover_dirs {
-	int	tmpfd;
-	int	queuefd;
-	int	failedfd;
-	int	corruptfd;
+	int			 tmpfd;
+	int			 queuefd;
+	int			 failedfd;
+	int			 corruptfd;
+	struct spoolspare	*spare;
 };
 
-/* Empties tmp/, checks every entry of queue/ (data without envelope
+/* Adopts spare/ (spoolspare_adopt()), empties tmp/ (its files become
+ * spares while the pool has room), checks every entry of queue/ (data without envelope
  * deleted; envelopes without data, unreadable or truncated ones moved to
  * corrupt/), removes from failed/ what an interrupted requeue already
  * put in queue/, and syncs what changed.  Returns 0, or -1 with errno
