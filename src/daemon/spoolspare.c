@@ -223,8 +223,9 @@ spoolspare_create(struct spoolspare *ss, int dirfd, const char *name)
 		}
 		if ((fd = spoolspare_open_checked(dirfd, name, false)) != -1)
 			return fd;
-		log_warnx("spool spare file=spare/%s: not an empty file "
-		    "with one link, removed", sname);
+		/* EINVAL: not an empty regular file with one link. */
+		log_warn("spool spare file=spare/%s: unusable, removed",
+		    sname);
 		unlinkat(dirfd, name, 0);
 	}
 	return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
