@@ -1,19 +1,24 @@
 /*
- * spoolbatch.c - group commit: one batch at a time, everything pending
- * in it, its items' work spread over the worker threads.
+ * spoolbatch.c - group commit: everything pending in one batch, its
+ * items' work spread over the worker threads, one sync per batch.
  *
- * Everything but the jobs' run runs on the loop: the pending array, the
- * start of a batch and its end.  A batch submits up to one job fewer
- * than there are threads (one thread stays for AUTH checks and pickup
- * copies); each job takes the next item not yet taken until none is
- * left, and the job that finishes last runs the sync.  Its completion
- * on the loop reports the whole batch and starts the next one with
- * whatever arrived meanwhile.
+ * A batch starts when none is staging (running its items' own work):
+ * from spoolbatch_add() on the loop when nothing was staging, or from
+ * the worker thread whose job finished the last item of the batch
+ * before, which then runs that batch's sync while the new one stages
+ * (a batch's sync covers what its items did; it need not wait for the
+ * sync before it).  So an item waits for at most the staging in
+ * progress and its own batch.  A batch submits two jobs fewer than
+ * there are threads (one may be syncing, one stays for AUTH checks and
+ * pickup copies); each job takes the next item not yet taken until
+ * none is left.  The completion of the job that ran the sync reports
+ * the whole batch on the loop.
  */
 #include "config.h"
 
 #include "spoolbatch.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,27 +37,36 @@ struct spoolbatch {
 	struct worker			*worker;	/* borrowed */
 	const struct spoolbatch_ops	*ops;		/* borrowed */
 	void				*ctx;
-	/* The loop's side. */
+	pthread_mutex_t			 lock;	/* guards the four below */
 	void				**pending;
 	size_t				 npending;
 	size_t				 pendingsz;
-	bool				 busy;		/* a batch runs */
-	struct spoolbatch_stats		 st;
-	/* The batch in progress: set on the loop before its jobs are
-	 * submitted, read by them, back on the loop after the last. */
+	bool				 staging;	/* a batch stages */
+	unsigned long			 inflight;	/* items added, not
+						 * yet reported (loop only) */
+	struct spoolbatch_stats		 st;		/* loop only */
+};
+
+/* One batch: filled before its jobs are submitted, read by them, back
+ * on the loop after the last. */
+struct spoolbatch_run {
+	struct spoolbatch		*b;
 	void				**items;
 	bool				*staged;
 	size_t				 nitems;
 	atomic_size_t			 next;		/* next item to run */
-	atomic_uint			 running;	/* jobs not done */
+	atomic_uint			 running;	/* jobs still staging */
 	struct timespec			 start, end;
 };
 
 /* One job of a batch. */
 struct spoolbatch_job {
-	struct spoolbatch		*b;
+	struct spoolbatch_run		*run;
 	bool				 last;	/* ran the sync */
 };
+
+static void	spoolbatch_job_run(void *);
+static void	spoolbatch_job_done(void *);
 
 static uint64_t
 spoolbatch_us(const struct timespec *a, const struct timespec *b)
@@ -64,97 +78,113 @@ spoolbatch_us(const struct timespec *a, const struct timespec *b)
 	return us > 0 ? (uint64_t)us : 0;
 }
 
-/* On a worker thread: items until none is left; the last job out runs
- * the sync for the batch. */
+/* Under the lock, with nothing staging and something pending: makes
+ * the pending items a batch.  The caller submits it after unlocking
+ * (spoolbatch_submit()). */
+static struct spoolbatch_run *
+spoolbatch_take(struct spoolbatch *b)
+{
+	struct spoolbatch_run	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->b = b;
+	r->items = b->pending;
+	r->nitems = b->npending;
+	b->pending = NULL;
+	b->npending = b->pendingsz = 0;
+	b->staging = true;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	return r;
+}
+
+static void
+spoolbatch_submit(struct spoolbatch_run *r)
+{
+	struct spoolbatch	*b = r->b;
+	struct spoolbatch_job	*job;
+	unsigned int		 njobs, i;
+
+	r->staged = xcalloc(r->nitems, sizeof(*r->staged));
+	njobs = worker_threads(b->worker);
+	njobs = njobs > 2 ? njobs - 2 : 1;
+	if (njobs > r->nitems)
+		njobs = (unsigned int)r->nitems;
+	atomic_init(&r->next, 0);
+	atomic_init(&r->running, njobs);
+	for (i = 0; i < njobs; i++) {
+		job = xcalloc(1, sizeof(*job));
+		job->run = r;
+		worker_submit(b->worker, spoolbatch_job_run,
+		    spoolbatch_job_done, job);
+	}
+}
+
+/* On a worker thread: items until none is left.  The last job out
+ * starts the next batch, then runs this one's sync. */
 static void
 spoolbatch_job_run(void *arg)
 {
 	struct spoolbatch_job	*job = arg;
-	struct spoolbatch	*b = job->b;
+	struct spoolbatch_run	*r = job->run;
+	struct spoolbatch	*b = r->b;
+	struct spoolbatch_run	*next = NULL;
 	size_t			 i;
 	bool			 any = false;
 	int			 err;
 
-	while ((i = atomic_fetch_add(&b->next, 1)) < b->nitems)
-		b->staged[i] = b->ops->run(b->items[i]);
+	while ((i = atomic_fetch_add(&r->next, 1)) < r->nitems)
+		r->staged[i] = b->ops->run(r->items[i]);
 	/* acq_rel: the last job sees every other job's staged[]. */
-	if (atomic_fetch_sub(&b->running, 1) != 1)
+	if (atomic_fetch_sub(&r->running, 1) != 1)
 		return;
 	job->last = true;
-	for (i = 0; i < b->nitems; i++)
-		any = any || b->staged[i];
+	pthread_mutex_lock(&b->lock);
+	b->staging = false;
+	if (b->npending > 0)
+		next = spoolbatch_take(b);
+	pthread_mutex_unlock(&b->lock);
+	if (next != NULL)
+		spoolbatch_submit(next);
+	for (i = 0; i < r->nitems; i++)
+		any = any || r->staged[i];
 	if (any && (err = b->ops->sync(b->ctx)) != 0)
-		for (i = 0; i < b->nitems; i++)
-			if (b->staged[i])
-				b->ops->unsync(b->items[i], err);
-	clock_gettime(CLOCK_MONOTONIC, &b->end);
+		for (i = 0; i < r->nitems; i++)
+			if (r->staged[i])
+				b->ops->unsync(r->items[i], err);
+	clock_gettime(CLOCK_MONOTONIC, &r->end);
 }
 
-static void	spoolbatch_start(struct spoolbatch *);
-
-/* On the loop: the last job reports the batch and starts the next. */
+/* On the loop: the job that ran the sync reports its batch. */
 static void
 spoolbatch_job_done(void *arg)
 {
 	struct spoolbatch_job	*job = arg;
-	struct spoolbatch	*b = job->b;
+	struct spoolbatch_run	*r = job->run;
+	struct spoolbatch	*b = r->b;
 	uint64_t		 us;
 	size_t			 i;
+	bool			 last = job->last;
 
-	if (!job->last) {
-		free(job);
-		return;
-	}
 	free(job);
-	us = spoolbatch_us(&b->start, &b->end);
+	if (!last)
+		return;
+	us = spoolbatch_us(&r->start, &r->end);
 	for (i = 0; i < SPOOLBATCH_NBUCKETS - 1; i++)
 		if (us <= spoolbatch_bounds[i])
 			break;
 	b->st.buckets[i]++;
 	b->st.batches++;
-	b->st.items += b->nitems;
-	if (b->nitems > b->st.max_items)
-		b->st.max_items = b->nitems;
+	b->st.items += r->nitems;
+	if (r->nitems > b->st.max_items)
+		b->st.max_items = r->nitems;
 	b->st.total_us += us;
-	/* done() may add: into pending, for the next batch. */
-	for (i = 0; i < b->nitems; i++)
-		b->ops->done(b->items[i]);
-	free(b->items);
-	free(b->staged);
-	b->items = NULL;
-	b->staged = NULL;
-	b->nitems = 0;
-	b->busy = false;
-	if (b->npending > 0)
-		spoolbatch_start(b);
-}
-
-/* On the loop: everything pending becomes the batch. */
-static void
-spoolbatch_start(struct spoolbatch *b)
-{
-	struct spoolbatch_job	*job;
-	unsigned int		 njobs, i;
-
-	b->busy = true;
-	b->items = b->pending;
-	b->nitems = b->npending;
-	b->pending = NULL;
-	b->npending = b->pendingsz = 0;
-	b->staged = xcalloc(b->nitems, sizeof(*b->staged));
-	njobs = worker_threads(b->worker);
-	njobs = njobs > 1 ? njobs - 1 : 1;
-	if (njobs > b->nitems)
-		njobs = (unsigned int)b->nitems;
-	atomic_store(&b->next, 0);
-	atomic_store(&b->running, njobs);
-	clock_gettime(CLOCK_MONOTONIC, &b->start);
-	for (i = 0; i < njobs; i++) {
-		job = xcalloc(1, sizeof(*job));
-		job->b = b;
-		worker_submit(b->worker, spoolbatch_job_run,
-		    spoolbatch_job_done, job);
-	}
+	b->inflight -= r->nitems;
+	/* done() may add: that goes into a later batch. */
+	for (i = 0; i < r->nitems; i++)
+		b->ops->done(r->items[i]);
+	free(r->items);
+	free(r->staged);
+	free(r);
 }
 
 struct spoolbatch *
@@ -167,8 +197,7 @@ spoolbatch_new(struct worker *worker, const struct spoolbatch_ops *ops,
 	b->worker = worker;
 	b->ops = ops;
 	b->ctx = ctx;
-	atomic_init(&b->next, 0);
-	atomic_init(&b->running, 0);
+	pthread_mutex_init(&b->lock, NULL);
 	return b;
 }
 
@@ -177,9 +206,11 @@ spoolbatch_free(struct spoolbatch *b)
 {
 	if (b == NULL)
 		return;
-	if (b->busy || b->npending > 0)
-		fatalx("spoolbatch free: %zu operations in flight",
-		    b->nitems + b->npending);
+	/* Every job is back (worker_free()): nobody else holds the lock. */
+	if (b->inflight > 0)
+		fatalx("spoolbatch free: %lu operations in flight",
+		    b->inflight);
+	pthread_mutex_destroy(&b->lock);
 	free(b->pending);
 	free(b);
 }
@@ -187,14 +218,21 @@ spoolbatch_free(struct spoolbatch *b)
 void
 spoolbatch_add(struct spoolbatch *b, void *item)
 {
+	struct spoolbatch_run	*r = NULL;
+
+	pthread_mutex_lock(&b->lock);
 	if (b->npending == b->pendingsz) {
 		b->pendingsz = b->pendingsz > 0 ? b->pendingsz * 2 : 64;
 		b->pending = xrealloc(b->pending,
 		    b->pendingsz * sizeof(*b->pending));
 	}
 	b->pending[b->npending++] = item;
-	if (!b->busy)
-		spoolbatch_start(b);
+	if (!b->staging)
+		r = spoolbatch_take(b);
+	pthread_mutex_unlock(&b->lock);
+	b->inflight++;
+	if (r != NULL)
+		spoolbatch_submit(r);
 }
 
 void

@@ -1,13 +1,13 @@
 /*
  * spoolbatch.h - group commit of the spool's operations.
  *
- * Operations arrive one at a time on the loop.  While no batch is
- * running, the next one takes everything that has arrived, spreads the
- * operations' own work over the worker threads (worker.h), runs one
- * sync for the whole batch once they are all done, and then reports
- * every operation on the loop; what arrives meanwhile waits for the
- * next batch.  An operation thus waits for at most the batch in
- * progress and its own.  The items are the caller's; this module only
+ * Operations arrive one at a time on the loop.  As soon as no batch is
+ * staging (running its operations' own work), the next one takes
+ * everything that has arrived and spreads the operations' work over the
+ * worker threads (worker.h); once they are all done it runs one sync
+ * for the whole batch (while the batch after it stages) and then
+ * reports every operation on the loop.  An operation thus waits for at
+ * most the staging in progress and its own batch.  The items are the caller's; this module only
  * schedules them and measures the batches.
  */
 #ifndef SPOOLBATCH_H
