@@ -30,7 +30,8 @@ one more connection that sends a NOOP every --noop-ms during the run,
 the median duration of the spool's commit batches during the run (from
 the daemon's /metrics histogram smartrelay_spool_commit_batch_seconds;
 none for a daemon without it) and txn p99 as a multiple of it (issue 14
-item 4: at most 2 at 64 clients), the daemon's CPU per
+item 4: at most 2 at 64 clients), the event-loop thread's share of the run on a CPU and waiting for
+one, the daemon's CPU per
 accepted message (all threads, and the event-loop thread alone; in
 steady mode this includes relaying what was relayed meanwhile) and its
 peak RSS.
@@ -245,11 +246,13 @@ def one_run(args, steady, client, clients, size, per_conn):
         m0 = d.metrics()
         probe = NoopProbe(d.port, args.noop_ms / 1000).start()
         c0 = benchlib.cpu_split(d.proc.pid)
+        s0 = benchlib.loop_schedstat(d.proc.pid)
         if client == "smtpload":
             load = smtpload_run(args, d.port, clients, size, per_conn)
         else:
             load = smtp_source_run(args, d, clients, size)
         cpu = benchlib.cpu_delta(c0, benchlib.cpu_split(d.proc.pid))
+        s1 = benchlib.loop_schedstat(d.proc.pid)
         noop = probe.stop()
         batches = batch_stats(m0, d.metrics())
         st = d.status()
@@ -283,6 +286,11 @@ def one_run(args, steady, client, clients, size, per_conn):
         "p99_vs_batch": round(load["txn"]["p99_ms"] /
                               batches["batch_p50_ms"], 2)
         if load["txn"]["p99_ms"] and batches["batch_p50_ms"] else None,
+        # The event-loop thread's share of the run on a CPU, and
+        # runnable but waiting for one (the two CPUs saturated).
+        "loop_cpu_pct": round((s1[0] - s0[0]) / 1e7 / load["seconds"], 1),
+        "loop_runq_wait_pct": round((s1[1] - s0[1]) / 1e7 /
+                                    load["seconds"], 1),
         "cpu_ms_per_msg": round(total * 1000 / n, 3) if n else None,
         "loop_cpu_ms_per_msg": round(cpu["loop"] * 1000 / n, 3)
         if n else None,
