@@ -79,14 +79,12 @@ spoolbatch_us(const struct timespec *a, const struct timespec *b)
 }
 
 /* Under the lock, with nothing staging and something pending: makes
- * the pending items a batch.  The caller submits it after unlocking
- * (spoolbatch_submit()). */
-static struct spoolbatch_run *
-spoolbatch_take(struct spoolbatch *b)
+ * the pending items the batch <r> (allocated before the lock, so that
+ * a thread holding it never waits inside malloc).  The caller submits
+ * it after unlocking (spoolbatch_submit()). */
+static void
+spoolbatch_take(struct spoolbatch *b, struct spoolbatch_run *r)
 {
-	struct spoolbatch_run	*r;
-
-	r = xcalloc(1, sizeof(*r));
 	r->b = b;
 	r->items = b->pending;
 	r->nitems = b->npending;
@@ -94,7 +92,6 @@ spoolbatch_take(struct spoolbatch *b)
 	b->npending = b->pendingsz = 0;
 	b->staging = true;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
-	return r;
 }
 
 static void
@@ -127,9 +124,9 @@ spoolbatch_job_run(void *arg)
 	struct spoolbatch_job	*job = arg;
 	struct spoolbatch_run	*r = job->run;
 	struct spoolbatch	*b = r->b;
-	struct spoolbatch_run	*next = NULL;
+	struct spoolbatch_run	*next;
 	size_t			 i;
-	bool			 any = false;
+	bool			 any = false, taken = false;
 	int			 err;
 
 	while ((i = atomic_fetch_add(&r->next, 1)) < r->nitems)
@@ -138,13 +135,18 @@ spoolbatch_job_run(void *arg)
 	if (atomic_fetch_sub(&r->running, 1) != 1)
 		return;
 	job->last = true;
+	next = xcalloc(1, sizeof(*next));
 	pthread_mutex_lock(&b->lock);
 	b->staging = false;
-	if (b->npending > 0)
-		next = spoolbatch_take(b);
+	if (b->npending > 0) {
+		spoolbatch_take(b, next);
+		taken = true;
+	}
 	pthread_mutex_unlock(&b->lock);
-	if (next != NULL)
+	if (taken)
 		spoolbatch_submit(next);
+	else
+		free(next);
 	for (i = 0; i < r->nitems; i++)
 		any = any || r->staged[i];
 	if (any && (err = b->ops->sync(b->ctx)) != 0)
@@ -218,8 +220,10 @@ spoolbatch_free(struct spoolbatch *b)
 void
 spoolbatch_add(struct spoolbatch *b, void *item)
 {
-	struct spoolbatch_run	*r = NULL;
+	struct spoolbatch_run	*r;
+	bool			 taken = false;
 
+	r = xcalloc(1, sizeof(*r));
 	pthread_mutex_lock(&b->lock);
 	if (b->npending == b->pendingsz) {
 		b->pendingsz = b->pendingsz > 0 ? b->pendingsz * 2 : 64;
@@ -227,12 +231,16 @@ spoolbatch_add(struct spoolbatch *b, void *item)
 		    b->pendingsz * sizeof(*b->pending));
 	}
 	b->pending[b->npending++] = item;
-	if (!b->staging)
-		r = spoolbatch_take(b);
+	if (!b->staging) {
+		spoolbatch_take(b, r);
+		taken = true;
+	}
 	pthread_mutex_unlock(&b->lock);
 	b->inflight++;
-	if (r != NULL)
+	if (taken)
 		spoolbatch_submit(r);
+	else
+		free(r);
 }
 
 void
