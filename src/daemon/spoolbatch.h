@@ -7,8 +7,8 @@
  * worker threads (worker.h); once they are all done it runs one sync
  * for the whole batch (while the batch after it stages) and then
  * reports every operation on the loop.  An operation thus waits for at
- * most the staging in progress and its own batch.  The items are the caller's; this module only
- * schedules them and measures the batches.
+ * most the staging in progress and its own batch.  The items are the
+ * caller's; this module only schedules them and measures the batches.
  */
 #ifndef SPOOLBATCH_H
 #define SPOOLBATCH_H
