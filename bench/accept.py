@@ -25,7 +25,13 @@ its accepted count is the daemon's own "stats").  With
 run, and each run's msgs/s is also given as a multiple of it
 (vs_fsync1), which a shared, drifting disk makes necessary.  Reports
 the median of the runs: msgs/s, MB/s, MAIL -> final 250 latency
-p50/p99 (smtpload only), connect -> 220 p99, the daemon's CPU per
+p50/p99 (smtpload only), connect -> 220 p99, NOOP -> 250 p50/p99 on
+one more connection that sends a NOOP every --noop-ms during the run,
+the median duration of the spool's commit batches during the run (from
+the daemon's /metrics histogram smartrelay_spool_commit_batch_seconds;
+none for a daemon without it) and txn p99 as a multiple of it (issue 14
+item 4: at most 2 at 64 clients), the event-loop thread's share of the run on a CPU and waiting for
+one, the daemon's CPU per
 accepted message (all threads, and the event-loop thread alone; in
 steady mode this includes relaying what was relayed meanwhile) and its
 peak RSS.
@@ -41,8 +47,11 @@ usage: bench/accept.py [--daemon PATH] [--spool steady,fresh]
 import argparse
 import json
 import os
+import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +106,91 @@ def smtpload_run(args, port, clients, size, per_conn):
     return json.loads(p.stdout.splitlines()[-1])
 
 
+class NoopProbe:
+    """One more SMTP connection that sends a NOOP every INTERVAL seconds
+    while the load runs and times each answer: what an interactive
+    client sees of the event loop while it is loaded."""
+
+    def __init__(self, port, interval):
+        self.port = port
+        self.interval = interval
+        self.lat = []
+        self.error = None
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def reply(self, f):
+        while True:
+            line = f.readline()
+            if not line:
+                raise OSError("connection closed")
+            if line[3:4] != b"-":
+                return line
+
+    def run(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=30) as s:
+                f = s.makefile("rb")
+                self.reply(f)
+                s.sendall(b"EHLO noop.bench.test\r\n")
+                self.reply(f)
+                while not self.stop_ev.is_set():
+                    t0 = time.monotonic()
+                    s.sendall(b"NOOP\r\n")
+                    if not self.reply(f).startswith(b"250"):
+                        raise OSError("NOOP refused")
+                    self.lat.append(time.monotonic() - t0)
+                    self.stop_ev.wait(self.interval)
+                s.sendall(b"QUIT\r\n")
+        except OSError as e:
+            self.error = str(e)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(timeout=30)
+        if self.error:
+            print("noop probe: %s" % self.error, file=sys.stderr)
+        if len(self.lat) < 2:
+            return {"noop_p50_ms": None, "noop_p99_ms": None,
+                    "noop_n": len(self.lat)}
+        q = statistics.quantiles(self.lat, n=100, method="inclusive")
+        return {"noop_p50_ms": round(statistics.median(self.lat) * 1000, 2),
+                "noop_p99_ms": round(q[98] * 1000, 2),
+                "noop_n": len(self.lat)}
+
+
+BATCH_HIST = "smartrelay_spool_commit_batch_seconds"
+
+
+def batch_stats(m0, m1):
+    """Commit batches between two /metrics readings: the median
+    duration (ms) and the mean operations per batch."""
+    h0 = benchlib.histogram(m0, BATCH_HIST)
+    h1 = benchlib.histogram(m1, BATCH_HIST)
+    p50 = benchlib.hist_quantile(h0, h1, 0.5)
+
+    def single(text, name):
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+    ops = [single(t, "smartrelay_spool_batched_operations_total")
+           for t in (m0, m1)]
+    n = [single(t, BATCH_HIST + "_count") for t in (m0, m1)]
+    per = None
+    if None not in ops and None not in n and n[1] > n[0]:
+        per = round((ops[1] - ops[0]) / (n[1] - n[0]), 1)
+    return {"batch_p50_ms": round(p50 * 1000, 2) if p50 is not None
+            else None,
+            "batches": int(n[1] - n[0]) if None not in n else None,
+            "ops_per_batch": per}
+
+
 def src_count(args, clients, size):
     """Messages for one smtp-source run: --src-msgs for 1 KB at 64
     clients, fewer where the rate is lower, so a run takes about as
@@ -149,12 +243,18 @@ def one_run(args, steady, client, clients, size, per_conn):
         d = benchlib.Daemon(args.daemon, tmp)
     try:
         d.start()
+        m0 = d.metrics()
+        probe = NoopProbe(d.port, args.noop_ms / 1000).start()
         c0 = benchlib.cpu_split(d.proc.pid)
+        s0 = benchlib.loop_schedstat(d.proc.pid)
         if client == "smtpload":
             load = smtpload_run(args, d.port, clients, size, per_conn)
         else:
             load = smtp_source_run(args, d, clients, size)
         cpu = benchlib.cpu_delta(c0, benchlib.cpu_split(d.proc.pid))
+        s1 = benchlib.loop_schedstat(d.proc.pid)
+        noop = probe.stop()
+        batches = batch_stats(m0, d.metrics())
         st = d.status()
     finally:
         d.stop()
@@ -178,6 +278,19 @@ def one_run(args, steady, client, clients, size, per_conn):
         "txn_p50_ms": load["txn"]["p50_ms"],
         "txn_p99_ms": load["txn"]["p99_ms"],
         "greet_p99_ms": load["greet"]["p99_ms"],
+        "noop_p50_ms": noop["noop_p50_ms"],
+        "noop_p99_ms": noop["noop_p99_ms"],
+        "batch_p50_ms": batches["batch_p50_ms"],
+        "batches": batches["batches"],
+        "ops_per_batch": batches["ops_per_batch"],
+        "p99_vs_batch": round(load["txn"]["p99_ms"] /
+                              batches["batch_p50_ms"], 2)
+        if load["txn"]["p99_ms"] and batches["batch_p50_ms"] else None,
+        # The event-loop thread's share of the run on a CPU, and
+        # runnable but waiting for one (the two CPUs saturated).
+        "loop_cpu_pct": round((s1[0] - s0[0]) / 1e7 / load["seconds"], 1),
+        "loop_runq_wait_pct": round((s1[1] - s0[1]) / 1e7 /
+                                    load["seconds"], 1),
         "cpu_ms_per_msg": round(total * 1000 / n, 3) if n else None,
         "loop_cpu_ms_per_msg": round(cpu["loop"] * 1000 / n, 3)
         if n else None,
@@ -238,6 +351,8 @@ def main():
                     help="bench/fsync_ceiling binary: measure the "
                     "one-writer ceiling before every run")
     ap.add_argument("--ceiling-seconds", type=float, default=1)
+    ap.add_argument("--noop-ms", type=float, default=10,
+                    help="interval of the NOOP probe's NOOPs")
     ap.add_argument("--json")
     args = ap.parse_args()
     args.smtpload = args.smtpload or benchlib.tool("smtpload")

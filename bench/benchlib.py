@@ -220,6 +220,41 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def histogram(text, name):
+    """The cumulative buckets [(le, count)] of Prometheus histogram
+    NAME in exposition TEXT (le float('inf') last); [] if absent."""
+    out = []
+    for m in re.finditer(r'^%s_bucket\{le="([^"]+)"\} (\d+)$' %
+                         re.escape(name), text, re.M):
+        out.append((float(m.group(1)), int(m.group(2))))
+    return out
+
+
+def hist_quantile(before, after, q):
+    """Quantile Q of the observations made between two readings of a
+    histogram (histogram() lists), interpolated linearly inside the
+    bucket as Prometheus' histogram_quantile() does; None without
+    observations."""
+    if not after:
+        return None
+    prev = dict(before)
+    cum = [(le, n - prev.get(le, 0)) for le, n in after]
+    total = cum[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lo, below = 0.0, 0
+    for le, n in cum:
+        if n >= rank:
+            if le == float("inf"):
+                return lo
+            inside = n - below
+            return lo + (le - lo) * ((rank - below) / inside if inside
+                                     else 0)
+        lo, below = le, n
+    return lo
+
+
 def median_runs(runs, keys=None):
     """A dict of the per-key medians of a list of result dicts (numbers
     only; other values are taken from the first run)."""
@@ -239,7 +274,8 @@ def conf_text(spool, extra="", upstream=None):
             'allow = {"127.0.0.0/8"}\nspool = "%s"\nuser = ""\n'
             'control_socket = "%s"\n'
             'max_clients = 2048\nmax_clients_per_ip = 2048\n'
-            'log_level = "info"\n' % (spool, os.path.join(
+            'log_level = "info"\n'
+            'metrics { listen = "127.0.0.1:0" }\n' % (spool, os.path.join(
                 os.path.dirname(spool), "control.sock")))
     text += extra
     text += upstream or 'upstream { password_file = "/nonexistent" }\n'
@@ -338,6 +374,7 @@ class Daemon:
             f.write(conf_text(self.spool, extra, upstream))
         self.proc = None
         self.port = None
+        self.metrics_port = None
         self.ready_s = None
         self.t_exec = None
 
@@ -369,7 +406,21 @@ class Daemon:
         m = re.search(r"listening addr=127\.0\.0\.1:(\d+)", self.log.read())
         if m:
             self.port = int(m.group(1))
+        self.log.seek(0)
+        m = re.search(r"metrics listening addr=127\.0\.0\.1:(\d+)",
+                      self.log.read())
+        if m:
+            self.metrics_port = int(m.group(1))
         return self
+
+    def metrics(self, timeout=10):
+        """The text of GET /metrics, or "" without the endpoint."""
+        import urllib.request
+        if not self.metrics_port:
+            return ""
+        url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read().decode()
 
     def status(self):
         return proc_status(self.proc.pid)

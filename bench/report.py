@@ -138,6 +138,25 @@ def steady_targets(res):
     return out
 
 
+def latency_targets(res):
+    """Issue 14 item 4: at 64 clients, one message per connection, p99
+    MAIL -> final 250 at most twice the median commit batch of the same
+    run (smtpload; the daemon's /metrics histogram)."""
+    out = []
+    for spool in ("steady", "fresh"):
+        for size in (1024, 102400):
+            r = find(res.get("accept"), size=size, clients=64, per_conn=1,
+                     client="smtpload", spool=spool)
+            if r is None:
+                continue
+            v = r.get("p99_vs_batch")
+            out.append(target("%s %s 64 clients: p99 MAIL -> 250 <= 2x "
+                              "commit batch median" % (spool, kb(size)),
+                              v, 2, v is not None and v <= 2,
+                              "x batch p50"))
+    return out
+
+
 def kb(size):
     return "%d KB" % (size // 1024) if size % 1024 == 0 else "%d B" % size
 
@@ -206,7 +225,7 @@ def targets(res):
     v = st.get("ready_queued_ms")
     out.append(target("READY, %s queued" % st.get("queued", "?"), v, 1000,
                       v is not None and v < 1000, "ms"))
-    return steady_targets(res) + out
+    return steady_targets(res) + latency_targets(res) + out
 
 
 def fmt(v):
@@ -259,6 +278,32 @@ def accept_table(acc):
                   "accounted"], rows)
 
 
+def latency_table(acc):
+    """Per smtpload row: the latencies and the commit batches (issue 14
+    item 4)."""
+    rows = []
+    for r in acc:
+        if r["client"] != "smtpload":
+            continue
+        rows.append([r["spool"], r["size"], r["clients"], r["per_conn"],
+                     r.get("txn_p50_ms"), r.get("txn_p99_ms"),
+                     r.get("batch_p50_ms"), r.get("ops_per_batch"),
+                     r.get("p99_vs_batch"), r.get("greet_p99_ms"),
+                     r.get("noop_p50_ms"), r.get("noop_p99_ms"),
+                     r.get("loop_runq_wait_pct")])
+    return table("latency: MAIL sent -> final 250 (p50, p99), the median "
+                 "spool commit batch of the same run (from taking the "
+                 "pending operations to the fsync of queue/; /metrics), "
+                 "operations per batch, p99 / batch p50 (goal <= 2 at "
+                 "64 clients), connect -> 220 p99, NOOP -> 250 on one "
+                 "more connection during the run (ms); loop wait = % of "
+                 "the run the event-loop thread was runnable but had no "
+                 "CPU",
+                 ["spool", "size", "clients", "per_conn", "p50", "p99",
+                  "batch p50", "ops/batch", "p99/batch", "greet p99",
+                  "noop p50", "noop p99", "loop wait %"], rows)
+
+
 def render(res):
     m = res.get("machine") or {}
     out = ["smartrelay benchmarks (medians of %s runs)" %
@@ -291,6 +336,7 @@ def render(res):
             if mode in mounts:
                 out.append("  %s: %s" % (mode, benchlib.mount_text(
                     mounts[mode])))
+        out += latency_table(acc)
     if res.get("ratios"):
         out += table("2b. ceiling ratios (issue 14): msgs/s at one message "
                      "per connection / the fsync ceiling of this run for "

@@ -30,6 +30,8 @@
 #include "log.h"
 #include "queue.h"
 #include "session.h"
+#include "spool.h"
+#include "spoolbatch.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -154,6 +156,42 @@ metrics_quota(const struct metrics *m, struct evbuffer *out)
 	}
 }
 
+/* The spool's commit batches (spoolbatch.h): a histogram of their
+ * durations, from the moment a batch takes what is pending to its fsync
+ * of queue/, and the operations they carried. */
+static void
+metrics_spool_batches(const struct metrics *m, struct evbuffer *out)
+{
+	struct spoolbatch_stats	 st;
+	unsigned long		 cum = 0, bound;
+	size_t			 i;
+
+	spool_get_batch_stats(m->sessions->spool, &st);
+	metrics_family(out, "smartrelay_spool_commit_batch_seconds",
+	    "histogram", "Spool commit batches: time from taking the "
+	    "pending operations to the fsync of queue/.");
+	for (i = 0; i < SPOOLBATCH_NBUCKETS; i++) {
+		cum += st.buckets[i];
+		if ((bound = spoolbatch_bucket_bound_us(i)) == 0)
+			evbuffer_add_printf(out, "smartrelay_spool_commit_"
+			    "batch_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+		else
+			evbuffer_add_printf(out, "smartrelay_spool_commit_"
+			    "batch_seconds_bucket{le=\"%lu.%06lu\"} %lu\n",
+			    bound / 1000000, bound % 1000000, cum);
+	}
+	evbuffer_add_printf(out,
+	    "smartrelay_spool_commit_batch_seconds_sum %llu.%06llu\n"
+	    "smartrelay_spool_commit_batch_seconds_count %lu\n",
+	    st.total_us / 1000000, st.total_us % 1000000, st.batches);
+	metrics_single(out, "smartrelay_spool_batched_operations_total",
+	    "counter", "Spool operations (commits, envelope saves, "
+	    "removals) run in commit batches.", (int64_t)st.items);
+	metrics_single(out, "smartrelay_spool_commit_batch_max_operations",
+	    "gauge", "Operations in the largest commit batch so far.",
+	    (int64_t)st.max_items);
+}
+
 /* Every family of the exposition, with HELP and TYPE lines.  Counters
  * restart at 0 with the daemon, which Prometheus' rate() expects.
  * Deferred recipients are counted per attempt, as the queue counts
@@ -199,6 +237,7 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	metrics_upstreams(m, out);
 	metrics_single(out, "smartrelay_last_sent_timestamp_seconds", "gauge",
 	    "Unix time of the last delivery (0 if none yet).", st.last_sent);
+	metrics_spool_batches(m, out);
 	metrics_single(out, "smartrelay_clients_connected", "gauge",
 	    "SMTP clients connected now.", (int64_t)m->sessions->nsessions);
 	metrics_family(out, "smartrelay_connections_refused_total", "counter",

@@ -4,9 +4,9 @@
  * Invariants: a message is queued iff queue/<id>.env exists; its data
  * file queue/<id>.msg is renamed in before it and never rewritten; an
  * envelope is only ever replaced whole, by rename(2).  Every fsync runs
- * on the worker threads (worker.h): a job there touches only the
- * operations it took from the pending list (under the lock); every
- * other function runs on the loop's thread.  No sockets and no event
+ * on the worker threads (worker.h), in batches that spoolbatch.c
+ * schedules: a job there touches only the operations of its batch;
+ * every other function runs on the loop's thread.  No sockets and no event
  * loop here.  The envelope text format lives in envelope.c, file
  * operations by fd in spooldir.c, startup recovery in spoolrecover.c.
  */
@@ -15,7 +15,6 @@
 #include "spool.h"
 
 #include <sys/file.h>
-#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -25,7 +24,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,11 +34,11 @@
 
 #include "log.h"
 #include "mime_scan.h"
+#include "spoolbatch.h"
 #include "spooldir.h"
 #include "spoolrecover.h"
 #include "spoolspare.h"
 #include "util.h"
-#include "worker.h"
 
 #define SPOOL_BUF_SIZE	(64 * 1024)	/* data write buffer per message */
 #define SPOOL_ID_TRIES	100
@@ -61,7 +59,6 @@ enum spool_kind {
 };
 
 struct spool_msg {
-	STAILQ_ENTRY(spool_msg)	 entry;
 	struct spool		*sp;
 	enum spool_kind		 kind;
 	struct envelope		 env;		/* id, sender, rcpts, ... */
@@ -75,7 +72,6 @@ struct spool_msg {
 	spool_done_cb		 done;
 	void			*arg;
 };
-STAILQ_HEAD(spool_msgq, spool_msg);
 
 struct spool {
 	char			*dir;		/* absolute path */
@@ -87,16 +83,7 @@ struct spool {
 	int			 lockfd;	/* flock: one daemon per spool */
 	unsigned int		 seed;		/* mixed into ids */
 	atomic_uint		 counter;
-	struct worker		*worker;	/* shared; borrowed */
-	pthread_mutex_t		 lock;		/* guards the fields below */
-	struct spool_msgq	 pending;	/* waiting for a worker */
-	size_t			 npending;
-};
-
-/* One turn of a worker thread: the operations it took and ran. */
-struct spool_job {
-	struct spool		*sp;
-	struct spool_msgq	 batch;
+	struct spoolbatch	*batch;		/* group commit */
 };
 
 /*
@@ -459,133 +446,115 @@ spool_op_remove(struct spool_msg *msg)
 	return 0;
 }
 
-/* Runs the operations in <batch>, setting each one's result; all of
- * them share one fsync of queue/. */
-static void
-spool_commit_batch(struct spool *sp, struct spool_msgq *batch)
+/* On a worker, in a batch (spoolbatch.h): runs one operation, setting
+ * its result.  Returns true if it waits for the batch's fsync of
+ * queue/. */
+static bool
+spool_op_run(void *arg)
 {
-	struct spool_msg	*msg;
-	size_t			 staged = 0;
-	int			 err;
+	struct spool_msg	*msg = arg;
+	struct spool		*sp = msg->sp;
 
-	STAILQ_FOREACH(msg, batch, entry) {
-		switch (msg->kind) {
-		case SPOOL_K_COMMIT:
-			msg->result = spool_msg_stage(msg);
-			break;
-		case SPOOL_K_SAVE:
-			msg->result = spool_op_save(msg);
-			break;
-		case SPOOL_K_REMOVE:
-			msg->result = spool_op_remove(msg);
-			break;
-		case SPOOL_K_FAIL:
-			/* These sync what they change themselves. */
-			if ((msg->result = spool_op_save(msg)) == 0 &&
-			    spooldir_move(sp->queuefd, sp->failedfd,
-			    msg->env.id) == -1)
-				msg->result = errno;
-			continue;
-		case SPOOL_K_REQUEUE:
-			msg->result = spool_op_requeue(msg);
-			continue;
-		case SPOOL_K_NONE:
-			continue;
-		}
-		if (msg->result == 0)
-			staged++;
+	switch (msg->kind) {
+	case SPOOL_K_COMMIT:
+		msg->result = spool_msg_stage(msg);
+		break;
+	case SPOOL_K_SAVE:
+		msg->result = spool_op_save(msg);
+		break;
+	case SPOOL_K_REMOVE:
+		msg->result = spool_op_remove(msg);
+		break;
+	case SPOOL_K_FAIL:
+		/* These sync what they change themselves. */
+		if ((msg->result = spool_op_save(msg)) == 0 &&
+		    spooldir_move(sp->queuefd, sp->failedfd,
+		    msg->env.id) == -1)
+			msg->result = errno;
+		return false;
+	case SPOOL_K_REQUEUE:
+		msg->result = spool_op_requeue(msg);
+		return false;
+	case SPOOL_K_NONE:
+		return false;
 	}
-	if (staged == 0 || fsync(sp->queuefd) == 0)
-		return;
-	/*
-	 * The renames may not survive a power cut.  Take the messages out
-	 * again and fail them: the clients get a 4xx and resend, so at
-	 * worst a message is delivered twice, which we prefer to answering
-	 * 250 for one that could be lost.
-	 */
-	err = errno;
-	log_warn("spool commit: fsync queue/ failed, %zu operations failed",
-	    staged);
-	STAILQ_FOREACH(msg, batch, entry)
-		if (msg->result == 0) {
-			/* Saves and removals that may not have reached the
-			 * disk are simply repeated later. */
-			if (msg->kind == SPOOL_K_COMMIT)
-				spool_msg_unlink(msg);
-			msg->result = err;
-		}
+	return msg->result == 0;
 }
 
-static void	spool_enqueue(struct spool *, struct spool_msg *);
+/* On a worker: the one fsync of queue/ for a batch.  Returns 0 or an
+ * errno value. */
+static int
+spool_batch_sync(void *arg)
+{
+	struct spool	*sp = arg;
+
+	if (fsync(sp->queuefd) == 0)
+		return 0;
+	/*
+	 * The renames may not survive a power cut.  The batch's operations
+	 * are taken out again and failed (spool_op_unsync()): the clients
+	 * get a 4xx and resend, so at worst a message is delivered twice,
+	 * which we prefer to answering 250 for one that could be lost.
+	 */
+	log_warn("spool commit: fsync queue/ failed, its batch fails");
+	return errno;
+}
+
+/* On a worker: an operation of a batch whose fsync of queue/ failed
+ * with <err>. */
+static void
+spool_op_unsync(void *arg, int err)
+{
+	struct spool_msg	*msg = arg;
+
+	/* Saves and removals that may not have reached the disk are
+	 * simply repeated later. */
+	if (msg->kind == SPOOL_K_COMMIT)
+		spool_msg_unlink(msg);
+	msg->result = err;
+}
+
+/* On the loop: an operation's callback, in the order started. */
+static void
+spool_op_done(void *arg)
+{
+	struct spool_msg	*msg = arg;
+
+	if (msg->done != NULL)
+		msg->done(msg->env.id, msg->result, msg->arg);
+	spool_msg_free(msg);
+}
+
+static const struct spoolbatch_ops spool_batch_ops = {
+	.run = spool_op_run,
+	.sync = spool_batch_sync,
+	.unsync = spool_op_unsync,
+	.done = spool_op_done,
+};
+
+/* Hands <msg> to the workers: it goes with the next batch. */
+static void
+spool_enqueue(struct spool *sp, struct spool_msg *msg)
+{
+	spoolbatch_add(sp->batch, msg);
+}
 
 void
 spool_commit_start(struct spool_msg *msg, spool_done_cb done, void *arg)
 {
 	struct spool	*sp = msg->sp;
 
-	/* From here on only a worker touches <msg>, until its job is back
-	 * on the loop (spool_job_done()). */
+	/* From here on only a worker touches <msg>, until its batch is
+	 * back on the loop (spool_op_done()). */
 	msg->done = done;
 	msg->arg = arg;
 	spool_enqueue(sp, msg);
 }
 
-/* On a worker thread: takes a fair share of the pending operations, so
- * that the other threads sync in parallel with this one (fsyncs issued
- * at the same moment share the file system's journal commits), and runs
- * them as one batch.  Another job may have taken everything already. */
-static void
-spool_job_run(void *arg)
+void
+spool_get_batch_stats(const struct spool *sp, struct spoolbatch_stats *st)
 {
-	struct spool_job	*job = arg;
-	struct spool		*sp = job->sp;
-	struct spool_msg	*msg;
-	unsigned int		 nthreads = worker_threads(sp->worker);
-	size_t			 take;
-
-	pthread_mutex_lock(&sp->lock);
-	take = (sp->npending + nthreads - 1) / nthreads;
-	while (take-- > 0 && (msg = STAILQ_FIRST(&sp->pending)) != NULL) {
-		STAILQ_REMOVE_HEAD(&sp->pending, entry);
-		STAILQ_INSERT_TAIL(&job->batch, msg, entry);
-		sp->npending--;
-	}
-	pthread_mutex_unlock(&sp->lock);
-	if (!STAILQ_EMPTY(&job->batch))
-		spool_commit_batch(sp, &job->batch);
-}
-
-/* On the loop: the batch's callbacks, in the order started. */
-static void
-spool_job_done(void *arg)
-{
-	struct spool_job	*job = arg;
-	struct spool_msg	*msg;
-
-	while ((msg = STAILQ_FIRST(&job->batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&job->batch, entry);
-		if (msg->done != NULL)
-			msg->done(msg->env.id, msg->result, msg->arg);
-		spool_msg_free(msg);
-	}
-	free(job);
-}
-
-/* Hands <msg> to the workers: one job per operation, each taking a
- * share of whatever is pending when it runs. */
-static void
-spool_enqueue(struct spool *sp, struct spool_msg *msg)
-{
-	struct spool_job	*job;
-
-	job = xcalloc(1, sizeof(*job));
-	job->sp = sp;
-	STAILQ_INIT(&job->batch);
-	pthread_mutex_lock(&sp->lock);
-	STAILQ_INSERT_TAIL(&sp->pending, msg, entry);
-	sp->npending++;
-	pthread_mutex_unlock(&sp->lock);
-	worker_submit(sp->worker, spool_job_run, spool_job_done, job);
+	spoolbatch_get_stats(sp->batch, st);
 }
 
 /* An operation on a committed message, for the workers. */
@@ -651,9 +620,7 @@ spool_open(const char *dir, struct worker *worker)
 	sp = xcalloc(1, sizeof(*sp));
 	sp->tmpfd = sp->queuefd = sp->failedfd = sp->corruptfd = -1;
 	sp->lockfd = -1;
-	sp->worker = worker;
-	STAILQ_INIT(&sp->pending);
-	pthread_mutex_init(&sp->lock, NULL);
+	sp->batch = spoolbatch_new(worker, &spool_batch_ops, sp);
 	if (getrandom(&sp->seed, sizeof(sp->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(sp->seed))
 		sp->seed = (unsigned int)getpid() * 2654435761u;
@@ -701,8 +668,7 @@ spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->npending > 0)
-		fatalx("spool close: %zu operations in flight", sp->npending);
+	spoolbatch_free(sp->batch);
 	if (sp->tmpfd != -1)
 		close(sp->tmpfd);
 	if (sp->queuefd != -1)
@@ -714,7 +680,6 @@ spool_close(struct spool *sp)
 	spoolspare_free(sp->spare);
 	if (sp->lockfd != -1)
 		close(sp->lockfd);
-	pthread_mutex_destroy(&sp->lock);
 	free(sp->dir);
 	free(sp);
 }

@@ -79,13 +79,20 @@ uint64_t	 spool_msg_size(const struct spool_msg *);
 
 /* Commits on a worker thread: flush and fsync the data, write and fsync
  * the envelope, rename both into queue/, fsync queue/.  Messages
- * committed together share one directory fsync.  <done> runs later, on
+ * committed together share one directory fsync: while one batch runs,
+ * the next gathers (spoolbatch.h).  <done> runs later, on
  * the loop, with the message id and 0 (answering 250 is safe) or an
  * errno value (ENOSPC/EDQUOT: the disk is full; nothing of the message
  * stays behind).  Consumes <msg>. */
 typedef void	(*spool_done_cb)(const char *id, int err, void *arg);
 void		 spool_commit_start(struct spool_msg *msg, spool_done_cb done,
 		    void *arg);
+
+/* The commit batches so far (spoolbatch.h): how many, their sizes and
+ * durations, for the metrics. */
+struct spoolbatch_stats;
+void		 spool_get_batch_stats(const struct spool *,
+		    struct spoolbatch_stats *);
 
 /* Rewrites an envelope atomically (tmp, fsync, rename) / removes a
  * message (envelope first, then data; one already gone is no error), on

@@ -15,6 +15,7 @@
 #include "worker.h"
 
 #include <sys/queue.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +24,17 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
 #include "util.h"
+
+#ifndef WORKER_NICE
+#define WORKER_NICE	5	/* nice of the threads, over the loop's */
+#endif
 
 struct worker_job {
 	STAILQ_ENTRY(worker_job) entry;
@@ -59,7 +65,16 @@ worker_main(void *arg)
 	struct worker_job	*j;
 	char			 c = 0;
 	bool			 wake;
+	int			 nice;
 
+	/* Below the loop: on a busy machine the loop thread, which
+	 * answers every client, gets a CPU first (Linux: per thread;
+	 * glibc's aio helpers, started from here, inherit it). */
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if ((nice == -1 && errno != 0) || setpriority(PRIO_PROCESS,
+	    (id_t)gettid(), nice + WORKER_NICE) == -1)
+		log_debug("worker: setpriority: %s", strerror(errno));
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->stop && STAILQ_EMPTY(&w->todo))

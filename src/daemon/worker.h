@@ -5,7 +5,8 @@
  * these threads; its completion runs later on the event loop.  The
  * spool's sync workers and the AUTH checks share the pool.  A job's
  * run() must touch only what the job owns; done() may use anything the
- * loop thread may.
+ * loop thread may.  The threads run at a nice value WORKER_NICE above
+ * the process's, so that on a busy machine the loop gets a CPU first.
  */
 #ifndef WORKER_H
 #define WORKER_H
