@@ -1,11 +1,10 @@
 /*
  * check_datascan.c - unit tests for datascan.c: a few messages by hand,
  * then random messages cut at random points, compared with the path
- * the daemon used before it, kept here as the model: line_get_piece()
- * on an evbuffer, smtp_data_line()/smtp_data_piece() and
- * stamp_scan_line(), as msgin_line() put them together.  The model and
- * the scanner must agree on the end of data, the error, the size, the
- * octets written and what the quick check (mime_scan) makes of them.
+ * the daemon used before it, kept as the model (datascan_model.h).  The
+ * model and the scanner must agree on the end of data, the error, the
+ * size, the octets written and what the quick check (mime_scan) makes
+ * of them.
  */
 #include "config.h"
 
@@ -14,183 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
+#include "datascan_model.h"
 
-#include "datascan.h"
-#include "line.h"
-#include "mime_scan.h"
-#include "smtp.h"
-#include "stamp.h"
+static struct dsm_result	model, scan;
 
-#define OUT_MAX		(256 * 1024)
-
-struct out {
-	char	buf[OUT_MAX];
-	size_t	len;
-};
-
-static void
-out_put(struct out *o, const char *p, size_t n)
-{
-	ck_assert_uint_le(o->len + n, OUT_MAX);
-	memcpy(o->buf + o->len, p, n);
-	o->len += n;
-}
-
-/* The fields msgin would write, without the clock and the randomness. */
-static size_t
-out_stamp(struct out *o, const struct stamp_scan *s)
-{
-	size_t	before = o->len;
-
-	if (!s->has_date)
-		out_put(o, "Date: now\r\n", 11);
-	if (!s->has_msgid)
-		out_put(o, "Message-ID: <new@x>\r\n", 21);
-	return o->len - before;
-}
-
-struct result {
-	struct out		 out;
-	bool			 end;
-	size_t			 used;		/* octets up to the end */
-	enum smtp_data_err	 err;
-	uint64_t		 size;
-	bool			 clean;
-	enum mime_8bit		 eightbit;
-};
-
-static struct result	model, scan;
-
-static void
-result_scan(struct result *r)
-{
-	struct mime_scan	ms;
-
-	mime_scan_init(&ms);
-	mime_scan_feed(&ms, r->out.buf, r->out.len);
-	r->clean = mime_scan_is_clean(&ms);
-	r->eightbit = mime_scan_8bit(&ms);
-}
-
-/* The model: today's msgin_line() and msgin_end(), fed from an evbuffer
- * the input arrives in with the cuts given. */
-static void
-model_run(const char *in, size_t n, const size_t *cuts, size_t ncuts,
-    uint64_t max, bool reject, uint64_t initial)
-{
-	struct evbuffer		*buf = evbuffer_new();
-	struct line_reader	 r;
-	struct smtp_data	 d;
-	struct stamp_scan	 st;
-	char			 line[SMTP_TEXT_LINE_MAX + 1];
-	const char		*o;
-	size_t			 len, olen, off = 0, c;
-	bool			 crlf, more;
-
-	memset(&model, 0, sizeof(model));
-	line_reader_init(&r, SMTP_TEXT_LINE_MAX);
-	smtp_data_init(&d, max, reject, initial);
-	stamp_scan_init(&st);
-	for (c = 0; c <= ncuts && !model.end; c++) {
-		size_t	to = c < ncuts ? cuts[c] : n;
-
-		evbuffer_add(buf, in + off, to - off);
-		off = to;
-		while (!model.end && line_get_piece(&r, buf, line, &len,
-		    &crlf, &more) == LINE_OK) {
-			if (more)
-				smtp_data_piece(&d, line, len, &o, &olen);
-			else if (smtp_data_line(&d, line, len, crlf, &o,
-			    &olen) == SMTP_DATA_END) {
-				model.end = true;
-				break;
-			}
-			if (d.err != SMTP_DATA_OK)
-				continue;
-			if (stamp_scan_line(&st, o, olen, !more))
-				d.size += out_stamp(&model.out, &st);
-			out_put(&model.out, o, olen);
-			if (!more)
-				out_put(&model.out, "\r\n", 2);
-		}
-	}
-	model.used = off - evbuffer_get_length(buf);
-	if (model.end && d.err == SMTP_DATA_OK && st.in_headers) {
-		st.in_headers = false;
-		d.size += out_stamp(&model.out, &st);
-	}
-	model.err = d.err;
-	model.size = d.size;
-	result_scan(&model);
-	evbuffer_free(buf);
-}
-
-static struct datascan	ds;
-
-static void
-scan_put_cb(void *arg, const char *p, size_t n)
-{
-	out_put(arg, p, n);
-}
-
-static size_t
-scan_stamp_cb(void *arg)
-{
-	return out_stamp(arg, &ds.stamp);
-}
-
-static void
-scan_run(const char *in, size_t n, const size_t *cuts, size_t ncuts,
-    uint64_t max, bool reject, uint64_t initial)
-{
-	struct datascan_sink	sink = { scan_put_cb, scan_stamp_cb, NULL };
-	size_t			off = 0, c, used;
-
-	memset(&scan, 0, sizeof(scan));
-	sink.arg = &scan.out;
-	datascan_init(&ds, &sink, max, reject, initial);
-	for (c = 0; c <= ncuts && !scan.end; c++) {
-		size_t	to = c < ncuts ? cuts[c] : n;
-
-		used = datascan_feed(&ds, in + off, to - off, &scan.end);
-		ck_assert(used == to - off || scan.end);
-		off += used;
-	}
-	scan.used = off;
-	if (scan.end && ds.err == SMTP_DATA_OK && ds.stamp.in_headers) {
-		ds.stamp.in_headers = false;
-		datascan_add(&ds, out_stamp(&scan.out, &ds.stamp));
-	}
-	scan.err = ds.err;
-	scan.size = ds.size;
-	result_scan(&scan);
-}
-
-/* Runs both and compares; the octets only when a message came whole. */
+/* Runs both and compares. */
 static void
 compare(const char *in, size_t n, const size_t *cuts, size_t ncuts,
     uint64_t max, bool reject, uint64_t initial, unsigned int seed)
 {
-	model_run(in, n, cuts, ncuts, max, reject, initial);
-	scan_run(in, n, cuts, ncuts, max, reject, initial);
-	ck_assert_msg(model.end == scan.end, "seed %u: end", seed);
-	ck_assert_msg(model.err == scan.err, "seed %u: err %d vs %d", seed,
-	    model.err, scan.err);
-	if (!model.end)
-		return;
-	ck_assert_msg(model.used == scan.used, "seed %u: used", seed);
-	if (model.err != SMTP_DATA_OK)
-		return;
-	ck_assert_msg(model.size == scan.size, "seed %u: size %llu vs %llu",
-	    seed, (unsigned long long)model.size,
-	    (unsigned long long)scan.size);
-	ck_assert_msg(model.out.len == scan.out.len &&
-	    memcmp(model.out.buf, scan.out.buf, model.out.len) == 0,
-	    "seed %u: octets differ (%zu vs %zu)", seed, model.out.len,
-	    scan.out.len);
-	ck_assert(model.clean == scan.clean);
-	ck_assert(model.eightbit == scan.eightbit);
+	struct dsm_input	 di = { in, n, cuts, ncuts, max, reject,
+				    initial };
+	const char		*diff;
+
+	dsm_free(&model);
+	dsm_free(&scan);
+	dsm_model(&model, &di);
+	dsm_scan(&scan, &di);
+	diff = dsm_diff(&model, &scan);
+	ck_assert_msg(diff == NULL, "seed %u: %s differs", seed, diff);
 }
 
 static void
@@ -250,11 +91,11 @@ START_TEST(test_cuts)
 	in[999] = ':';
 	memcpy(in + 1200, "\r\n\r\n.\r\n", 7);
 	compare(in, 1207, NULL, 0, 100000, false, 0, 0);
-	ck_assert(memcmp(scan.out.buf + 1202, "Date:", 5) == 0);
+	ck_assert(memcmp(scan.out + 1202, "Date:", 5) == 0);
 	in[999] = 'N';
 	in[1000] = ':';
 	compare(in, 1207, NULL, 0, 100000, false, 0, 0);
-	ck_assert(memcmp(scan.out.buf, "Date:", 5) == 0);
+	ck_assert(memcmp(scan.out, "Date:", 5) == 0);
 }
 END_TEST
 
@@ -265,7 +106,7 @@ START_TEST(test_end_left)
 	compare_str(in, 1000, false);
 	ck_assert(scan.end);
 	ck_assert_uint_eq(scan.used, strstr(in, "MAIL") - in);
-	ck_assert(memcmp(scan.out.buf, "Subject: x\r\nDate: now\r\n", 23)
+	ck_assert(memcmp(scan.out, "Subject: x\r\nDate: now\r\n", 23)
 	    == 0);
 }
 END_TEST
