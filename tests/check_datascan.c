@@ -43,8 +43,8 @@ compare_str(const char *in, uint64_t max, bool reject)
 START_TEST(test_hand)
 {
 	compare_str("Subject: x\r\n\r\nbody\r\n.\r\n", 1000, false);
-	compare_str("Date: x\r\nMessage-ID: <a@b>\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
-	    1000, false);
+	compare_str("Date: x\r\nMessage-ID: <a@b>\r\n\r\n..dot\r\n.\r\n"
+	    "QUIT\r\n", 1000, false);
 	compare_str("no header\nbare lf\r\n.\n.\r\n.\r\n", 1000, false);
 	compare_str("a\r\n.\r\n", 1000, true);
 	compare_str("a\nb\r\n.\r\n", 1000, true);

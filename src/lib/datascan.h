@@ -48,9 +48,9 @@ struct datascan {
 	bool			 reject_bare_lf;
 	enum smtp_data_err	 err;		/* first violation */
 	uint64_t		 size;		/* canonical octets so far */
-	uint64_t		 deferred;	/* stamp octets not yet counted */
+	uint64_t		 deferred;	/* stamp octets, uncounted */
 	bool			 prev_crlf;	/* last line ended in CRLF */
-	bool			 hops_on;	/* before the first empty line */
+	bool			 hops_on;	/* no empty line yet */
 	unsigned int		 hops;		/* Received: lines seen */
 	struct stamp_scan	 stamp;		/* Date:, Message-ID: seen */
 	/* The current line. */
