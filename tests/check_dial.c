@@ -15,6 +15,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,19 @@ peer_is(int fd, const char *addr)
 	    sizeof(buf)), addr);
 }
 
+/* Nagle is off: the final dot after a large body goes at once, not
+ * after the upstream's delayed ACK of the body. */
+static void
+nodelay_is_set(int fd)
+{
+	int		on = 0;
+	socklen_t	len = sizeof(on);
+
+	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
+	    &len), 0);
+	ck_assert_int_ne(on, 0);
+}
+
 static double
 mono(void)
 {
@@ -304,6 +318,7 @@ START_TEST(test_refused_then_v4)
 	ck_assert_int_ne(o.fd, -1);
 	ck_assert_str_eq(o.addr, "127.0.0.1");
 	peer_is(o.fd, "127.0.0.1");
+	nodelay_is_set(o.fd);
 	close(o.fd);
 }
 END_TEST

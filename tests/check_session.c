@@ -270,6 +270,55 @@ START_TEST(test_pipelining)
 }
 END_TEST
 
+/* The body one octet per write, so each read brings one octet to the
+ * scanner (datascan.c): the end marker, a stuffed dot, a bare LF and a
+ * long line all cut up; the spool holds the canonical message with the
+ * fields it lacked added after its header section. */
+START_TEST(test_data_drip)
+{
+	static char	 body[2048], want[2048];
+	char		 buf[2048], path[1024], *data, *p;
+	FILE		*f;
+	size_t		 n, i;
+
+	snprintf(body, sizeof(body), "Subject: drip\r\n\r\n..dot\r\n"
+	    "bare\n%01500d\r\n.\r\nNOOP\r\n", 7);
+	snprintf(want, sizeof(want), "\r\n\r\n.dot\r\nbare\r\n%01500d\r\n",
+	    7);
+	start(0, "", false);
+	expect("220 ");
+	say("HELO client.test\r\nMAIL FROM:<alice@example.org>\r\n"
+	    "RCPT TO:<bob@example.net>\r\nDATA\r\n");
+	expect("250 ");
+	expect("250 2.1.0 Ok");
+	expect("250 2.1.5 Ok");
+	expect("354 ");
+	for (i = 0; body[i] != '\0'; i++)
+		bufferevent_write(T.client, body + i, 1);
+	reply(buf, sizeof(buf));
+	ck_assert_msg(strncmp(buf, "250 2.0.0 Ok: queued as ", 24) == 0,
+	    "%s", buf);
+	expect("250 2.0.0 Ok");
+	ck_assert_int_eq(spool_data_path(T.spool, T.committed, path,
+	    sizeof(path)), 0);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	data = xmalloc(8192);
+	n = fread(data, 1, 8191, f);
+	data[n] = '\0';
+	fclose(f);
+	p = strstr(data, "Subject: drip\r\nDate: ");
+	ck_assert_msg(p != NULL, "%s", data);
+	p = strstr(p, "\r\nMessage-ID: <");
+	ck_assert_ptr_nonnull(p);
+	p = strstr(p + 2, "\r\n");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, want);
+	free(data);
+	stop();
+}
+END_TEST
+
 /* Each line and the reply it must get, in one session. */
 static const struct {
 	const char	*say;
@@ -425,6 +474,7 @@ session_suite(void)
 } while (0)
 	ADD_CASE("greeting-ehlo", test_greeting_ehlo);
 	ADD_CASE("pipelining", test_pipelining);
+	ADD_CASE("data_drip", test_data_drip);
 	ADD_CASE("reply-classes", test_reply_classes);
 	ADD_CASE("auth-login", test_auth_login);
 	ADD_CASE("auth-steps", test_auth_steps);

@@ -1,9 +1,10 @@
 /*
  * msgin.c - one message being received by a session (msgin.h).
  *
- * Lines arrive already framed (line.c); smtp.c undoes the dot-stuffing
- * and enforces the size and bare-LF rules; what passes goes to the
- * spool message as canonical CRLF lines.  Date: and Message-ID: are
+ * The client's octets arrive as they were read; datascan.c finds the
+ * end of data, undoes the dot-stuffing and enforces the size and
+ * bare-LF rules, and what passes goes to the spool message in spans of
+ * canonical CRLF lines.  Date: and Message-ID: are
  * made once, here, at acceptance, so every retry and every upstream
  * sends the same ones (issue 13, item 3).  A write error is remembered
  * and reported at the end of data, never in the middle of it.
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datascan.h"
 #include "log.h"
 #include "smtp.h"
 #include "stamp.h"
@@ -24,8 +26,7 @@
 struct msgin {
 	struct spool_msg	*msg;
 	bool			 msg_ioerr;	/* a spool write failed */
-	struct smtp_data	 data;
-	struct stamp_scan	 stamp;		/* Date:, Message-ID: seen */
+	struct datascan		 scan;		/* the DATA octets */
 	unsigned int		 sid;		/* for the log */
 	char			*domain;
 };
@@ -63,15 +64,38 @@ msgin_write_received(struct msgin *m, const struct msgin_from *f,
 	return spool_msg_write(m->msg, hdr, (size_t)n);
 }
 
+static size_t	msgin_write_stamp(struct msgin *);
+
+/* The scanner's spans: a failed write is remembered, and reported at the
+ * end of data. */
+static void
+msgin_put_cb(void *arg, const char *p, size_t n)
+{
+	struct msgin	*m = arg;
+
+	if (!m->msg_ioerr && spool_msg_write(m->msg, p, n) == -1)
+		m->msg_ioerr = true;
+}
+
+static size_t
+msgin_stamp_cb(void *arg)
+{
+	return msgin_write_stamp(arg);
+}
+
 struct msgin *
 msgin_new(struct spool *spool, const char *sender, char *const *rcpts,
     size_t nrcpt, const struct msgin_from *from, uint64_t max_size,
     bool reject_bare_lf)
 {
-	struct msgin	*m;
-	size_t		 i;
+	struct datascan_sink	 sink;
+	struct msgin		*m;
+	size_t			 i;
 
 	m = xcalloc(1, sizeof(*m));
+	sink.put = msgin_put_cb;
+	sink.stamp = msgin_stamp_cb;
+	sink.arg = m;
 	m->msg = spool_msg_new(spool, sender, from->addr, from->helo);
 	if (m->msg == NULL) {
 		free(m);
@@ -86,8 +110,7 @@ msgin_new(struct spool *spool, const char *sender, char *const *rcpts,
 	spool_msg_set_mime(m->msg, from->body, from->smtputf8);
 	if (msgin_write_received(m, from, rcpts, nrcpt) == -1)
 		m->msg_ioerr = true;
-	stamp_scan_init(&m->stamp);
-	smtp_data_init(&m->data, max_size, reject_bare_lf,
+	datascan_init(&m->scan, &sink, max_size, reject_bare_lf,
 	    spool_msg_size(m->msg));
 	return m;
 }
@@ -95,65 +118,50 @@ msgin_new(struct spool *spool, const char *sender, char *const *rcpts,
 /*
  * Writes the Date: and Message-ID: fields the header section lacked, at
  * its end, into the spool copy: made once, at acceptance, every retry
- * and every upstream sends the same ones (issue 13, item 3).  They count
- * against the size limit like the client's octets.
+ * and every upstream sends the same ones (issue 13, item 3).  Returns
+ * the octets written: they count against the size limit like the
+ * client's octets.
  */
-static void
+static size_t
 msgin_write_stamp(struct msgin *m)
 {
 	char	buf[STAMP_FIELDS_MAX], id[320], esc[4 * 320];
 	int	n;
 
-	n = stamp_missing(&m->stamp, time_wall(), m->domain, "\r\n",
+	if (m->msg_ioerr)
+		return 0;
+	n = stamp_missing(&m->scan.stamp, time_wall(), m->domain, "\r\n",
 	    buf, sizeof(buf), id, sizeof(id));
 	if (n <= 0) {
 		if (n == -1)
 			m->msg_ioerr = true;
-		return;
+		return 0;
 	}
 	if (spool_msg_write(m->msg, buf, (size_t)n) == -1)
 		m->msg_ioerr = true;
-	m->data.size += (uint64_t)n;
 	log_info("session added sid=%08x date=%s message_id=%s", m->sid,
-	    m->stamp.has_date ? "no" : "yes", id[0] != '\0' ?
+	    m->scan.stamp.has_date ? "no" : "yes", id[0] != '\0' ?
 	    str_log_escape(id, strlen(id), esc, sizeof(esc)) : "no");
+	return (size_t)n;
 }
 
-bool
-msgin_line(struct msgin *m, const char *line, size_t len, bool crlf,
-    bool more)
+size_t
+msgin_feed(struct msgin *m, const char *p, size_t n, bool *end)
 {
-	const char	*out;
-	size_t		 outlen;
-
-	if (more)
-		smtp_data_piece(&m->data, line, len, &out, &outlen);
-	else if (smtp_data_line(&m->data, line, len, crlf, &out,
-	    &outlen) == SMTP_DATA_END)
-		return false;
-	if (m->data.err != SMTP_DATA_OK || m->msg_ioerr)
-		return true;
-	/* A piece of a long line is not a whole line: the header scan
-	 * must not insert Date:/Message-ID: in the middle of it. */
-	if (stamp_scan_line(&m->stamp, out, outlen, !more))
-		msgin_write_stamp(m);
-	if (spool_msg_write(m->msg, out, outlen) == -1 ||
-	    (!more && spool_msg_write(m->msg, "\r\n", 2) == -1))
-		m->msg_ioerr = true;
-	return true;
+	return datascan_feed(&m->scan, p, n, end);
 }
 
 enum msgin_end
 msgin_end(struct msgin *m, const char **reply)
 {
 	/* A message that is all header section: the fields go last. */
-	if (m->data.err == SMTP_DATA_OK && !m->msg_ioerr &&
-	    m->stamp.in_headers) {
-		m->stamp.in_headers = false;
-		msgin_write_stamp(m);
+	if (m->scan.err == SMTP_DATA_OK && !m->msg_ioerr &&
+	    m->scan.stamp.in_headers) {
+		m->scan.stamp.in_headers = false;
+		datascan_add(&m->scan, msgin_write_stamp(m));
 	}
-	if (m->data.err != SMTP_DATA_OK) {
-		*reply = smtp_data_err_reply(m->data.err);
+	if (m->scan.err != SMTP_DATA_OK) {
+		*reply = smtp_data_err_reply(m->scan.err);
 		return MSGIN_REJECTED;
 	}
 	*reply = "452 4.3.1 Insufficient system storage";
@@ -163,7 +171,7 @@ msgin_end(struct msgin *m, const char **reply)
 uint64_t
 msgin_size(const struct msgin *m)
 {
-	return m->data.size;
+	return m->scan.size;
 }
 
 void

@@ -1,11 +1,11 @@
 /*
  * msgin.h - one message being received by a session: the trace header
- * that starts it, the DATA lines decoded (smtp.c) and written to the
- * spool, the Date: and Message-ID: fields the header section lacked,
+ * that starts it, the DATA octets decoded (datascan.h) and written to
+ * the spool, the Date: and Message-ID: fields the header section lacked,
  * and the hand-over to the spool's commit.
  *
  * It neither reads the socket nor answers the client: the session feeds
- * it lines and turns what it says into replies.
+ * it what it reads and turns what it says into replies.
  */
 #ifndef MSGIN_H
 #define MSGIN_H
@@ -51,11 +51,11 @@ struct msgin	*msgin_new(struct spool *spool, const char *sender,
 		    const struct msgin_from *from, uint64_t max_size,
 		    bool reject_bare_lf);
 
-/* One DATA line of <len> octets (<crlf>: it ended in CRLF), or with
- * <more> a piece of a longer one.  Returns false at the end of data
- * (the lone dot). */
-bool		 msgin_line(struct msgin *, const char *line, size_t len,
-		    bool crlf, bool more);
+/* The next <n> octets the client sent, cut anywhere (datascan.h).
+ * Returns how many it consumed: all of them, or fewer when the end of
+ * data (the lone dot) ends inside them, which sets <*end>. */
+size_t		 msgin_feed(struct msgin *, const char *p, size_t n,
+		    bool *end);
 
 /* At the end of data: finishes the header fields and says whether the
  * message may be committed. */

@@ -1,10 +1,11 @@
 /*
  * session.c - server-side SMTP state machine (RFC 5321), one per client.
  *
- * Input is taken line by line (line.c) and either run as a command
- * (session_cmd.c, against the table of smtpsrv.h that decides what is
- * allowed in which state), or, during DATA, handed to the transaction
- * (session_txn.c), which decodes it and streams it to the spool.  After
+ * Commands are taken line by line (line.c) and run (session_cmd.c,
+ * against the table of smtpsrv.h that decides what is allowed in which
+ * state); during DATA the input goes, a buffer chunk at a time, to the
+ * transaction (session_txn.c), which decodes it and streams it to the
+ * spool.  After
  * the end of data the session stops reading until the spool's worker
  * reports the commit, so no pipelined command is answered before that
  * 250.  STARTTLS (RFC 3207) throws away what was pipelined after it and

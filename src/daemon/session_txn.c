@@ -14,14 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "conf.h"
-#include "line.h"
 #include "log.h"
 #include "msgin.h"
 #include "route.h"
 #include "smtp.h"
 #include "smtpsrv.h"
 #include "util.h"
+
+#define SESSION_TXN_IOV	16	/* input chunks looked at per pass */
 
 struct session_txn {
 	const struct conf	*conf;		/* borrowed */
@@ -35,8 +38,6 @@ struct session_txn {
 	spool_done_cb		 done;		/* during the commit */
 	void			*done_arg;
 	char			 reply[512];
-	struct line_reader	 reader;	/* DATA lines */
-	char			 line[SMTP_TEXT_LINE_MAX + 1];
 };
 
 struct session_txn *
@@ -207,21 +208,33 @@ session_txn_data(struct session_txn *t, struct spool *spool,
 	from->smtputf8 = t->mail.smtputf8;
 	t->msg = msgin_new(spool, t->mail.path, t->rcpts, t->nrcpt, from,
 	    t->conf->max_message_size, reject_bare_lf);
-	line_reader_init(&t->reader, SMTP_TEXT_LINE_MAX);
 	return t->msg != NULL;
 }
 
+/*
+ * The message goes from the input buffer's own chunks to the scanner,
+ * each whole, with no copy into a line buffer; what was consumed is
+ * drained at once.  Input after the end of data stays for the commands.
+ */
 bool
 session_txn_read(struct session_txn *t, struct evbuffer *in)
 {
-	size_t	len;
-	bool	crlf, more;
+	struct evbuffer_iovec	 v[SESSION_TXN_IOV];
+	size_t			 used;
+	int			 i, nv;
+	bool			 end = false;
 
-	while (line_get_piece(&t->reader, in, t->line, &len, &crlf,
-	    &more) == LINE_OK)
-		if (!msgin_line(t->msg, t->line, len, crlf, more))
-			return true;
-	return false;
+	while (!end && evbuffer_get_length(in) > 0) {
+		nv = evbuffer_peek(in, -1, NULL, v, SESSION_TXN_IOV);
+		if (nv > SESSION_TXN_IOV)
+			nv = SESSION_TXN_IOV;
+		used = 0;
+		for (i = 0; i < nv && !end; i++)
+			used += msgin_feed(t->msg, v[i].iov_base,
+			    v[i].iov_len, &end);
+		evbuffer_drain(in, used);
+	}
+	return end;
 }
 
 bool

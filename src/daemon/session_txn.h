@@ -61,10 +61,10 @@ bool		 session_txn_is_utf8(const struct session_txn *);
 bool		 session_txn_data(struct session_txn *, struct spool *spool,
 		    struct msgin_from *from, bool reject_bare_lf);
 
-/* During DATA: takes the message lines buffered in <in>; a line longer
- * than SMTP_TEXT_LINE_MAX comes in pieces, content bounded by the
- * message size only.  Returns true at the end of data (the lone dot),
- * false once <in> holds no complete line. */
+/* During DATA: takes what <in> holds, chunk by chunk, up to the end of
+ * data (the lone dot); a line of any length is content, bounded by the
+ * message size only.  Returns true at the end of data, with what
+ * follows it left in <in>; false once <in> is empty. */
 bool		 session_txn_read(struct session_txn *, struct evbuffer *in);
 
 /* At the end of data: true when the message may be committed, else

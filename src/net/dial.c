@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,13 +291,19 @@ static int
 dial_attempt_start(struct dial *d, struct dial_addr *a)
 {
 	struct timeval	tv = { d->timeout, 0 };
-	int		fd;
+	int		fd, one = 1;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM, IPPROTO_TCP);
 	if (fd == -1)
 		goto fail;
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
 	    evutil_make_socket_closeonexec(fd) == -1)
+		goto fail;
+	/* SMTP is request and reply: a short write (the final dot after a
+	 * large body, the next MAIL group) must not wait for the ACK of
+	 * what went before (Nagle), which the upstream delays. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1)
 		goto fail;
 	/* EINTR: the connection goes on asynchronously (POSIX). */
 	if (connect(fd, (struct sockaddr *)&a->ss, a->len) == -1 &&
