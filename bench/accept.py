@@ -330,9 +330,10 @@ def main():
                     "through first")
     ap.add_argument("--sink", help="prebuilt bench/sink (default: build)")
     ap.add_argument("--pki", help="directory for the test PKI")
-    ap.add_argument("--upstream-conns", type=int, default=2,
-                    help="upstream.connections in steady mode (2, the "
-                    "daemon's default)")
+    ap.add_argument("--upstream-conns", type=int, default=8,
+                    help="upstream.connections in steady mode (8: with "
+                    "the daemon's default of 2 the relay falls behind "
+                    "64 clients on two CPUs and the queue grows)")
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--sizes", default="1024,102400")
     ap.add_argument("--per-conn", default="0,1")
