@@ -11,6 +11,7 @@
 
 #include "spoolspare.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -457,6 +458,82 @@ START_TEST(test_planted_later)
 }
 END_TEST
 
+/* spare/ removed under a running daemon: removals still remove (a
+ * delivered message must not stay in queue/), creations still create. */
+START_TEST(test_spare_dir_gone)
+{
+	struct spoolspare	*ss;
+	int			 dfd, fd;
+
+	dfd = dir_open("d");
+	ss = spoolspare_new(dir_open("spare"), 4);
+	ck_assert_int_eq(spoolspare_adopt(ss), 0);
+	spit(tpath("d/a"), "content");
+	ck_assert_int_eq(spoolspare_remove(ss, dfd, "a"), 0);
+	ck_assert_uint_eq(spoolspare_count(ss), 1);
+	/* What an admin's rm -rf spare/ does. */
+	ck_assert_int_eq(count_entries("spare", NULL), 1);
+	ck_assert_int_eq(nftw(tpath("spare"), rm_cb, 4, FTW_DEPTH |
+	    FTW_PHYS), 0);
+
+	ck_assert_int_ne(fd = spoolspare_create(ss, dfd, "n"), -1);
+	ck_assert_int_eq(write(fd, "new", 3), 3);
+	close(fd);
+	ck_assert_uint_eq(spoolspare_count(ss), 0);
+	ck_assert_int_eq(spoolspare_remove(ss, dfd, "n"), 0);
+	ck_assert_int_eq(access(tpath("d/n"), F_OK), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(spoolspare_remove(ss, dfd, "n"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	spoolspare_free(ss);
+	close(dfd);
+}
+END_TEST
+
+/* Out of descriptors: the create fails with EMFILE and the spare it
+ * tried goes back to the pool, which one failure must not empty. */
+START_TEST(test_create_emfile)
+{
+	struct spoolspare	*ss;
+	struct rlimit		 rl, low;
+	int			 dfd, fd, fds[256], n = 0, err;
+
+	dfd = dir_open("d");
+	ss = spoolspare_new(dir_open("spare"), 4);
+	ck_assert_int_eq(spoolspare_adopt(ss), 0);
+	spit(tpath("d/a"), "a");
+	spit(tpath("d/b"), "b");
+	ck_assert_int_eq(spoolspare_remove(ss, dfd, "a"), 0);
+	ck_assert_int_eq(spoolspare_remove(ss, dfd, "b"), 0);
+	ck_assert_uint_eq(spoolspare_count(ss), 2);
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 256 && (fds[n] = dup(dfd)) != -1)
+		n++;
+	ck_assert_int_eq(errno, EMFILE);
+	fd = spoolspare_create(ss, dfd, "n");
+	err = errno;
+	while (n > 0)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(err, EMFILE);
+	ck_assert_uint_eq(spoolspare_count(ss), 2);
+	ck_assert_int_eq(count_entries("spare", NULL), 2);
+	ck_assert_int_eq(access(tpath("d/n"), F_OK), -1);
+
+	/* With descriptors again, the spares serve. */
+	ck_assert_int_ne(fd = spoolspare_create(ss, dfd, "n"), -1);
+	close(fd);
+	ck_assert_uint_eq(spoolspare_count(ss), 1);
+	spoolspare_free(ss);
+	close(dfd);
+}
+END_TEST
+
 static Suite *
 spoolspare_suite(void)
 {
@@ -473,6 +550,8 @@ spoolspare_suite(void)
 	ADD_CASE("recover", test_spool_recover);
 	ADD_CASE("cap", test_cap);
 	ADD_CASE("adopt", test_adopt_planted);
+	ADD_CASE("spare-dir-gone", test_spare_dir_gone);
+	ADD_CASE("create-emfile", test_create_emfile);
 #undef ADD_CASE
 	tc = tcase_create("planted");
 	tcase_add_checked_fixture(tc, setup, teardown);

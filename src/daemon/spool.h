@@ -79,8 +79,9 @@ uint64_t	 spool_msg_size(const struct spool_msg *);
 
 /* Commits on a worker thread: flush and fsync the data, write and fsync
  * the envelope, rename both into queue/, fsync queue/.  Messages
- * committed together share one directory fsync: while one batch runs,
- * the next gathers (spoolbatch.h).  <done> runs later, on
+ * committed together share one directory fsync: while one batch
+ * stages, the next gathers, and stages while the one before syncs
+ * (spoolbatch.h).  <done> runs later, on
  * the loop, with the message id and 0 (answering 250 is safe) or an
  * errno value (ENOSPC/EDQUOT: the disk is full; nothing of the message
  * stays behind).  Consumes <msg>. */

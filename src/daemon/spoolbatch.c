@@ -9,10 +9,12 @@
  * (a batch's sync covers what its items did; it need not wait for the
  * sync before it).  So an item waits for at most the staging in
  * progress and its own batch.  A batch submits two jobs fewer than
- * there are threads (one may be syncing, one stays for AUTH checks and
- * pickup copies); each job takes the next item not yet taken until
- * none is left.  The completion of the job that ran the sync reports
- * the whole batch on the loop.
+ * there are threads, so that a batch alone does not occupy every
+ * thread (nothing reserves one: jobs run in the order submitted, and
+ * an AUTH check or pickup copy can wait behind a batch's jobs); each
+ * job takes the next item not yet taken until none is left.  The
+ * completion of the job that ran the sync reports the whole batch on
+ * the loop.
  */
 #include "config.h"
 
@@ -161,14 +163,17 @@ spoolbatch_job_done(void *arg)
 {
 	struct spoolbatch_job	*job = arg;
 	struct spoolbatch_run	*r = job->run;
-	struct spoolbatch	*b = r->b;
+	struct spoolbatch	*b;
 	uint64_t		 us;
 	size_t			 i;
 	bool			 last = job->last;
 
 	free(job);
+	/* Only the last job may touch <r>: its completion can reach the
+	 * loop before another job's, and then <r> is gone. */
 	if (!last)
 		return;
+	b = r->b;
 	us = spoolbatch_us(&r->start, &r->end);
 	for (i = 0; i < SPOOLBATCH_NBUCKETS - 1; i++)
 		if (us <= spoolbatch_bounds[i])

@@ -1,9 +1,10 @@
 /*
  * spoolrecover.c - the spool's startup recovery (spool_open()): adopts
- * the spare files in spare/, empties tmp/ into them, deletes data without an envelope (a commit interrupted before
- * its 250), sets unreadable envelopes and envelopes without data aside
- * in corrupt/, and finishes an interrupted requeue.  Runs once, before
- * any worker touches the spool.
+ * the spare files in spare/, empties tmp/ into them, deletes data
+ * without an envelope (a commit interrupted before its 250), sets
+ * unreadable envelopes and envelopes without data aside in corrupt/,
+ * and finishes an interrupted requeue.  Runs once, before any worker
+ * touches the spool.
  */
 #include "config.h"
 

@@ -19,11 +19,13 @@ struct spoolrecover_dirs {
 };
 
 /* Adopts spare/ (spoolspare_adopt()), empties tmp/ (its files become
- * spares while the pool has room), checks every entry of queue/ (data without envelope
- * deleted; envelopes without data, unreadable or truncated ones moved to
- * corrupt/), removes from failed/ what an interrupted requeue already
- * put in queue/, and syncs what changed.  Returns 0, or -1 with errno
- * when a directory could not be read or synced. */
+ * spares while the pool has room), checks every entry of queue/ (data
+ * without envelope deleted; envelopes without data, unreadable or
+ * truncated ones moved to corrupt/), removes from failed/ what an
+ * interrupted requeue already put in queue/, and syncs the directories
+ * it may have changed (not spare/: it holds nothing that matters after
+ * a crash).  Returns 0, or -1 with errno when a directory could not be
+ * read or synced. */
 int		 spoolrecover_run(const struct spoolrecover_dirs *);
 
 #endif /* SPOOLRECOVER_H */

@@ -200,12 +200,22 @@ spoolspare_open_checked(int dirfd, const char *name, bool trunc)
 	return fd;
 }
 
+/* Whether open <err> says the spare itself is no good: not an empty
+ * regular file with one link (EINVAL, from the check), a symlink
+ * (ELOOP), a FIFO (ENXIO), a directory (EISDIR). */
+static bool
+spoolspare_unusable(int err)
+{
+	return err == EINVAL || err == ELOOP || err == ENXIO ||
+	    err == EISDIR;
+}
+
 int
 spoolspare_create(struct spoolspare *ss, int dirfd, const char *name)
 {
 	char		sname[SPOOLSPARE_NAME_MAX];
 	uint64_t	seq;
-	int		fd;
+	int		fd, err;
 
 	while (spoolspare_pop(ss, &seq)) {
 		spoolspare_name(sname, seq);
@@ -218,15 +228,35 @@ spoolspare_create(struct spoolspare *ss, int dirfd, const char *name)
 				return -1;
 			}
 			/* Gone, or no RENAME_NOREPLACE here: drop it. */
-			unlinkat(ss->fd, sname, 0);
-			continue;
+			if (errno == ENOENT || errno == EINVAL) {
+				unlinkat(ss->fd, sname, 0);
+				continue;
+			}
+			/* ENOSPC, EIO, ...: not the spare's fault. */
+			err = errno;
+			if (!spoolspare_push(ss, seq))
+				unlinkat(ss->fd, sname, 0);
+			errno = err;
+			return -1;
 		}
 		if ((fd = spoolspare_open_checked(dirfd, name, false)) != -1)
 			return fd;
-		/* EINVAL: not an empty regular file with one link. */
-		log_warn("spool spare file=spare/%s: unusable, removed",
-		    sname);
-		unlinkat(dirfd, name, 0);
+		err = errno;
+		if (spoolspare_unusable(err)) {
+			log_warn("spool spare file=spare/%s: unusable, removed",
+			    sname);
+			unlinkat(dirfd, name, 0);
+			continue;
+		}
+		/* EMFILE, ENOMEM, ...: put it back and say why; one
+		 * failure must not empty the pool. */
+		if (renameat2(dirfd, name, ss->fd, sname,
+		    RENAME_NOREPLACE) == -1)
+			unlinkat(dirfd, name, 0);
+		else if (!spoolspare_push(ss, seq))
+			unlinkat(ss->fd, sname, 0);
+		errno = err;
+		return -1;
 	}
 	return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
@@ -249,7 +279,7 @@ spoolspare_remove(struct spoolspare *ss, int dirfd, const char *name)
 	char		sname[SPOOLSPARE_NAME_MAX];
 	struct stat	st;
 	uint64_t	seq;
-	int		tries, fd, err;
+	int		tries, fd;
 
 	/* What would not pass as a spare is unlinked as it always was. */
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
@@ -263,12 +293,9 @@ spoolspare_remove(struct spoolspare *ss, int dirfd, const char *name)
 		    RENAME_NOREPLACE) == 0)
 			break;
 		if (errno != EEXIST || tries == SPOOLSPARE_TRIES) {
-			err = errno;
+			/* ENOENT here may be spare/ itself gone: only the
+			 * unlink says whether the file is. */
 			spoolspare_release(ss, seq, false);
-			if (err == ENOENT) {
-				errno = ENOENT;
-				return -1;
-			}
 			return unlinkat(dirfd, name, 0);
 		}
 		seq = spoolspare_next(ss);
