@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -30,184 +29,24 @@
 
 #include <event2/event.h>
 
+#include "spooltest.h"
 #include "util.h"
 #include "worker.h"
 
 #define BIG_SIZE	(300 * 1024)
-#define WAIT_MS		10000		/* deadline for async commits */
+#define WAIT_MS		10000		/* deadline for the local waits */
 
-static char	testdir[PATH_MAX];
 static int	done_total;		/* callbacks run so far */
 
 /*
- * Helpers.
+ * Helpers (the ones the spool tests share are in spooltest.c).
  */
 
 static void
 setup(void)
 {
-	const char	*tmp = getenv("TMPDIR");
-
-	snprintf(testdir, sizeof(testdir), "%s/check_spool.XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(testdir));
+	spooltest_setup("check_spool");
 	done_total = 0;
-}
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-teardown(void)
-{
-	nftw(testdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* <testdir>/<rel> in a static buffer (two alternate, for pairs). */
-static const char *
-tpath(const char *rel)
-{
-	static char	buf[2][PATH_MAX];
-	static int	which;
-
-	which ^= 1;
-	ck_assert_int_lt(snprintf(buf[which], sizeof(buf[which]), "%s/%s",
-	    testdir, rel), (int)sizeof(buf[which]));
-	return buf[which];
-}
-
-static const char *
-spath(const char *sub, const char *id, const char *suffix)
-{
-	char	rel[PATH_MAX];
-
-	snprintf(rel, sizeof(rel), "spool/%s/%s%s", sub, id, suffix);
-	return tpath(rel);
-}
-
-/* The spool's worker threads and the loop their results come back to:
- * made by tspool_open(), drained and freed by tspool_close(). */
-static struct event_base	*tbase;
-static struct worker		*tworker;
-
-static struct spool *
-tspool_open(const char *dir)
-{
-	struct spool	*sp;
-
-	if (tworker == NULL) {
-		ck_assert_ptr_nonnull(tbase = event_base_new());
-		ck_assert_ptr_nonnull(tworker = worker_new(tbase, 16));
-	}
-	if ((sp = spool_open(dir, tworker)) == NULL) {
-		worker_free(tworker);
-		event_base_free(tbase);
-		tworker = NULL;
-		tbase = NULL;
-	}
-	return sp;
-}
-
-/* Finishes what is in flight (callbacks run), then closes. */
-static void
-tspool_close(struct spool *sp)
-{
-	worker_free(tworker);
-	tworker = NULL;
-	spool_close(sp);
-	event_base_free(tbase);
-	tbase = NULL;
-}
-
-/*
- * The asynchronous operations, waited for: each returns 0, or -1 with
- * errno that of the operation.
- */
-struct t_rec {
-	int	calls;
-	int	err;
-};
-
-static void
-t_done_cb(const char *id, int err, void *arg)
-{
-	struct t_rec	*r = arg;
-
-	(void)id;
-	r->calls++;
-	r->err = err;
-}
-
-static int
-t_wait(struct t_rec *r)
-{
-	struct timeval	tick = { 0, 100000 };
-	uint64_t	deadline = time_mono_ms() + WAIT_MS;
-
-	while (r->calls == 0) {
-		ck_assert_msg(time_mono_ms() < deadline, "operation timed out");
-		event_base_loopexit(tbase, &tick);
-		event_base_loop(tbase, EVLOOP_ONCE);
-	}
-	ck_assert_int_eq(r->calls, 1);
-	errno = r->err;
-	return r->err == 0 ? 0 : -1;
-}
-
-static int
-t_commit(struct spool_msg *msg)
-{
-	struct t_rec	r = { 0, 0 };
-
-	spool_commit_start(msg, t_done_cb, &r);
-	return t_wait(&r);
-}
-
-static int
-t_env_save(struct spool *sp, const struct envelope *env)
-{
-	struct t_rec	r = { 0, 0 };
-
-	spool_env_save_start(sp, env, t_done_cb, &r);
-	return t_wait(&r);
-}
-
-static int
-t_remove(struct spool *sp, const char *id)
-{
-	struct t_rec	r = { 0, 0 };
-
-	spool_remove_start(sp, id, t_done_cb, &r);
-	return t_wait(&r);
-}
-
-/* With the envelope as it is in queue/. */
-static int
-t_move_failed(struct spool *sp, const char *id)
-{
-	struct t_rec	r = { 0, 0 };
-	struct envelope	env;
-
-	if (spool_env_load(sp, id, &env) == -1)
-		return -1;
-	spool_move_failed_start(sp, &env, t_done_cb, &r);
-	envelope_cleanup(&env);
-	return t_wait(&r);
-}
-
-static int
-t_requeue(struct spool *sp, const struct envelope *env)
-{
-	struct t_rec	r = { 0, 0 };
-
-	spool_requeue_start(sp, env, t_done_cb, &r);
-	return t_wait(&r);
 }
 
 static struct spool *
@@ -1076,7 +915,7 @@ spool_suite(void)
 
 #define ADD_CASE(name, fn) do {						\
 	tc = tcase_create(name);					\
-	tcase_add_checked_fixture(tc, setup, teardown);			\
+	tcase_add_checked_fixture(tc, setup, spooltest_teardown);	\
 	tcase_add_test(tc, fn);						\
 	suite_add_tcase(s, tc);						\
 } while (0)
@@ -1097,12 +936,12 @@ spool_suite(void)
 	ADD_CASE("reencodelong", test_reencode_long_line);
 #undef ADD_CASE
 	tc = tcase_create("reencode");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, spooltest_teardown);
 	tcase_add_loop_test(tc, test_reencode_flag, 0,
 	    nitems(reencode_cases));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("writefail");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, spooltest_teardown);
 	tcase_add_loop_test(tc, test_write_fail, 0, nitems(fail_cases));
 	suite_add_tcase(s, tc);
 	return s;

@@ -18,70 +18,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "spool.h"
+#include "spooltest.h"
 #include "util.h"
-#include "worker.h"
-
-#define WAIT_MS		10000		/* deadline for async operations */
-
-static char			 testdir[PATH_MAX];
-static struct event_base	*tbase;
-static struct worker		*tworker;
 
 static void
 setup(void)
 {
-	const char	*tmp = getenv("TMPDIR");
-
-	snprintf(testdir, sizeof(testdir), "%s/check_spoolspare.XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(testdir));
-}
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-teardown(void)
-{
-	nftw(testdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* <testdir>/<rel> in a static buffer (two alternate, for pairs). */
-static const char *
-tpath(const char *rel)
-{
-	static char	buf[2][PATH_MAX];
-	static int	which;
-
-	which ^= 1;
-	ck_assert_int_lt(snprintf(buf[which], sizeof(buf[which]), "%s/%s",
-	    testdir, rel), (int)sizeof(buf[which]));
-	return buf[which];
-}
-
-static const char *
-spath(const char *sub, const char *id, const char *suffix)
-{
-	char	rel[PATH_MAX];
-
-	snprintf(rel, sizeof(rel), "spool/%s/%s%s", sub, id, suffix);
-	return tpath(rel);
+	spooltest_setup("check_spoolspare");
 }
 
 static ino_t
@@ -147,66 +97,11 @@ count_entries(const char *rel, ino_t *ino)
 	return n;
 }
 
-/*
- * The spool, with its workers and the loop they report to.
- */
-
-static struct spool *
-tspool_open(void)
-{
-	struct spool	*sp;
-
-	ck_assert_ptr_nonnull(tbase = event_base_new());
-	ck_assert_ptr_nonnull(tworker = worker_new(tbase, 4));
-	ck_assert_ptr_nonnull(sp = spool_open(tpath("spool"), tworker));
-	return sp;
-}
-
-static void
-tspool_close(struct spool *sp)
-{
-	worker_free(tworker);
-	spool_close(sp);
-	event_base_free(tbase);
-	tworker = NULL;
-	tbase = NULL;
-}
-
-struct t_rec {
-	int	calls;
-	int	err;
-};
-
-static void
-t_done_cb(const char *id, int err, void *arg)
-{
-	struct t_rec	*r = arg;
-
-	(void)id;
-	r->calls++;
-	r->err = err;
-}
-
-static int
-t_wait(struct t_rec *r)
-{
-	struct timeval	tick = { 0, 100000 };
-	uint64_t	deadline = time_mono_ms() + WAIT_MS;
-
-	while (r->calls == 0) {
-		ck_assert_msg(time_mono_ms() < deadline, "operation timed out");
-		event_base_loopexit(tbase, &tick);
-		event_base_loop(tbase, EVLOOP_ONCE);
-	}
-	return r->err;
-}
-
 /* Commits a message holding <data>; its id into <id>. */
 static void
-t_commit(struct spool *sp, const char *data, char *id)
+commit_data(struct spool *sp, const char *data, char *id)
 {
 	struct spool_msg	*msg;
-	struct t_rec		 r = { 0, 0 };
 
 	ck_assert_ptr_nonnull(msg = spool_msg_new(sp, "a@b", "1.2.3.4", "h"));
 	snprintf(id, SPOOL_ID_LEN + 1, "%s", spool_msg_id(msg));
@@ -214,37 +109,26 @@ t_commit(struct spool *sp, const char *data, char *id)
 	ck_assert_int_eq(size_of(spath("tmp", id, ".msg")), 0);
 	ck_assert_int_eq(spool_msg_add_rcpt(msg, "c@d"), 0);
 	ck_assert_int_eq(spool_msg_write(msg, data, strlen(data)), 0);
-	spool_commit_start(msg, t_done_cb, &r);
-	ck_assert_int_eq(t_wait(&r), 0);
-}
-
-static void
-t_remove(struct spool *sp, const char *id)
-{
-	struct t_rec	r = { 0, 0 };
-
-	spool_remove_start(sp, id, t_done_cb, &r);
-	ck_assert_int_eq(t_wait(&r), 0);
+	ck_assert_int_eq(t_commit(msg), 0);
 }
 
 START_TEST(test_spool_reuse)
 {
-	struct spool	*sp = tspool_open();
+	struct spool	*sp = tspool_open(tpath("spool"));
 	struct envelope	 env;
-	struct t_rec	 r = { 0, 0 };
 	char		 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1], *text;
 	ino_t		 adata, aenv, ino;
 
-	t_commit(sp, "a much longer first message\r\n", a);
+	commit_data(sp, "a much longer first message\r\n", a);
 	adata = ino_of(spath("queue", a, ".msg"));
 	aenv = ino_of(spath("queue", a, ".env"));
-	t_remove(sp, a);
+	ck_assert_int_eq(t_remove(sp, a), 0);
 	ck_assert_int_eq(count_entries("spool/queue", NULL), 0);
 	ck_assert_int_eq(count_entries("spool/spare", NULL), 2);
 
 	/* The next message lives in the same two inodes, with nothing of
 	 * the old content. */
-	t_commit(sp, "second\r\n", b);
+	commit_data(sp, "second\r\n", b);
 	ck_assert_int_eq(count_entries("spool/spare", NULL), 0);
 	ck_assert_int_eq(ino_of(spath("queue", b, ".msg")), adata);
 	ck_assert_int_eq(ino_of(spath("queue", b, ".env")), aenv);
@@ -257,8 +141,7 @@ START_TEST(test_spool_reuse)
 
 	/* An envelope rewrite leaves the old envelope's inode a spare. */
 	env.attempts = 3;
-	spool_env_save_start(sp, &env, t_done_cb, &r);
-	ck_assert_int_eq(t_wait(&r), 0);
+	ck_assert_int_eq(t_env_save(sp, &env), 0);
 	envelope_cleanup(&env);
 	ck_assert_int_eq(count_entries("spool/spare", &ino), 1);
 	ck_assert_int_eq(ino, aenv);
@@ -284,19 +167,19 @@ START_TEST(test_spool_recover)
 	char		 id[SPOOL_ID_LEN + 1], *text;
 	ino_t		 ino, tino;
 
-	sp = tspool_open();
+	sp = tspool_open(tpath("spool"));
 	tspool_close(sp);
 	spit(tpath("spool/spare/00000000000000aa.spare"), "old secret");
 	spit(tpath("spool/spare/stranger"), "x");
 	spit(tpath("spool/tmp/0001234567890def.msg"), "half a message");
 	ino = ino_of(tpath("spool/spare/00000000000000aa.spare"));
 	tino = ino_of(tpath("spool/tmp/0001234567890def.msg"));
-	sp = tspool_open();
+	sp = tspool_open(tpath("spool"));
 	ck_assert_int_eq(count_entries("spool/tmp", NULL), 0);
 	ck_assert_int_eq(count_entries("spool/spare", NULL), 2);
 	ck_assert_int_eq(size_of(tpath("spool/spare/00000000000000aa.spare")),
 	    0);
-	t_commit(sp, "new\r\n", id);
+	commit_data(sp, "new\r\n", id);
 	ck_assert_int_eq(ino_of(spath("queue", id, ".msg")), tino);
 	ck_assert_int_eq(ino_of(spath("queue", id, ".env")), ino);
 	text = slurp(spath("queue", id, ".msg"));
@@ -473,8 +356,7 @@ START_TEST(test_spare_dir_gone)
 	ck_assert_uint_eq(spoolspare_count(ss), 1);
 	/* What an admin's rm -rf spare/ does. */
 	ck_assert_int_eq(count_entries("spare", NULL), 1);
-	ck_assert_int_eq(nftw(tpath("spare"), rm_cb, 4, FTW_DEPTH |
-	    FTW_PHYS), 0);
+	ck_assert_int_eq(spooltest_rmtree(tpath("spare")), 0);
 
 	ck_assert_int_ne(fd = spoolspare_create(ss, dfd, "n"), -1);
 	ck_assert_int_eq(write(fd, "new", 3), 3);
@@ -542,7 +424,7 @@ spoolspare_suite(void)
 
 #define ADD_CASE(name, fn) do {						\
 	tc = tcase_create(name);					\
-	tcase_add_checked_fixture(tc, setup, teardown);			\
+	tcase_add_checked_fixture(tc, setup, spooltest_teardown);	\
 	tcase_add_test(tc, fn);						\
 	suite_add_tcase(s, tc);						\
 } while (0)
@@ -554,7 +436,7 @@ spoolspare_suite(void)
 	ADD_CASE("create-emfile", test_create_emfile);
 #undef ADD_CASE
 	tc = tcase_create("planted");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, spooltest_teardown);
 	tcase_add_loop_test(tc, test_planted_later, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
