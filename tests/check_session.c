@@ -209,6 +209,25 @@ session_gone(void *arg)
 	return T.ctx.nsessions == 0;
 }
 
+/* The spool file of the message just committed, NUL-terminated (at
+ * most 8 KB); the caller frees it. */
+static char *
+committed_data(void)
+{
+	char	 path[1024], *data;
+	FILE	*f;
+	size_t	 n;
+
+	ck_assert_int_eq(spool_data_path(T.spool, T.committed, path,
+	    sizeof(path)), 0);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	data = xmalloc(8192);
+	n = fread(data, 1, 8191, f);
+	data[n] = '\0';
+	fclose(f);
+	return data;
+}
+
 START_TEST(test_greeting_ehlo)
 {
 	char	buf[2048];
@@ -231,9 +250,7 @@ END_TEST
  * another: every reply in order, the NOOP's only after the commit. */
 START_TEST(test_pipelining)
 {
-	char	 buf[2048], path[1024], *data;
-	FILE	*f;
-	size_t	 n;
+	char	 buf[2048], *data;
 
 	start(0, "", false);
 	expect("220 ");
@@ -253,14 +270,7 @@ START_TEST(test_pipelining)
 	ck_assert_str_eq(buf + 24, T.committed);
 	expect("250 2.0.0 Ok");
 	/* What the spool holds: the trace header, the body unstuffed. */
-	ck_assert_int_eq(spool_data_path(T.spool, T.committed, path,
-	    sizeof(path)), 0);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	data = xmalloc(8192);
-	n = fread(data, 1, 8191, f);
-	data[n] = '\0';
-	fclose(f);
+	data = committed_data();
 	ck_assert_msg(strncmp(data, "Received: from client.test ([127.0.0.1])",
 	    40) == 0, "%s", data);
 	ck_assert_ptr_nonnull(strstr(data, "Subject: pipelined\r\n"));
@@ -277,9 +287,8 @@ END_TEST
 START_TEST(test_data_drip)
 {
 	static char	 body[2048], want[2048];
-	char		 buf[2048], path[1024], *data, *p;
-	FILE		*f;
-	size_t		 n, i;
+	char		 buf[2048], *data, *p;
+	size_t		 i;
 
 	snprintf(body, sizeof(body), "Subject: drip\r\n\r\n..dot\r\n"
 	    "bare\n%01500d\r\n.\r\nNOOP\r\n", 7);
@@ -299,14 +308,7 @@ START_TEST(test_data_drip)
 	ck_assert_msg(strncmp(buf, "250 2.0.0 Ok: queued as ", 24) == 0,
 	    "%s", buf);
 	expect("250 2.0.0 Ok");
-	ck_assert_int_eq(spool_data_path(T.spool, T.committed, path,
-	    sizeof(path)), 0);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	data = xmalloc(8192);
-	n = fread(data, 1, 8191, f);
-	data[n] = '\0';
-	fclose(f);
+	data = committed_data();
 	p = strstr(data, "Subject: drip\r\nDate: ");
 	ck_assert_msg(p != NULL, "%s", data);
 	p = strstr(p, "\r\nMessage-ID: <");
