@@ -88,19 +88,6 @@ datascan_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool
-datascan_name_is(const char *p, size_t n, const char *name)
-{
-	size_t	i;
-
-	if (strlen(name) != n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (datascan_lower(p[i]) != datascan_lower(name[i]))
-			return false;
-	return true;
-}
-
 /* The held start of the line is judged: the stamp goes before it when
  * the header section ends there; then the held octets go on. */
 static void
@@ -110,11 +97,7 @@ datascan_decide(struct datascan *ds, enum datascan_line how)
 
 	switch (how) {
 	case DATASCAN_FIELD:		/* the ':' is the last octet held */
-		ds->stamp.in_field = true;
-		ds->stamp.has_date |= datascan_name_is(ds->hold, n - 1,
-		    "Date");
-		ds->stamp.has_msgid |= datascan_name_is(ds->hold, n - 1,
-		    "Message-ID");
+		stamp_scan_field(&ds->stamp, ds->hold, n - 1);
 		break;
 	case DATASCAN_CONT:
 		break;

@@ -60,10 +60,16 @@ stamp_scan_line(struct stamp_scan *s, const char *line, size_t len, bool eol)
 		s->in_headers = false;
 		return true;
 	}
-	s->in_field = true;
-	s->has_date |= stamp_name_is(line, n, "Date");
-	s->has_msgid |= stamp_name_is(line, n, "Message-ID");
+	stamp_scan_field(s, line, n);
 	return false;
+}
+
+void
+stamp_scan_field(struct stamp_scan *s, const char *name, size_t n)
+{
+	s->in_field = true;
+	s->has_date |= stamp_name_is(name, n, "Date");
+	s->has_msgid |= stamp_name_is(name, n, "Message-ID");
 }
 
 /* 64 bits that differ between calls and processes: the kernel's, or

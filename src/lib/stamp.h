@@ -41,6 +41,10 @@ void	 stamp_scan_init(struct stamp_scan *);
 bool	 stamp_scan_line(struct stamp_scan *, const char *line, size_t len,
 	    bool eol);
 
+/* For a scanner that finds the header lines itself: a field named by
+ * the <n> octets at <name> (without the ':') starts here. */
+void	 stamp_scan_field(struct stamp_scan *, const char *name, size_t n);
+
 /* The fields the scan did not see, each line ending in <eol> ("\r\n"
  * or "\n"), into <buf>: "Date: <now, RFC 5322>" and "Message-ID:
  * <stamp_msgid()>".  Returns the length written (0 when nothing is
